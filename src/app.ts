@@ -1,0 +1,89 @@
+import { swaggerUI } from "@hono/swagger-ui";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { authRoutes } from "./auth/index.js";
+import { authGate } from "./auth/middleware.js";
+import { blockRoutes } from "./blocks/index.js";
+import { contactRoutes } from "./contacts/index.js";
+import type { Deps } from "./deps.js";
+import { deviceRoutes } from "./devices/index.js";
+import { keyRoutes } from "./keys/index.js";
+import { opsRoutes } from "./ops/routes.js";
+import { AppError, errorBody } from "./shared/errors.js";
+import { jsonOnly, observe } from "./shared/middleware.js";
+import { type AppEnv, createRouter } from "./shared/openapi.js";
+import { userRoutes } from "./users/index.js";
+
+export const VERSION = "0.1.0";
+const publicPaths = ["signup", "login", "verify-otp", "resend-otp", "complete-signup", "refresh"].map(
+  (p) => `/api/v1/auth/${p}`,
+);
+
+/** Builds the whole HTTP application from its dependencies; binds nothing. */
+export function createApp(deps: Deps) {
+  const app = createRouter();
+  app.use("*", observe(deps.logger, deps.metrics, deps.config.TRUST_PROXY));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use("*", jsonOnly);
+
+  const api = createRouter();
+  api.use("*", authGate(deps, publicPaths));
+  for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
+    api.route("/", routes(deps));
+  }
+  app.route("/", opsRoutes(deps, VERSION));
+  app.route("/api/v1", api);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "The `session_token` from complete-signup, login verification or /auth/refresh.",
+  });
+  app.get("/openapi.json", (c) => c.json(openApiDocument(app)));
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Hush API" }));
+
+  app.notFound(() => {
+    throw new AppError("NOT_FOUND", "Route not found");
+  });
+  app.onError((err, c) => {
+    const e = toAppError(err);
+    if (e.status >= 500) {
+      deps.logger.error("request failed", { request_id: c.get("requestId"), error: err });
+    }
+    return c.json(errorBody(e), e.status, e.headers);
+  });
+  return app;
+}
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException && err.status < 500) {
+    // Hono's own validators: malformed JSON or a wrong content type slipping past jsonOnly.
+    return new AppError(/json/i.test(err.message) ? "INVALID_JSON" : "VALIDATION_ERROR", err.message);
+  }
+  return new AppError("INTERNAL_ERROR");
+}
+
+export function openApiDocument(app: OpenAPIHono<AppEnv>) {
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "Hush — HABIBTI v1 API",
+      version: VERSION,
+      description:
+        "Zero-knowledge relay for end-to-end encrypted messaging. The server stores and forwards only " +
+        "ciphertext, wrapped keys and public keys. Errors are `{detail, code, fields?}`.",
+    },
+    servers: [{ url: "http://localhost:8000", description: "Development" }],
+  });
+}

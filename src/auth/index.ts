@@ -1,0 +1,146 @@
+import { parseId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { listDevices, registerDevice } from "../devices/repo.js";
+import { addSeconds } from "../shared/clock.js";
+import { AppError } from "../shared/errors.js";
+import { createRouter } from "../shared/openapi.js";
+import { claimOnce } from "../shared/slots.js";
+import { iso, toUserBody } from "../users/present.js";
+import { createUser, loadUser } from "../users/repo.js";
+import { checkOtp, startOtp } from "./otp-flow.js";
+import * as r from "./routes.js";
+import { openSession, revokeSession, rotateRefresh } from "./sessions.js";
+
+const SIGNUP_TOKEN_TTL = 900;
+const rules = {
+  signupIp: { name: "signup-ip", limit: 3, windowSeconds: 900 },
+  loginIp: { name: "login-ip", limit: 10, windowSeconds: 900 },
+  loginEmail: { name: "login-email", limit: 5, windowSeconds: 3600 },
+  resendEmail: { name: "resend-email", limit: 5, windowSeconds: 3600 },
+};
+
+export function authRoutes(deps: Deps) {
+  const app = createRouter();
+  app.openapi(r.signup, async (c) => {
+    const { email } = c.req.valid("json");
+    await deps.limiter.enforce(c, rules.signupIp, c.get("clientIp"));
+    const started = await startOtp(deps, email, "signup");
+    return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
+  });
+
+  app.openapi(r.login, async (c) => {
+    const { email } = c.req.valid("json");
+    await deps.limiter.enforce(c, rules.loginIp, c.get("clientIp"));
+    await deps.limiter.enforce(c, rules.loginEmail, email);
+    const started = await startOtp(deps, email, "login");
+    return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
+  });
+
+  app.openapi(r.resend, async (c) => {
+    const { email, purpose } = c.req.valid("json");
+    await deps.limiter.enforce(c, rules.resendEmail, email);
+    const started = await startOtp(deps, email, purpose);
+    return c.json({ ...started, message: `OTP resent successfully to ${email}` }, 200);
+  });
+
+  app.openapi(r.verify, async (c) => {
+    const body = c.req.valid("json");
+    const { session } = await checkOtp(deps, body.session_id, body.otp, (k, v) => c.header(k, v));
+    if (session.purpose === "signup") {
+      const temp_token = await deps.tokens.signSignup(
+        { otpSessionId: body.session_id, email: session.email },
+        SIGNUP_TOKEN_TTL,
+      );
+      return c.json(
+        {
+          verified: true as const,
+          temp_token,
+          message: "OTP verified successfully. Please complete your profile to continue.",
+        },
+        200,
+      );
+    }
+    const user = await deps.store.col.users.findOne({ email: session.email });
+    if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
+    if (!body.device_info) {
+      throw new AppError("VALIDATION_ERROR", "device_info is required to log in", {
+        device_info: "required for a login session",
+      });
+    }
+    await registerDevice(deps, user._id, body.device_info);
+    const tokens = await openSession(deps, user._id, body.device_info.device_id);
+    const devices = await listDevices(deps, user._id);
+    const userBody = toUserBody(user, devices, body.device_info.device_id);
+    return c.json({ verified: true as const, ...tokens, user: userBody, message: "Logged in" }, 200);
+  });
+
+  app.openapi(r.completeSignup, async (c) => {
+    const { temp_token } = c.req.valid("query");
+    const body = c.req.valid("json");
+    const claims = await deps.tokens.verifySignup(temp_token);
+    if (body.email !== claims.email) {
+      throw new AppError("VALIDATION_ERROR", "email does not match the verified email", {
+        email: "must be the email the code was sent to",
+      });
+    }
+    const expiresAt = addSeconds(deps.clock.now(), SIGNUP_TOKEN_TTL);
+    // Validation (profile, username, device) happened before this, so a typo does not burn the token.
+    const user = await createUser(deps, body, async () => {
+      if (!(await claimOnce(deps.store.col.slots, `signup-complete:${claims.otpSessionId}`, expiresAt))) {
+        throw new AppError("OTP_USED", "This temp_token was already used");
+      }
+    });
+    await registerDevice(deps, user._id, body.device_info);
+    const tokens = await openSession(deps, user._id, body.device_info.device_id);
+    const devices = await listDevices(deps, user._id);
+    return c.json({ ...toUserBody(user, devices, body.device_info.device_id), ...tokens }, 201);
+  });
+
+  app.openapi(r.refresh, async (c) => {
+    const { refresh_token } = c.req.valid("json");
+    return c.json(await rotateRefresh(deps, refresh_token), 200);
+  });
+
+  app.openapi(r.logout, async (c) => {
+    await revokeSession(deps, parseId(c.get("auth").sessionId, "session"));
+    return c.body(null, 204);
+  });
+
+  app.openapi(r.listSessions, async (c) => {
+    const auth = c.get("auth");
+    const sessions = await deps.store.col.authSessions
+      .find({ user_id: parseId(auth.userId, "user"), expires_at: { $gt: deps.clock.now() } })
+      .sort({ created_at: 1 })
+      .toArray();
+    return c.json(
+      {
+        sessions: sessions.map((s) => ({
+          id: s._id.toHexString(),
+          device_id: s.device_id,
+          created_at: iso(s.created_at),
+          last_used_at: iso(s.last_used_at),
+          expires_at: iso(s.expires_at),
+          current: s._id.toHexString() === auth.sessionId,
+        })),
+      },
+      200,
+    );
+  });
+
+  app.openapi(r.deleteSession, async (c) => {
+    const auth = c.get("auth");
+    const id = parseId(c.req.valid("param").session_id, "session_id");
+    const s = await deps.store.col.authSessions.findOne({ _id: id, user_id: parseId(auth.userId, "user") });
+    if (!s) throw new AppError("NOT_FOUND", "Session not found");
+    await revokeSession(deps, id);
+    return c.body(null, 204);
+  });
+
+  app.openapi(r.me, async (c) => {
+    const auth = c.get("auth");
+    const { user, devices } = await loadUser(deps, auth.userId);
+    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+  });
+
+  return app;
+}

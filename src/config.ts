@@ -1,0 +1,74 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every setting Hush reads, with its default. The entry file is the only caller of `loadConfig`. */
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(0, 65535).default(8000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, "must start with mongodb:// or mongodb+srv://")
+    .optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, "letters, digits, _ and - only")
+    .default("hush"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, "must start with smtp:// or smtps://")
+    .optional(),
+  MAIL_FROM: z.string().min(3).default("Hush <no-reply@hush.local>"),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  ACCESS_TOKEN_TTL: int(60, 86_400).default(900),
+  REFRESH_TOKEN_TTL: int(3_600, 365 * 86_400).default(30 * 86_400),
+  OTP_TTL: int(60, 3_600).default(300),
+  MAX_DEVICES: int(1, 100).default(6),
+  TRUST_PROXY: bool.default(false),
+  MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+export interface Config extends Omit<Env, "JWT_SECRET"> {
+  JWT_SECRET: string;
+  /** True when the secret was generated at start-up: tokens die with the process. */
+  generatedSecret: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment once; every bad variable is named in the thrown ConfigError. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === "production") {
+    const problems: string[] = [];
+    if (!e.JWT_SECRET)
+      problems.push("JWT_SECRET: required in production (a generated secret is for development)");
+    if (!e.SMTP_URL)
+      problems.push("SMTP_URL: required in production (the console mailer is for development)");
+    if (problems.length) throw new ConfigError(problems);
+  }
+  return {
+    ...e,
+    JWT_SECRET: e.JWT_SECRET ?? randomBytes(32).toString("base64url"),
+    generatedSecret: !e.JWT_SECRET,
+  };
+}

@@ -1,0 +1,74 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/**
+ * The embedded default store: FerretDB (SQLite backend) built from the Go module proxy by the small
+ * program in store/, cached under .cache/ and reused while its sources are unchanged.
+ */
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const sources = ["main.go", "go.mod", "go.sum"].map((f) => join(root, "store", f));
+
+export function storeBinaryPath(): string {
+  const hash = createHash("sha256");
+  for (const f of sources) hash.update(readFileSync(f));
+  return join(root, ".cache", `hush-store-${hash.digest("hex").slice(0, 12)}`);
+}
+
+export function ensureStoreBinary(log: (msg: string) => void = () => {}): string {
+  const bin = storeBinaryPath();
+  if (existsSync(bin)) return bin;
+  mkdirSync(dirname(bin), { recursive: true });
+  log(`building the local store (FerretDB) into ${bin}; the first build takes a few minutes`);
+  execFileSync("go", ["build", "-o", bin, "."], { cwd: join(root, "store"), stdio: "inherit" });
+  return bin;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export interface LocalStore {
+  uri: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the local store on a free loopback port with its data in `dataDir`, kept across restarts. */
+export async function startLocalStore(dataDir: string, log?: (msg: string) => void): Promise<LocalStore> {
+  const bin = ensureStoreBinary(log);
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const child = spawn(bin, [`127.0.0.1:${port}`, resolve(dataDir)], { stdio: ["ignore", "pipe", "inherit"] });
+  const uri = await new Promise<string>((res, rej) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (l) => {
+      if (l.startsWith("ready ")) res(l.slice(6).trim());
+    });
+    child.once("exit", (code) => rej(new Error(`local store exited with code ${code} before it was ready`)));
+    child.once("error", rej);
+  });
+  return { uri, stop: () => stopChild(child) };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      res();
+    });
+    child.kill("SIGTERM");
+  });
+}

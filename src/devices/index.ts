@@ -1,0 +1,55 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { parseId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { AppError } from "../shared/errors.js";
+import { bearer, createRouter, errors, json } from "../shared/openapi.js";
+import { toDeviceBody } from "../users/present.js";
+import { DeviceBody } from "../users/schemas.js";
+import { listDevices, removeDevice } from "./repo.js";
+
+const tags = ["Devices"];
+const list = createRoute({
+  method: "get",
+  path: "/devices",
+  tags,
+  security: bearer,
+  operationId: "listDevices",
+  summary: "The calling account's devices",
+  responses: { 200: json(z.object({ devices: z.array(DeviceBody) }), "Devices"), ...errors(401) },
+});
+const remove = createRoute({
+  method: "delete",
+  path: "/devices/{device_id}",
+  tags,
+  security: bearer,
+  operationId: "deleteDevice",
+  summary: "Remove a device: its sessions are revoked and its keys leave the directory at once",
+  request: {
+    params: z.object({
+      device_id: z
+        .string()
+        .max(64)
+        .openapi({ param: { in: "path" } }),
+    }),
+  },
+  responses: { 204: { description: "Removed" }, ...errors(401, 404) },
+});
+
+export function deviceRoutes(deps: Deps) {
+  return createRouter()
+    .openapi(list, async (c) => {
+      const auth = c.get("auth");
+      const devices = await listDevices(deps, parseId(auth.userId, "user_id"));
+      return c.json({ devices: devices.map((d) => toDeviceBody(d, auth.deviceId)) }, 200);
+    })
+    .openapi(remove, async (c) => {
+      const auth = c.get("auth");
+      const removed = await removeDevice(
+        deps,
+        parseId(auth.userId, "user_id"),
+        c.req.valid("param").device_id,
+      );
+      if (!removed) throw new AppError("NOT_FOUND", "Device not found");
+      return c.body(null, 204);
+    });
+}

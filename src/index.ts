@@ -1,0 +1,62 @@
+import { ConfigError, loadConfig } from "./config.js";
+import { startLocalStore } from "./db/local-store.js";
+import { connectStore } from "./db/store.js";
+import { createDeps } from "./deps.js";
+import { startSweeper } from "./jobs/sweeper.js";
+import { consoleMailer, smtpMailer } from "./mail/mailer.js";
+import { createServer } from "./server.js";
+import { systemClock } from "./shared/clock.js";
+import { createLogger } from "./shared/logger.js";
+
+// The only place that reads the environment, binds ports and handles signals.
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  if (config.generatedSecret)
+    logger.warn("JWT_SECRET not set: using a generated secret; tokens end with this process");
+
+  const local = config.MONGODB_URI
+    ? undefined
+    : await startLocalStore(config.DATA_DIR, (m) => logger.info(m));
+  const uri = config.MONGODB_URI ?? local!.uri;
+  logger.info("database", { store: local ? `local FerretDB in ${config.DATA_DIR}` : "MONGODB_URI" });
+  const store = await connectStore(uri, config.MONGODB_DB, logger);
+  const mailer = config.SMTP_URL ? smtpMailer(config.SMTP_URL, config.MAIL_FROM) : consoleMailer(logger);
+  if (!config.SMTP_URL)
+    logger.warn("SMTP_URL not set: OTP mails are printed to this console (development only)");
+
+  const deps = createDeps({ config, store, clock: systemClock, logger, mailer });
+  const sweeper = startSweeper(deps);
+  const server = createServer(deps);
+  const addr = await server.listen(config.PORT, config.HOST);
+  logger.info("listening", { url: `http://${addr.address}:${addr.port}`, docs: "/docs" });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    await server.close();
+    sweeper.stop();
+    await store.close();
+    mailer.close();
+    await local?.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

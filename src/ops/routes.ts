@@ -1,0 +1,63 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Deps } from "../deps.js";
+import { createRouter, json } from "../shared/openapi.js";
+
+const Banner = z
+  .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
+  .openapi("Banner");
+const Health = z.object({ status: z.enum(["ok"]) }).openapi("Health");
+const Ready = z
+  .object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["up", "down"]) })
+  .openapi("Ready");
+
+const tags = ["Operations"];
+const banner = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  operationId: "banner",
+  summary: "Service banner",
+  responses: { 200: json(Banner, "Service name and where the docs are") },
+});
+const healthz = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags,
+  operationId: "healthz",
+  summary: "Liveness: the process answers",
+  responses: { 200: json(Health, "Alive") },
+});
+const readyz = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags,
+  operationId: "readyz",
+  summary: "Readiness: the database answers",
+  responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Database unreachable") },
+});
+const metrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags,
+  operationId: "metrics",
+  summary: "Prometheus metrics",
+  responses: {
+    200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
+  },
+});
+
+export function opsRoutes(deps: Deps, version: string) {
+  return createRouter()
+    .openapi(banner, (c) =>
+      c.json({ name: "Hush", version, api: "/api/v1", docs: "/docs", openapi: "/openapi.json" }, 200),
+    )
+    .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(readyz, async (c) =>
+      (await deps.store.ping())
+        ? c.json({ status: "ready" as const, database: "up" as const }, 200)
+        : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
+    )
+    .openapi(metrics, (c) =>
+      c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" }),
+    );
+}

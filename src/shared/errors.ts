@@ -1,0 +1,63 @@
+import { z } from "@hono/zod-openapi";
+
+/** The closed set of error codes and the one place they map to HTTP statuses and default texts. */
+export const errorCodes = {
+  VALIDATION_ERROR: [400, "Invalid request data"],
+  INVALID_JSON: [400, "Malformed JSON in request body"],
+  INVALID_ID: [400, "Invalid id"],
+  OTP_INVALID: [400, "Invalid OTP code"],
+  OTP_EXPIRED: [400, "OTP has expired; request a new one"],
+  OTP_USED: [400, "OTP has already been used"],
+  INVALID_KEY: [400, "Invalid public key"],
+  INVALID_SIGNATURE: [400, "Signature does not verify against the device identity key"],
+  UNAUTHORIZED: [401, "Invalid or expired token"],
+  REFRESH_TOKEN_REUSED: [401, "Refresh token was already used; the session has been revoked"],
+  FORBIDDEN: [403, "Not authorized to perform this action"],
+  NOT_FOUND: [404, "Resource not found"],
+  USER_NOT_FOUND: [404, "User not found"],
+  CONFLICT: [409, "Resource already exists"],
+  EMAIL_TAKEN: [409, "An account with this email already exists"],
+  USERNAME_TAKEN: [409, "Username is already taken"],
+  DEVICE_LIMIT_REACHED: [409, "Device limit reached; remove a device first"],
+  PREKEY_LIMIT_REACHED: [409, "Too many one-time prekeys stored for this device"],
+  INVALID_STATE: [409, "Not possible in the current state"],
+  PAYLOAD_TOO_LARGE: [413, "Request body too large"],
+  UNSUPPORTED_MEDIA_TYPE: [415, "Content-Type must be application/json"],
+  RATE_LIMITED: [429, "Rate limit exceeded"],
+  OTP_ATTEMPTS_EXCEEDED: [429, "Too many OTP verification attempts"],
+  INTERNAL_ERROR: [500, "An unexpected error occurred"],
+  SERVICE_UNAVAILABLE: [503, "Service unavailable"],
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+export type ErrorStatus = (typeof errorCodes)[ErrorCode][0];
+
+/** The only error type handlers throw; `app.onError` turns it into HABIBTI's `{detail, code}` body. */
+export class AppError extends Error {
+  readonly status: ErrorStatus;
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly fields?: Record<string, string>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail ?? errorCodes[code][1]);
+    this.status = errorCodes[code][0];
+  }
+}
+
+export const ErrorBody = z
+  .object({
+    detail: z.string(),
+    code: z.enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]]),
+    fields: z.record(z.string(), z.string()).optional(),
+  })
+  .openapi("Error", {
+    example: { detail: "Invalid request data", code: "VALIDATION_ERROR", fields: { email: "Invalid email" } },
+  });
+
+export const errorBody = (e: AppError) => ({
+  detail: e.message,
+  code: e.code,
+  ...(e.fields ? { fields: e.fields } : {}),
+});

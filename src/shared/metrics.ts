@@ -1,0 +1,71 @@
+/** A small Prometheus text-format registry: counters and histograms with labels. */
+type Labels = Record<string, string | number>;
+const key = (l: Labels) =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, "_")}"`)
+    .join(",");
+
+export class Metrics {
+  private counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private histograms = new Map<
+    string,
+    { help: string; buckets: number[]; values: Map<string, { counts: number[]; sum: number; n: number }> }
+  >();
+  private gauges = new Map<string, { help: string; read: () => number }>();
+
+  inc(name: string, help: string, labels: Labels, by = 1) {
+    const c = getOr(this.counters, name, () => ({ help, values: new Map<string, number>() }));
+    const k = key(labels);
+    c.values.set(k, (c.values.get(k) ?? 0) + by);
+  }
+
+  observe(name: string, help: string, labels: Labels, value: number, buckets = defaultBuckets) {
+    const h = getOr(this.histograms, name, () => ({ help, buckets, values: new Map() }));
+    const v = getOr(h.values, key(labels), () => ({ counts: h.buckets.map(() => 0), sum: 0, n: 0 }));
+    h.buckets.forEach((b, i) => {
+      if (value <= b) v.counts[i]! += 1;
+    });
+    v.sum += value;
+    v.n += 1;
+  }
+
+  gauge(name: string, help: string, read: () => number) {
+    this.gauges.set(name, { help, read });
+  }
+
+  render(): string {
+    const out: string[] = [];
+    for (const [name, c] of this.counters) {
+      out.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`);
+      for (const [k, v] of c.values) out.push(`${name}{${k}} ${v}`);
+    }
+    for (const [name, h] of this.histograms) {
+      out.push(`# HELP ${name} ${h.help}`, `# TYPE ${name} histogram`);
+      for (const [k, v] of h.values) {
+        const sep = k ? "," : "";
+        h.buckets.forEach((b, i) => {
+          out.push(`${name}_bucket{${k}${sep}le="${b}"} ${v.counts[i]}`);
+        });
+        out.push(
+          `${name}_bucket{${k}${sep}le="+Inf"} ${v.n}`,
+          `${name}_sum{${k}} ${v.sum}`,
+          `${name}_count{${k}} ${v.n}`,
+        );
+      }
+    }
+    for (const [name, g] of this.gauges)
+      out.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`, `${name} ${g.read()}`);
+    return `${out.join("\n")}\n`;
+  }
+}
+
+function getOr<K, V>(map: Map<K, V>, k: K, make: () => V): V {
+  let v = map.get(k);
+  if (v === undefined) {
+    v = make();
+    map.set(k, v);
+  }
+  return v;
+}
+
+const defaultBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

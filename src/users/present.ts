@@ -1,0 +1,44 @@
+import type { z } from "@hono/zod-openapi";
+import type { DeviceDoc, UserDoc } from "../db/collections.js";
+import type { DeviceBody, PublicUserBody, UserBody } from "./schemas.js";
+
+/** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
+export const iso = (d: Date) => d.toISOString();
+
+export function toDeviceBody(d: DeviceDoc, currentDeviceId?: string): z.infer<typeof DeviceBody> {
+  return {
+    device_id: d.device_id,
+    device_name: d.device_name,
+    key_type: d.key_type,
+    identity_key: d.identity_key,
+    created_at: iso(d.created_at),
+    last_seen: iso(d.last_seen_at),
+    ...(currentDeviceId !== undefined ? { current: d.device_id === currentDeviceId } : {}),
+  };
+}
+
+export function toUserBody(
+  u: UserDoc,
+  devices: DeviceDoc[],
+  currentDeviceId?: string,
+): z.infer<typeof UserBody> {
+  return {
+    id: u._id.toHexString(),
+    email: u.email,
+    username: u.username,
+    public_key: u.public_key,
+    profile: { ...u.profile, created_at: iso(u.created_at) },
+    privacy: u.privacy,
+    devices: devices.map((d) => toDeviceBody(d, currentDeviceId)),
+    status: { online: false, last_seen: iso(u.last_seen_at) },
+  };
+}
+
+export function toPublicUser(u: UserDoc): z.infer<typeof PublicUserBody> {
+  return {
+    id: u._id.toHexString(),
+    username: u.username,
+    profile: { full_name: u.profile.full_name, bio: u.profile.bio, avatar_url: u.profile.avatar_url },
+    status: u.privacy.show_online_status ? { online: false, last_seen: iso(u.last_seen_at) } : null,
+  };
+}

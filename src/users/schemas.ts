@@ -1,0 +1,111 @@
+import { z } from "@hono/zod-openapi";
+import { IdentityKeyB64, KeyType } from "../keys/schemas.js";
+
+export const Id = z
+  .string()
+  .regex(/^[0-9a-fA-F]{24}$/, "must be a 24-character hex id")
+  .openapi({
+    example: "507f1f77bcf86cd799439011",
+  });
+export const Email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .pipe(z.email("must be a valid email address"))
+  .openapi({ example: "user@example.com" });
+export const Username = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9._]{3,30}$/, "must be 3-30 characters of letters, digits, . and _")
+  .openapi({ example: "johndoe" });
+const Mobile = z.string().regex(/^\+[1-9]\d{6,14}$/, "must be an E.164 number such as +919876543210");
+const IsoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be an ISO date (YYYY-MM-DD)")
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(s).toISOString().startsWith(s), {
+    message: "must be a real calendar date",
+  });
+export const Gender = z.enum(["male", "female", "non_binary", "other", "prefer_not_to_say"]);
+
+export const DeviceInfo = z
+  .object({
+    device_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,64}$/, "must be 1-64 characters of letters, digits, . _ : -")
+      .openapi({ example: "device-uuid" }),
+    device_name: z.string().trim().min(1).max(64).openapi({ example: "Chrome on Linux" }),
+    public_key: IdentityKeyB64,
+  })
+  .openapi("DeviceInfo");
+
+export const ProfileFields = {
+  full_name: z.string().trim().min(1).max(100),
+  mobile: Mobile.nullable().optional(),
+  address: z.string().trim().max(200).nullable().optional(),
+  date_of_birth: IsoDate.nullable().optional(),
+  gender: Gender.nullable().optional(),
+  bio: z.string().max(500).nullable().optional(),
+};
+
+export const PrivacyBody = z
+  .object({
+    discoverable_by_email: z.boolean(),
+    discoverable_by_username: z.boolean(),
+    show_online_status: z.boolean(),
+    read_receipts: z.boolean(),
+    allow_messages_from: z.enum(["everyone", "contacts"]),
+  })
+  .openapi("Privacy");
+
+export const DeviceBody = z
+  .object({
+    device_id: z.string(),
+    device_name: z.string(),
+    key_type: KeyType,
+    identity_key: z.string(),
+    created_at: z.string(),
+    last_seen: z.string(),
+    current: z.boolean().optional().openapi({ description: "True for the device making the request" }),
+  })
+  .openapi("Device");
+
+const ProfileBody = z
+  .object({
+    full_name: z.string(),
+    mobile: z.string().nullable(),
+    address: z.string().nullable(),
+    date_of_birth: z.string().nullable(),
+    gender: Gender.nullable(),
+    bio: z.string().nullable(),
+    avatar_url: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi("Profile");
+
+export const UserBody = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    username: z.string(),
+    public_key: z.string().nullable(),
+    profile: ProfileBody,
+    privacy: PrivacyBody,
+    devices: z.array(DeviceBody),
+    status: z.object({ online: z.boolean(), last_seen: z.string() }),
+  })
+  .openapi("User");
+
+/** What other people see: no email, mobile, address or birth date; status only if shared. */
+export const PublicUserBody = z
+  .object({
+    id: z.string(),
+    username: z.string(),
+    profile: z.object({
+      full_name: z.string(),
+      bio: z.string().nullable(),
+      avatar_url: z.string().nullable(),
+    }),
+    status: z.object({ online: z.boolean(), last_seen: z.string() }).nullable(),
+  })
+  .openapi("PublicUser");
