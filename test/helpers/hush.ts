@@ -1,0 +1,147 @@
+import { randomBytes } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { inject } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { connectStore } from "../../src/db/store.js";
+import { createDeps, type Deps } from "../../src/deps.js";
+import { smtpMailer } from "../../src/mail/mailer.js";
+import { createServer } from "../../src/server.js";
+import { createLogger } from "../../src/shared/logger.js";
+import { FakeClock } from "./clock.js";
+import { type Smtp, startSmtp } from "./smtp.js";
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/**
+ * Starts the real server on a free port against the real store, in a database of its own, with a
+ * fake clock and a real SMTP server. Everything it opens is closed by `close()`.
+ */
+export async function startHush(env: Record<string, string> = {}, opts: { uri?: string } = {}) {
+  const smtp = await startSmtp();
+  const config = loadConfig({
+    NODE_ENV: "test",
+    JWT_SECRET: randomBytes(32).toString("hex"),
+    TRUST_PROXY: "true",
+    LOG_LEVEL: "silent",
+    SMTP_URL: smtp.url,
+    ...env,
+  });
+  const logs: string[] = [];
+  const logger = createLogger("debug", (l) => logs.push(l));
+  const dbName = `hush_test_${randomBytes(6).toString("hex")}`;
+  const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, 2_000);
+  const clock = new FakeClock();
+  const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
+  const deps = createDeps({ config, store, clock, logger, mailer });
+  const server = createServer(deps);
+  const { port } = await server.listen(0);
+  const url = `http://127.0.0.1:${port}`;
+
+  async function req<T = any>(
+    method: string,
+    path: string,
+    o: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+  ): Promise<Res<T>> {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    let body: string | undefined = o.raw;
+    if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {}
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+
+  return {
+    url,
+    deps: deps as Deps,
+    clock,
+    smtp,
+    logs,
+    req,
+    async close() {
+      await server.close();
+      await store.db.dropDatabase().catch(() => {});
+      await store.close();
+      mailer.close();
+      await smtp.close();
+    },
+  };
+}
+export type Hush = Awaited<ReturnType<typeof startHush>>;
+
+let ipCounter = 0;
+/** A distinct client IP (through X-Forwarded-For, trusted in tests) so per-IP limits stay apart. */
+export const freshIp = () => `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter++ & 255}`;
+
+export function newDeviceKey() {
+  const secretKey = ed25519.utils.randomSecretKey();
+  const publicKey = ed25519.getPublicKey(secretKey);
+  return { secretKey, publicKey, b64: Buffer.from(publicKey).toString("base64") };
+}
+
+let n = 0;
+export const uniqueEmail = (tag = "user") => `${tag}.${Date.now().toString(36)}.${n++}@example.com`;
+export const uniqueUsername = (tag = "u") => `${tag}_${Date.now().toString(36)}_${n++}`.slice(0, 30);
+
+/** Runs the whole email-OTP sign-up and returns the new account with its first device's tokens. */
+export async function signUp(h: Hush, o: { email?: string; username?: string; deviceId?: string } = {}) {
+  const email = o.email ?? uniqueEmail();
+  const ip = freshIp();
+  const headers = { "x-forwarded-for": ip };
+  const start = await h.req("POST", "/api/v1/auth/signup", { body: { email, purpose: "signup" }, headers });
+  if (start.status !== 200) throw new Error(`signup ${start.status} ${JSON.stringify(start.body)}`);
+  const verify = await h.req("POST", "/api/v1/auth/verify-otp", {
+    body: { session_id: start.body.session_id, otp: h.smtp.code(email) },
+  });
+  if (verify.status !== 200) throw new Error(`verify ${verify.status} ${JSON.stringify(verify.body)}`);
+  const device = newDeviceKey();
+  const deviceId = o.deviceId ?? `dev-${n++}`;
+  const done = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${verify.body.temp_token}`, {
+    body: {
+      email,
+      username: o.username ?? uniqueUsername(),
+      full_name: "Test User",
+      device_info: { device_id: deviceId, device_name: "Test Device", public_key: device.b64 },
+    },
+  });
+  if (done.status !== 201) throw new Error(`complete ${done.status} ${JSON.stringify(done.body)}`);
+  return {
+    id: done.body.id as string,
+    email,
+    username: done.body.username as string,
+    token: done.body.session_token as string,
+    refresh: done.body.refresh_token as string,
+    deviceId,
+    device,
+    body: done.body,
+  };
+}
+export type Account = Awaited<ReturnType<typeof signUp>>;
+
+/** Logs an existing account in on another device through the login OTP flow. */
+export async function logIn(h: Hush, email: string, deviceId: string, device = newDeviceKey()) {
+  const start = await h.req("POST", "/api/v1/auth/login", {
+    body: { email },
+    headers: { "x-forwarded-for": freshIp() },
+  });
+  if (start.status !== 200) throw new Error(`login ${start.status} ${JSON.stringify(start.body)}`);
+  const res = await h.req("POST", "/api/v1/auth/verify-otp", {
+    body: {
+      session_id: start.body.session_id,
+      otp: h.smtp.code(email),
+      device_info: { device_id: deviceId, device_name: "Second Device", public_key: device.b64 },
+    },
+  });
+  return { res, device };
+}
