@@ -12,10 +12,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function connectStore(uri: string, dbName: string, logger: Logger): Promise<Store> {
+export async function connectStore(
+  uri: string,
+  dbName: string,
+  logger: Logger,
+  timeoutMs = 5_000,
+): Promise<Store> {
   const client = new MongoClient(uri, {
-    serverSelectionTimeoutMS: 5_000,
-    connectTimeoutMS: 5_000,
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
     maxPoolSize: 50,
   });
   await client.connect();
