@@ -28,7 +28,9 @@ async function main() {
     ? undefined
     : await startLocalStore(config.DATA_DIR, (m) => logger.info(m));
   const uri = config.MONGODB_URI ?? local!.uri;
-  logger.info("database", { store: local ? `local FerretDB in ${config.DATA_DIR}` : "MONGODB_URI" });
+  logger.info("database", {
+    store: local ? `local FerretDB store at ${local.uri} (data in ${config.DATA_DIR})` : "MONGODB_URI",
+  });
   const store = await connectStore(uri, config.MONGODB_DB, logger);
   const mailer = config.SMTP_URL ? smtpMailer(config.SMTP_URL, config.MAIL_FROM) : consoleMailer(logger);
   if (!config.SMTP_URL)

@@ -26,6 +26,11 @@ export async function connectStore(
   await client.connect();
   const db = client.db(dbName);
   const capabilities = await ensureIndexes(db, logger);
+  return storeOf(client, db, capabilities);
+}
+
+/** Wraps a client without any I/O (the schema generator uses it without a database). */
+export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes: false }): Store {
   return {
     client,
     db,

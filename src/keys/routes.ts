@@ -1,0 +1,133 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { DeviceInfo, Id } from "../users/schemas.js";
+import { EcPrekey, KemPrekey, KeyType, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
+
+export const MAX_UPLOAD = 100;
+export const PREKEY_STOCK = 500;
+export const claimRule = { name: "keys-claim", limit: 100, windowSeconds: 60 };
+const tags = ["Keys"];
+
+/** Duplicate key ids inside one upload are a 400 naming the second entry. */
+const uniqueIds = <T extends z.ZodType<{ key_id: number }>>(item: T) =>
+  z
+    .array(item)
+    .min(1)
+    .max(MAX_UPLOAD)
+    .superRefine((keys, ctx) => {
+      const seen = new Set<number>();
+      keys.forEach((k, i) => {
+        if (seen.has(k.key_id))
+          ctx.addIssue({ code: "custom", path: [i, "key_id"], message: "duplicate key_id" });
+        seen.add(k.key_id);
+      });
+    });
+
+export const UploadKeys = z
+  .object({
+    registration_id: z.number().int().min(1).max(16380).optional(),
+    signed_prekey: SignedEcPrekey.optional(),
+    one_time_prekeys: uniqueIds(EcPrekey).optional(),
+    kem_prekeys: uniqueIds(KemPrekey).optional(),
+    kem_last_resort_prekey: KemPrekey.optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, { message: "name at least one key to upload" })
+  .openapi("UploadKeysRequest");
+
+export const uploadKeys = createRoute({
+  method: "put",
+  path: "/keys",
+  tags,
+  security: bearer,
+  operationId: "uploadKeys",
+  summary: "Upload the calling device's registration id, signed prekey and one-time prekeys",
+  description:
+    "Every signature (signed prekey, each KEM prekey, the last-resort KEM prekey) must verify against the " +
+    "device identity key over the decoded `public_key` bytes, or the whole upload is refused with " +
+    "`INVALID_SIGNATURE` naming the entry and nothing is stored. `registration_id`, `signed_prekey` and " +
+    "`kem_last_resort_prekey` replace the stored ones. One-time prekeys are added: a `key_id` already " +
+    `stored for this device and kind is a 409 \`CONFLICT\`, and each kind holds at most ${PREKEY_STOCK} ` +
+    `unclaimed keys (409 \`PREKEY_LIMIT_REACHED\`); at most ${MAX_UPLOAD} of each kind per upload.`,
+  request: jsonBody(UploadKeys),
+  responses: {
+    200: json(PrekeyCounts, "Unclaimed one-time prekeys now stored"),
+    ...errors(401, 409, 413, 415),
+  },
+});
+
+export const countKeys = createRoute({
+  method: "get",
+  path: "/keys/count",
+  tags,
+  security: bearer,
+  operationId: "countKeys",
+  summary: "How many unclaimed one-time prekeys the calling device has left",
+  responses: { 200: json(PrekeyCounts, "Counts"), ...errors(401) },
+});
+
+const DirectoryDevice = z
+  .object({
+    device_id: z.string(),
+    device_name: z.string(),
+    identity_key: z.string(),
+    key_type: KeyType,
+    registration_id: z.number().int().nullable(),
+  })
+  .openapi("DirectoryDevice");
+
+export const listUserDevices = createRoute({
+  method: "get",
+  path: "/users/{user_id}/devices",
+  tags,
+  security: bearer,
+  operationId: "listUserDevices",
+  summary: "A user's active devices and identity keys, to address each one",
+  description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
+  request: { params: z.object({ user_id: Id.openapi({ param: { in: "path" } }) }) },
+  responses: {
+    200: json(z.object({ devices: z.array(DirectoryDevice) }), "Devices, oldest first"),
+    ...errors(401, 404),
+  },
+});
+
+export const ClaimKeys = z
+  .object({ user_id: Id, device_id: DeviceInfo.shape.device_id.optional() })
+  .strict()
+  .openapi("ClaimKeysRequest");
+
+const ClaimedDevice = z
+  .object({
+    device_id: z.string(),
+    key_type: KeyType,
+    registration_id: z.number().int().nullable(),
+    identity_key: z.string(),
+    signed_prekey: SignedEcPrekey.nullable(),
+    one_time_prekey: EcPrekey.nullable(),
+    kem_prekey: KemPrekey.extend({
+      last_resort: z.boolean().openapi({ description: "True when no one-time KEM prekey was left" }),
+    })
+      .nullable()
+      .openapi({ description: "A one-time KEM prekey, else the last-resort one, else null" }),
+  })
+  .openapi("ClaimedDevice");
+
+export const claimKeys = createRoute({
+  method: "post",
+  path: "/keys/claim",
+  tags,
+  security: bearer,
+  operationId: "claimKeys",
+  summary: "Take a prekey bundle for one or every device of a user",
+  description:
+    "Each one-time prekey is handed out once and then deleted. A device without a signed prekey cannot " +
+    "start a session, so its one-time prekeys are not spent: its keys come back null. A named device " +
+    "that does not exist is a 404 `NOT_FOUND`; a user who has blocked the caller looks absent (404 " +
+    `\`USER_NOT_FOUND\`). Limited to ${claimRule.limit} claims a minute per calling account, so that ` +
+    "nobody drains another user's prekeys.",
+  request: jsonBody(ClaimKeys),
+  responses: {
+    200: json(z.object({ devices: z.array(ClaimedDevice) }), "One bundle per device"),
+    ...errors(401, 404, 413, 415, 429),
+  },
+});

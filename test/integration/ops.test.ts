@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type Hush, startHush } from "../helpers/hush.js";
+import { hostOf, startProxy } from "../helpers/proxy.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(() => h?.close());
+
+describe("operations endpoints", () => {
+  it("GET / shows a banner pointing at the docs", async () => {
+    const r = await h.req("GET", "/");
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ name: "Hush", api: "/api/v1", docs: "/docs" });
+  });
+
+  it("GET /healthz answers while the process is alive", async () => {
+    const r = await h.req("GET", "/healthz");
+    expect(r).toMatchObject({ status: 200, body: { status: "ok" } });
+  });
+
+  it("GET /readyz is 200 with the database up", async () => {
+    const r = await h.req("GET", "/readyz");
+    expect(r).toMatchObject({ status: 200, body: { status: "ready", database: "up" } });
+  });
+
+  it("every response carries an X-Request-Id, and a sane incoming one is kept", async () => {
+    const fresh = await h.req("GET", "/healthz");
+    expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const kept = await h.req("GET", "/healthz", { headers: { "x-request-id": "trace-abc-12345" } });
+    expect(kept.headers.get("x-request-id")).toBe("trace-abc-12345");
+    const replaced = await h.req("GET", "/healthz", { headers: { "x-request-id": "bad id with spaces" } });
+    expect(replaced.headers.get("x-request-id")).not.toBe("bad id with spaces");
+  });
+
+  it("GET /metrics counts requests by route and status in Prometheus format", async () => {
+    await h.req("GET", "/healthz");
+    await h.req("GET", "/api/v1/nowhere");
+    const r = await h.req("GET", "/metrics");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(r.body).toMatch(/# TYPE http_requests_total counter/);
+    expect(r.body).toMatch(/http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
+    expect(r.body).toMatch(/http_requests_total\{method="GET",route="unmatched",status="404"\} \d+/);
+    expect(r.body).toMatch(
+      /http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="0.005"\}/,
+    );
+  });
+});
+
+describe("readiness when the database goes away", () => {
+  it("/readyz turns 503 and a database-backed route gives the generic 500, logged with its request id", async () => {
+    const proxy = await startProxy(hostOf(inject("mongoUri")));
+    const cut = await startHush({}, { uri: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` });
+    try {
+      expect((await cut.req("GET", "/readyz")).status).toBe(200);
+      proxy.cut();
+      const r = await cut.req("GET", "/readyz");
+      expect(r).toMatchObject({ status: 503, body: { status: "unavailable", database: "down" } });
+      const fail = await cut.req("POST", "/api/v1/auth/signup", { body: { email: "db.down@example.com" } });
+      expect(fail.status).toBe(500);
+      expect(fail.body).toEqual({ detail: "An unexpected error occurred", code: "INTERNAL_ERROR" });
+      const id = fail.headers.get("x-request-id")!;
+      const logged = cut.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "request failed");
+      expect(logged).toMatchObject({ level: "error", request_id: id });
+      expect((await cut.req("GET", "/healthz")).status).toBe(200);
+    } finally {
+      await cut.close();
+      await proxy.close();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+const problems = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.join("\n");
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("config", () => {
+  it("has working defaults for development", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 8000,
+      HOST: "0.0.0.0",
+      MONGODB_DB: "hush",
+      DATA_DIR: "./data",
+      NODE_ENV: "development",
+    });
+    expect(c.generatedSecret).toBe(true);
+    expect(c.JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it("names every bad variable at once", () => {
+    const p = problems({ PORT: "eighty", MONGODB_URI: "http://db", LOG_LEVEL: "loud", MAX_DEVICES: "0" });
+    for (const name of ["PORT", "MONGODB_URI", "LOG_LEVEL", "MAX_DEVICES"]) expect(p).toContain(name);
+  });
+
+  it("refuses development defaults in production", () => {
+    const p = problems({ NODE_ENV: "production" });
+    expect(p).toContain("JWT_SECRET");
+    expect(p).toContain("SMTP_URL");
+    expect(() =>
+      loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), SMTP_URL: "smtp://mail:25" }),
+    ).not.toThrow();
+  });
+
+  it("treats empty variables as unset", () => {
+    expect(loadConfig({ PORT: "", MONGODB_URI: "" }).PORT).toBe(8000);
+  });
+});
