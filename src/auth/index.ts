@@ -45,7 +45,19 @@ export function authRoutes(deps: Deps) {
 
   app.openapi(r.verify, async (c) => {
     const body = c.req.valid("json");
-    const { session } = await checkOtp(deps, body.session_id, body.otp, (k, v) => c.header(k, v));
+    const { session } = await checkOtp(
+      deps,
+      body.session_id,
+      body.otp,
+      (k, v) => c.header(k, v),
+      (s) => {
+        if (s.purpose === "login" && !body.device_info) {
+          throw new AppError("VALIDATION_ERROR", "device_info is required to log in", {
+            device_info: "required for a login session",
+          });
+        }
+      },
+    );
     if (session.purpose === "signup") {
       const temp_token = await deps.tokens.signSignup(
         { otpSessionId: body.session_id, email: session.email },
@@ -62,15 +74,11 @@ export function authRoutes(deps: Deps) {
     }
     const user = await deps.store.col.users.findOne({ email: session.email });
     if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
-    if (!body.device_info) {
-      throw new AppError("VALIDATION_ERROR", "device_info is required to log in", {
-        device_info: "required for a login session",
-      });
-    }
-    await registerDevice(deps, user._id, body.device_info);
-    const tokens = await openSession(deps, user._id, body.device_info.device_id);
+    const info = body.device_info!; // checked before the code was
+    await registerDevice(deps, user._id, info);
+    const tokens = await openSession(deps, user._id, info.device_id);
     const devices = await listDevices(deps, user._id);
-    const userBody = toUserBody(user, devices, body.device_info.device_id);
+    const userBody = toUserBody(user, devices, info.device_id);
     return c.json({ verified: true as const, ...tokens, user: userBody, message: "Logged in" }, 200);
   });
 

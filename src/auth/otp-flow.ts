@@ -66,6 +66,7 @@ export async function checkOtp(
   sessionId: string,
   code: string,
   setHeader: (k: string, v: string) => void,
+  precheck: (session: OtpSessionDoc) => void,
 ) {
   const { otpSessions, slots } = deps.store.col;
   const now = deps.clock.now();
@@ -74,6 +75,7 @@ export async function checkOtp(
   if (!session) throw new AppError("NOT_FOUND", "OTP session not found; request a new code");
   if (session.verified_at) throw new AppError("OTP_USED");
   if (session.expires_at <= now) throw new AppError("OTP_EXPIRED");
+  precheck(session); // request errors must not cost an attempt
 
   const slot = await claimSlot(slots, `otp-attempt:${sessionId}`, OTP_ATTEMPTS, session.expires_at);
   const verdict = {

@@ -93,10 +93,12 @@ export async function rotateRefresh(deps: Deps, token: string): Promise<TokenPai
   }
   const next = newRefreshToken();
   const expires_at = addSeconds(now, deps.config.REFRESH_TOKEN_TTL);
-  await authSessions.updateOne(
+  const { matchedCount } = await authSessions.updateOne(
     { _id: session._id },
     { $set: { refresh_hash: next.hash, last_used_at: now, expires_at } },
   );
+  // A racing replay may have revoked the session between our read and this write.
+  if (matchedCount === 0) throw new AppError("REFRESH_TOKEN_REUSED");
   await usedRefresh.updateMany({ session_id: session._id }, { $set: { expires_at } });
   await deps.store.col.devices.updateOne(
     { user_id: session.user_id, device_id: session.device_id },

@@ -1,6 +1,79 @@
+import type { z } from "@hono/zod-openapi";
+import type { ObjectId } from "mongodb";
+import { notSelf } from "../blocks/repo.js";
+import type { ContactDoc, UserDoc } from "../db/collections.js";
+import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { createRouter } from "../shared/openapi.js";
+import { AppError } from "../shared/errors.js";
+import { type Auth, createRouter } from "../shared/openapi.js";
+import { iso } from "../users/present.js";
+import { acceptContact, listContacts, removeContact, renameContact, requestContact } from "./repo.js";
+import * as r from "./routes.js";
+import { type ContactBody, page } from "./schemas.js";
 
-export function contactRoutes(_deps: Deps) {
-  return createRouter();
+export function toContactBody(d: ContactDoc, u: UserDoc): z.infer<typeof ContactBody> {
+  return {
+    user_id: u._id.toHexString(),
+    username: u.username,
+    full_name: u.profile.full_name,
+    avatar_url: u.profile.avatar_url,
+    display_name: d.display_name,
+    status: d.status,
+    created_at: iso(d.created_at),
+    updated_at: iso(d.updated_at),
+  };
+}
+
+export function contactRoutes(deps: Deps) {
+  const { users } = deps.store.col;
+  const me = (auth: Auth) => parseId(auth.userId, "user_id");
+  const userOf = async (id: ObjectId) => {
+    const user = await users.findOne({ _id: id });
+    if (!user) throw new AppError("USER_NOT_FOUND");
+    return user;
+  };
+
+  return createRouter()
+    .openapi(r.createContact, async (c) => {
+      const body = c.req.valid("json");
+      const user = body.user_id
+        ? await users.findOne({ _id: parseId(body.user_id, "user_id") })
+        : await users.findOne({
+            username_lower: body.username?.toLowerCase(),
+            "privacy.discoverable_by_username": true,
+          });
+      if (!user) throw new AppError("USER_NOT_FOUND");
+      const caller = me(c.get("auth"));
+      notSelf(caller, user._id, "add");
+      const doc = await requestContact(deps, caller, user._id, body.display_name);
+      const entry = toContactBody(doc, user);
+      return doc.status === "requested" ? c.json(entry, 201) : c.json(entry, 200);
+    })
+    .openapi(r.acceptContact, async (c) => {
+      const them = parseId(c.req.valid("param").user_id, "user_id");
+      const doc = await acceptContact(deps, me(c.get("auth")), them);
+      return c.json(toContactBody(doc, await userOf(them)), 200);
+    })
+    .openapi(r.deleteContact, async (c) => {
+      const them = parseId(c.req.valid("param").user_id, "user_id");
+      if (!(await removeContact(deps, me(c.get("auth")), them)))
+        throw new AppError("NOT_FOUND", "Not in your contacts");
+      return c.body(null, 204);
+    })
+    .openapi(r.updateContact, async (c) => {
+      const them = parseId(c.req.valid("param").user_id, "user_id");
+      const doc = await renameContact(deps, me(c.get("auth")), them, c.req.valid("json").display_name);
+      return c.json(toContactBody(doc, await userOf(them)), 200);
+    })
+    .openapi(r.listContacts, async (c) => {
+      const q = c.req.valid("query");
+      const { entries, total } = await listContacts(deps, me(c.get("auth")), q);
+      return c.json(
+        {
+          contacts: entries.map((e) => toContactBody(e.doc, e.user)),
+          pagination: page(total, q.limit, q.offset),
+        },
+        200,
+      );
+    });
 }

@@ -5,18 +5,25 @@ export const UserIdParam = z.object({ user_id: Id.openapi({ param: { in: "path" 
 
 export const PageQuery = {
   limit: z.coerce
-    .number()
+    .number<string>()
     .int()
     .min(1)
     .max(100)
     .default(20)
     .openapi({ param: { in: "query" }, description: "Page size, 1-100" }),
   offset: z.coerce
-    .number()
+    .number<string>()
     .int()
     .min(0)
     .default(0)
-    .openapi({ param: { in: "query" }, description: "Entries to skip" }),
+    // Spelled out: the generator sees null coerce to 0, pass, and would call the field nullable.
+    .openapi({
+      param: { in: "query" },
+      type: "integer",
+      minimum: 0,
+      default: 0,
+      description: "Entries to skip",
+    }),
 };
 
 export const Pagination = z

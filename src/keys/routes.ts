@@ -12,7 +12,6 @@ const tags = ["Keys"];
 const uniqueIds = <T extends z.ZodType<{ key_id: number }>>(item: T) =>
   z
     .array(item)
-    .min(1)
     .max(MAX_UPLOAD)
     .superRefine((keys, ctx) => {
       const seen = new Set<number>();

@@ -3,12 +3,23 @@ import { SMTPServer } from "smtp-server";
 export interface ReceivedMail {
   to: string[];
   raw: string;
+  /** Subject and decoded text body, for assertions on what a person would read. */
+  text: string;
+}
+
+function readable(raw: string): string {
+  const [head = "", ...rest] = raw.split("\r\n\r\n");
+  let body = rest.join("\r\n\r\n");
+  if (/content-transfer-encoding: quoted-printable/i.test(head)) {
+    body = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  }
+  const subject = /^subject: (.*)$/im.exec(head)?.[1] ?? "";
+  return `${subject}\n${body}`;
 }
 
 /** A real SMTP server inside the test: mails the server sends land here to be read. */
 export async function startSmtp() {
   const mails: ReceivedMail[] = [];
-  const waiters: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS"],
@@ -17,11 +28,8 @@ export async function startSmtp() {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
-        mails.push({
-          to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
-          raw: Buffer.concat(chunks).toString(),
-        });
-        for (const w of waiters.splice(0)) w();
+        const raw = Buffer.concat(chunks).toString();
+        mails.push({ to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), raw, text: readable(raw) });
         callback();
       });
     },
@@ -38,7 +46,7 @@ export async function startSmtp() {
     /** The 6-digit code in the newest mail to `to`; throws if that mail carries none. */
     code(to: string): string {
       const mail = latestTo(to);
-      const match = mail && /verification code is (\d{6})/.exec(mail.raw);
+      const match = mail && /verification code is (\d{6})/.exec(mail.text);
       if (!match) throw new Error(`no code in the last mail to ${to}`);
       return match[1]!;
     },

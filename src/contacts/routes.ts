@@ -1,0 +1,80 @@
+import { createRoute } from "@hono/zod-openapi";
+import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import {
+  ContactBody,
+  ContactList,
+  ContactQuery,
+  CreateContact,
+  UpdateContact,
+  UserIdParam,
+} from "./schemas.js";
+
+const tags = ["Contacts"];
+
+export const createContact = createRoute({
+  method: "post",
+  path: "/contacts",
+  tags,
+  security: bearer,
+  operationId: "createContact",
+  summary: "Send a contact request, or accept theirs if they already asked",
+  description:
+    "Names the user by `user_id` or by `username` (the latter only finds users discoverable by " +
+    "username). Creates a request (`requested` for the caller, `incoming` for them) and answers 201. " +
+    "If that user has already asked the caller, this accepts it instead: both become `accepted` and " +
+    "the answer is 200. A user who blocked the caller is reported as USER_NOT_FOUND.",
+  request: jsonBody(CreateContact),
+  responses: {
+    201: json(ContactBody, "Request sent"),
+    200: json(ContactBody, "Their pending request was accepted"),
+    ...errors(401, 404, 409, 413, 415),
+  },
+});
+
+export const acceptContact = createRoute({
+  method: "post",
+  path: "/contacts/{user_id}/accept",
+  tags,
+  security: bearer,
+  operationId: "acceptContact",
+  summary: "Accept an incoming contact request",
+  description:
+    "404 NOT_FOUND when that user has no pending request to the caller; 409 INVALID_STATE when the " +
+    "request is the caller's own or they are already contacts.",
+  request: { params: UserIdParam },
+  responses: { 200: json(ContactBody, "Now contacts"), ...errors(401, 404, 409) },
+});
+
+export const deleteContact = createRoute({
+  method: "delete",
+  path: "/contacts/{user_id}",
+  tags,
+  security: bearer,
+  operationId: "deleteContact",
+  summary: "Cancel an outgoing request, reject an incoming one, or remove a contact",
+  description: "Both users' entries go.",
+  request: { params: UserIdParam },
+  responses: { 204: { description: "Gone for both" }, ...errors(401, 404) },
+});
+
+export const updateContact = createRoute({
+  method: "patch",
+  path: "/contacts/{user_id}",
+  tags,
+  security: bearer,
+  operationId: "updateContact",
+  summary: "Set or clear the caller's private display name for a contact",
+  request: { params: UserIdParam, ...jsonBody(UpdateContact) },
+  responses: { 200: json(ContactBody, "Updated entry"), ...errors(401, 404, 413, 415) },
+});
+
+export const listContacts = createRoute({
+  method: "get",
+  path: "/contacts",
+  tags,
+  security: bearer,
+  operationId: "listContacts",
+  summary: "The caller's contacts and pending requests, newest first",
+  request: { query: ContactQuery },
+  responses: { 200: json(ContactList, "A page of contacts"), ...errors(401) },
+});
