@@ -11,7 +11,9 @@ function readable(raw: string): string {
   const [head = "", ...rest] = raw.split("\r\n\r\n");
   let body = rest.join("\r\n\r\n");
   if (/content-transfer-encoding: quoted-printable/i.test(head)) {
-    body = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    body = body
+      .replace(/=\r?\n/g, "")
+      .replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
   }
   const subject = /^subject: (.*)$/im.exec(head)?.[1] ?? "";
   return `${subject}\n${body}`;
@@ -29,7 +31,11 @@ export async function startSmtp() {
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
         const raw = Buffer.concat(chunks).toString();
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), raw, text: readable(raw) });
+        mails.push({
+          to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+          raw,
+          text: readable(raw),
+        });
         callback();
       });
     },

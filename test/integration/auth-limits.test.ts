@@ -34,7 +34,9 @@ describe("rate limits (HABIBTI's table, Echo's headers)", () => {
 
   it("sign-up limit holds under a burst: exactly 3 of 10 concurrent requests pass", async () => {
     const ip = freshIp();
-    const answers = await Promise.all(Array.from({ length: 10 }, () => post("signup", { email: uniqueEmail() }, ip)));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => post("signup", { email: uniqueEmail() }, ip)),
+    );
     expect(answers.filter((a) => a.status === 200)).toHaveLength(3);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(7);
   });
@@ -42,7 +44,8 @@ describe("rate limits (HABIBTI's table, Echo's headers)", () => {
   it("resend-otp: 5 per hour per email, whatever the IP", async () => {
     const email = uniqueEmail();
     const statuses = [];
-    for (let i = 0; i < 6; i++) statuses.push((await post("resend-otp", { email, purpose: "signup" })).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await post("resend-otp", { email, purpose: "signup" })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
     expect((await post("resend-otp", { email: uniqueEmail(), purpose: "signup" })).status).toBe(200);
     h.clock.advance(3600);
@@ -86,6 +89,8 @@ describe("rate limits (HABIBTI's table, Echo's headers)", () => {
     h.clock.advance(2 * 3600);
     await sweepOnce(h.deps);
     expect(await h.deps.store.col.slots.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(0);
-    expect(await h.deps.store.col.otpSessions.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(0);
+    expect(await h.deps.store.col.otpSessions.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(
+      0,
+    );
   });
 });

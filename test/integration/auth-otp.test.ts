@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshIp, type Hush, newDeviceKey, signUp, startHush, uniqueEmail, uniqueUsername } from "../helpers/hush.js";
+import {
+  freshIp,
+  type Hush,
+  newDeviceKey,
+  signUp,
+  startHush,
+  uniqueEmail,
+  uniqueUsername,
+} from "../helpers/hush.js";
 
 let h: Hush;
 beforeAll(async () => {
@@ -8,22 +16,40 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const start = (email: string, path = "signup") =>
-  h.req("POST", `/api/v1/auth/${path}`, { body: { email, purpose: "signup" }, headers: { "x-forwarded-for": freshIp() } });
+  h.req("POST", `/api/v1/auth/${path}`, {
+    body: { email, purpose: "signup" },
+    headers: { "x-forwarded-for": freshIp() },
+  });
 const verify = (session_id: string, otp: string, device_info?: object) =>
-  h.req("POST", "/api/v1/auth/verify-otp", { body: { session_id, otp, ...(device_info ? { device_info } : {}) } });
+  h.req("POST", "/api/v1/auth/verify-otp", {
+    body: { session_id, otp, ...(device_info ? { device_info } : {}) },
+  });
 const wrong = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, "0");
 const device = (id = "d1") => ({ device_id: id, device_name: "Phone", public_key: newDeviceKey().b64 });
-const profile = (email: string) => ({ email, username: uniqueUsername(), full_name: "Jane Doe", device_info: device() });
+const profile = (email: string) => ({
+  email,
+  username: uniqueUsername(),
+  full_name: "Jane Doe",
+  device_info: device(),
+});
 
 describe("sign-up", () => {
   it("runs HABIBTI's flow: signup, verify-otp, complete-signup with the user body and tokens", async () => {
     const email = uniqueEmail();
     const s = await start(`  ${email.toUpperCase()} `);
     expect(s.status).toBe(200);
-    expect(s.body).toEqual({ session_id: expect.stringMatching(/^[0-9a-f]{24}$/), expires_in: 300, message: `OTP sent successfully to ${email}` });
+    expect(s.body).toEqual({
+      session_id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      expires_in: 300,
+      message: `OTP sent successfully to ${email}`,
+    });
     const v = await verify(s.body.session_id, h.smtp.code(email));
     expect(v.status).toBe(200);
-    expect(v.body).toMatchObject({ verified: true, temp_token: expect.any(String), message: expect.any(String) });
+    expect(v.body).toMatchObject({
+      verified: true,
+      temp_token: expect.any(String),
+      message: expect.any(String),
+    });
     const body = {
       ...profile(email),
       mobile: "+919876543210",
@@ -32,14 +58,28 @@ describe("sign-up", () => {
       gender: "male",
       bio: "Hello",
     };
-    const done = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${v.body.temp_token}`, { body });
+    const done = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${v.body.temp_token}`, {
+      body,
+    });
     expect(done.status).toBe(201);
     expect(done.body).toMatchObject({
       id: expect.stringMatching(/^[0-9a-f]{24}$/),
       email,
       username: body.username,
-      profile: { full_name: "Jane Doe", mobile: "+919876543210", date_of_birth: "1995-01-15", gender: "male", bio: "Hello", avatar_url: null },
-      privacy: { discoverable_by_email: true, discoverable_by_username: true, show_online_status: true, read_receipts: true },
+      profile: {
+        full_name: "Jane Doe",
+        mobile: "+919876543210",
+        date_of_birth: "1995-01-15",
+        gender: "male",
+        bio: "Hello",
+        avatar_url: null,
+      },
+      privacy: {
+        discoverable_by_email: true,
+        discoverable_by_username: true,
+        show_online_status: true,
+        read_receipts: true,
+      },
       devices: [{ device_id: "d1", device_name: "Phone", key_type: "ed25519", current: true }],
       status: { online: false },
       token_type: "Bearer",
@@ -63,7 +103,10 @@ describe("sign-up", () => {
     const email = uniqueEmail();
     const s = await start(email);
     const r = await verify(s.body.session_id, wrong(h.smtp.code(email)));
-    expect(r).toMatchObject({ status: 400, body: { code: "OTP_INVALID", fields: { otp: expect.any(String) } } });
+    expect(r).toMatchObject({
+      status: 400,
+      body: { code: "OTP_INVALID", fields: { otp: expect.any(String) } },
+    });
     expect(r.body.detail).toContain("2 attempt");
     expect(r.headers.get("x-ratelimit-remaining")).toBe("2");
     expect((await verify(s.body.session_id, h.smtp.code(email))).status).toBe(200);
@@ -85,7 +128,9 @@ describe("sign-up", () => {
     const email = uniqueEmail();
     const s = await start(email);
     const code = h.smtp.code(email);
-    const guesses = Array.from({ length: 20 }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, "0"));
+    const guesses = Array.from({ length: 20 }, (_, i) =>
+      String((Number(code) + 1 + i) % 1_000_000).padStart(6, "0"),
+    );
     const results = await Promise.all(guesses.map((g) => verify(s.body.session_id, g)));
     expect(results.filter((r) => r.status === 400)).toHaveLength(3);
     expect(results.filter((r) => r.status === 429)).toHaveLength(17);
@@ -109,7 +154,10 @@ describe("sign-up", () => {
 
   it("an unknown session is a 404 and a malformed one a 400", async () => {
     expect((await verify("507f1f77bcf86cd799439011", "123456")).status).toBe(404);
-    expect(await verify("nope", "12345")).toMatchObject({ status: 400, body: { fields: { session_id: expect.any(String), otp: expect.any(String) } } });
+    expect(await verify("nope", "12345")).toMatchObject({
+      status: 400,
+      body: { fields: { session_id: expect.any(String), otp: expect.any(String) } },
+    });
   });
 
   it("resend gives a new session and the old code stops working", async () => {
@@ -133,7 +181,9 @@ describe("sign-up", () => {
     expect(other).toMatchObject({ status: 400, body: { fields: { email: expect.any(String) } } });
     expect((await h.req("POST", url, { body: profile(email) })).status).toBe(201);
     expect((await h.req("POST", url, { body: profile(email) })).status).toBe(409);
-    const forged = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${body.temp_token}x`, { body: profile(email) });
+    const forged = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${body.temp_token}x`, {
+      body: profile(email),
+    });
     expect(forged.status).toBe(401);
     const missing = await h.req("POST", "/api/v1/auth/complete-signup", { body: profile(email) });
     expect(missing).toMatchObject({ status: 400, body: { fields: { temp_token: expect.any(String) } } });
@@ -164,7 +214,9 @@ describe("sign-up", () => {
     });
     expect(future).toMatchObject({ status: 400, body: { fields: { date_of_birth: "must be in the past" } } });
     // The token survived the typos and still works.
-    const ok = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${body.temp_token}`, { body: profile(email) });
+    const ok = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${body.temp_token}`, {
+      body: profile(email),
+    });
     expect(ok.status).toBe(201);
   });
 

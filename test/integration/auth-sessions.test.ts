@@ -103,7 +103,8 @@ describe("tokens and sessions", () => {
     const results = await Promise.all([refresh(a.refresh), refresh(a.refresh), refresh(a.refresh)]);
     expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
     expect(results.some((r) => r.body.code === "REFRESH_TOKEN_REUSED")).toBe(true);
-    for (const r of results.filter((x) => x.status === 200)) expect((await me(r.body.session_token)).status).toBe(401);
+    for (const r of results.filter((x) => x.status === 200))
+      expect((await me(r.body.session_token)).status).toBe(401);
   });
 
   it("an unknown refresh token is a 401", async () => {
@@ -135,7 +136,9 @@ describe("tokens and sessions", () => {
     const del = await h.req("DELETE", `/api/v1/auth/sessions/${theirs.id}`, { token: a.token });
     expect(del.status).toBe(204);
     expect((await me(other.session_token)).status).toBe(401);
-    expect((await h.req("DELETE", `/api/v1/auth/sessions/${theirs.id}`, { token: a.token })).status).toBe(404);
+    expect((await h.req("DELETE", `/api/v1/auth/sessions/${theirs.id}`, { token: a.token })).status).toBe(
+      404,
+    );
   });
 
   it("cannot revoke another account's session", async () => {

@@ -34,7 +34,10 @@ describe("profiles", () => {
     expect((await patch(a.token, {})).status).toBe(400);
     expect((await patch(a.token, { email: "x@example.com" })).status).toBe(400);
     const taken = await patch(a.token, { username: b.username.toUpperCase() });
-    expect(taken).toMatchObject({ status: 409, body: { code: "USERNAME_TAKEN", fields: { username: expect.any(String) } } });
+    expect(taken).toMatchObject({
+      status: 409,
+      body: { code: "USERNAME_TAKEN", fields: { username: expect.any(String) } },
+    });
     expect((await patch(a.token, { username: a.username })).status).toBe(200);
   });
 
@@ -54,7 +57,9 @@ describe("profiles", () => {
     expect(JSON.stringify(r.body)).not.toContain("+441234567890");
     await patch(b.token, { privacy: { show_online_status: false } });
     expect((await h.req("GET", `/api/v1/users/${b.id}`, { token: a.token })).body.status).toBeNull();
-    expect((await h.req("GET", "/api/v1/users/507f1f77bcf86cd799439011", { token: a.token })).status).toBe(404);
+    expect((await h.req("GET", "/api/v1/users/507f1f77bcf86cd799439011", { token: a.token })).status).toBe(
+      404,
+    );
   });
 
   it("search finds exact usernames and emails, only where the user allows it", async () => {
@@ -84,7 +89,9 @@ describe("account deletion", () => {
     for (const t of [a.token, second.session_token]) {
       expect((await h.req("GET", "/api/v1/auth/me", { token: t })).status).toBe(401);
     }
-    expect((await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } })).status).toBe(401);
+    expect((await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } })).status).toBe(
+      401,
+    );
     expect((await h.req("GET", `/api/v1/users/${a.id}`, { token: b.token })).status).toBe(404);
     const { ObjectId } = await import("mongodb");
     const id = new ObjectId(a.id);

@@ -1,0 +1,93 @@
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { freePort } from "../../src/db/local-store.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+const run = promisify(execFile);
+
+/** The commands of the README's walkthrough block, exactly as a reader would paste them. */
+function walkthrough(): string[] {
+  const readme = readFileSync(`${root}README.md`, "utf8");
+  const block = /<!-- walkthrough:start -->\s*```bash\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(
+    readme,
+  )?.[1];
+  if (!block) throw new Error("README has no walkthrough block");
+  return block
+    .split(/\n(?=#)/)
+    .map((chunk) => chunk.replace(/^#.*\n/, "").trim())
+    .filter(Boolean);
+}
+
+let server: ReturnType<typeof spawn>;
+let serverOut = "";
+let port = 0;
+
+beforeAll(async () => {
+  port = await freePort();
+  // A development server: no SMTP, so the OTP mails are printed to its console.
+  server = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? "",
+      NODE_ENV: "development",
+      MONGODB_URI: inject("mongoUri"),
+      MONGODB_DB: `hush_readme_${randomBytes(4).toString("hex")}`,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.on("data", (d: Buffer) => {
+      serverOut += d.toString();
+      if (serverOut.includes('"listening"')) resolve();
+    });
+    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${serverOut}`)));
+  });
+});
+afterAll(() => {
+  server?.kill("SIGTERM");
+});
+
+describe("README cURL walkthrough", () => {
+  it("works as written, step by step", async () => {
+    const steps = walkthrough();
+    expect(steps).toHaveLength(8);
+    const vars: Record<string, string> = {};
+    const outputs: string[] = [];
+    for (const step of steps) {
+      const codes = [...serverOut.matchAll(/verification code is (\d{6})/g)];
+      if (codes.length) vars.OTP = codes.at(-1)![1]!;
+      let cmd = step.replaceAll("localhost:8000", `127.0.0.1:${port}`);
+      for (const [k, v] of Object.entries(vars)) cmd = cmd.replace(new RegExp(`\\b${k}\\b`, "g"), v);
+      const { stdout } = await run("bash", ["-c", cmd]);
+      outputs.push(stdout);
+      try {
+        const body = JSON.parse(stdout);
+        if (body.session_id) vars.SESSION_ID = body.session_id;
+        if (body.temp_token) vars.TEMP_TOKEN = body.temp_token;
+        if (body.session_token) vars.SESSION_TOKEN = body.session_token;
+        if (body.refresh_token) vars.REFRESH_TOKEN = body.refresh_token;
+      } catch {}
+    }
+    const [signup, verify, complete, me, refresh, login, verifyLogin, logout] = outputs.map((o, i) =>
+      i === 7 ? o : JSON.parse(o),
+    );
+    expect(signup).toMatchObject({ expires_in: 300, message: "OTP sent successfully to test@example.com" });
+    expect(verify).toMatchObject({ verified: true });
+    expect(complete).toMatchObject({
+      email: "test@example.com",
+      username: "testuser",
+      devices: [{ device_id: "test-device" }],
+    });
+    expect(me).toMatchObject({ id: complete.id, email: "test@example.com" });
+    expect(refresh).toMatchObject({ token_type: "Bearer" });
+    expect(login).toMatchObject({ message: "OTP sent successfully to test@example.com" });
+    expect(verifyLogin).toMatchObject({ verified: true, user: { id: complete.id } });
+    expect(verifyLogin.user.devices).toHaveLength(2);
+    expect(logout.trim()).toBe("204");
+  });
+});
