@@ -143,8 +143,8 @@ async function takeOne(deps: Deps, device: DeviceDoc, kind: Kind): Promise<Preke
     }
   }
 }
-const CANDIDATES = 32;
-const TRIES = 4;
+const CANDIDATES = Number(process.env.C ?? 32);
+const TRIES = Number(process.env.T ?? 4);
 
 export async function claimBundle(deps: Deps, device: DeviceDoc) {
   const spk = device.signed_prekey;

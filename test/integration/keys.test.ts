@@ -117,7 +117,7 @@ describe("key upload", () => {
       expect(res.body.fields).toEqual({ "kem_prekeys.3.signature": expect.any(String) });
 
       expect(await count(d)).toEqual({ one_time_prekeys: 0, kem_prekeys: 0 });
-      const got = await claim(peer, { user_id: d.userId });
+      const got = await claim(peer, { user_id: d.userId, device_id: d.deviceId });
       expect(got.body.devices).toEqual([
         expect.objectContaining({
           registration_id: null,
