@@ -22,17 +22,9 @@ export function observe(logger: Logger, metrics: Metrics, trustProxy: boolean): 
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
     const status = c.res.status;
     const ms = performance.now() - started;
-    metrics.inc("http_requests_total", "HTTP requests by route and status", {
-      method: c.req.method,
-      route,
-      status,
-    });
-    metrics.observe(
-      "http_request_duration_seconds",
-      "HTTP latency by route",
-      { method: c.req.method, route },
-      ms / 1000,
-    );
+    const labels = { method: c.req.method, route, status };
+    metrics.inc("http_requests_total", "HTTP requests by route and status", labels);
+    metrics.observe("http_request_duration_seconds", "HTTP latency by route and status", labels, ms / 1000);
     logger.debug("request", {
       request_id: requestId,
       method: c.req.method,

@@ -260,6 +260,16 @@ describe("claims", () => {
       kem_last_resort_prekey: lastResort,
     });
     expect(up.status).toBe(200);
+    const t = async (name: string, f: () => Promise<unknown>) => { const s = performance.now(); await f(); console.log(name, (performance.now() - s).toFixed(1)); };
+    const col = h.deps.store.col;
+    console.log("prekeys", await col.prekeys.countDocuments({}), "slots", await col.slots.countDocuments({}), "devices", await col.devices.countDocuments({}));
+    await t("find prekeys", () => col.prekeys.find({ user_id: new ObjectId(d.userId), device_id: d.deviceId, kind: "ec" }).sort({ key_id: 1 }).limit(32).toArray());
+    await t("find prekeys nosort", () => col.prekeys.find({ user_id: new ObjectId(d.userId), device_id: d.deviceId, kind: "ec" }).limit(32).toArray());
+    await t("count slots", () => col.slots.countDocuments({ key: "x" }));
+    await t("devices", () => col.devices.find({ user_id: new ObjectId(d.userId) }).toArray());
+    await t("blocks", () => col.blocks.countDocuments({ blocker_id: new ObjectId(d.userId) }));
+    await t("sessions", () => col.authSessions.findOne({ _id: new ObjectId() }));
+    await t("count", () => count(d));
     console.time("claims");
     const results = await Promise.all(Array.from({ length: 80 }, () => claim(peer, { user_id: d.userId })));
     console.timeEnd("claims");

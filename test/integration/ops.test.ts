@@ -44,7 +44,7 @@ describe("operations endpoints", () => {
     expect(r.body).toMatch(/http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
     expect(r.body).toMatch(/http_requests_total\{method="GET",route="unmatched",status="404"\} \d+/);
     expect(r.body).toMatch(
-      /http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="0.005"\}/,
+      /http_request_duration_seconds_bucket\{method="GET",route="\/healthz",status="200",le="0.005"\}/,
     );
   });
 });
