@@ -123,6 +123,8 @@ export async function assertVisible(deps: Deps, target: ObjectId, caller: Object
   if (!user || (await hasBlocked(deps, target, caller))) throw new AppError("USER_NOT_FOUND");
 }
 
+const CANDIDATES = 32;
+const TRIES = 4;
 /**
  * Takes one one-time key. deleteOne's deletedCount is exact on both stores, so the delete is the
  * claim. Concurrent claimers try a few random candidates each and then look again, rather than
@@ -143,8 +145,6 @@ async function takeOne(deps: Deps, device: DeviceDoc, kind: Kind): Promise<Preke
     }
   }
 }
-const CANDIDATES = Number(process.env.C ?? 32);
-const TRIES = Number(process.env.T ?? 4);
 
 export async function claimBundle(deps: Deps, device: DeviceDoc) {
   const spk = device.signed_prekey;

@@ -3,7 +3,7 @@ import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
 import { DeviceInfo, Id } from "../users/schemas.js";
 import { EcPrekey, KemPrekey, KeyType, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 
-export const MAX_UPLOAD = 100;
+const MAX_UPLOAD = 100;
 export const PREKEY_STOCK = 500;
 export const claimRule = { name: "keys-claim", limit: 100, windowSeconds: 60 };
 const tags = ["Keys"];
@@ -95,19 +95,25 @@ export const ClaimKeys = z
   .strict()
   .openapi("ClaimKeysRequest");
 
+const ClaimedKemPrekey = KemPrekey.extend({
+  last_resort: z.boolean().openapi({ description: "True when no one-time KEM prekey was left" }),
+}).openapi("ClaimedKemPrekey");
+// A union rather than .nullable(): a nullable $ref comes out as an allOf that null cannot satisfy.
+const orNull = <T extends z.ZodType>(schema: T) => z.union([schema, z.null()]);
+
 const ClaimedDevice = z
   .object({
     device_id: z.string(),
     key_type: KeyType,
     registration_id: z.number().int().nullable(),
     identity_key: z.string(),
-    signed_prekey: SignedEcPrekey.nullable(),
-    one_time_prekey: EcPrekey.nullable(),
-    kem_prekey: KemPrekey.extend({
-      last_resort: z.boolean().openapi({ description: "True when no one-time KEM prekey was left" }),
-    })
-      .nullable()
-      .openapi({ description: "A one-time KEM prekey, else the last-resort one, else null" }),
+    signed_prekey: orNull(SignedEcPrekey).openapi({ description: "Null until the device uploads one" }),
+    one_time_prekey: orNull(EcPrekey).openapi({
+      description: "Null when none is left or there is no signed prekey",
+    }),
+    kem_prekey: orNull(ClaimedKemPrekey).openapi({
+      description: "A one-time KEM prekey, else the last-resort one, else null",
+    }),
   })
   .openapi("ClaimedDevice");
 

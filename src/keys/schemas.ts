@@ -44,7 +44,7 @@ export const EcPublicKeyB64 = z
   .openapi({ description: "Base64 of a 32-byte Ed25519 or 33-byte 0x05-prefixed Curve25519 public key" });
 
 /** Room for Kyber1024's 1568-byte key plus Signal's one-byte type prefix. */
-export const KEM_KEY_MAX_BYTES = 1600;
+const KEM_KEY_MAX_BYTES = 1600;
 export const KemPublicKeyB64 = base64(KEM_KEY_MAX_BYTES, 32).openapi({
   description: `Base64 of an opaque KEM public key (32-${KEM_KEY_MAX_BYTES} bytes), e.g. Signal's 0x08 || Kyber1024`,
 });
