@@ -8,7 +8,7 @@ import { smtpMailer } from "../../src/mail/mailer.js";
 import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { FakeClock } from "./clock.js";
-import { type Smtp, startSmtp } from "./smtp.js";
+import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
   status: number;
