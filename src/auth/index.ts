@@ -110,14 +110,14 @@ export function authRoutes(deps: Deps) {
   });
 
   app.openapi(r.logout, async (c) => {
-    await revokeSession(deps, parseId(c.get("auth").sessionId, "session"));
+    await revokeSession(deps, c.get("auth").sessionId);
     return c.body(null, 204);
   });
 
   app.openapi(r.listSessions, async (c) => {
     const auth = c.get("auth");
     const sessions = await deps.store.col.authSessions
-      .find({ user_id: parseId(auth.userId, "user"), expires_at: { $gt: deps.clock.now() } })
+      .find({ user_id: auth.userId, expires_at: { $gt: deps.clock.now() } })
       .sort({ created_at: 1 })
       .toArray();
     return c.json(
@@ -128,7 +128,7 @@ export function authRoutes(deps: Deps) {
           created_at: iso(s.created_at),
           last_used_at: iso(s.last_used_at),
           expires_at: iso(s.expires_at),
-          current: s._id.toHexString() === auth.sessionId,
+          current: s._id.equals(auth.sessionId),
         })),
       },
       200,
@@ -138,7 +138,7 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.deleteSession, async (c) => {
     const auth = c.get("auth");
     const id = parseId(c.req.valid("param").session_id, "session_id");
-    const s = await deps.store.col.authSessions.findOne({ _id: id, user_id: parseId(auth.userId, "user") });
+    const s = await deps.store.col.authSessions.findOne({ _id: id, user_id: auth.userId });
     if (!s) throw new AppError("NOT_FOUND", "Session not found");
     await revokeSession(deps, id);
     return c.body(null, 204);

@@ -24,7 +24,7 @@ export async function authenticate(deps: Deps, token: string): Promise<Auth> {
   ) {
     throw new AppError("UNAUTHORIZED");
   }
-  return claims;
+  return { userId: session.user_id, deviceId: session.device_id, sessionId: session._id };
 }
 
 /**

@@ -2,22 +2,20 @@ import { page } from "../contacts/schemas.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { type Auth, createRouter } from "../shared/openapi.js";
+import { createRouter } from "../shared/openapi.js";
 import { blockUser, listBlocks, notSelf, unblockUser } from "./repo.js";
 import * as r from "./routes.js";
 
 export function blockRoutes(deps: Deps) {
-  const me = (auth: Auth) => parseId(auth.userId, "user_id");
-
   return createRouter()
     .openapi(r.listBlocks, async (c) => {
       const { limit, offset } = c.req.valid("query");
-      const { entries, total } = await listBlocks(deps, me(c.get("auth")), limit, offset);
+      const { entries, total } = await listBlocks(deps, c.get("auth").userId, limit, offset);
       return c.json({ blocks: entries, pagination: page(total, limit, offset) }, 200);
     })
     .openapi(r.blockUser, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const caller = me(c.get("auth"));
+      const caller = c.get("auth").userId;
       notSelf(caller, them, "block");
       // Blocking someone who blocked you is allowed: safety first, and it reveals no more than the id did.
       if (!(await deps.store.col.users.findOne({ _id: them }, { projection: { _id: 1 } }))) {
@@ -28,7 +26,7 @@ export function blockRoutes(deps: Deps) {
     })
     .openapi(r.unblockUser, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const caller = me(c.get("auth"));
+      const caller = c.get("auth").userId;
       notSelf(caller, them, "unblock");
       if (!(await unblockUser(deps, caller, them))) throw new AppError("NOT_FOUND", "User is not blocked");
       return c.body(null, 204);

@@ -5,7 +5,7 @@ import type { ContactDoc, UserDoc } from "../db/collections.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { type Auth, createRouter } from "../shared/openapi.js";
+import { createRouter } from "../shared/openapi.js";
 import { iso } from "../users/present.js";
 import { acceptContact, listContacts, removeContact, renameContact, requestContact } from "./repo.js";
 import * as r from "./routes.js";
@@ -26,7 +26,6 @@ export function toContactBody(d: ContactDoc, u: UserDoc): z.infer<typeof Contact
 
 export function contactRoutes(deps: Deps) {
   const { users } = deps.store.col;
-  const me = (auth: Auth) => parseId(auth.userId, "user_id");
   const userOf = async (id: ObjectId) => {
     const user = await users.findOne({ _id: id });
     if (!user) throw new AppError("USER_NOT_FOUND");
@@ -43,7 +42,7 @@ export function contactRoutes(deps: Deps) {
             "privacy.discoverable_by_username": true,
           });
       if (!user) throw new AppError("USER_NOT_FOUND");
-      const caller = me(c.get("auth"));
+      const caller = c.get("auth").userId;
       notSelf(caller, user._id, "add");
       const doc = await requestContact(deps, caller, user._id, body.display_name);
       const entry = toContactBody(doc, user);
@@ -51,23 +50,23 @@ export function contactRoutes(deps: Deps) {
     })
     .openapi(r.acceptContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const doc = await acceptContact(deps, me(c.get("auth")), them);
+      const doc = await acceptContact(deps, c.get("auth").userId, them);
       return c.json(toContactBody(doc, await userOf(them)), 200);
     })
     .openapi(r.deleteContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      if (!(await removeContact(deps, me(c.get("auth")), them)))
+      if (!(await removeContact(deps, c.get("auth").userId, them)))
         throw new AppError("NOT_FOUND", "Not in your contacts");
       return c.body(null, 204);
     })
     .openapi(r.updateContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const doc = await renameContact(deps, me(c.get("auth")), them, c.req.valid("json").display_name);
+      const doc = await renameContact(deps, c.get("auth").userId, them, c.req.valid("json").display_name);
       return c.json(toContactBody(doc, await userOf(them)), 200);
     })
     .openapi(r.listContacts, async (c) => {
       const q = c.req.valid("query");
-      const { entries, total } = await listContacts(deps, me(c.get("auth")), q);
+      const { entries, total } = await listContacts(deps, c.get("auth").userId, q);
       return c.json(
         {
           contacts: entries.map((e) => toContactBody(e.doc, e.user)),

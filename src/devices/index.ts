@@ -1,5 +1,4 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { bearer, createRouter, errors, json } from "../shared/openapi.js";
@@ -39,16 +38,12 @@ export function deviceRoutes(deps: Deps) {
   return createRouter()
     .openapi(list, async (c) => {
       const auth = c.get("auth");
-      const devices = await listDevices(deps, parseId(auth.userId, "user_id"));
+      const devices = await listDevices(deps, auth.userId);
       return c.json({ devices: devices.map((d) => toDeviceBody(d, auth.deviceId)) }, 200);
     })
     .openapi(remove, async (c) => {
       const auth = c.get("auth");
-      const removed = await removeDevice(
-        deps,
-        parseId(auth.userId, "user_id"),
-        c.req.valid("param").device_id,
-      );
+      const removed = await removeDevice(deps, auth.userId, c.req.valid("param").device_id);
       if (!removed) throw new AppError("NOT_FOUND", "Device not found");
       return c.body(null, 204);
     });

@@ -2,27 +2,26 @@ import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
 import { AppError } from "../shared/errors.js";
-import { type Auth, createRouter } from "../shared/openapi.js";
+import { createRouter } from "../shared/openapi.js";
 import { assertVisible, claimBundle, countPrekeys, storeKeys } from "./repo.js";
 import * as r from "./routes.js";
 
 export function keyRoutes(deps: Deps) {
   const app = createRouter();
-  const me = (auth: Auth) => ({ userId: parseId(auth.userId, "user_id"), deviceId: auth.deviceId });
 
   app.openapi(r.uploadKeys, async (c) => {
-    const { userId, deviceId } = me(c.get("auth"));
+    const { userId, deviceId } = c.get("auth");
     return c.json(await storeKeys(deps, userId, deviceId, c.req.valid("json")), 200);
   });
 
   app.openapi(r.countKeys, async (c) => {
-    const { userId, deviceId } = me(c.get("auth"));
+    const { userId, deviceId } = c.get("auth");
     return c.json(await countPrekeys(deps, userId, deviceId), 200);
   });
 
   app.openapi(r.listUserDevices, async (c) => {
     const target = parseId(c.req.valid("param").user_id, "user_id");
-    await assertVisible(deps, target, me(c.get("auth")).userId);
+    await assertVisible(deps, target, c.get("auth").userId);
     const devices = (await listDevices(deps, target)).map((d) => ({
       device_id: d.device_id,
       device_name: d.device_name,
@@ -34,7 +33,7 @@ export function keyRoutes(deps: Deps) {
   });
 
   app.openapi(r.claimKeys, async (c) => {
-    const caller = me(c.get("auth")).userId;
+    const caller = c.get("auth").userId;
     await deps.limiter.enforce(c, r.claimRule, caller.toHexString());
     const body = c.req.valid("json");
     const target = parseId(body.user_id, "user_id");

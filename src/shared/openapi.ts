@@ -1,12 +1,14 @@
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { ObjectId } from "mongodb";
 import type { ZodType } from "zod";
 import { AppError, ErrorBody, type ErrorStatus, errorCodes } from "./errors.js";
 
 /** What a request carries through the middleware chain. */
+/** The caller, as resolved from its session by the auth gate. */
 export interface Auth {
-  userId: string;
+  userId: ObjectId;
   deviceId: string;
-  sessionId: string;
+  sessionId: ObjectId;
 }
 export type AppEnv = { Variables: { requestId: string; auth: Auth; clientIp: string } };
 

@@ -22,7 +22,7 @@ export function userRoutes(deps: Deps) {
     }
     for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
     if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
-    const id = parseId(auth.userId, "user_id");
+    const id = auth.userId;
     if (username) {
       const other = await users.findOne({ username_lower: username.toLowerCase(), _id: { $ne: id } });
       if (other) throw new AppError("USERNAME_TAKEN", undefined, { username: "already taken" });
@@ -37,13 +37,13 @@ export function userRoutes(deps: Deps) {
   });
 
   app.openapi(r.deleteMe, async (c) => {
-    await deleteAccount(deps, parseId(c.get("auth").userId, "user_id"));
+    await deleteAccount(deps, c.get("auth").userId);
     return c.body(null, 204);
   });
 
   app.openapi(r.searchUsers, async (c) => {
     const { q } = c.req.valid("query");
-    const me = parseId(c.get("auth").userId, "user_id");
+    const me = c.get("auth").userId;
     const needle = q.toLowerCase();
     const found = needle.includes("@")
       ? await users.findOne({ email: needle, "privacy.discoverable_by_email": true })
@@ -54,7 +54,7 @@ export function userRoutes(deps: Deps) {
 
   app.openapi(r.getUser, async (c) => {
     const id = parseId(c.req.valid("param").user_id, "user_id");
-    const me = parseId(c.get("auth").userId, "user_id");
+    const me = c.get("auth").userId;
     const user = await users.findOne({ _id: id });
     if (!user || (await hasBlocked(deps, id, me))) throw new AppError("USER_NOT_FOUND");
     return c.json(toPublicUser(user), 200);

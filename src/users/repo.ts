@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
 import type { CompleteSignupRequest } from "../auth/schemas.js";
 import type { Privacy, UserDoc } from "../db/collections.js";
-import { isDuplicateKey, parseId } from "../db/ids.js";
+import { isDuplicateKey } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
 import { AppError } from "../shared/errors.js";
@@ -75,11 +75,10 @@ export async function createUser(
 }
 
 /** The caller's own user and devices; a deleted account's token is no longer any good. */
-export async function loadUser(deps: Deps, userId: string) {
-  const id = parseId(userId, "user_id");
-  const user = await deps.store.col.users.findOne({ _id: id });
+export async function loadUser(deps: Deps, userId: ObjectId) {
+  const user = await deps.store.col.users.findOne({ _id: userId });
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
-  return { user, devices: await listDevices(deps, id) };
+  return { user, devices: await listDevices(deps, userId) };
 }
 
 /**
