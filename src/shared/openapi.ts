@@ -53,12 +53,13 @@ const statusText: Record<number, string> = {
   413: "Body too large",
   415: "Body is not JSON",
   429: "Rate limited; see Retry-After and X-RateLimit-* headers",
+  500: "Unexpected failure, logged with the request id; the body is only the generic message",
   503: "Database unreachable",
 };
 
 /** The shared error responses a route can produce, documented with the codes each may carry. */
 export function errors(...statuses: ErrorStatus[]) {
-  const all = [...new Set<ErrorStatus>([400, ...statuses])];
+  const all = [...new Set<ErrorStatus>([400, ...statuses, 500])];
   return Object.fromEntries(
     all.map((s) => {
       const codes = Object.entries(errorCodes)

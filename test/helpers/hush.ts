@@ -8,6 +8,7 @@ import { smtpMailer } from "../../src/mail/mailer.js";
 import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { FakeClock } from "./clock.js";
+import { conformanceChecker } from "./conformance.js";
 import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
@@ -40,6 +41,7 @@ export async function startHush(env: Record<string, string> = {}, opts: { uri?: 
   const server = createServer(deps);
   const { port } = await server.listen(0);
   const url = `http://127.0.0.1:${port}`;
+  const conforms = conformanceChecker(server.app);
 
   async function req<T = any>(
     method: string,
@@ -59,6 +61,7 @@ export async function startHush(env: Record<string, string> = {}, opts: { uri?: 
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {}
+    conforms(method, path, res.status, parsed);
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
