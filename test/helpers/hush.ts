@@ -21,7 +21,7 @@ export interface Res<T = any> {
  * Starts the real server on a free port against the real store, in a database of its own, with a
  * fake clock and a real SMTP server. Everything it opens is closed by `close()`.
  */
-export async function startHush(env: Record<string, string> = {}, opts: { uri?: string } = {}) {
+export async function startHush(env: Record<string, string> = {}, opts: { uri?: string; dbName?: string } = {}) {
   const smtp = await startSmtp();
   const config = loadConfig({
     NODE_ENV: "test",
@@ -33,7 +33,7 @@ export async function startHush(env: Record<string, string> = {}, opts: { uri?: 
   });
   const logs: string[] = [];
   const logger = createLogger("debug", (l) => logs.push(l));
-  const dbName = `hush_test_${randomBytes(6).toString("hex")}`;
+  const dbName = opts.dbName ?? `hush_test_${randomBytes(6).toString("hex")}`;
   const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, 2_000);
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
