@@ -69,7 +69,7 @@ export function parseIdentityKey(
     }
     return { ok: true, key: { keyType: "curve25519", bytes: Uint8Array.from(bytes) } };
   }
-  return { ok: false, reason: `identity key must be 32 or 33 bytes, got ${bytes.length}` };
+  return { ok: false, reason: `must be 32 or 33 bytes, got ${bytes.length}` };
 }
 
 /**

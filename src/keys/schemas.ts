@@ -11,20 +11,23 @@ export const base64 = (maxBytes: number, minBytes = 1) =>
       return b !== null && b.length >= minBytes && b.length <= maxBytes;
     }, `must be base64 of ${minBytes}-${maxBytes} bytes`);
 
+/** Base64 of a key in either accepted format (see parseIdentityKey); the failure names the reason. */
+const curveKeyB64 = (description: string) =>
+  z
+    .string()
+    .max(64)
+    .superRefine((s, ctx) => {
+      const bytes = decodeBase64(s);
+      if (!bytes) return void ctx.addIssue({ code: "custom", message: "must be base64" });
+      const parsed = parseIdentityKey(bytes);
+      if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason });
+    })
+    .openapi({ description });
+
 /** A device identity key: raw 32-byte Ed25519, or Signal's 33-byte 0x05-prefixed Curve25519. */
-export const IdentityKeyB64 = z
-  .string()
-  .max(64)
-  .superRefine((s, ctx) => {
-    const bytes = decodeBase64(s);
-    if (!bytes) return void ctx.addIssue({ code: "custom", message: "must be base64" });
-    const parsed = parseIdentityKey(bytes);
-    if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason });
-  })
-  .openapi({
-    description: "Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05",
-    example: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
-  });
+export const IdentityKeyB64 = curveKeyB64(
+  "Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05",
+).openapi({ example: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=" });
 
 export const KeyType = z.enum(["ed25519", "curve25519"]);
 
@@ -32,16 +35,9 @@ export const KeyType = z.enum(["ed25519", "curve25519"]);
 export const KeyId = z.number().int().min(0).max(0xffffff).openapi({ example: 1 });
 
 /** An EC prekey: same two formats as an identity key (Signal sends 33-byte 0x05 keys). */
-export const EcPublicKeyB64 = z
-  .string()
-  .max(64)
-  .superRefine((s, ctx) => {
-    const bytes = decodeBase64(s);
-    if (!bytes) return void ctx.addIssue({ code: "custom", message: "must be base64" });
-    const parsed = parseIdentityKey(bytes);
-    if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason.replace("identity key", "key") });
-  })
-  .openapi({ description: "Base64 of a 32-byte Ed25519 or 33-byte 0x05-prefixed Curve25519 public key" });
+export const EcPublicKeyB64 = curveKeyB64(
+  "Base64 of a 32-byte Ed25519 or 33-byte 0x05-prefixed Curve25519 public key",
+);
 
 /** Room for Kyber1024's 1568-byte key plus Signal's one-byte type prefix. */
 const KEM_KEY_MAX_BYTES = 1600;
