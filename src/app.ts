@@ -49,7 +49,11 @@ export function createApp(deps: Deps) {
     bearerFormat: "JWT",
     description: "The `session_token` from complete-signup, login verification or /auth/refresh.",
   });
-  app.get("/openapi.json", (c) => c.json(openApiDocument(app)));
+  let spec: ReturnType<typeof openApiDocument> | undefined; // built on first request: routes are fixed by then
+  app.get("/openapi.json", (c) => {
+    spec ??= openApiDocument(app);
+    return c.json(spec);
+  });
   app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Hush API" }));
 
   app.notFound(() => {

@@ -25,7 +25,7 @@ export function observe(logger: Logger, metrics: Metrics, trustProxy: boolean): 
     const labels = { method: c.req.method, route, status };
     metrics.inc("http_requests_total", "HTTP requests by route and status", labels);
     metrics.observe("http_request_duration_seconds", "HTTP latency by route and status", labels, ms / 1000);
-    logger.debug("request", {
+    logger.info("request", {
       request_id: requestId,
       method: c.req.method,
       route,
