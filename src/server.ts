@@ -25,7 +25,12 @@ export function createServer(deps: Deps): HushServer {
     close() {
       closing ??= new Promise((resolve) => {
         if (!server.listening) return resolve();
-        server.close(() => resolve());
+        // Keep-alive connections go as soon as their in-flight request is answered, not at their timeout.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       return closing;

@@ -21,7 +21,10 @@ export interface Res<T = any> {
  * Starts the real server on a free port against the real store, in a database of its own, with a
  * fake clock and a real SMTP server. Everything it opens is closed by `close()`.
  */
-export async function startHush(env: Record<string, string> = {}, opts: { uri?: string; dbName?: string } = {}) {
+export async function startHush(
+  env: Record<string, string> = {},
+  opts: { uri?: string; dbName?: string } = {},
+) {
   const smtp = await startSmtp();
   const config = loadConfig({
     NODE_ENV: "test",
@@ -68,6 +71,7 @@ export async function startHush(env: Record<string, string> = {}, opts: { uri?: 
   return {
     url,
     deps: deps as Deps,
+    server,
     clock,
     smtp,
     logs,

@@ -71,3 +71,40 @@ describe("readiness when the database goes away", () => {
     }
   });
 });
+
+describe("graceful shutdown", () => {
+  it("stops accepting, lets the in-flight request finish, then resolves", async () => {
+    const s = await startHush();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => {
+      entered = r;
+    });
+    // A route added for this test only, before the first request builds the router.
+    s.server.app.get("/test-slow", async (c) => {
+      entered();
+      await gate;
+      return c.text("finished");
+    });
+    try {
+      const inflight = fetch(`${s.url}/test-slow`).then((r) => r.text());
+      await inHandler;
+      let closed = false;
+      const closing = s.server.close().then(() => {
+        closed = true;
+      });
+      await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+      expect(closed).toBe(false);
+      release();
+      expect(await inflight).toBe("finished");
+      await closing;
+      expect(closed).toBe(true);
+    } finally {
+      release();
+      await s.close();
+    }
+  });
+});

@@ -20,8 +20,13 @@ describe("several servers on one database", () => {
   it("share rate-limit counters", async () => {
     const ip = freshIp();
     const signup = (h: Hush) =>
-      h.req("POST", "/api/v1/auth/signup", { body: { email: uniqueEmail() }, headers: { "x-forwarded-for": ip } });
-    const statuses = [await signup(a), await signup(b), await signup(a), await signup(b)].map((r) => r.status);
+      h.req("POST", "/api/v1/auth/signup", {
+        body: { email: uniqueEmail() },
+        headers: { "x-forwarded-for": ip },
+      });
+    const statuses = [await signup(a), await signup(b), await signup(a), await signup(b)].map(
+      (r) => r.status,
+    );
     expect(statuses).toEqual([200, 200, 200, 429]);
   });
 
