@@ -26,7 +26,6 @@ export const errorCodes = {
   RATE_LIMITED: [429, "Rate limit exceeded"],
   OTP_ATTEMPTS_EXCEEDED: [429, "Too many OTP verification attempts"],
   INTERNAL_ERROR: [500, "An unexpected error occurred"],
-  SERVICE_UNAVAILABLE: [503, "Service unavailable"],
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -54,7 +54,6 @@ const statusText: Record<number, string> = {
   415: "Body is not JSON",
   429: "Rate limited; see Retry-After and X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
-  503: "Database unreachable",
 };
 
 /** The shared error responses a route can produce, documented with the codes each may carry. */
