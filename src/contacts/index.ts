@@ -35,6 +35,7 @@ export function contactRoutes(deps: Deps) {
   return createRouter()
     .openapi(r.createContact, async (c) => {
       const body = c.req.valid("json");
+      await deps.limiter.enforce(c, r.requestRule, c.get("auth").userId.toHexString());
       const user = body.user_id
         ? await users.findOne({ _id: parseId(body.user_id, "user_id") })
         : await users.findOne({

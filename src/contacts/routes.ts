@@ -10,6 +10,8 @@ import {
 } from "./schemas.js";
 
 const tags = ["Contacts"];
+/** Contact requests mail nobody, but they are the spam vector of a messenger: bounded per sender. */
+export const requestRule = { name: "contact-request", limit: 50, windowSeconds: 3600 };
 
 export const createContact = createRoute({
   method: "post",
@@ -22,12 +24,13 @@ export const createContact = createRoute({
     "Names the user by `user_id` or by `username` (the latter only finds users discoverable by " +
     "username). Creates a request (`requested` for the caller, `incoming` for them) and answers 201. " +
     "If that user has already asked the caller, this accepts it instead: both become `accepted` and " +
-    "the answer is 200. A user who blocked the caller is reported as USER_NOT_FOUND.",
+    "the answer is 200. A user who blocked the caller is reported as USER_NOT_FOUND. " +
+    `Limited to ${requestRule.limit} requests per hour per user.`,
   request: jsonBody(CreateContact),
   responses: {
     201: json(ContactBody, "Request sent"),
     200: json(ContactBody, "Their pending request was accepted"),
-    ...errors(401, 404, 409, 413, 415),
+    ...errors(401, 404, 409, 413, 415, 429),
   },
 });
 

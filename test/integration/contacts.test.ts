@@ -211,6 +211,34 @@ describe("listing", () => {
   });
 });
 
+describe("request limit", () => {
+  it("allows 50 contact requests an hour per user, then 429 with Retry-After", async () => {
+    const a = await signUp(h);
+    const nobody = () =>
+      `${Math.floor(Math.random() * 1e8)
+        .toString(16)
+        .padStart(8, "0")}0000000000000000`;
+    const statuses = [];
+    for (let i = 0; i < 51; i++) {
+      statuses.push(
+        (await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: nobody() } })).status,
+      );
+    }
+    expect(statuses.slice(0, 50).every((s) => s === 404)).toBe(true);
+    const last = await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: nobody() } });
+    expect(statuses[50]).toBe(429);
+    expect(last).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+    expect(Number(last.headers.get("retry-after"))).toBeGreaterThan(0);
+    h.clock.advance(3600); // the access token has expired by now too
+    const fresh = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
+    const again = await h.req("POST", "/api/v1/contacts", {
+      token: fresh.body.session_token,
+      body: { user_id: nobody() },
+    });
+    expect(again.status).toBe(404);
+  });
+});
+
 describe("canMessage", () => {
   it("follows allow_messages_from: everyone, or accepted contacts only", async () => {
     const [a, b] = [await signUp(h), await signUp(h)];
