@@ -1,8 +1,8 @@
-import { page } from "../contacts/schemas.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
+import { page } from "../shared/pagination.js";
 import { blockUser, listBlocks, notSelf, unblockUser } from "./repo.js";
 import * as r from "./routes.js";
 

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { PageQuery, Pagination, UserIdParam } from "../contacts/schemas.js";
 import { bearer, errors, json } from "../shared/openapi.js";
+import { PageQuery, Pagination } from "../shared/pagination.js";
+import { UserIdParam } from "../users/schemas.js";
 
 const tags = ["Blocking"];
 

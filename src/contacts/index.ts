@@ -6,10 +6,11 @@ import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
+import { page } from "../shared/pagination.js";
 import { iso } from "../users/present.js";
 import { acceptContact, listContacts, removeContact, renameContact, requestContact } from "./repo.js";
 import * as r from "./routes.js";
-import { type ContactBody, page } from "./schemas.js";
+import type { ContactBody } from "./schemas.js";
 
 export function toContactBody(d: ContactDoc, u: UserDoc): z.infer<typeof ContactBody> {
   return {

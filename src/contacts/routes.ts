@@ -1,13 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
-import {
-  ContactBody,
-  ContactList,
-  ContactQuery,
-  CreateContact,
-  UpdateContact,
-  UserIdParam,
-} from "./schemas.js";
+import { UserIdParam } from "../users/schemas.js";
+import { ContactBody, ContactList, ContactQuery, CreateContact, UpdateContact } from "./schemas.js";
 
 const tags = ["Contacts"];
 /** Contact requests mail nobody, but they are the spam vector of a messenger: bounded per sender. */

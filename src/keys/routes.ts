@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
-import { DeviceInfo, Id } from "../users/schemas.js";
+import { DeviceInfo, Id, UserIdParam } from "../users/schemas.js";
 import { EcPrekey, KemPrekey, KeyType, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 
 const MAX_UPLOAD = 100;
@@ -83,7 +83,7 @@ export const listUserDevices = createRoute({
   operationId: "listUserDevices",
   summary: "A user's active devices and identity keys, to address each one",
   description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
-  request: { params: z.object({ user_id: Id.openapi({ param: { in: "path" } }) }) },
+  request: { params: UserIdParam },
   responses: {
     200: json(z.object({ devices: z.array(DirectoryDevice) }), "Devices, oldest first"),
     ...errors(401, 404),

@@ -1,10 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { IdentityKeyB64 } from "../keys/schemas.js";
 import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
-import { Id, PrivacyBody, ProfileFields, PublicUserBody, UserBody, Username } from "./schemas.js";
+import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
-export const UserIdParam = z.object({ user_id: Id.openapi({ param: { in: "path" } }) });
 
 export const UpdateMe = z
   .object({

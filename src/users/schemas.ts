@@ -7,6 +7,8 @@ export const Id = z
   .openapi({
     example: "507f1f77bcf86cd799439011",
   });
+export const UserIdParam = z.object({ user_id: Id.openapi({ param: { in: "path" } }) });
+
 export const Email = z
   .string()
   .trim()
