@@ -3,22 +3,20 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { authRoutes } from "./auth/index.js";
-import { authGate } from "./auth/middleware.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
 import { opsRoutes } from "./ops/routes.js";
+import { authGate, routeKey } from "./sessions/gate.js";
 import { AppError, errorBody } from "./shared/errors.js";
 import { jsonOnly, observe } from "./shared/middleware.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { userRoutes } from "./users/index.js";
 
 export const VERSION = "0.1.0";
-const publicPaths = ["signup", "login", "verify-otp", "resend-otp", "complete-signup", "refresh"].map(
-  (p) => `/api/v1/auth/${p}`,
-);
+const API = "/api/v1";
 
 /** Builds the whole HTTP application from its dependencies; binds nothing. */
 export function createApp(deps: Deps) {
@@ -36,12 +34,19 @@ export function createApp(deps: Deps) {
   app.use("*", jsonOnly);
 
   const api = createRouter();
-  api.use("*", authGate(deps, publicPaths));
+  let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  api.use(
+    "*",
+    authGate(deps, () => {
+      publicRoutes ??= declaredPublic(api);
+      return publicRoutes;
+    }),
+  );
   for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
     api.route("/", routes(deps));
   }
   app.route("/", opsRoutes(deps, VERSION));
-  app.route("/api/v1", api);
+  app.route(API, api);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -67,6 +72,17 @@ export function createApp(deps: Deps) {
     return c.json(errorBody(e), e.status, e.headers);
   });
   return app;
+}
+
+/** Routes declared with `security: []`; any other route needs a bearer token (secure by default). */
+function declaredPublic(api: OpenAPIHono<AppEnv>) {
+  const open = new Set<string>();
+  for (const d of api.openAPIRegistry.definitions) {
+    if (d.type === "route" && Array.isArray(d.route.security) && d.route.security.length === 0) {
+      open.add(routeKey(d.route.method, API + d.route.path.replace(/\{(\w+)\}/g, ":$1")));
+    }
+  }
+  return open;
 }
 
 function toAppError(err: unknown): AppError {

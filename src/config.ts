@@ -34,6 +34,7 @@ const envSchema = z.object({
   TRUST_PROXY: bool.default(false),
   MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
+  TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,7 +1,8 @@
+import { createDeps } from "./compose.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { startLocalStore } from "./db/local-store.js";
 import { connectStore } from "./db/store.js";
-import { createDeps } from "./deps.js";
+import { inventory } from "./inventory.js";
 import { startSweeper } from "./jobs/sweeper.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
 import { createServer } from "./server.js";
@@ -31,7 +32,10 @@ async function main() {
   logger.info("database", {
     store: local ? `local FerretDB store at ${local.uri} (data in ${config.DATA_DIR})` : "MONGODB_URI",
   });
-  const store = await connectStore(uri, config.MONGODB_DB, logger);
+  const store = await connectStore(uri, config.MONGODB_DB, logger, {
+    inventory,
+    ttlGraceSeconds: config.TTL_BACKSTOP_SECONDS,
+  });
   const mailer = config.SMTP_URL ? smtpMailer(config.SMTP_URL, config.MAIL_FROM) : consoleMailer(logger);
   if (!config.SMTP_URL)
     logger.warn("SMTP_URL not set: OTP mails are printed to this console (development only)");

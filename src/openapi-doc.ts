@@ -1,8 +1,8 @@
 import { MongoClient } from "mongodb";
 import { createApp, openApiDocument } from "./app.js";
+import { createDeps } from "./compose.js";
 import { loadConfig } from "./config.js";
 import { storeOf } from "./db/store.js";
-import { createDeps } from "./deps.js";
 import { consoleMailer } from "./mail/mailer.js";
 import { systemClock } from "./shared/clock.js";
 import { createLogger } from "./shared/logger.js";

@@ -1,15 +1,19 @@
+import type { z } from "@hono/zod-openapi";
+import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
+import { dropPrekeys } from "../keys/repo.js";
+import { claimOnce, slots } from "../limits/slots.js";
+import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { addSeconds } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
-import { claimOnce } from "../shared/slots.js";
 import { iso, toUserBody } from "../users/present.js";
-import { createUser, loadUser } from "../users/repo.js";
+import { createUser, findByEmail, loadUser } from "../users/repo.js";
+import type { DeviceInfo } from "../users/schemas.js";
 import { checkOtp, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
-import { openSession, revokeSession, rotateRefresh } from "./sessions.js";
 
 const SIGNUP_TOKEN_TTL = 900;
 const rules = {
@@ -21,6 +25,9 @@ const rules = {
 
 export function authRoutes(deps: Deps) {
   const app = createRouter();
+  /** A login or sign-up registers the device it comes from; a reinstall's old prekeys go. */
+  const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>) =>
+    registerDevice(deps, userId, info, () => dropPrekeys(deps, userId, info.device_id));
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");
     await deps.limiter.enforce(c, rules.signupIp, c.get("clientIp"));
@@ -72,10 +79,10 @@ export function authRoutes(deps: Deps) {
         200,
       );
     }
-    const user = await deps.store.col.users.findOne({ email: session.email });
+    const user = await findByEmail(deps, session.email);
     if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
     const info = body.device_info!; // checked before the code was
-    await registerDevice(deps, user._id, info);
+    await enroll(user._id, info);
     const tokens = await openSession(deps, user._id, info.device_id);
     const devices = await listDevices(deps, user._id);
     const userBody = toUserBody(user, devices, info.device_id);
@@ -94,11 +101,11 @@ export function authRoutes(deps: Deps) {
     const expiresAt = addSeconds(deps.clock.now(), SIGNUP_TOKEN_TTL);
     // Validation (profile, username, device) happened before this, so a typo does not burn the token.
     const user = await createUser(deps, body, async () => {
-      if (!(await claimOnce(deps.store.col.slots, `signup-complete:${claims.otpSessionId}`, expiresAt))) {
+      if (!(await claimOnce(slots.col(deps.store.db), `signup-complete:${claims.otpSessionId}`, expiresAt))) {
         throw new AppError("OTP_USED", "This temp_token was already used");
       }
     });
-    await registerDevice(deps, user._id, body.device_info);
+    await enroll(user._id, body.device_info);
     const tokens = await openSession(deps, user._id, body.device_info.device_id);
     const devices = await listDevices(deps, user._id);
     return c.json({ ...toUserBody(user, devices, body.device_info.device_id), ...tokens }, 201);
@@ -116,10 +123,7 @@ export function authRoutes(deps: Deps) {
 
   app.openapi(r.listSessions, async (c) => {
     const auth = c.get("auth");
-    const sessions = await deps.store.col.authSessions
-      .find({ user_id: auth.userId, expires_at: { $gt: deps.clock.now() } })
-      .sort({ created_at: 1 })
-      .toArray();
+    const sessions = await listSessions(deps, auth.userId);
     return c.json(
       {
         sessions: sessions.map((s) => ({
@@ -138,8 +142,7 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.deleteSession, async (c) => {
     const auth = c.get("auth");
     const id = parseId(c.req.valid("param").session_id, "session_id");
-    const s = await deps.store.col.authSessions.findOne({ _id: id, user_id: auth.userId });
-    if (!s) throw new AppError("NOT_FOUND", "Session not found");
+    if (!(await findSession(deps, id, auth.userId))) throw new AppError("NOT_FOUND", "Session not found");
     await revokeSession(deps, id);
     return c.body(null, 204);
   });

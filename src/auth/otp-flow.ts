@@ -1,11 +1,33 @@
 import { ObjectId } from "mongodb";
-import type { OtpSessionDoc } from "../db/collections.js";
+import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
+import { rateHeaders } from "../limits/ratelimit.js";
+import { claimOnce, claimSlot, slots as slotsOwner } from "../limits/slots.js";
 import { addSeconds, seconds } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
-import { rateHeaders } from "../shared/ratelimit.js";
-import { claimOnce, claimSlot } from "../shared/slots.js";
+import { emailExists } from "../users/repo.js";
 import { codeHash, codeMatches, newCode, OTP_ATTEMPTS, otpKey } from "./otp.js";
+
+export interface OtpSessionDoc {
+  _id: ObjectId;
+  email: string;
+  purpose: "signup" | "login";
+  /** Keyed hash of the code; the code itself is never stored. */
+  code_hash: string;
+  created_at: Date;
+  expires_at: Date;
+  verified_at: Date | null;
+}
+export const otpSessions = owned<OtpSessionDoc>({
+  name: "otp_sessions",
+  owner: "auth",
+  holds: "a pending email code: the email, purpose and a keyed hash of the code (never the code)",
+  indexes: [{ key: { email: 1, purpose: 1 } }],
+  expires: true,
+  onExpiry: "erased when the code expires",
+  onAccountDeletion: "erased (by email)",
+  eraseAccount: (col, a) => col.deleteMany({ email: a.email }),
+});
 
 type Purpose = OtpSessionDoc["purpose"];
 
@@ -15,15 +37,15 @@ type Purpose = OtpSessionDoc["purpose"];
  * the caller sees the same answer, the same writes and a mail sent either way.
  */
 export async function startOtp(deps: Deps, email: string, purpose: Purpose) {
-  const { otpSessions, users } = deps.store.col;
+  const sessions = otpSessions.col(deps.store.db);
   const now = deps.clock.now();
-  const exists = (await users.countDocuments({ email }, { limit: 1 })) > 0;
+  const exists = await emailExists(deps, email);
   const usable = purpose === "signup" ? !exists : exists;
-  await otpSessions.deleteMany({ email, purpose }); // earlier codes stop working
+  await sessions.deleteMany({ email, purpose }); // earlier codes stop working
   const _id = new ObjectId();
   const code = newCode();
   const key = otpKey(deps.config.JWT_SECRET);
-  await otpSessions.insertOne({
+  await sessions.insertOne({
     _id,
     email,
     purpose,
@@ -68,10 +90,11 @@ export async function checkOtp(
   setHeader: (k: string, v: string) => void,
   precheck: (session: OtpSessionDoc) => void,
 ) {
-  const { otpSessions, slots } = deps.store.col;
+  const otp = otpSessions.col(deps.store.db);
+  const slots = slotsOwner.col(deps.store.db);
   const now = deps.clock.now();
   const _id = new ObjectId(sessionId);
-  const session = await otpSessions.findOne({ _id });
+  const session = await otp.findOne({ _id });
   if (!session) throw new AppError("NOT_FOUND", "OTP session not found; request a new code");
   if (session.verified_at) throw new AppError("OTP_USED");
   if (session.expires_at <= now) throw new AppError("OTP_EXPIRED");
@@ -90,7 +113,7 @@ export async function checkOtp(
 
   if (!codeMatches(otpKey(deps.config.JWT_SECRET), sessionId, code, session.code_hash)) {
     if (slot >= OTP_ATTEMPTS) {
-      await otpSessions.updateOne({ _id }, { $set: { code_hash: "" } });
+      await otp.updateOne({ _id }, { $set: { code_hash: "" } });
       throw new AppError("OTP_INVALID", "Invalid OTP code; no attempts left, request a new code", {
         otp: "wrong code",
       });
@@ -100,6 +123,6 @@ export async function checkOtp(
     });
   }
   if (!(await claimOnce(slots, `otp-used:${sessionId}`, session.expires_at))) throw new AppError("OTP_USED");
-  await otpSessions.updateOne({ _id }, { $set: { code_hash: "", verified_at: now } });
+  await otp.updateOne({ _id }, { $set: { code_hash: "", verified_at: now } });
   return { session, expiresIn: Math.max(1, seconds(session.expires_at) - seconds(now)) };
 }

@@ -10,6 +10,7 @@ export const signup = createRoute({
   method: post,
   path: "/auth/signup",
   tags,
+  security: [],
   operationId: "signup",
   summary: "Start sign-up: email a 6-digit code",
   description:
@@ -23,6 +24,7 @@ export const login = createRoute({
   method: post,
   path: "/auth/login",
   tags,
+  security: [],
   operationId: "login",
   summary: "Start login: email a 6-digit code",
   description:
@@ -35,6 +37,7 @@ export const resend = createRoute({
   method: post,
   path: "/auth/resend-otp",
   tags,
+  security: [],
   operationId: "resendOtp",
   summary: "Send a new code; earlier codes for this email and purpose stop working",
   description: "Limited to 5 per hour per email.",
@@ -46,6 +49,7 @@ export const verify = createRoute({
   method: post,
   path: "/auth/verify-otp",
   tags,
+  security: [],
   operationId: "verifyOtp",
   summary: "Check a code",
   description:
@@ -63,6 +67,7 @@ export const completeSignup = createRoute({
   method: post,
   path: "/auth/complete-signup",
   tags,
+  security: [],
   operationId: "completeSignup",
   summary: "Create the account and its first device; returns the user and tokens",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
@@ -73,6 +78,7 @@ export const refresh = createRoute({
   method: post,
   path: "/auth/refresh",
   tags,
+  security: [],
   operationId: "refresh",
   summary: "Rotate a refresh token",
   description:

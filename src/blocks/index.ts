@@ -1,34 +1,52 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { blockUser as insertBlock, listBlocks, notSelf, unblockUser } from "../relations/blocks.js";
+import { removePair } from "../relations/contacts.js";
+import { canSee } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
-import { blockUser, listBlocks, notSelf, unblockUser } from "./repo.js";
+import { findUsers } from "../users/repo.js";
 import * as r from "./routes.js";
 
 export function blockRoutes(deps: Deps) {
   return createRouter()
     .openapi(r.listBlocks, async (c) => {
+      const me = c.get("auth").userId;
       const { limit, offset } = c.req.valid("query");
-      const { entries, total } = await listBlocks(deps, c.get("auth").userId, limit, offset);
-      return c.json({ blocks: entries, pagination: page(total, limit, offset) }, 200);
+      const { docs, total } = await listBlocks(deps, me, limit, offset);
+      const users = await findUsers(
+        deps,
+        docs.map((d) => d.blocked_id),
+      );
+      const blocks = await Promise.all(
+        docs.map(async (d) => {
+          const user = users.get(d.blocked_id.toHexString());
+          const seen = user && (await canSee(deps, me, user._id));
+          return {
+            user_id: d.blocked_id.toHexString(),
+            username: seen ? user.username : null,
+            blocked_at: d.created_at.toISOString(),
+          };
+        }),
+      );
+      return c.json({ blocks, pagination: page(total, limit, offset) }, 200);
     })
     .openapi(r.blockUser, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const caller = c.get("auth").userId;
-      notSelf(caller, them, "block");
-      // Blocking someone who blocked you is allowed: safety first, and it reveals no more than the id did.
-      if (!(await deps.store.col.users.findOne({ _id: them }, { projection: { _id: 1 } }))) {
-        throw new AppError("USER_NOT_FOUND");
-      }
-      await blockUser(deps, caller, them);
+      const me = c.get("auth").userId;
+      notSelf(me, them, "block");
+      // Stored whether or not the id is an account: the answer must not tell which it is.
+      await insertBlock(deps, me, them);
+      // After the insert, so a contact request racing this block either is deleted here or sees it.
+      await removePair(deps, me, them);
       return c.body(null, 204);
     })
     .openapi(r.unblockUser, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const caller = c.get("auth").userId;
-      notSelf(caller, them, "unblock");
-      if (!(await unblockUser(deps, caller, them))) throw new AppError("NOT_FOUND", "User is not blocked");
+      const me = c.get("auth").userId;
+      notSelf(me, them, "unblock");
+      if (!(await unblockUser(deps, me, them))) throw new AppError("NOT_FOUND", "User is not blocked");
       return c.body(null, 204);
     });
 }

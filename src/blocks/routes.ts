@@ -6,7 +6,11 @@ import { UserIdParam } from "../users/schemas.js";
 const tags = ["Blocking"];
 
 export const BlockBody = z
-  .object({ user_id: z.string(), username: z.string(), blocked_at: z.string() })
+  .object({
+    user_id: z.string(),
+    username: z.string().nullable().openapi({ description: "null when no account you can see has this id" }),
+    blocked_at: z.string(),
+  })
   .openapi("Block");
 
 export const blockUser = createRoute({
@@ -17,11 +21,12 @@ export const blockUser = createRoute({
   operationId: "blockUser",
   summary: "Block a user; blocking again is a no-op",
   description:
-    "Idempotent: 204 whether or not the user was already blocked. Any contact or pending request " +
+    "Idempotent: 204 whether or not the user was already blocked, and 204 for any well-formed id, so " +
+    "blocking reveals nothing about whether an account exists. At most 5,000 blocks a user. Any contact or pending request " +
     "between the two ends. The blocked user then finds the blocker absent: profile, search and " +
     "contact requests answer as for an unknown user, and they cannot message the blocker.",
   request: { params: UserIdParam },
-  responses: { 204: { description: "Blocked" }, ...errors(401, 404) },
+  responses: { 204: { description: "Blocked" }, ...errors(401, 409) },
 });
 
 export const unblockUser = createRoute({

@@ -1,14 +1,23 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
-import { notSelf } from "../blocks/repo.js";
-import type { ContactDoc, UserDoc } from "../db/collections.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { notSelf } from "../relations/blocks.js";
+import {
+  acceptContact,
+  type ContactDoc,
+  contactIds,
+  listContacts,
+  removeContact,
+  renameContact,
+  requestContact,
+} from "../relations/contacts.js";
+import { assertMayRequestContact } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
 import { iso } from "../users/present.js";
-import { acceptContact, listContacts, removeContact, renameContact, requestContact } from "./repo.js";
+import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
 import * as r from "./routes.js";
 import type { ContactBody } from "./schemas.js";
 
@@ -26,9 +35,8 @@ export function toContactBody(d: ContactDoc, u: UserDoc): z.infer<typeof Contact
 }
 
 export function contactRoutes(deps: Deps) {
-  const { users } = deps.store.col;
   const userOf = async (id: ObjectId) => {
-    const user = await users.findOne({ _id: id });
+    const user = await findUser(deps, id);
     if (!user) throw new AppError("USER_NOT_FOUND");
     return user;
   };
@@ -38,14 +46,12 @@ export function contactRoutes(deps: Deps) {
       const body = c.req.valid("json");
       await deps.limiter.enforce(c, r.requestRule, c.get("auth").userId.toHexString());
       const user = body.user_id
-        ? await users.findOne({ _id: parseId(body.user_id, "user_id") })
-        : await users.findOne({
-            username_lower: body.username?.toLowerCase(),
-            "privacy.discoverable_by_username": true,
-          });
+        ? await findUser(deps, parseId(body.user_id, "user_id"))
+        : await findDiscoverable(deps, "username", body.username ?? "");
       if (!user) throw new AppError("USER_NOT_FOUND");
       const caller = c.get("auth").userId;
       notSelf(caller, user._id, "add");
+      await assertMayRequestContact(deps, caller, user._id);
       const doc = await requestContact(deps, caller, user._id, body.display_name);
       const entry = toContactBody(doc, user);
       return doc.status === "requested" ? c.json(entry, 201) : c.json(entry, 200);
@@ -68,10 +74,23 @@ export function contactRoutes(deps: Deps) {
     })
     .openapi(r.listContacts, async (c) => {
       const q = c.req.valid("query");
-      const { entries, total } = await listContacts(deps, c.get("auth").userId, q);
+      const me = c.get("auth").userId;
+      // Usernames live on the users: find which of the caller's contacts match first.
+      const named = q.search
+        ? await matchUsernames(deps, await contactIds(deps, me, q.status), q.search)
+        : [];
+      const { docs, total } = await listContacts(deps, me, q, named);
+      const users = await findUsers(
+        deps,
+        docs.map((d) => d.contact_id),
+      );
+      const contacts = docs.flatMap((d) => {
+        const user = users.get(d.contact_id.toHexString());
+        return user ? [toContactBody(d, user)] : [];
+      });
       return c.json(
         {
-          contacts: entries.map((e) => toContactBody(e.doc, e.user)),
+          contacts,
           pagination: page(total, q.limit, q.offset),
         },
         200,

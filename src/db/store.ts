@@ -1,23 +1,30 @@
 import { type Db, MongoClient, MongoServerError } from "mongodb";
 import type { Logger } from "../shared/logger.js";
-import { type Collections, collectionsOf, expiringCollections, indexes } from "./collections.js";
+import type { AnyOwned } from "./owned.js";
 
 export interface Store {
   client: MongoClient;
   db: Db;
-  col: Collections;
   /** Which optional MongoDB features this deployment has; the fallbacks are chosen from it. */
   capabilities: { ttlIndexes: boolean };
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
-export async function connectStore(
-  uri: string,
-  dbName: string,
-  logger: Logger,
-  timeoutMs = 5_000,
-): Promise<Store> {
+export interface StoreOptions {
+  /** Every collection's declaration; their indexes are created at connect. */
+  inventory: readonly AnyOwned[];
+  timeoutMs?: number;
+  /**
+   * Seconds past `expires_at` after which MongoDB's TTL monitor erases a document the expiry job
+   * somehow missed; null creates no TTL index (tests on an injected clock, where wall-clock TTL
+   * deletion would erase documents the test still counts as live).
+   */
+  ttlGraceSeconds?: number | null;
+}
+
+export async function connectStore(uri: string, dbName: string, logger: Logger, o: StoreOptions) {
+  const timeoutMs = o.timeoutMs ?? 5_000;
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
@@ -25,7 +32,7 @@ export async function connectStore(
   });
   await client.connect();
   const db = client.db(dbName);
-  const capabilities = await ensureIndexes(db, logger);
+  const capabilities = await ensureIndexes(db, o.inventory, o.ttlGraceSeconds ?? null, logger);
   return storeOf(client, db, capabilities);
 }
 
@@ -34,7 +41,6 @@ export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes
   return {
     client,
     db,
-    col: collectionsOf(db),
     capabilities,
     async ping(timeoutMs = 1_500) {
       let timer: NodeJS.Timeout | undefined;
@@ -53,26 +59,46 @@ export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes
   };
 }
 
-/** Creates every index, idempotently. TTL indexes are a MongoDB-only backstop: the sweeper job erases either way. */
-async function ensureIndexes(db: Db, logger: Logger) {
-  for (const { collection, key, options } of indexes) {
-    await db.collection(collection).createIndex(key, options);
+/**
+ * Creates every declared index, idempotently, and an `expires_at` index on each expiring
+ * collection: the expiry job's query uses it. Where the store has TTL indexes and a grace is
+ * configured, that index is a TTL index too, as a backstop that fires well after the job would.
+ */
+async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: number | null, logger: Logger) {
+  for (const c of inventory) {
+    for (const { key, options } of c.indexes) await db.collection(c.name).createIndex(key, options);
   }
-  let ttlIndexes = true;
-  for (const name of expiringCollections) {
-    try {
-      await db
-        .collection(name)
-        .createIndex({ expires_at: 1 }, { expireAfterSeconds: 0, name: "expires_at_ttl" });
-    } catch (err) {
-      if (!(err instanceof MongoServerError)) throw err;
-      ttlIndexes = false;
-      await db.collection(name).createIndex({ expires_at: 1 }, { name: "expires_at_1" });
+  let ttlIndexes = grace !== null;
+  for (const c of inventory.filter((c) => c.expires)) {
+    const col = db.collection(c.name);
+    if (ttlIndexes) {
+      try {
+        await ensureTtl(db, c.name, grace!);
+        continue;
+      } catch (err) {
+        if (!(err instanceof MongoServerError)) throw err;
+        ttlIndexes = false; // the local store rejects expireAfterSeconds
+      }
     }
+    await col.createIndex({ expires_at: 1 }, { name: "expires_at_1" });
   }
   logger.info("store ready", {
     db: db.databaseName,
-    expiry: ttlIndexes ? "TTL indexes + sweeper job" : "sweeper job only (store has no TTL indexes)",
+    expiry: ttlIndexes ? `expiry job, TTL indexes ${grace} s later as a backstop` : "expiry job only",
   });
   return { ttlIndexes };
+}
+
+async function ensureTtl(db: Db, name: string, grace: number) {
+  const col = db.collection(name);
+  const existing = (await col.indexes().catch(() => [])).find((i) => i.name === "expires_at_1");
+  if (existing && existing.expireAfterSeconds !== grace) {
+    // A changed grace: MongoDB changes a TTL index in place with collMod.
+    if (existing.expireAfterSeconds !== undefined) {
+      await db.command({ collMod: name, index: { name: "expires_at_1", expireAfterSeconds: grace } });
+      return;
+    }
+    await col.dropIndex("expires_at_1");
+  }
+  await col.createIndex({ expires_at: 1 }, { name: "expires_at_1", expireAfterSeconds: grace });
 }

@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { eraseDevice } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { bearer, createRouter, errors, json } from "../shared/openapi.js";
 import { toDeviceBody } from "../users/present.js";
 import { DeviceBody } from "../users/schemas.js";
-import { listDevices, removeDevice } from "./repo.js";
+import { findDevice, listDevices } from "./repo.js";
 
 const tags = ["Devices"];
 const list = createRoute({
@@ -43,8 +44,11 @@ export function deviceRoutes(deps: Deps) {
     })
     .openapi(remove, async (c) => {
       const auth = c.get("auth");
-      const removed = await removeDevice(deps, auth.userId, c.req.valid("param").device_id);
-      if (!removed) throw new AppError("NOT_FOUND", "Device not found");
+      const { device_id } = c.req.valid("param");
+      if (!(await findDevice(deps, auth.userId, device_id)))
+        throw new AppError("NOT_FOUND", "Device not found");
+      // Sessions, keys and everything else tied to the device go with it (see src/inventory.ts).
+      await eraseDevice(deps.store.db, deps.inventory, auth.userId, device_id);
       return c.body(null, 204);
     });
 }

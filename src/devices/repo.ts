@@ -1,14 +1,59 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
-import { revokeWhere } from "../auth/sessions.js";
 import { isDuplicateKey } from "../db/ids.js";
+import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { decodeBase64, parseIdentityKey } from "../keys/crypto.js";
 import { AppError } from "../shared/errors.js";
 import type { DeviceInfo } from "../users/schemas.js";
+import { decodeBase64, parseIdentityKey } from "./crypto.js";
+
+export interface SignedKey {
+  key_id: number;
+  public_key: string;
+  signature: string;
+}
+export interface DeviceDoc {
+  _id: ObjectId;
+  user_id: ObjectId;
+  device_id: string;
+  device_name: string;
+  identity_key: string;
+  key_type: "ed25519" | "curve25519";
+  registration_id: number | null;
+  signed_prekey: SignedKey | null;
+  kem_last_resort_prekey: SignedKey | null;
+  created_at: Date;
+  last_seen_at: Date;
+}
+export const devices = owned<DeviceDoc>({
+  name: "devices",
+  owner: "devices",
+  holds: "a device of an account: its name, public identity key, signed and last-resort prekeys",
+  indexes: [{ key: { user_id: 1, device_id: 1 }, options: { unique: true } }],
+  ...never,
+  onAccountDeletion: "erased",
+  eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
+  eraseDevice: (col, userId, deviceId) => col.deleteOne({ user_id: userId, device_id: deviceId }),
+});
+const col = (deps: Deps) => devices.col(deps.store.db);
 
 export const listDevices = (deps: Deps, userId: ObjectId) =>
-  deps.store.col.devices.find({ user_id: userId }).sort({ created_at: 1 }).toArray();
+  col(deps).find({ user_id: userId }).sort({ created_at: 1 }).toArray();
+
+export const findDevice = (deps: Deps, userId: ObjectId, deviceId: string) =>
+  col(deps).findOne({ user_id: userId, device_id: deviceId });
+
+export const touchDevice = (deps: Deps, userId: ObjectId, deviceId: string) =>
+  col(deps).updateOne({ user_id: userId, device_id: deviceId }, { $set: { last_seen_at: deps.clock.now() } });
+
+/** Sets prekey fields on a device, only if it still has the identity key that signed them. */
+export async function setDeviceKeys(deps: Deps, device: DeviceDoc, set: Partial<DeviceDoc>) {
+  const { matchedCount } = await col(deps).updateOne(
+    { _id: device._id, identity_key: device.identity_key },
+    { $set: set },
+  );
+  return matchedCount === 1;
+}
 
 /**
  * Registers the device a login or sign-up comes from, or refreshes it when the account knows it. A
@@ -16,8 +61,13 @@ export const listDevices = (deps: Deps, userId: ObjectId) =>
  * The cap is checked after the insert and the insert undone when over it, so concurrent logins
  * cannot push an account past MAX_DEVICES (FerretDB has no transactions to do it the other way).
  */
-export async function registerDevice(deps: Deps, userId: ObjectId, info: z.infer<typeof DeviceInfo>) {
-  const { devices } = deps.store.col;
+export async function registerDevice(
+  deps: Deps,
+  userId: ObjectId,
+  info: z.infer<typeof DeviceInfo>,
+  onRekey: () => Promise<unknown>,
+) {
+  const devices = col(deps);
   const now = deps.clock.now();
   const keyType = parseIdentityKey(decodeBase64(info.public_key)!);
   if (!keyType.ok)
@@ -43,7 +93,7 @@ export async function registerDevice(deps: Deps, userId: ObjectId, info: z.infer
         },
       },
     );
-    if (rekeyed) await deps.store.col.prekeys.deleteMany({ user_id: userId, device_id: info.device_id });
+    if (rekeyed) await onRekey();
     return;
   }
   const _id = new ObjectId();
@@ -62,7 +112,7 @@ export async function registerDevice(deps: Deps, userId: ObjectId, info: z.infer
       last_seen_at: now,
     });
   } catch (err) {
-    if (isDuplicateKey(err)) return registerDevice(deps, userId, info); // the same device raced itself
+    if (isDuplicateKey(err)) return registerDevice(deps, userId, info, onRekey); // the same device raced itself
     throw err;
   }
   const count = await devices.countDocuments({ user_id: userId });
@@ -73,12 +123,4 @@ export async function registerDevice(deps: Deps, userId: ObjectId, info: z.infer
       `This account already has ${deps.config.MAX_DEVICES} devices; remove one first`,
     );
   }
-}
-
-/** Removes a device with everything tied to it: sessions, keys. */
-export async function removeDevice(deps: Deps, userId: ObjectId, deviceId: string): Promise<boolean> {
-  const { deletedCount } = await deps.store.col.devices.deleteOne({ user_id: userId, device_id: deviceId });
-  await revokeWhere(deps, { user_id: userId, device_id: deviceId });
-  await deps.store.col.prekeys.deleteMany({ user_id: userId, device_id: deviceId });
-  return deletedCount === 1;
 }

@@ -1,18 +1,25 @@
-import { expiringCollections } from "../db/collections.js";
 import type { Deps } from "../deps.js";
 
 /**
- * Erases every document whose `expires_at` has passed. It runs on both stores: FerretDB has no TTL
- * indexes, and MongoDB's TTL monitor only passes once a minute.
+ * Erases every document whose `expires_at` has passed, in every collection whose owner says its
+ * documents expire. It runs on both stores: the local store has no TTL indexes, and MongoDB's TTL
+ * monitor is only a late backstop (see src/db/store.ts).
  */
 export async function sweepOnce(deps: Deps): Promise<number> {
   const now = deps.clock.now();
   let erased = 0;
-  for (const name of expiringCollections) {
-    const { deletedCount } = await deps.store.db.collection(name).deleteMany({ expires_at: { $lte: now } });
+  for (const c of deps.inventory) {
+    if (!c.expires) continue;
+    const { deletedCount } = await c.col(deps.store.db).deleteMany({ expires_at: { $lte: now } });
+    if (deletedCount)
+      deps.metrics.inc(
+        "sweeper_erased_total",
+        "Expired documents erased by the sweeper",
+        { collection: c.name },
+        deletedCount,
+      );
     erased += deletedCount;
   }
-  if (erased) deps.metrics.inc("sweeper_erased_total", "Expired documents erased by the sweeper", {}, erased);
   return erased;
 }
 

@@ -1,9 +1,11 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
+import { visibleTo } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
-import { assertVisible, claimBundle, countPrekeys, storeKeys } from "./repo.js";
+import { findUser } from "../users/repo.js";
+import { claimBundle, countPrekeys, storeKeys } from "./repo.js";
 import * as r from "./routes.js";
 
 export function keyRoutes(deps: Deps) {
@@ -21,7 +23,7 @@ export function keyRoutes(deps: Deps) {
 
   app.openapi(r.listUserDevices, async (c) => {
     const target = parseId(c.req.valid("param").user_id, "user_id");
-    await assertVisible(deps, target, c.get("auth").userId);
+    await visibleTo(deps, c.get("auth").userId, await findUser(deps, target));
     const devices = (await listDevices(deps, target)).map((d) => ({
       device_id: d.device_id,
       device_name: d.device_name,
@@ -37,7 +39,7 @@ export function keyRoutes(deps: Deps) {
     await deps.limiter.enforce(c, r.claimRule, caller.toHexString());
     const body = c.req.valid("json");
     const target = parseId(body.user_id, "user_id");
-    await assertVisible(deps, target, caller);
+    await visibleTo(deps, caller, await findUser(deps, target));
     const devices = (await listDevices(deps, target)).filter(
       (d) => body.device_id === undefined || d.device_id === body.device_id,
     );

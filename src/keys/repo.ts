@@ -1,20 +1,45 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
-import { hasBlocked } from "../blocks/repo.js";
-import type { DeviceDoc, PrekeyDoc } from "../db/collections.js";
 import { isDuplicateKey } from "../db/ids.js";
+import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
+import { decodeBase64, parseIdentityKey, verifySignature } from "../devices/crypto.js";
+import { type DeviceDoc, findDevice, setDeviceKeys } from "../devices/repo.js";
 import { AppError } from "../shared/errors.js";
-import { decodeBase64, parseIdentityKey, verifySignature } from "./crypto.js";
 import { PREKEY_STOCK, type UploadKeys } from "./routes.js";
+
+export interface PrekeyDoc {
+  _id: ObjectId;
+  user_id: ObjectId;
+  device_id: string;
+  kind: "ec" | "kem";
+  key_id: number;
+  public_key: string;
+  signature: string | null;
+  created_at: Date;
+}
+export const prekeys = owned<PrekeyDoc>({
+  name: "prekeys",
+  owner: "keys",
+  holds: "one unclaimed one-time prekey (EC or KEM, public half) of a device; a claim deletes it",
+  indexes: [{ key: { user_id: 1, device_id: 1, kind: 1, key_id: 1 }, options: { unique: true } }],
+  ...never,
+  onAccountDeletion: "erased",
+  eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
+  eraseDevice: (col, userId, deviceId) => col.deleteMany({ user_id: userId, device_id: deviceId }),
+});
+const col = (deps: Deps) => prekeys.col(deps.store.db);
+
+/** A re-keyed device's one-time prekeys were signed by its old identity key: they go with it. */
+export const dropPrekeys = (deps: Deps, userId: ObjectId, deviceId: string) =>
+  col(deps).deleteMany({ user_id: userId, device_id: deviceId });
 
 type Upload = z.infer<typeof UploadKeys>;
 type Kind = PrekeyDoc["kind"];
 const fieldOf: Record<Kind, string> = { ec: "one_time_prekeys", kem: "kem_prekeys" };
 
 export async function countPrekeys(deps: Deps, userId: ObjectId, deviceId: string) {
-  const count = (kind: Kind) =>
-    deps.store.col.prekeys.countDocuments({ user_id: userId, device_id: deviceId, kind });
+  const count = (kind: Kind) => col(deps).countDocuments({ user_id: userId, device_id: deviceId, kind });
   const [ec, kem] = await Promise.all([count("ec"), count("kem")]);
   return { one_time_prekeys: ec, kem_prekeys: kem };
 }
@@ -44,8 +69,8 @@ function verifyUpload(device: DeviceDoc, body: Upload) {
  * upload: if the device was removed or re-keyed meanwhile, the inserted keys are taken back out.
  */
 export async function storeKeys(deps: Deps, userId: ObjectId, deviceId: string, body: Upload) {
-  const { devices, prekeys } = deps.store.col;
-  const device = await devices.findOne({ user_id: userId, device_id: deviceId });
+  const prekeys = col(deps);
+  const device = await findDevice(deps, userId, deviceId);
   if (!device) throw new AppError("UNAUTHORIZED", "This device no longer exists");
   verifyUpload(device, body);
   const now = deps.clock.now();
@@ -76,11 +101,7 @@ export async function storeKeys(deps: Deps, userId: ObjectId, deviceId: string, 
   if (body.registration_id !== undefined) set.registration_id = body.registration_id;
   if (body.signed_prekey) set.signed_prekey = body.signed_prekey;
   if (body.kem_last_resort_prekey) set.kem_last_resort_prekey = body.kem_last_resort_prekey;
-  const { matchedCount } = await devices.updateOne(
-    { _id: device._id, identity_key: device.identity_key },
-    { $set: set },
-  );
-  if (matchedCount !== 1) {
+  if (!(await setDeviceKeys(deps, device, set))) {
     await undo();
     throw new AppError("INVALID_STATE", "The device was removed or re-keyed during the upload");
   }
@@ -102,8 +123,8 @@ async function assertRoom(deps: Deps, userId: ObjectId, deviceId: string, docs: 
     const mine = docs.filter((d) => d.kind === kind);
     const filter = { user_id: userId, device_id: deviceId, kind };
     const [stored, clashes] = await Promise.all([
-      deps.store.col.prekeys.countDocuments(filter),
-      deps.store.col.prekeys
+      col(deps).countDocuments(filter),
+      col(deps)
         .find({ ...filter, key_id: { $in: mine.map((d) => d.key_id) } }, { projection: { key_id: 1 } })
         .toArray(),
     ]);
@@ -117,12 +138,6 @@ async function assertRoom(deps: Deps, userId: ObjectId, deviceId: string, docs: 
   if (full.length) throw stockError(full);
 }
 
-/** The target user as the caller may see it: absent if unknown or if they have blocked the caller. */
-export async function assertVisible(deps: Deps, target: ObjectId, caller: ObjectId) {
-  const user = await deps.store.col.users.findOne({ _id: target }, { projection: { _id: 1 } });
-  if (!user || (await hasBlocked(deps, target, caller))) throw new AppError("USER_NOT_FOUND");
-}
-
 const CANDIDATES = 32;
 const TRIES = 4;
 /**
@@ -131,7 +146,7 @@ const TRIES = 4;
  * all racing for the same stale list.
  */
 async function takeOne(deps: Deps, device: DeviceDoc, kind: Kind): Promise<PrekeyDoc | null> {
-  const { prekeys } = deps.store.col;
+  const prekeys = col(deps);
   for (;;) {
     const candidates = await prekeys
       .find({ user_id: device.user_id, device_id: device.device_id, kind })

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { decodeBase64, parseIdentityKey } from "./crypto.js";
+import { decodeBase64, parseIdentityKey } from "../devices/crypto.js";
 
 /** Base64 of at most `maxBytes` bytes. */
 export const base64 = (maxBytes: number, minBytes = 1) =>

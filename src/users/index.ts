@@ -1,15 +1,13 @@
-import { hasBlocked } from "../blocks/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { canSee, visibleTo } from "../relations/policy.js";
 import { createRouter } from "../shared/openapi.js";
 import { toPublicUser, toUserBody } from "./present.js";
-import { assertPastDate, deleteAccount, duplicateUserError, loadUser } from "./repo.js";
+import { assertPastDate, deleteAccount, findDiscoverable, findUser, loadUser, updateUser } from "./repo.js";
 import * as r from "./routes.js";
 
 export function userRoutes(deps: Deps) {
   const app = createRouter();
-  const { users } = deps.store.col;
 
   app.openapi(r.updateMe, async (c) => {
     const auth = c.get("auth");
@@ -22,16 +20,7 @@ export function userRoutes(deps: Deps) {
     }
     for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
     if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
-    const id = auth.userId;
-    if (username) {
-      const other = await users.findOne({ username_lower: username.toLowerCase(), _id: { $ne: id } });
-      if (other) throw new AppError("USERNAME_TAKEN", undefined, { username: "already taken" });
-    }
-    try {
-      await users.updateOne({ _id: id }, { $set: set });
-    } catch (err) {
-      throw duplicateUserError(err) ?? err;
-    }
+    await updateUser(deps, auth.userId, set);
     const { user, devices } = await loadUser(deps, auth.userId);
     return c.json(toUserBody(user, devices, auth.deviceId), 200);
   });
@@ -44,19 +33,14 @@ export function userRoutes(deps: Deps) {
   app.openapi(r.searchUsers, async (c) => {
     const { q } = c.req.valid("query");
     const me = c.get("auth").userId;
-    const needle = q.toLowerCase();
-    const found = needle.includes("@")
-      ? await users.findOne({ email: needle, "privacy.discoverable_by_email": true })
-      : await users.findOne({ username_lower: needle, "privacy.discoverable_by_username": true });
-    const visible = found && !(await hasBlocked(deps, found._id, me));
+    const found = await findDiscoverable(deps, q.includes("@") ? "email" : "username", q);
+    const visible = found && (await canSee(deps, me, found._id));
     return c.json({ users: visible ? [toPublicUser(found)] : [] }, 200);
   });
 
   app.openapi(r.getUser, async (c) => {
     const id = parseId(c.req.valid("param").user_id, "user_id");
-    const me = c.get("auth").userId;
-    const user = await users.findOne({ _id: id });
-    if (!user || (await hasBlocked(deps, id, me))) throw new AppError("USER_NOT_FOUND");
+    const user = await visibleTo(deps, c.get("auth").userId, await findUser(deps, id));
     return c.json(toPublicUser(user), 200);
   });
 

@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import type { DeviceDoc, UserDoc } from "../db/collections.js";
+import type { DeviceDoc } from "../devices/repo.js";
+import type { UserDoc } from "./repo.js";
 import type { DeviceBody, PublicUserBody, UserBody } from "./schemas.js";
 
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */

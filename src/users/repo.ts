@@ -1,11 +1,103 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
 import type { CompleteSignupRequest } from "../auth/schemas.js";
-import type { Privacy, UserDoc } from "../db/collections.js";
 import { isDuplicateKey } from "../db/ids.js";
+import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
+import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
+
+export interface Privacy {
+  discoverable_by_email: boolean;
+  discoverable_by_username: boolean;
+  show_online_status: boolean;
+  read_receipts: boolean;
+  allow_messages_from: "everyone" | "contacts";
+}
+export interface Profile {
+  full_name: string;
+  mobile: string | null;
+  address: string | null;
+  date_of_birth: string | null;
+  gender: "male" | "female" | "non_binary" | "other" | "prefer_not_to_say" | null;
+  bio: string | null;
+  avatar_url: string | null;
+}
+export interface UserDoc {
+  _id: ObjectId;
+  email: string;
+  username: string;
+  username_lower: string;
+  public_key: string | null;
+  profile: Profile;
+  privacy: Privacy;
+  status: "active";
+  created_at: Date;
+  last_seen_at: Date;
+}
+export const users = owned<UserDoc>({
+  name: "users",
+  owner: "users",
+  holds: "an account: email, username, profile fields, privacy settings",
+  indexes: [
+    { key: { email: 1 }, options: { unique: true } },
+    { key: { username_lower: 1 }, options: { unique: true } },
+  ],
+  ...never,
+  onAccountDeletion: "erased (last, so a deletion cut short can be run again)",
+  eraseAccount: (col, a) => col.deleteOne({ _id: a._id }),
+});
+const col = (deps: Deps) => users.col(deps.store.db);
+
+export const findUser = (deps: Deps, id: ObjectId) => col(deps).findOne({ _id: id });
+export const findByEmail = (deps: Deps, email: string) => col(deps).findOne({ email });
+export const emailExists = async (deps: Deps, email: string) =>
+  (await col(deps).countDocuments({ email }, { limit: 1 })) > 0;
+
+/** Several users by id, keyed by hex id; one `$in` query (no `$lookup` on the local store). */
+export async function findUsers(deps: Deps, ids: ObjectId[]) {
+  const found = ids.length
+    ? await col(deps)
+        .find({ _id: { $in: ids } })
+        .toArray()
+    : [];
+  return new Map(found.map((u) => [u._id.toHexString(), u]));
+}
+
+/** Exact lookup by email or username, only of users who allow being found that way. */
+export function findDiscoverable(deps: Deps, by: "email" | "username", value: string) {
+  const needle = value.toLowerCase();
+  return by === "email"
+    ? col(deps).findOne({ email: needle, "privacy.discoverable_by_email": true })
+    : col(deps).findOne({ username_lower: needle, "privacy.discoverable_by_username": true });
+}
+
+/** Which of `ids` have a username containing `search`. */
+export async function matchUsernames(deps: Deps, ids: ObjectId[], search: string) {
+  if (!ids.length) return [];
+  const found = await col(deps)
+    .find({ _id: { $in: ids }, username_lower: { $regex: escapeRegex(search.toLowerCase()) } })
+    .project<{ _id: ObjectId }>({ _id: 1 })
+    .toArray();
+  return found.map((u) => u._id);
+}
+
+/** Applies a profile/privacy/username change; a username taken meanwhile is a 409 naming it. */
+export async function updateUser(deps: Deps, id: ObjectId, set: Record<string, unknown>) {
+  if (typeof set.username_lower === "string") {
+    const other = await col(deps).findOne(
+      { username_lower: set.username_lower, _id: { $ne: id } },
+      { projection: { _id: 1 } },
+    );
+    if (other) throw usernameTaken();
+  }
+  try {
+    await col(deps).updateOne({ _id: id }, { $set: set });
+  } catch (err) {
+    throw duplicateUserError(err) ?? err;
+  }
+}
 
 export const defaultPrivacy: Privacy = {
   discoverable_by_email: true,
@@ -38,7 +130,7 @@ export async function createUser(
   body: z.infer<typeof CompleteSignupRequest>,
   beforeInsert: () => Promise<void>,
 ): Promise<UserDoc> {
-  const { users } = deps.store.col;
+  const users = col(deps);
   const now = deps.clock.now();
   assertPastDate(body.date_of_birth, now);
   if (await users.findOne({ email: body.email }, { projection: { _id: 1 } })) throw emailTaken();
@@ -76,25 +168,17 @@ export async function createUser(
 
 /** The caller's own user and devices; a deleted account's token is no longer any good. */
 export async function loadUser(deps: Deps, userId: ObjectId) {
-  const user = await deps.store.col.users.findOne({ _id: userId });
+  const user = await findUser(deps, userId);
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
   return { user, devices: await listDevices(deps, userId) };
 }
 
 /**
- * Erases an account and everything hanging off it. There is no transaction on FerretDB, so the
- * user document goes last: a failure half way leaves an account that can be deleted again.
+ * Erases an account and everything hanging off it, collection by collection as the inventory
+ * declares (src/inventory.ts). No transactions on the local store, so the user document goes
+ * last: a deletion cut short leaves an account that can be deleted again.
  */
 export async function deleteAccount(deps: Deps, userId: ObjectId) {
-  const c = deps.store.col;
-  const user = await c.users.findOne({ _id: userId }, { projection: { email: 1 } });
-  const sessions = await c.authSessions.find({ user_id: userId }, { projection: { _id: 1 } }).toArray();
-  await c.usedRefresh.deleteMany({ session_id: { $in: sessions.map((s) => s._id) } });
-  await c.authSessions.deleteMany({ user_id: userId });
-  await c.prekeys.deleteMany({ user_id: userId });
-  await c.devices.deleteMany({ user_id: userId });
-  await c.contacts.deleteMany({ $or: [{ owner_id: userId }, { contact_id: userId }] });
-  await c.blocks.deleteMany({ $or: [{ blocker_id: userId }, { blocked_id: userId }] });
-  if (user) await c.otpSessions.deleteMany({ email: user.email });
-  await c.users.deleteOne({ _id: userId });
+  const user = await col(deps).findOne({ _id: userId }, { projection: { email: 1 } });
+  if (user) await eraseAccount(deps.store.db, deps.inventory, { _id: userId, email: user.email });
 }

@@ -1,12 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { ObjectId } from "mongodb";
 import { inject } from "vitest";
+import { createDeps } from "../../src/compose.js";
 import { loadConfig } from "../../src/config.js";
 import { connectStore } from "../../src/db/store.js";
-import { createDeps, type Deps } from "../../src/deps.js";
+import type { Deps } from "../../src/deps.js";
+import { inventory } from "../../src/inventory.js";
 import { smtpMailer } from "../../src/mail/mailer.js";
+import { canMessage } from "../../src/relations/policy.js";
 import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { findUser } from "../../src/users/repo.js";
 import { FakeClock } from "./clock.js";
 import { conformanceChecker } from "./conformance.js";
 import { startSmtp } from "./smtp.js";
@@ -37,7 +42,12 @@ export async function startHush(
   const logs: string[] = [];
   const logger = createLogger("debug", (l) => logs.push(l));
   const dbName = opts.dbName ?? `hush_test_${randomBytes(6).toString("hex")}`;
-  const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, 2_000);
+  // No TTL indexes: the tests move an injected clock, and wall-clock TTL deletion would race them.
+  const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, {
+    inventory,
+    timeoutMs: 2_000,
+    ttlGraceSeconds: null,
+  });
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
   const deps = createDeps({ config, store, clock, logger, mailer });
@@ -76,6 +86,8 @@ export async function startHush(
     smtp,
     logs,
     req,
+    /** A collection as stored, for tests that prove what is (not) there. */
+    raw: (name: string) => store.db.collection(name),
     async close() {
       await server.close();
       await store.db.dropDatabase().catch(() => {});
@@ -151,4 +163,10 @@ export async function logIn(h: Hush, email: string, deviceId: string, device = n
     },
   });
   return { res, device };
+}
+
+/** The messaging rule as every route will ask it (src/relations/policy.ts), by hex ids; false for an unknown recipient. */
+export async function mayMessage(h: Hush, senderId: string, recipientId: string) {
+  const recipient = await findUser(h.deps, new ObjectId(recipientId));
+  return recipient !== null && canMessage(h.deps, new ObjectId(senderId), recipient);
 }

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canMessage } from "../../src/contacts/repo.js";
-import { type Account, type Hush, signUp, startHush, uniqueUsername } from "../helpers/hush.js";
+import { type Account, type Hush, mayMessage, signUp, startHush, uniqueUsername } from "../helpers/hush.js";
 
 let h: Hush;
 beforeAll(async () => {
@@ -242,22 +241,22 @@ describe("request limit", () => {
 describe("canMessage", () => {
   it("follows allow_messages_from: everyone, or accepted contacts only", async () => {
     const [a, b] = [await signUp(h), await signUp(h)];
-    expect(await canMessage(h.deps, a.id, b.id)).toBe(true);
+    expect(await mayMessage(h, a.id, b.id)).toBe(true);
     const contactsOnly = { privacy: { allow_messages_from: "contacts" } };
     expect((await h.req("PATCH", "/api/v1/users/me", { token: b.token, body: contactsOnly })).status).toBe(
       200,
     );
-    expect(await canMessage(h.deps, a.id, b.id)).toBe(false);
-    expect(await canMessage(h.deps, b.id, a.id)).toBe(true);
+    expect(await mayMessage(h, a.id, b.id)).toBe(false);
+    expect(await mayMessage(h, b.id, a.id)).toBe(true);
 
     await request(a, { user_id: b.id });
-    expect(await canMessage(h.deps, a.id, b.id)).toBe(false);
+    expect(await mayMessage(h, a.id, b.id)).toBe(false);
     await accept(b, a);
-    expect(await canMessage(h.deps, a.id, b.id)).toBe(true);
+    expect(await mayMessage(h, a.id, b.id)).toBe(true);
     await remove(a, b);
-    expect(await canMessage(h.deps, a.id, b.id)).toBe(false);
+    expect(await mayMessage(h, a.id, b.id)).toBe(false);
 
-    expect(await canMessage(h.deps, b.id, b.id)).toBe(true);
-    expect(await canMessage(h.deps, a.id, "0123456789abcdef01234567")).toBe(false);
+    expect(await mayMessage(h, b.id, b.id)).toBe(true);
+    expect(await mayMessage(h, a.id, "0123456789abcdef01234567")).toBe(false);
   });
 });

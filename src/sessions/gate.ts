@@ -4,6 +4,7 @@ import { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import type { AppEnv, Auth } from "../shared/openapi.js";
+import { sessionForGate } from "./repo.js";
 
 /**
  * Resolves a bearer access token to its user, device and session. The session is looked up on every
@@ -12,10 +13,7 @@ import type { AppEnv, Auth } from "../shared/openapi.js";
 export async function authenticate(deps: Deps, token: string): Promise<Auth> {
   const claims = await deps.tokens.verifyAccess(token);
   if (!ObjectId.isValid(claims.sessionId)) throw new AppError("UNAUTHORIZED");
-  const session = await deps.store.col.authSessions.findOne(
-    { _id: new ObjectId(claims.sessionId) },
-    { projection: { user_id: 1, device_id: 1, expires_at: 1 } },
-  );
+  const session = await sessionForGate(deps, new ObjectId(claims.sessionId));
   if (
     !session ||
     session.expires_at <= deps.clock.now() ||
@@ -27,14 +25,18 @@ export async function authenticate(deps: Deps, token: string): Promise<Auth> {
   return { userId: session.user_id, deviceId: session.device_id, sessionId: session._id };
 }
 
+/** A route as the router names it: `GET /api/v1/users/:user_id`. */
+export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
+
 /**
- * Every matched API route needs a bearer token except the listed public ones; unmatched paths
- * fall through so that they get a 404 rather than a 401.
+ * Requires a bearer token on every matched route whose declaration does not say `security: []`:
+ * the routes' own declarations are the only list of what is public. Unmatched paths fall through
+ * so that they get a 404 rather than a 401.
  */
-export function authGate(deps: Deps, publicPaths: string[]): MiddlewareHandler<AppEnv> {
+export function authGate(deps: Deps, publicRoutes: () => ReadonlySet<string>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
-    if (!route || publicPaths.includes(route.path)) return next();
+    if (!route || publicRoutes().has(routeKey(route.method, route.path))) return next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new AppError("UNAUTHORIZED", "Missing bearer token");

@@ -1,9 +1,29 @@
 import { ObjectId } from "mongodb";
-import { hasBlocked } from "../blocks/repo.js";
-import type { ContactDoc, UserDoc } from "../db/collections.js";
-import { isDuplicateKey, parseId } from "../db/ids.js";
+import { isDuplicateKey } from "../db/ids.js";
+import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
+import { hasBlocked } from "./blocks.js";
+
+export interface ContactDoc {
+  _id: ObjectId;
+  owner_id: ObjectId;
+  contact_id: ObjectId;
+  status: "requested" | "incoming" | "accepted";
+  display_name: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+export const contacts = owned<ContactDoc>({
+  name: "contacts",
+  owner: "relations",
+  holds: "one direction of a contact or contact request, with the owner's display name for it",
+  indexes: [{ key: { owner_id: 1, contact_id: 1 }, options: { unique: true } }, { key: { contact_id: 1 } }],
+  ...never,
+  onAccountDeletion: "erased, both directions",
+  eraseAccount: (col, a) => col.deleteMany({ $or: [{ owner_id: a._id }, { contact_id: a._id }] }),
+});
+const col = (deps: Deps) => contacts.col(deps.store.db);
 
 /*
  * A contact is two documents, one a direction. FerretDB gives no transactions and no atomic
@@ -28,28 +48,24 @@ function newDoc(owner: ObjectId, contact: ObjectId, status: ContactDoc["status"]
 
 async function insertOrFind(deps: Deps, doc: ContactDoc): Promise<ContactDoc | null> {
   try {
-    await deps.store.col.contacts.insertOne(doc);
+    await col(deps).insertOne(doc);
     return null;
   } catch (err) {
     if (!isDuplicateKey(err)) throw err;
-    const existing = await deps.store.col.contacts.findOne(pair(doc.owner_id, doc.contact_id));
+    const existing = await col(deps).findOne(pair(doc.owner_id, doc.contact_id));
     if (!existing) throw new AppError("CONFLICT", "The contact changed meanwhile; try again");
     return existing;
   }
 }
 
-/** Sends `me`'s request to `them`, or accepts theirs; the caller has checked `them` exists. */
+/** Sends `me`'s request to `them`, or accepts theirs; the caller has checked the policy allows it. */
 export async function requestContact(
   deps: Deps,
   me: ObjectId,
   them: ObjectId,
   displayName: string | undefined,
 ): Promise<ContactDoc> {
-  const { contacts } = deps.store.col;
-  if (await hasBlocked(deps, them, me)) throw new AppError("USER_NOT_FOUND");
-  if (await hasBlocked(deps, me, them)) {
-    throw new AppError("INVALID_STATE", "You have blocked this user; unblock them first");
-  }
+  const contacts = col(deps);
   const now = deps.clock.now();
   const mine = { ...newDoc(me, them, "requested", now), display_name: displayName ?? null };
   const existing = await insertOrFind(deps, mine);
@@ -85,7 +101,7 @@ export async function acceptContact(
   them: ObjectId,
   displayName?: string,
 ): Promise<ContactDoc> {
-  const { contacts } = deps.store.col;
+  const contacts = col(deps);
   const mine = await contacts.findOne(pair(me, them));
   if (!mine) throw noRequest();
   if (mine.status === "requested") throw new AppError("INVALID_STATE", "You cannot accept your own request");
@@ -109,14 +125,14 @@ export async function acceptContact(
 
 /** Removes the caller's entry and the other side's; false when the caller had none. */
 export async function removeContact(deps: Deps, me: ObjectId, them: ObjectId): Promise<boolean> {
-  const { contacts } = deps.store.col;
+  const contacts = col(deps);
   if ((await contacts.deleteOne(pair(me, them))).deletedCount === 0) return false;
   await contacts.deleteOne(pair(them, me));
   return true;
 }
 
 export async function renameContact(deps: Deps, me: ObjectId, them: ObjectId, displayName: string | null) {
-  const { contacts } = deps.store.col;
+  const contacts = col(deps);
   const set = { display_name: displayName, updated_at: deps.clock.now() };
   const r = await contacts.updateOne(pair(me, them), { $set: set });
   const doc = r.matchedCount ? await contacts.findOne(pair(me, them)) : null;
@@ -124,7 +140,7 @@ export async function renameContact(deps: Deps, me: ObjectId, them: ObjectId, di
   return doc;
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export interface ContactFilter {
   limit: number;
@@ -133,29 +149,37 @@ export interface ContactFilter {
   status?: ContactDoc["status"];
 }
 
-/** One page of the caller's entries with their users; no $lookup, so users come in one $in query. */
-export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter) {
-  const { contacts, users } = deps.store.col;
+/** The users the caller has entries for (with that status, if given). */
+export async function contactIds(deps: Deps, me: ObjectId, status?: ContactDoc["status"]) {
+  const docs = await col(deps)
+    .find({ owner_id: me, ...(status ? { status } : {}) }, { projection: { contact_id: 1 } })
+    .toArray();
+  return docs.map((d) => d.contact_id);
+}
+
+/** Drops both directions between two users (a block ends any contact or request). */
+export const removePair = (deps: Deps, a: ObjectId, b: ObjectId) =>
+  col(deps).deleteMany({ $or: [pair(a, b), pair(b, a)] });
+
+export const areContacts = async (deps: Deps, a: ObjectId, b: ObjectId) =>
+  (await col(deps).countDocuments({ ...pair(a, b), status: "accepted" }, { limit: 1 })) > 0;
+
+/**
+ * One page of the caller's entries. A search matches the display name, or one of `namedIds`: the
+ * contacts whose username matched, which the caller looked up (usernames live on the users).
+ */
+export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter, namedIds: ObjectId[] = []) {
+  const contacts = col(deps);
   const base = { owner_id: me, ...(f.status ? { status: f.status } : {}) };
-  let filter: Record<string, unknown> = base;
-  if (f.search) {
-    const needle = escapeRegex(f.search.toLowerCase());
-    // Usernames live on the user documents; find which of the caller's contacts match first.
-    const ids = await contacts.find(base, { projection: { contact_id: 1 } }).toArray();
-    const named = await users
-      .find(
-        { _id: { $in: ids.map((d) => d.contact_id) }, username_lower: { $regex: needle } },
-        { projection: { _id: 1 } },
-      )
-      .toArray();
-    filter = {
-      ...base,
-      $or: [
-        { display_name: { $regex: needle, $options: "i" } },
-        { contact_id: { $in: named.map((u) => u._id) } },
-      ],
-    };
-  }
+  const filter = f.search
+    ? {
+        ...base,
+        $or: [
+          { display_name: { $regex: escapeRegex(f.search.toLowerCase()), $options: "i" } },
+          { contact_id: { $in: namedIds } },
+        ],
+      }
+    : base;
   const total = await contacts.countDocuments(filter);
   const docs = await contacts
     .find(filter)
@@ -163,36 +187,5 @@ export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter) {
     .skip(f.offset)
     .limit(f.limit)
     .toArray();
-  const found = await users.find({ _id: { $in: docs.map((d) => d.contact_id) } }).toArray();
-  const byId = new Map(found.map((u) => [u._id.toHexString(), u]));
-  const entries = docs.flatMap((d) => {
-    const user = byId.get(d.contact_id.toHexString());
-    return user ? [{ doc: d, user }] : [];
-  });
-  return { entries, total };
-}
-
-type IdLike = ObjectId | string;
-const toId = (id: IdLike, field: string) => (typeof id === "string" ? parseId(id, field) : id);
-
-/**
- * Whether `sender` may start a conversation with or message `recipient`: never when the recipient
- * has blocked the sender; with `allow_messages_from: "contacts"` only accepted contacts may.
- */
-export async function canMessage(deps: Deps, senderId: IdLike, recipientId: IdLike): Promise<boolean> {
-  const sender = toId(senderId, "sender_id");
-  const recipient = toId(recipientId, "recipient_id");
-  const user: Pick<UserDoc, "privacy"> | null = await deps.store.col.users.findOne(
-    { _id: recipient },
-    { projection: { privacy: 1 } },
-  );
-  if (!user) return false;
-  if (sender.equals(recipient)) return true;
-  if (await hasBlocked(deps, recipient, sender)) return false;
-  if ((user.privacy?.allow_messages_from ?? "everyone") === "everyone") return true;
-  const contact = await deps.store.col.contacts.countDocuments(
-    { ...pair(recipient, sender), status: "accepted" },
-    { limit: 1 },
-  );
-  return contact > 0;
+  return { docs, total };
 }

@@ -1,10 +1,9 @@
 import type { Context } from "hono";
 import type { Collection } from "mongodb";
-import type { SlotDoc } from "../db/collections.js";
-import { type Clock, seconds } from "./clock.js";
-import { AppError } from "./errors.js";
-import { sha256 } from "./random.js";
-import { claimSlot } from "./slots.js";
+import { type Clock, seconds } from "../shared/clock.js";
+import { AppError } from "../shared/errors.js";
+import { sha256 } from "../shared/random.js";
+import { claimSlot, type SlotDoc } from "./slots.js";
 
 export interface Rule {
   name: string;

@@ -1,6 +1,26 @@
 import type { Collection } from "mongodb";
-import type { SlotDoc } from "../db/collections.js";
 import { isDuplicateKey } from "../db/ids.js";
+import { owned } from "../db/owned.js";
+
+/**
+ * One document a claimed slot: rate-limit hits, OTP attempts and single-use markers. The counted
+ * key (an IP, an email, a session) is only ever stored as a hash or an opaque id.
+ */
+export interface SlotDoc {
+  _id: string;
+  key: string;
+  expires_at: Date;
+}
+export const slots = owned<SlotDoc>({
+  name: "slots",
+  owner: "limits",
+  holds: "one counted hit of a rate limit, OTP attempt or single-use marker, keyed by a hash",
+  indexes: [{ key: { key: 1 } }],
+  expires: true,
+  onExpiry: "erased when its window ends",
+  onAccountDeletion: "nothing to erase by account: keys are hashes; all expire within their window",
+  eraseAccount: async () => {},
+});
 
 /**
  * Claims the next of `limit` numbered slots under `key` by inserting `key#n`; the unique _id makes

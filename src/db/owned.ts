@@ -1,0 +1,81 @@
+import type { Collection, CreateIndexesOptions, Db, Document, ObjectId } from "mongodb";
+
+export interface IndexDecl {
+  key: Record<string, 1 | -1>;
+  options?: CreateIndexesOptions;
+}
+
+/** Who an account deletion or a device removal is about. */
+export interface Account {
+  _id: ObjectId;
+  email: string;
+}
+
+/**
+ * A collection and everything its owning feature promises about it: what one document is, its
+ * indexes, and what happens to its documents on expiry and when an account or a device goes. The
+ * inventory of what Hush stores, index creation, the expiry job and the deletion cascades are all
+ * derived from these declarations, so a new collection cannot be forgotten by any of them.
+ */
+export interface Owned<T extends Document = Document> {
+  name: string;
+  /** The feature folder that reads and writes it; nobody else does. */
+  owner: string;
+  holds: string;
+  indexes: IndexDecl[];
+  /** Documents carry `expires_at`; the expiry job erases them once it has passed. */
+  expires: boolean;
+  onExpiry: string;
+  onAccountDeletion: string;
+  eraseAccount(col: Collection<T>, account: Account): Promise<unknown>;
+  /** What goes with one device of an account, when the collection holds per-device data. */
+  eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string): Promise<unknown>;
+  col(db: Db): Collection<T>;
+}
+
+/** Any owner, whatever its document type (Collection<T> is invariant in T). */
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of owners
+export type AnyOwned = Owned<any>;
+
+export function owned<T extends Document>(def: Omit<Owned<T>, "col">): Owned<T> {
+  return { ...def, col: (db) => db.collection<T>(def.name) };
+}
+
+const noExpiry = "kept until deleted";
+export const never = { expires: false, onExpiry: noExpiry } as const;
+
+/** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
+export async function eraseAccount(db: Db, inventory: readonly AnyOwned[], account: Account) {
+  for (const c of inventory) await c.eraseAccount(c.col(db), account);
+}
+
+export async function eraseDevice(
+  db: Db,
+  inventory: readonly AnyOwned[],
+  userId: ObjectId,
+  deviceId: string,
+) {
+  for (const c of inventory) await c.eraseDevice?.(c.col(db), userId, deviceId);
+}
+
+/** The inventory as a Markdown table, for docs/storage.md. */
+export function inventoryTable(inventory: readonly AnyOwned[]): string {
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const lines = [
+    row(["collection", "owner", "one document is", "indexes", "on expiry", "on account deletion"]),
+    row(["---", "---", "---", "---", "---", "---"]),
+    ...inventory.map((c) =>
+      row([
+        `\`${c.name}\``,
+        `\`src/${c.owner}/\``,
+        c.holds,
+        c.indexes
+          .map((i) => `\`${JSON.stringify(i.key)}\`${i.options?.unique ? " unique" : ""}`)
+          .join(", ") || "`_id` only",
+        c.onExpiry,
+        c.onAccountDeletion,
+      ]),
+    ),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,75 @@
+import { ObjectId } from "mongodb";
+import { isDuplicateKey } from "../db/ids.js";
+import { never, owned } from "../db/owned.js";
+import type { Deps } from "../deps.js";
+import { AppError } from "../shared/errors.js";
+
+export interface BlockDoc {
+  _id: ObjectId;
+  blocker_id: ObjectId;
+  blocked_id: ObjectId;
+  created_at: Date;
+}
+export const blocks = owned<BlockDoc>({
+  name: "blocks",
+  owner: "relations",
+  holds: "one user's block of another id",
+  indexes: [
+    { key: { blocker_id: 1, blocked_id: 1 }, options: { unique: true } },
+    { key: { blocker_id: 1, created_at: -1, _id: -1 } },
+    { key: { blocked_id: 1 } },
+  ],
+  ...never,
+  onAccountDeletion: "erased, both the account's blocks and blocks of it",
+  eraseAccount: (col, a) => col.deleteMany({ $or: [{ blocker_id: a._id }, { blocked_id: a._id }] }),
+});
+const col = (deps: Deps) => blocks.col(deps.store.db);
+
+/** A user keeps at most this many blocks: enough for anyone, and a bound on what one account stores. */
+export const MAX_BLOCKS = 5_000;
+
+/** True when `owner` has blocked `viewer`. What that means for visibility is decided in policy.ts. */
+export async function hasBlocked(deps: Deps, owner: ObjectId, viewer: ObjectId): Promise<boolean> {
+  return (await col(deps).countDocuments({ blocker_id: owner, blocked_id: viewer }, { limit: 1 })) > 0;
+}
+
+export function notSelf(me: ObjectId, them: ObjectId, what: string) {
+  if (me.equals(them)) {
+    throw new AppError("VALIDATION_ERROR", `You cannot ${what} yourself`, { user_id: "cannot be yourself" });
+  }
+}
+
+/** Records a block, idempotently; true when it is new. */
+export async function blockUser(deps: Deps, me: ObjectId, them: ObjectId): Promise<boolean> {
+  if ((await col(deps).countDocuments({ blocker_id: me }, { limit: MAX_BLOCKS })) >= MAX_BLOCKS) {
+    throw new AppError("INVALID_STATE", `You can block at most ${MAX_BLOCKS} users; unblock someone first`);
+  }
+  try {
+    await col(deps).insertOne({
+      _id: new ObjectId(),
+      blocker_id: me,
+      blocked_id: them,
+      created_at: deps.clock.now(),
+    });
+    return true;
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    return false;
+  }
+}
+
+export async function unblockUser(deps: Deps, me: ObjectId, them: ObjectId): Promise<boolean> {
+  return (await col(deps).deleteOne({ blocker_id: me, blocked_id: them })).deletedCount > 0;
+}
+
+/** One page of the caller's blocks, newest first. */
+export async function listBlocks(deps: Deps, me: ObjectId, limit: number, offset: number) {
+  const total = await col(deps).countDocuments({ blocker_id: me });
+  const docs = await col(deps)
+    .find({ blocker_id: me })
+    .sort({ created_at: -1, _id: -1 })
+    .skip(offset)
+    .limit(limit)
+    .toArray();
+  return { docs, total };
+}

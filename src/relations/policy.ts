@@ -1,0 +1,50 @@
+import type { ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
+import { AppError } from "../shared/errors.js";
+import { hasBlocked } from "./blocks.js";
+import { areContacts } from "./contacts.js";
+
+/*
+ * Who may see whom and who may message whom: the one place these rules live. Every route (and,
+ * next, every socket event) asks here rather than reading blocks or privacy settings itself.
+ */
+
+/** Someone who blocked the viewer looks to them exactly like an account that does not exist. */
+export async function canSee(deps: Deps, viewer: ObjectId, target: ObjectId): Promise<boolean> {
+  return viewer.equals(target) || !(await hasBlocked(deps, target, viewer));
+}
+
+/** The target as the viewer may know it: one USER_NOT_FOUND for unknown and for blocked-by. */
+export async function visibleTo<T extends { _id: ObjectId }>(
+  deps: Deps,
+  viewer: ObjectId,
+  target: T | null,
+): Promise<T> {
+  if (!target || !(await canSee(deps, viewer, target._id))) throw new AppError("USER_NOT_FOUND");
+  return target;
+}
+
+/** The part of a user the messaging rule reads. */
+export interface Recipient {
+  _id: ObjectId;
+  privacy: { allow_messages_from: "everyone" | "contacts" };
+}
+
+/**
+ * Whether `sender` may start a conversation with or message `recipient`: never when the recipient
+ * has blocked the sender; with `allow_messages_from: "contacts"` only accepted contacts may.
+ */
+export async function canMessage(deps: Deps, sender: ObjectId, recipient: Recipient): Promise<boolean> {
+  if (sender.equals(recipient._id)) return true;
+  if (await hasBlocked(deps, recipient._id, sender)) return false;
+  if (recipient.privacy.allow_messages_from === "everyone") return true;
+  return areContacts(deps, recipient._id, sender);
+}
+
+/** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
+export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {
+  if (!(await canSee(deps, me, them))) throw new AppError("USER_NOT_FOUND");
+  if (await hasBlocked(deps, me, them)) {
+    throw new AppError("INVALID_STATE", "You have blocked this user; unblock them first");
+  }
+}
