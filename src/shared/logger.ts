@@ -1,4 +1,6 @@
-/** Structured JSON logs, one object a line. Secrets never reach the output: see `redact`. */
+import { pino } from "pino";
+
+/** Structured JSON logs (pino), one object a line. Secrets never reach the output: see `redact`. */
 export type Level = "debug" | "info" | "warn" | "error";
 export type LogLevel = Level | "silent";
 export interface Logger {
@@ -6,18 +8,44 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** A logger whose every line also carries `bindings` (redacted like any field). */
+  child(bindings: Record<string, unknown>): Logger;
 }
 
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
-// Field names whose values are never written, whatever the caller passes.
-const secret = /token|otp|code|secret|password|authorization|cookie|key|content|signature/i;
+// Field names whose values are never written, at any depth, whatever the caller passes.
+const secretKey =
+  /token|otp|code|secret|password|passwd|authorization|cookie|key|content|signature|ciphertext|wrapped/i;
+// Secrets that can hide inside free text: error messages, stacks, URLs.
+const opaque = (run: string) => (/\d/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run) ? "[opaque]" : run);
+const secretText: [RegExp, string | ((run: string) => string)][] = [
+  [/\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g, "[jwt]"], // JWTs (access and sign-up tokens)
+  [/\brt_[\w-]{16,}/g, "[refresh-token]"],
+  [/\b(bearer)\s+\S+/gi, "$1 [redacted]"],
+  [/([?&](?:token|temp_token|otp|code)=)[^&\s"]+/gi, "$1[redacted]"],
+  [/\b(code|otp)(\D{0,12})\d{6}\b/gi, "$1$2[code]"],
+  [/[A-Za-z0-9+/_-]{40,}={0,2}/g, opaque], // base64 keys, ciphertext (paths and hex ids stay)
+];
+const MAX_DEPTH = 12;
 
-export function redact(value: unknown, depth = 0): unknown {
-  if (depth > 4 || value === null || typeof value !== "object") return value;
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+export function scrub(text: string): string {
+  return secretText.reduce((s, [re, to]) => s.replace(re, to as string), text);
+}
+
+/** A copy of `value` with secret-named fields replaced and secret-looking text scrubbed. */
+export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (value === null || typeof value !== "object") return value;
+  if (depth >= MAX_DEPTH) return "[too deep]";
+  if (seen.has(value)) return "[circular]";
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1, seen));
+  const entries = Object.entries(value);
+  if (value instanceof Error) {
+    entries.unshift(["name", value.name], ["message", value.message], ["stack", value.stack]);
+    if (value.cause !== undefined) entries.push(["cause", value.cause]);
+  }
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, secret.test(k) ? "[redacted]" : redact(v, depth + 1)]),
+    entries.map(([k, v]) => [k, secretKey.test(k) ? "[redacted]" : redact(v, depth + 1, seen)]),
   );
 }
 
@@ -25,15 +53,27 @@ export function createLogger(
   level: LogLevel,
   write: (line: string) => void = (l) => process.stdout.write(l),
 ): Logger {
-  const log = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
-    if (order[lvl] < order[level]) return;
-    const entry = {
-      time: new Date().toISOString(),
-      level: lvl,
-      msg,
-      ...(fields ? (redact(fields) as object) : {}),
+  const root = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (l) => ({ level: l }) },
+    },
+    { write },
+  );
+  const wrap = (p: pino.Logger): Logger => {
+    const at = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
+      if (!p.isLevelEnabled(lvl)) return;
+      p[lvl](fields ? (redact(fields) as object) : {}, scrub(msg));
     };
-    write(`${JSON.stringify(entry)}\n`);
+    return {
+      debug: at("debug"),
+      info: at("info"),
+      warn: at("warn"),
+      error: at("error"),
+      child: (bindings) => wrap(p.child(redact(bindings) as pino.Bindings)),
+    };
   };
-  return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+  return wrap(root);
 }

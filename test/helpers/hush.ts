@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { ObjectId } from "mongodb";
+import { MongoClient, ObjectId } from "mongodb";
 import { inject } from "vitest";
 import { createDeps } from "../../src/compose.js";
 import { loadConfig } from "../../src/config.js";
@@ -169,4 +169,14 @@ export async function logIn(h: Hush, email: string, deviceId: string, device = n
 export async function mayMessage(h: Hush, senderId: string, recipientId: string) {
   const recipient = await findUser(h.deps, new ObjectId(recipientId));
   return recipient !== null && canMessage(h.deps, new ObjectId(senderId), recipient);
+}
+
+/** Drops a database a test's own server process created (startHush drops its own on close). */
+export async function dropDatabase(dbName: string) {
+  const client = await MongoClient.connect(inject("mongoUri"));
+  try {
+    await client.db(dbName).dropDatabase();
+  } finally {
+    await client.close();
+  }
 }

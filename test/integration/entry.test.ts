@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { dropDatabase } from "../helpers/hush.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -59,6 +60,7 @@ describe("the entry file", () => {
     const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
     child.kill("SIGTERM");
     expect(await exit).toBe(0);
+    await dropDatabase("hush_entry_test");
   });
 
   it("starts the embedded store under DATA_DIR when MONGODB_URI is unset, keeping data across restarts", async () => {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { dropDatabase } from "../helpers/hush.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const run = promisify(execFile);
@@ -24,6 +25,7 @@ function walkthrough(): string[] {
 let server: ReturnType<typeof spawn>;
 let serverOut = "";
 let port = 0;
+const dbName = `hush_readme_${randomBytes(4).toString("hex")}`;
 
 beforeAll(async () => {
   port = await freePort();
@@ -34,7 +36,7 @@ beforeAll(async () => {
       PATH: process.env.PATH ?? "",
       NODE_ENV: "development",
       MONGODB_URI: inject("mongoUri"),
-      MONGODB_DB: `hush_readme_${randomBytes(4).toString("hex")}`,
+      MONGODB_DB: dbName,
       PORT: String(port),
       HOST: "127.0.0.1",
     },
@@ -48,8 +50,9 @@ beforeAll(async () => {
     server.on("exit", (code) => reject(new Error(`server exited ${code}: ${serverOut}`)));
   });
 });
-afterAll(() => {
+afterAll(async () => {
   server?.kill("SIGTERM");
+  await dropDatabase(dbName);
 });
 
 describe("README cURL walkthrough", () => {

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Hush, startHush } from "../helpers/hush.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(() => h?.close());
+
+interface Operation {
+  security?: unknown[];
+  operationId: string;
+}
+
+describe("the auth gate", () => {
+  it("follows each operation's declared security: bearer routes refuse a missing token, public ones never ask", async () => {
+    const spec = (await h.req("GET", "/openapi.json")).body;
+    const ops = Object.entries(spec.paths as Record<string, Record<string, Operation>>).flatMap(
+      ([path, item]) =>
+        Object.entries(item).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+    );
+    const api = ops.filter((o) => o.path.startsWith("/api/v1/"));
+    expect(api.length).toBeGreaterThan(20);
+    const checked = { bearer: 0, open: 0 };
+    for (const { path, method, op } of api) {
+      const url = path.replace(/\{[^}]+\}/g, "0123456789abcdef01234567");
+      const res = await h.req(method, url, method === "GET" || method === "DELETE" ? {} : { body: {} });
+      const open = Array.isArray(op.security) && op.security.length === 0;
+      if (open) {
+        checked.open++;
+        expect(res.status, `${method} ${path}`).not.toBe(401);
+      } else {
+        checked.bearer++;
+        expect(res.status, `${method} ${path}`).toBe(401);
+        expect(op.security, `${method} ${path} declares bearer auth`).toEqual([{ bearerAuth: [] }]);
+      }
+    }
+    expect(checked.open).toBeGreaterThanOrEqual(5);
+    expect(checked.bearer).toBeGreaterThan(15);
+  });
+});

@@ -1,0 +1,92 @@
+import { readFileSync } from "node:fs";
+import { ed25519, x25519 } from "@noble/curves/ed25519.js";
+import { BSON } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inventory } from "../../src/inventory.js";
+import { storageDoc } from "../../src/openapi-doc.js";
+import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(() => h?.close());
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+const ecPub = () => Uint8Array.of(5, ...x25519.getPublicKey(x25519.utils.randomSecretKey()));
+
+/** Touches every feature for `a`: keys, contacts, blocks, sessions, rate limits. */
+async function useEverything(a: Account, other: Account) {
+  const spk = ecPub();
+  const upload = await h.req("PUT", "/api/v1/keys", {
+    token: a.token,
+    body: {
+      signed_prekey: {
+        key_id: 1,
+        public_key: b64(spk),
+        signature: b64(ed25519.sign(spk, a.device.secretKey)),
+      },
+      one_time_prekeys: [{ key_id: 10, public_key: b64(ecPub()) }],
+    },
+  });
+  expect(upload.status).toBe(200);
+  expect(
+    (await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: other.id } })).status,
+  ).toBe(201);
+  const blocker = await signUp(h);
+  expect((await h.req("POST", `/api/v1/users/${a.id}/block`, { token: blocker.token })).status).toBe(204);
+  const unknown = "0123456789abcdef01234567";
+  expect((await h.req("POST", `/api/v1/users/${unknown}/block`, { token: a.token })).status).toBe(204);
+  await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
+}
+
+/** Every stored document, in every collection, that mentions one of `needles` anywhere. */
+async function mentions(...needles: string[]) {
+  const found: string[] = [];
+  for (const { name } of await h.deps.store.db.listCollections().toArray()) {
+    for (const doc of await h.raw(name).find().toArray()) {
+      const text = BSON.EJSON.stringify(doc);
+      if (needles.some((n) => text.includes(n))) found.push(`${name}: ${text}`);
+    }
+  }
+  return found;
+}
+
+describe("the inventory of what Hush stores", () => {
+  it("is published in docs/storage.md, generated from the owners' declarations", () => {
+    const committed = readFileSync(new URL("../../docs/storage.md", import.meta.url), "utf8");
+    expect(committed).toBe(storageDoc());
+  });
+
+  it("declares every collection the server writes", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await useEverything(a, b);
+    const declared = new Set(inventory.map((c) => c.name));
+    const stored = (await h.deps.store.db.listCollections().toArray()).map((c) => c.name);
+    expect(stored.filter((n) => !declared.has(n))).toEqual([]);
+    expect(stored.length).toBeGreaterThanOrEqual(inventory.length - 1);
+  });
+
+  it("account deletion leaves no document that mentions the account, in any collection", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await logIn(h, a.email, "second-device");
+    await useEverything(a, b);
+    expect(await mentions(a.id, a.email)).not.toEqual([]);
+    expect((await h.req("DELETE", "/api/v1/users/me", { token: a.token })).status).toBe(204);
+    expect(await mentions(a.id, a.email)).toEqual([]);
+    expect(await mentions(b.id)).not.toEqual([]); // the other account is untouched
+  });
+
+  it("device removal erases what belonged to that device only", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await useEverything(a, b);
+    const { res } = await logIn(h, a.email, "second-device");
+    const second = res.body.session_token;
+    const ofDevice = async (deviceId: string) =>
+      (await mentions(a.id)).filter((m) => m.includes(`"device_id":"${deviceId}"`));
+    expect(await ofDevice(a.deviceId)).not.toEqual([]);
+    expect((await h.req("DELETE", `/api/v1/devices/${a.deviceId}`, { token: second })).status).toBe(204);
+    expect(await ofDevice(a.deviceId)).toEqual([]);
+    expect(await ofDevice("second-device")).not.toEqual([]);
+  });
+});
