@@ -11,6 +11,13 @@ export function userRoutes(deps: Deps) {
   const app = createRouter();
   const { users } = deps.store.col;
 
+  // Declared before getUser: a static segment must win over /users/{user_id}.
+  app.openapi(r.getMe, async (c) => {
+    const auth = c.get("auth");
+    const { user, devices } = await loadUser(deps, auth.userId);
+    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+  });
+
   app.openapi(r.updateMe, async (c) => {
     const auth = c.get("auth");
     const { privacy, username, ...fields } = c.req.valid("json");
