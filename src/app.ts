@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -8,11 +7,13 @@ import { contactRoutes } from "./contacts/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
+import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { authGate, routeKey } from "./sessions/gate.js";
 import { AppError, errorBody } from "./shared/errors.js";
 import { jsonOnly, observe } from "./shared/middleware.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
+import { allowedMethods } from "./shared/routing.js";
 import { userRoutes } from "./users/index.js";
 
 export const VERSION = "0.1.0";
@@ -59,10 +60,14 @@ export function createApp(deps: Deps) {
     spec ??= openApiDocument(app);
     return c.json(spec);
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Hush API" }));
+  app.route("/", docsRoutes());
 
-  app.notFound(() => {
-    throw new AppError("NOT_FOUND", "Route not found");
+  app.notFound((c) => {
+    const allow = allowedMethods(app, c.req.path);
+    if (allow.length === 0 || allow.includes(c.req.method))
+      throw new AppError("NOT_FOUND", "Route not found");
+    const list = allow.join(", ");
+    throw new AppError("METHOD_NOT_ALLOWED", `Use ${list} on this path`, undefined, { Allow: list });
   });
   app.onError((err, c) => {
     const e = toAppError(err);
@@ -104,6 +109,8 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
         "Zero-knowledge relay for end-to-end encrypted messaging. The server stores and forwards only " +
         "ciphertext, wrapped keys and public keys. Errors are `{detail, code, fields?}`.",
     },
-    servers: [{ url: "http://localhost:8000", description: "Development" }],
+    // Relative: clients resolve it against wherever they fetched this document, so Swagger UI's
+    // "Try it out" calls the server that served it, on any host and port.
+    servers: [{ url: "/", description: "The server this document was fetched from" }],
   });
 }

@@ -1,4 +1,9 @@
-import type { Server } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
@@ -11,9 +16,35 @@ export interface HushServer {
   close(): Promise<void>;
 }
 
+type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/**
+ * A response sent before its request body was read to the end (a 413 from Content-Length, a 415,
+ * an early error) says `Connection: close`, and Node then closes the socket after it: the unread
+ * bytes can't be taken for the next request, and a keep-alive client knows not to reuse the
+ * connection rather than finding it closed under its next request.
+ */
+export function closeAfterUnreadBody(listener: Listener): Listener {
+  return (req, res) => {
+    const length = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
+        if (!req.readableEnded) this.setHeader("Connection", "close");
+        return writeHead.apply(this, args);
+      } as typeof writeHead;
+    }
+    return listener(req, res);
+  };
+}
+
 export function createServer(deps: Deps): HushServer {
   const app = createApp(deps);
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    createServer: ((options: object, listener: Listener) =>
+      createHttpServer(options, closeAfterUnreadBody(listener))) as typeof createHttpServer,
+  }) as Server;
   let closing: Promise<void> | undefined;
   return {
     app,

@@ -15,6 +15,7 @@ export const errorCodes = {
   FORBIDDEN: [403, "Not authorized to perform this action"],
   NOT_FOUND: [404, "Resource not found"],
   USER_NOT_FOUND: [404, "User not found"],
+  METHOD_NOT_ALLOWED: [405, "Method not allowed on this path; see the Allow header"],
   CONFLICT: [409, "Resource already exists"],
   EMAIL_TAKEN: [409, "An account with this email already exists"],
   USERNAME_TAKEN: [409, "Username is already taken"],

@@ -9,6 +9,13 @@ import * as r from "./routes.js";
 export function userRoutes(deps: Deps) {
   const app = createRouter();
 
+  // Declared before getUser: a static segment must win over /users/{user_id}.
+  app.openapi(r.getMe, async (c) => {
+    const auth = c.get("auth");
+    const { user, devices } = await loadUser(deps, auth.userId);
+    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+  });
+
   app.openapi(r.updateMe, async (c) => {
     const auth = c.get("auth");
     const { privacy, username, ...fields } = c.req.valid("json");

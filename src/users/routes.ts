@@ -18,6 +18,16 @@ export const UpdateMe = z
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
   .openapi("UpdateMeRequest");
 
+export const getMe = createRoute({
+  method: "get",
+  path: "/users/me",
+  tags,
+  security: bearer,
+  operationId: "getMe",
+  summary: "The calling user (the same body as GET /auth/me)",
+  responses: { 200: json(UserBody, "Current user"), ...errors(401) },
+});
+
 export const updateMe = createRoute({
   method: "patch",
   path: "/users/me",

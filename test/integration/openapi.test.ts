@@ -47,11 +47,24 @@ describe("OpenAPI spec", () => {
     }
   });
 
-  it("Swagger UI is served at /docs", async () => {
+  it("servers is relative, so clients call whichever host and port served the document", async () => {
+    const { body } = await h.req("GET", "/openapi.json");
+    expect(body.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+  });
+
+  it("Swagger UI is served at /docs with every file from Hush itself (docs-browser.test.ts renders it)", async () => {
     const r = await h.req("GET", "/docs");
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toMatch(/text\/html/);
-    expect(r.body).toContain("swagger-ui");
-    expect(r.body).toContain("/openapi.json");
+    const refs = [...(r.body as string).matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs).toContain("/docs/swagger-ui-bundle.js");
+    for (const ref of refs) {
+      expect(ref).toMatch(/^\/docs\//);
+      const asset = await fetch(h.url + ref);
+      expect(asset.status, ref).toBe(200);
+      await asset.arrayBuffer();
+    }
+    const init = await (await fetch(`${h.url}/docs/init.js`)).text();
+    expect(init).toContain('"/openapi.json"');
   });
 });
