@@ -140,21 +140,21 @@ export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter) {
   let filter: Record<string, unknown> = base;
   if (f.search) {
     const needle = escapeRegex(f.search.toLowerCase());
-    // Usernames live on the user documents; find which of the caller's contacts match first.
-    const ids = await contacts.find(base, { projection: { contact_id: 1 } }).toArray();
+    // The caller's entries are read once to match display names here and usernames on the user
+    // documents; the page is then fetched by contact id, which the (owner_id, contact_id) index serves.
+    const own = await contacts.find(base, { projection: { contact_id: 1, display_name: 1 } }).toArray();
     const named = await users
       .find(
-        { _id: { $in: ids.map((d) => d.contact_id) }, username_lower: { $regex: needle } },
+        { _id: { $in: own.map((d) => d.contact_id) }, username_lower: { $regex: needle } },
         { projection: { _id: 1 } },
       )
       .toArray();
-    filter = {
-      ...base,
-      $or: [
-        { display_name: { $regex: needle, $options: "i" } },
-        { contact_id: { $in: named.map((u) => u._id) } },
-      ],
-    };
+    const pattern = new RegExp(needle, "i");
+    const matched = [
+      ...own.filter((d) => d.display_name !== null && pattern.test(d.display_name)).map((d) => d.contact_id),
+      ...named.map((u) => u._id),
+    ];
+    filter = { ...base, contact_id: { $in: matched } };
   }
   const total = await contacts.countDocuments(filter);
   const docs = await contacts
