@@ -1,4 +1,4 @@
-import { type Db, MongoClient, MongoServerError } from "mongodb";
+import { type CommandStartedEvent, type Db, MongoClient, MongoServerError } from "mongodb";
 import type { Logger } from "../shared/logger.js";
 import { type Collections, collectionsOf, expiringCollections, indexes } from "./collections.js";
 
@@ -12,17 +12,24 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * `onCommand` sees every command the client sends (the test suite checks each query against the
+ * declared indexes with it); without it, command monitoring stays off and costs nothing.
+ */
 export async function connectStore(
   uri: string,
   dbName: string,
   logger: Logger,
   timeoutMs = 5_000,
+  onCommand?: (event: CommandStartedEvent) => void,
 ): Promise<Store> {
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
     maxPoolSize: 50,
+    monitorCommands: onCommand !== undefined,
   });
+  if (onCommand) client.on("commandStarted", onCommand);
   await client.connect();
   const db = client.db(dbName);
   const capabilities = await ensureIndexes(db, logger);

@@ -1,14 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { MongoClient } from "mongodb";
 import { inject } from "vitest";
 import { loadConfig } from "../../src/config.js";
+import { collectionsOf } from "../../src/db/collections.js";
 import { connectStore } from "../../src/db/store.js";
 import { createDeps, type Deps } from "../../src/deps.js";
 import { smtpMailer } from "../../src/mail/mailer.js";
 import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { FakeClock } from "./clock.js";
-import { conformanceChecker } from "./conformance.js";
+import { conformanceChecker, routeMatcher } from "./conformance.js";
+import { requestOrigin, watchCommand } from "./query-watch.js";
 import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
@@ -19,7 +22,9 @@ export interface Res<T = any> {
 
 /**
  * Starts the real server on a free port against the real store, in a database of its own, with a
- * fake clock and a real SMTP server. Everything it opens is closed by `close()`.
+ * fake clock and a real SMTP server. Everything it opens is closed by `close()`. Every query the
+ * app sends is checked against the declared indexes (query-watch.ts); a test's own reads and writes
+ * go through `raw`, a client of its own that is not checked.
  */
 export async function startHush(
   env: Record<string, string> = {},
@@ -37,11 +42,21 @@ export async function startHush(
   const logs: string[] = [];
   const logger = createLogger("debug", (l) => logs.push(l));
   const dbName = opts.dbName ?? `hush_test_${randomBytes(6).toString("hex")}`;
-  const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, 2_000);
+  const uri = opts.uri ?? inject("mongoUri");
+  const store = await connectStore(uri, dbName, logger, 2_000, watchCommand);
+  const rawClient = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 });
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
   const deps = createDeps({ config, store, clock, logger, mailer });
-  const server = createServer(deps);
+  let routeOf: ReturnType<typeof routeMatcher> | undefined;
+  const server = createServer(deps, {
+    around(req, handle) {
+      const path = new URL(req.url).pathname;
+      const route = routeOf?.(req.method, path)?.path ?? path;
+      return requestOrigin.run(`${req.method} ${route}`, handle);
+    },
+  });
+  routeOf = routeMatcher(server.app);
   const { port } = await server.listen(0);
   const url = `http://127.0.0.1:${port}`;
   const conforms = conformanceChecker(server.app);
@@ -71,6 +86,8 @@ export async function startHush(
   return {
     url,
     deps: deps as Deps,
+    /** The test's own view of the database, outside the index check. */
+    raw: collectionsOf(rawClient.db(dbName)),
     server,
     clock,
     smtp,
@@ -80,6 +97,7 @@ export async function startHush(
       await server.close();
       await store.db.dropDatabase().catch(() => {});
       await store.close();
+      await rawClient.close();
       mailer.close();
       await smtp.close();
     },

@@ -86,16 +86,14 @@ describe("rate limits (HABIBTI's table, Echo's headers)", () => {
     const a = await signUp(h);
     await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
     await post("signup", { email: uniqueEmail() });
-    const before = await h.deps.store.col.slots.countDocuments({});
+    const before = await h.raw.slots.countDocuments({});
     expect(before).toBeGreaterThan(0);
     h.clock.advance(31 * 86_400); // past every window, OTP and the 30-day session lifetime
     await sweepOnce(h.deps);
     const { ObjectId } = await import("mongodb");
-    expect(await h.deps.store.col.authSessions.countDocuments({ user_id: new ObjectId(a.id) })).toBe(0);
-    expect(await h.deps.store.col.usedRefresh.countDocuments({})).toBe(0);
-    expect(await h.deps.store.col.slots.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(0);
-    expect(await h.deps.store.col.otpSessions.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(
-      0,
-    );
+    expect(await h.raw.authSessions.countDocuments({ user_id: new ObjectId(a.id) })).toBe(0);
+    expect(await h.raw.usedRefresh.countDocuments({})).toBe(0);
+    expect(await h.raw.slots.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(0);
+    expect(await h.raw.otpSessions.countDocuments({ expires_at: { $lte: h.clock.now() } })).toBe(0);
   });
 });

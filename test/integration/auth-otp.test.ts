@@ -92,11 +92,11 @@ describe("sign-up", () => {
   it("stores only a keyed hash of the code", async () => {
     const email = uniqueEmail();
     const s = await start(email);
-    const doc = await h.deps.store.col.otpSessions.findOne({ email });
+    const doc = await h.raw.otpSessions.findOne({ email });
     expect(doc?.code_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(doc)).not.toContain(h.smtp.code(email));
     await verify(s.body.session_id, h.smtp.code(email));
-    expect((await h.deps.store.col.otpSessions.findOne({ email }))?.code_hash).toBe("");
+    expect((await h.raw.otpSessions.findOne({ email }))?.code_hash).toBe("");
   });
 
   it("rejects a wrong code and says how many attempts are left", async () => {

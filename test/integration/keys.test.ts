@@ -244,7 +244,7 @@ describe("key upload", () => {
     });
     expect(await count(d)).toEqual({ one_time_prekeys: 500, kem_prekeys: 0 });
     // FerretDB scans the whole collection on every claim: leave no 500 keys behind to slow later tests.
-    await h.deps.store.col.prekeys.deleteMany({ user_id: new ObjectId(d.userId) });
+    await h.raw.prekeys.deleteMany({ user_id: new ObjectId(d.userId) });
   });
 
   it("replaces the signed prekey and last-resort key on a later upload", async () => {
@@ -363,7 +363,7 @@ describe("device directory", () => {
     expect((await claim(peer, { user_id: a.userId })).body.devices.map((x: any) => x.device_id)).toEqual([
       "second",
     ]);
-    expect(await h.deps.store.col.prekeys.countDocuments({ device_id: a.deviceId })).toBe(0);
+    expect(await h.raw.prekeys.countDocuments({ device_id: a.deviceId })).toBe(0);
 
     expect((await h.req("DELETE", "/api/v1/users/me", { token: b.token })).status).toBe(204);
     expect((await devicesOf(peer, a.userId)).body.code).toBe("USER_NOT_FOUND");
@@ -373,7 +373,7 @@ describe("device directory", () => {
   it("hides a user who has blocked the caller, exactly like an unknown one", async () => {
     const [target, blocked, bystander] = await Promise.all([edDevice(), edDevice(), edDevice()]);
     await put(target, { signed_prekey: signed(target, 1), one_time_prekeys: ecKeys(0, 1) });
-    await h.deps.store.col.blocks.insertOne({
+    await h.raw.blocks.insertOne({
       _id: new ObjectId(),
       blocker_id: new ObjectId(target.userId),
       blocked_id: new ObjectId(blocked.userId),

@@ -95,7 +95,7 @@ describe("account deletion", () => {
     expect((await h.req("GET", `/api/v1/users/${a.id}`, { token: b.token })).status).toBe(404);
     const { ObjectId } = await import("mongodb");
     const id = new ObjectId(a.id);
-    const c = h.deps.store.col;
+    const c = h.raw;
     expect(await c.users.countDocuments({ _id: id })).toBe(0);
     expect(await c.devices.countDocuments({ user_id: id })).toBe(0);
     expect(await c.authSessions.countDocuments({ user_id: id })).toBe(0);
