@@ -38,10 +38,21 @@ export function closeAfterUnreadBody(listener: Listener): Listener {
   };
 }
 
-export function createServer(deps: Deps): HushServer {
+export interface ServerOptions {
+  /**
+   * Runs around the handling of each request, so that everything the request causes happens
+   * inside it (the tests attribute database commands to routes with an AsyncLocalStorage).
+   */
+  around?: (req: Request, handle: () => Response | Promise<Response>) => Response | Promise<Response>;
+}
+
+export function createServer(deps: Deps, { around }: ServerOptions = {}): HushServer {
   const app = createApp(deps);
+  const fetch: typeof app.fetch = around
+    ? (req, ...rest) => around(req, () => app.fetch(req, ...rest))
+    : app.fetch;
   const server = createAdaptorServer({
-    fetch: app.fetch,
+    fetch,
     createServer: ((options: object, listener: Listener) =>
       createHttpServer(options, closeAfterUnreadBody(listener))) as typeof createHttpServer,
   }) as Server;

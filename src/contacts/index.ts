@@ -6,7 +6,8 @@ import { notSelf } from "../relations/blocks.js";
 import {
   acceptContact,
   type ContactDoc,
-  contactIds,
+  contactNames,
+  escapeRegex,
   listContacts,
   removeContact,
   renameContact,
@@ -39,6 +40,19 @@ export function contactRoutes(deps: Deps) {
     const user = await findUser(deps, id);
     if (!user) throw new AppError("USER_NOT_FOUND");
     return user;
+  };
+
+  /** The caller's contacts whose display name or username contains the search. */
+  const matching = async (me: ObjectId, q: { search?: string; status?: ContactDoc["status"] }) => {
+    const own = await contactNames(deps, me, q.status);
+    const pattern = new RegExp(escapeRegex(q.search ?? ""), "i");
+    const byName = own.filter((d) => d.display_name !== null && pattern.test(d.display_name));
+    const byUsername = await matchUsernames(
+      deps,
+      own.map((d) => d.contact_id),
+      q.search ?? "",
+    );
+    return [...byName.map((d) => d.contact_id), ...byUsername];
   };
 
   return createRouter()
@@ -75,11 +89,7 @@ export function contactRoutes(deps: Deps) {
     .openapi(r.listContacts, async (c) => {
       const q = c.req.valid("query");
       const me = c.get("auth").userId;
-      // Usernames live on the users: find which of the caller's contacts match first.
-      const named = q.search
-        ? await matchUsernames(deps, await contactIds(deps, me, q.status), q.search)
-        : [];
-      const { docs, total } = await listContacts(deps, me, q, named);
+      const { docs, total } = await listContacts(deps, me, q, q.search ? await matching(me, q) : undefined);
       const users = await findUsers(
         deps,
         docs.map((d) => d.contact_id),

@@ -1,4 +1,4 @@
-import { type Db, MongoClient, MongoServerError } from "mongodb";
+import { type CommandStartedEvent, type Db, MongoClient, MongoServerError } from "mongodb";
 import type { Logger } from "../shared/logger.js";
 import type { AnyOwned } from "./owned.js";
 
@@ -21,6 +21,11 @@ export interface StoreOptions {
    * deletion would erase documents the test still counts as live).
    */
   ttlGraceSeconds?: number | null;
+  /**
+   * Sees every command the client sends (the test suite checks each query against the declared
+   * indexes with it); without it, command monitoring stays off and costs nothing.
+   */
+  onCommand?: (event: CommandStartedEvent) => void;
 }
 
 export async function connectStore(uri: string, dbName: string, logger: Logger, o: StoreOptions) {
@@ -29,7 +34,9 @@ export async function connectStore(uri: string, dbName: string, logger: Logger, 
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
     maxPoolSize: 50,
+    monitorCommands: o.onCommand !== undefined,
   });
+  if (o.onCommand) client.on("commandStarted", o.onCommand);
   await client.connect();
   const db = client.db(dbName);
   const capabilities = await ensureIndexes(db, o.inventory, o.ttlGraceSeconds ?? null, logger);

@@ -29,7 +29,10 @@ export const devices = owned<DeviceDoc>({
   name: "devices",
   owner: "devices",
   holds: "a device of an account: its name, public identity key, signed and last-resort prekeys",
-  indexes: [{ key: { user_id: 1, device_id: 1 }, options: { unique: true } }],
+  indexes: [
+    { key: { user_id: 1, device_id: 1 }, options: { unique: true } },
+    { key: { user_id: 1, created_at: 1 } },
+  ],
   ...never,
   onAccountDeletion: "erased",
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),

@@ -18,7 +18,12 @@ export const contacts = owned<ContactDoc>({
   name: "contacts",
   owner: "relations",
   holds: "one direction of a contact or contact request, with the owner's display name for it",
-  indexes: [{ key: { owner_id: 1, contact_id: 1 }, options: { unique: true } }, { key: { contact_id: 1 } }],
+  indexes: [
+    { key: { owner_id: 1, contact_id: 1 }, options: { unique: true } },
+    { key: { owner_id: 1, created_at: -1, _id: -1 } },
+    { key: { owner_id: 1, status: 1, created_at: -1, _id: -1 } },
+    { key: { contact_id: 1 } },
+  ],
   ...never,
   onAccountDeletion: "erased, both directions",
   eraseAccount: (col, a) => col.deleteMany({ $or: [{ owner_id: a._id }, { contact_id: a._id }] }),
@@ -149,13 +154,12 @@ export interface ContactFilter {
   status?: ContactDoc["status"];
 }
 
-/** The users the caller has entries for (with that status, if given). */
-export async function contactIds(deps: Deps, me: ObjectId, status?: ContactDoc["status"]) {
-  const docs = await col(deps)
-    .find({ owner_id: me, ...(status ? { status } : {}) }, { projection: { contact_id: 1 } })
+/** The caller's entries (with that status, if given): who, and the name the caller gave them. */
+export const contactNames = (deps: Deps, me: ObjectId, status?: ContactDoc["status"]) =>
+  col(deps)
+    .find({ owner_id: me, ...(status ? { status } : {}) })
+    .project<Pick<ContactDoc, "contact_id" | "display_name">>({ contact_id: 1, display_name: 1 })
     .toArray();
-  return docs.map((d) => d.contact_id);
-}
 
 /** Drops both directions between two users (a block ends any contact or request). */
 export const removePair = (deps: Deps, a: ObjectId, b: ObjectId) =>
@@ -165,21 +169,14 @@ export const areContacts = async (deps: Deps, a: ObjectId, b: ObjectId) =>
   (await col(deps).countDocuments({ ...pair(a, b), status: "accepted" }, { limit: 1 })) > 0;
 
 /**
- * One page of the caller's entries. A search matches the display name, or one of `namedIds`: the
- * contacts whose username matched, which the caller looked up (usernames live on the users).
+ * One page of the caller's entries, newest first. A search arrives as the contact ids it matched
+ * (display names and usernames are matched by the caller), so the page is fetched by contact id,
+ * which the (owner_id, contact_id) index serves.
  */
-export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter, namedIds: ObjectId[] = []) {
+export async function listContacts(deps: Deps, me: ObjectId, f: ContactFilter, matched?: ObjectId[]) {
   const contacts = col(deps);
   const base = { owner_id: me, ...(f.status ? { status: f.status } : {}) };
-  const filter = f.search
-    ? {
-        ...base,
-        $or: [
-          { display_name: { $regex: escapeRegex(f.search.toLowerCase()), $options: "i" } },
-          { contact_id: { $in: namedIds } },
-        ],
-      }
-    : base;
+  const filter = matched ? { ...base, contact_id: { $in: matched } } : base;
   const total = await contacts.countDocuments(filter);
   const docs = await contacts
     .find(filter)

@@ -26,7 +26,11 @@ export const authSessions = owned<AuthSessionDoc>({
   name: "auth_sessions",
   owner: "sessions",
   holds: "a device's login: the SHA-256 of its current refresh token, created and last-used times",
-  indexes: [{ key: { refresh_hash: 1 }, options: { unique: true } }, { key: { user_id: 1, device_id: 1 } }],
+  indexes: [
+    { key: { refresh_hash: 1 }, options: { unique: true } },
+    { key: { user_id: 1, device_id: 1 } },
+    { key: { user_id: 1, created_at: 1, expires_at: 1 } },
+  ],
   expires: true,
   onExpiry: "erased when the refresh token's lifetime ends without use",
   onAccountDeletion: "erased",

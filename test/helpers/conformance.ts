@@ -14,6 +14,24 @@ interface Declared {
  * the test that got it.
  */
 export function conformanceChecker(app: ReturnType<typeof createApp>) {
+  const routeOf = routeMatcher(app);
+  return (method: string, url: string, status: number, body: unknown) => {
+    const route = routeOf(method, url);
+    if (!route) return; // unmatched paths answer the documented 404 body, checked in errors tests
+    const declared = route.responses[String(status)];
+    if (!declared)
+      throw new Error(`${method} ${route.path} answered ${status}, which its route does not declare`);
+    const schema = declared.content?.["application/json"]?.schema as ZodType | undefined;
+    if (!schema) return;
+    const result = schema.safeParse(body);
+    if (!result.success) {
+      throw new Error(`${method} ${route.path} ${status} body is off its schema: ${result.error.message}`);
+    }
+  };
+}
+
+/** The declared route a request goes to, matched on method and path (the query string is ignored). */
+export function routeMatcher(app: ReturnType<typeof createApp>) {
   const routes: Declared[] = app.openAPIRegistry.definitions.flatMap((d) =>
     d.type === "route"
       ? [
@@ -26,20 +44,10 @@ export function conformanceChecker(app: ReturnType<typeof createApp>) {
         ]
       : [],
   );
-  return (method: string, url: string, status: number, body: unknown) => {
+  return (method: string, url: string): Declared | undefined => {
     const path = url.split("?")[0]!;
     // Static segments win over parameters, as in the router.
     const matches = routes.filter((r) => r.method === method && r.pattern.test(path));
-    const route = matches.find((r) => r.path === path) ?? matches[0];
-    if (!route) return; // unmatched paths answer the documented 404 body, checked in errors tests
-    const declared = route.responses[String(status)];
-    if (!declared)
-      throw new Error(`${method} ${route.path} answered ${status}, which its route does not declare`);
-    const schema = declared.content?.["application/json"]?.schema as ZodType | undefined;
-    if (!schema) return;
-    const result = schema.safeParse(body);
-    if (!result.success) {
-      throw new Error(`${method} ${route.path} ${status} body is off its schema: ${result.error.message}`);
-    }
+    return matches.find((r) => r.path === path) ?? matches[0];
   };
 }

@@ -13,7 +13,8 @@ import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { findUser } from "../../src/users/repo.js";
 import { FakeClock } from "./clock.js";
-import { conformanceChecker } from "./conformance.js";
+import { conformanceChecker, routeMatcher } from "./conformance.js";
+import { requestOrigin, watchCommand } from "./query-watch.js";
 import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
@@ -24,7 +25,9 @@ export interface Res<T = any> {
 
 /**
  * Starts the real server on a free port against the real store, in a database of its own, with a
- * fake clock and a real SMTP server. Everything it opens is closed by `close()`.
+ * fake clock and a real SMTP server. Everything it opens is closed by `close()`. Every query the
+ * app sends is checked against the declared indexes (query-watch.ts); a test's own reads and writes
+ * go through `raw`, a client of its own that is not checked.
  */
 export async function startHush(
   env: Record<string, string> = {},
@@ -43,15 +46,26 @@ export async function startHush(
   const logger = createLogger("debug", (l) => logs.push(l));
   const dbName = opts.dbName ?? `hush_test_${randomBytes(6).toString("hex")}`;
   // No TTL indexes: the tests move an injected clock, and wall-clock TTL deletion would race them.
-  const store = await connectStore(opts.uri ?? inject("mongoUri"), dbName, logger, {
+  const uri = opts.uri ?? inject("mongoUri");
+  const store = await connectStore(uri, dbName, logger, {
     inventory,
     timeoutMs: 2_000,
     ttlGraceSeconds: null,
+    onCommand: watchCommand,
   });
+  const rawClient = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 });
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
   const deps = createDeps({ config, store, clock, logger, mailer });
-  const server = createServer(deps);
+  let routeOf: ReturnType<typeof routeMatcher> | undefined;
+  const server = createServer(deps, {
+    around(req, handle) {
+      const path = new URL(req.url).pathname;
+      const route = routeOf?.(req.method, path)?.path ?? path;
+      return requestOrigin.run(`${req.method} ${route}`, handle);
+    },
+  });
+  routeOf = routeMatcher(server.app);
   const { port } = await server.listen(0);
   const url = `http://127.0.0.1:${port}`;
   const conforms = conformanceChecker(server.app);
@@ -86,12 +100,13 @@ export async function startHush(
     smtp,
     logs,
     req,
-    /** A collection as stored, for tests that prove what is (not) there. */
-    raw: (name: string) => store.db.collection(name),
+    /** A collection as stored, for tests that prove what is (not) there; outside the index check. */
+    raw: (name: string) => rawClient.db(dbName).collection(name),
     async close() {
       await server.close();
       await store.db.dropDatabase().catch(() => {});
       await store.close();
+      await rawClient.close();
       mailer.close();
       await smtp.close();
     },
