@@ -44,7 +44,7 @@ const logger = createLogger("silent");
 const config = loadConfig({
   NODE_ENV: "test",
   SMTP_URL: smtp.url,
-  TRUST_PROXY: "true",
+  TRUST_PROXY: "1",
   JWT_SECRET: "b".repeat(32),
 });
 const store = await connectStore(uri, `hush_bench_${randomBytes(4).toString("hex")}`, logger, { inventory });

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
@@ -10,8 +10,9 @@ import { keyRoutes } from "./keys/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { authGate, routeKey } from "./sessions/gate.js";
+import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
-import { jsonOnly, observe } from "./shared/middleware.js";
+import { apiBasics, observe } from "./shared/middleware.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
 import { userRoutes } from "./users/index.js";
@@ -21,21 +22,14 @@ const API = "/api/v1";
 
 /** Builds the whole HTTP application from its dependencies; binds nothing. */
 export function createApp(deps: Deps) {
+  const { config } = deps;
   const app = createRouter();
-  app.use("*", observe(deps.logger, deps.metrics, deps.config.TRUST_PROXY));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
-  app.use("*", jsonOnly);
+  app.use("*", observe(deps.logger, deps.metrics));
+  app.use("*", secureHeaders());
 
   const api = createRouter();
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  api.use("*", apiBasics(config.TRUST_PROXY));
   api.use(
     "*",
     authGate(deps, () => {
@@ -43,6 +37,9 @@ export function createApp(deps: Deps) {
       return publicRoutes;
     }),
   );
+  // After the gate: a body is read only for a route that matched, and once its caller is known.
+  const publicBytes = Math.min(config.PUBLIC_BODY_BYTES, config.MAX_BODY_BYTES);
+  api.use("*", jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) }));
   for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
     api.route("/", routes(deps));
   }
@@ -93,7 +90,7 @@ function declaredPublic(api: OpenAPIHono<AppEnv>) {
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException && err.status < 500) {
-    // Hono's own validators: malformed JSON or a wrong content type slipping past jsonOnly.
+    // Hono's own validator: malformed JSON (a body is parsed only there, once).
     return new AppError(/json/i.test(err.message) ? "INVALID_JSON" : "VALIDATION_ERROR", err.message);
   }
   return new AppError("INTERNAL_ERROR");

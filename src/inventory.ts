@@ -2,7 +2,7 @@ import { otpSessions } from "./auth/otp-flow.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { prekeys } from "./keys/repo.js";
-import { slots } from "./limits/slots.js";
+import { counters } from "./limits/counters.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
@@ -22,6 +22,6 @@ export const inventory: readonly AnyOwned[] = [
   devices,
   contacts,
   blocks,
-  slots,
+  counters,
   users,
 ];

@@ -46,16 +46,41 @@ export interface ServerOptions {
   around?: (req: Request, handle: () => Response | Promise<Response>) => Response | Promise<Response>;
 }
 
+/**
+ * Node's limits on slow clients, from the configuration: a connection that has not sent its headers
+ * within HEADERS_TIMEOUT_MS, or its whole request within REQUEST_TIMEOUT_MS, gets a 408 and is
+ * closed; an idle keep-alive connection goes after KEEP_ALIVE_TIMEOUT_MS, and a socket silent for
+ * IDLE_TIMEOUT_MS is destroyed. Node checks the first two every `connectionsCheckingInterval`, so
+ * it is kept well below them. (A socket upgraded to a WebSocket leaves these behind.)
+ */
+function timeouts(config: Deps["config"]) {
+  const check = Math.max(100, Math.min(1_000, Math.floor(config.HEADERS_TIMEOUT_MS / 4)));
+  return {
+    options: { connectionsCheckingInterval: check },
+    apply(server: Server) {
+      server.headersTimeout = config.HEADERS_TIMEOUT_MS;
+      server.requestTimeout = config.REQUEST_TIMEOUT_MS;
+      server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
+      server.setTimeout(config.IDLE_TIMEOUT_MS);
+    },
+  };
+}
+
 export function createServer(deps: Deps, { around }: ServerOptions = {}): HushServer {
   const app = createApp(deps);
   const fetch: typeof app.fetch = around
     ? (req, ...rest) => around(req, () => app.fetch(req, ...rest))
     : app.fetch;
+  const limits = timeouts(deps.config);
   const server = createAdaptorServer({
     fetch,
     createServer: ((options: object, listener: Listener) =>
-      createHttpServer(options, closeAfterUnreadBody(listener))) as typeof createHttpServer,
+      createHttpServer(
+        { ...options, ...limits.options },
+        closeAfterUnreadBody(listener),
+      )) as typeof createHttpServer,
   }) as Server;
+  limits.apply(server);
   let closing: Promise<void> | undefined;
   return {
     app,

@@ -15,7 +15,9 @@ export const signup = createRoute({
   summary: "Start sign-up: email a 6-digit code",
   description:
     "Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. " +
-    "Limited to 3 requests per 15 minutes per IP.",
+    "Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's " +
+    "mail budget shared with login and resend-otp: 5 codes an hour, 20 a day, at most 4 a day from one IP " +
+    "(a 429 with Retry-After only; see docs/abuse.md). A new code replaces the address's earlier one.",
   request: jsonBody(s.SignupRequest),
   responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
 });
@@ -28,7 +30,8 @@ export const login = createRoute({
   operationId: "login",
   summary: "Start login: email a 6-digit code",
   description:
-    "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP and 5 per hour per email.",
+    "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP (shown in " +
+    "X-RateLimit-*) and to the address's mail budget shared with sign-up and resend-otp (see signup).",
   request: jsonBody(s.LoginRequest),
   responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
 });
@@ -40,7 +43,8 @@ export const resend = createRoute({
   security: [],
   operationId: "resendOtp",
   summary: "Send a new code; earlier codes for this email and purpose stop working",
-  description: "Limited to 5 per hour per email.",
+  description:
+    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.",
   request: jsonBody(s.ResendRequest),
   responses: { 200: json(s.OtpStarted, "Code resent"), ...errors(413, 415, 429) },
 });
@@ -54,12 +58,14 @@ export const verify = createRoute({
   summary: "Check a code",
   description:
     "For a sign-up session returns a `temp_token` for complete-signup; for a login session (which needs " +
-    "`device_info`) returns the session and refresh tokens and the user. 3 attempts per session; the third " +
-    "wrong code burns it.",
+    "`device_info`) returns the session and refresh tokens and the user. 3 attempts per session (shown in " +
+    "X-RateLimit-*); the third wrong code burns it. A session that cannot take a code (unknown, expired, burned " +
+    "or used) always gets the same 400 `OTP_EXPIRED`. Codes checked against one address are limited to 20 a " +
+    "day from all IPs and 6 a day from one IP, and 30 checks per 15 minutes per IP (429 `RATE_LIMITED`).",
   request: jsonBody(s.VerifyRequest),
   responses: {
     200: json(z.union([s.VerifySignupBody, s.LoginBody]), "Verified"),
-    ...errors(404, 409, 413, 415, 429),
+    ...errors(409, 413, 415, 429),
   },
 });
 

@@ -13,7 +13,10 @@ export const ResendRequest = z
 
 export const OtpStarted = z
   .object({
-    session_id: z.string().openapi({ example: "507f1f77bcf86cd799439011" }),
+    session_id: z.string().openapi({
+      description: "128 random bits as 32 hex digits: not guessable, and not derivable from any other id",
+      example: "9f2c4e1ab07d43c6e5f81a2b3c4d5e6f",
+    }),
     expires_in: z.number().int().openapi({ example: 300 }),
     message: z.string().openapi({ example: "OTP sent successfully to user@example.com" }),
   })
@@ -21,7 +24,11 @@ export const OtpStarted = z
 
 export const VerifyRequest = z
   .object({
-    session_id: z.string().regex(/^[0-9a-fA-F]{24}$/, "must be a 24-character hex id"),
+    session_id: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^[0-9a-f]{32}$/, "must be the 32-hex-digit session_id that started the code"),
     otp: z.string().regex(/^\d{6}$/, "must be 6 digits"),
     device_info: DeviceInfo.optional().openapi({
       description: "Required when the session's purpose is login",

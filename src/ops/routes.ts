@@ -1,6 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Deps } from "../deps.js";
-import { createRouter, json } from "../shared/openapi.js";
+import { AppError } from "../shared/errors.js";
+import { createRouter, errors, json } from "../shared/openapi.js";
+import { safeEqualText } from "../shared/random.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
@@ -41,8 +43,12 @@ const metrics = createRoute({
   tags,
   operationId: "metrics",
   summary: "Prometheus metrics",
+  description:
+    "Open when METRICS_TOKEN is unset (the default: keep it off the public side of the reverse proxy, as " +
+    "compose.yaml's proxy does); with METRICS_TOKEN set, it needs `Authorization: Bearer <METRICS_TOKEN>`.",
   responses: {
     200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
+    ...errors(401),
   },
 });
 
@@ -57,7 +63,11 @@ export function opsRoutes(deps: Deps, version: string) {
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
         : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
     )
-    .openapi(metrics, (c) =>
-      c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" }),
-    );
+    .openapi(metrics, (c) => {
+      const token = deps.config.METRICS_TOKEN;
+      const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      if (token && !(given && safeEqualText(given, token)))
+        throw new AppError("UNAUTHORIZED", "Metrics token required");
+      return c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" });
+    });
 }

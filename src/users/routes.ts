@@ -4,13 +4,18 @@ import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
+export const searchRule = { name: "users-search", limit: 30, windowSeconds: 3_600 };
 
 export const UpdateMe = z
   .object({
     username: Username.optional(),
     ...ProfileFields,
     full_name: ProfileFields.full_name.optional(),
-    avatar_url: z.url().max(2048).nullable().optional(),
+    avatar_url: z
+      .url({ protocol: /^https$/, error: "must be an https:// URL" })
+      .max(2048)
+      .nullable()
+      .optional(),
     public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyBody.partial().strict().optional(),
   })
@@ -64,9 +69,15 @@ export const searchUsers = createRoute({
   security: bearer,
   operationId: "searchUsers",
   summary: "Find a user by exact username or email",
-  description: "Only users who allow discovery that way are found; matching ignores case.",
+  description:
+    "Only users who allow discovery that way are found; matching ignores case. Finding someone by email " +
+    "needs their `discoverable_by_email`, off by default. Limited to " +
+    `${searchRule.limit} searches an hour per account, so that nobody can test a list of addresses.`,
   request: { query: SearchQuery },
-  responses: { 200: json(z.object({ users: z.array(PublicUserBody) }), "Matches (0 or 1)"), ...errors(401) },
+  responses: {
+    200: json(z.object({ users: z.array(PublicUserBody) }), "Matches (0 or 1)"),
+    ...errors(401, 429),
+  },
 });
 
 export const getUser = createRoute({
