@@ -1,6 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import { secureHeaders } from "hono/secure-headers";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
@@ -12,7 +11,8 @@ import { opsRoutes } from "./ops/routes.js";
 import { authGate, routeKey } from "./sessions/gate.js";
 import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
-import { apiBasics, observe } from "./shared/middleware.js";
+import { apiBasics } from "./shared/middleware.js";
+import { requestIdOf } from "./shared/observe.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
 import { userRoutes } from "./users/index.js";
@@ -23,9 +23,9 @@ const API = "/api/v1";
 /** Builds the whole HTTP application from its dependencies; binds nothing. */
 export function createApp(deps: Deps) {
   const { config } = deps;
+  // No middleware for every path: request ids, security headers, the access log and metrics are
+  // the HTTP server's (src/shared/observe.ts), so GET /healthz runs its handler and nothing else.
   const app = createRouter();
-  app.use("*", observe(deps.logger, deps.metrics));
-  app.use("*", secureHeaders());
 
   const api = createRouter();
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
@@ -69,7 +69,7 @@ export function createApp(deps: Deps) {
   app.onError((err, c) => {
     const e = toAppError(err);
     if (e.status >= 500) {
-      deps.logger.error("request failed", { request_id: c.get("requestId"), error: err });
+      deps.logger.error("request failed", { request_id: requestIdOf(c), error: err });
     }
     return c.json(errorBody(e), e.status, e.headers);
   });

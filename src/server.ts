@@ -8,6 +8,9 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
+import { probePaths } from "./ops/routes.js";
+import { observeRequests, routeNamer } from "./shared/observe.js";
+import { HushResponse } from "./shared/response.js";
 
 export interface HushServer {
   app: ReturnType<typeof createApp>;
@@ -17,26 +20,6 @@ export interface HushServer {
 }
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
-
-/**
- * A response sent before its request body was read to the end (a 413 from Content-Length, a 415,
- * an early error) says `Connection: close`, and Node then closes the socket after it: the unread
- * bytes can't be taken for the next request, and a keep-alive client knows not to reuse the
- * connection rather than finding it closed under its next request.
- */
-export function closeAfterUnreadBody(listener: Listener): Listener {
-  return (req, res) => {
-    const length = req.headers["content-length"];
-    if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
-      const writeHead = res.writeHead;
-      res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
-        if (!req.readableEnded) this.setHeader("Connection", "close");
-        return writeHead.apply(this, args);
-      } as typeof writeHead;
-    }
-    return listener(req, res);
-  };
-}
 
 export interface ServerOptions {
   /**
@@ -76,8 +59,8 @@ export function createServer(deps: Deps, { around }: ServerOptions = {}): HushSe
     fetch,
     createServer: ((options: object, listener: Listener) =>
       createHttpServer(
-        { ...options, ...limits.options },
-        closeAfterUnreadBody(listener),
+        { ...options, ...limits.options, ServerResponse: HushResponse as typeof ServerResponse },
+        observeRequests(listener, { ...deps, routeOf: routeNamer(app), quiet: new Set(probePaths) }),
       )) as typeof createHttpServer,
   }) as Server;
   limits.apply(server);

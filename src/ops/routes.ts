@@ -13,6 +13,8 @@ const Ready = z
   .openapi("Ready");
 
 const tags = ["Operations"];
+/** What load balancers and Prometheus poll: not written to the access log unless they fail. */
+export const probePaths = ["/healthz", "/readyz", "/metrics"];
 const banner = createRoute({
   method: "get",
   path: "/",
