@@ -8,7 +8,7 @@ import { smtpMailer } from "../../src/mail/mailer.js";
 import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { FakeClock } from "./clock.js";
-import { conformanceChecker } from "./conformance.js";
+import { conformanceChecker, readBody } from "./conformance.js";
 import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
@@ -59,12 +59,8 @@ export async function startHush(
       headers["content-type"] ??= "application/json";
     }
     const res = await fetch(url + path, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {}
-    conforms(method, path, res.status, parsed);
+    const parsed = await readBody(res);
+    conforms({ method, url: path, status: res.status, headers: res.headers, body: parsed });
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
@@ -76,6 +72,8 @@ export async function startHush(
     smtp,
     logs,
     req,
+    /** The response check `req` applies, for answers fetched some other way. */
+    check: conforms,
     async close() {
       await server.close();
       await store.db.dropDatabase().catch(() => {});
