@@ -68,7 +68,11 @@ export const LoginBody = z
     message: z.string(),
   })
   .openapi("LoginResult");
-export const VerifyResult = z.discriminatedUnion("purpose", [VerifySignupBody, LoginBody]);
+export const VerifyResult = z
+  .discriminatedUnion("purpose", [VerifySignupBody, LoginBody])
+  .openapi("VerifyOtpResult", {
+    description: "`purpose` says which: a sign-up to complete, or a login done",
+  });
 
 export const CompleteSignupQuery = z.object({
   temp_token: z
