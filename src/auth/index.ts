@@ -72,6 +72,7 @@ export function authRoutes(deps: Deps) {
       );
       return c.json(
         {
+          purpose: "signup" as const,
           verified: true as const,
           temp_token,
           message: "OTP verified successfully. Please complete your profile to continue.",
@@ -86,7 +87,10 @@ export function authRoutes(deps: Deps) {
     const tokens = await openSession(deps, user._id, info.device_id);
     const devices = await listDevices(deps, user._id);
     const userBody = toUserBody(user, devices, info.device_id);
-    return c.json({ verified: true as const, ...tokens, user: userBody, message: "Logged in" }, 200);
+    return c.json(
+      { purpose: "login" as const, verified: true as const, ...tokens, user: userBody, message: "Logged in" },
+      200,
+    );
   });
 
   app.openapi(r.completeSignup, async (c) => {
