@@ -3,15 +3,15 @@ import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
+import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { claimOnce, slots } from "../limits/slots.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
-import { addSeconds } from "../shared/clock.js";
+import { addSeconds, iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
-import { iso, toUserBody } from "../users/present.js";
+import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
-import type { DeviceInfo } from "../users/schemas.js";
 import { checkOtp, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 

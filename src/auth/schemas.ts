@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../keys/schemas.js";
+import { DeviceInfo, IdentityKeyB64 } from "../devices/schemas.js";
 import { Timestamp } from "../shared/openapi.js";
-import { DeviceInfo, Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
+import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
 export const Purpose = z
   .enum(["signup", "login"])

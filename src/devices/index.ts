@@ -3,9 +3,9 @@ import { eraseDevice } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { bearer, createRouter, json, route } from "../shared/openapi.js";
-import { toDeviceBody } from "../users/present.js";
-import { DeviceBody } from "../users/schemas.js";
+import { toDeviceBody } from "./present.js";
 import { findDevice, listDevices } from "./repo.js";
+import { DeviceBody } from "./schemas.js";
 
 const tags = ["Devices"];
 const list = route({

@@ -3,8 +3,9 @@ import { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { decodeBase64, parseIdentityKey, verifySignature } from "../devices/crypto.js";
+import { parseIdentityKey, verifySignature } from "../devices/crypto.js";
 import { type DeviceDoc, findDevice, setDeviceKeys } from "../devices/repo.js";
+import { decodeBase64 } from "../shared/base64.js";
 import { AppError } from "../shared/errors.js";
 import { PREKEY_STOCK, type UploadKeys } from "./routes.js";
 

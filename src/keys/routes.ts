@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { DeviceInfo, KeyType } from "../devices/schemas.js";
 import { bearer, json, jsonBody, orNull, route } from "../shared/openapi.js";
-import { DeviceInfo, Id, UserIdParam } from "../users/schemas.js";
-import { EcPrekey, KemPrekey, KeyType, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
+import { Id, UserIdParam } from "../users/schemas.js";
+import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 
 const MAX_UPLOAD = 100;
 export const PREKEY_STOCK = 500;

@@ -1,50 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { decodeBase64, parseIdentityKey } from "../devices/crypto.js";
-
-const B64_PATTERN = /^([A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
-const charsFor = (bytes: number) => ({
-  unpadded: Math.ceil((bytes * 4) / 3),
-  padded: Math.ceil(bytes / 3) * 4,
-});
-
-/**
- * Base64 (standard or URL alphabet, padded or not, canonical: see decodeBase64) of `minBytes` to
- * `maxBytes` bytes. The pattern and lengths are what a client can check; the byte count is exact.
- */
-const base64Text = (minBytes: number, maxBytes: number, message: string) =>
-  z
-    .string()
-    .min(charsFor(minBytes).unpadded, message)
-    .max(charsFor(maxBytes).padded, message)
-    .regex(B64_PATTERN, message);
-
-export const base64 = (maxBytes: number, minBytes = 1) => {
-  const message = `must be base64 of ${minBytes}-${maxBytes} bytes`;
-  return base64Text(minBytes, maxBytes, message).refine((s) => {
-    const b = decodeBase64(s);
-    return b !== null && b.length >= minBytes && b.length <= maxBytes;
-  }, message);
-};
-
-/** Base64 of a key in either accepted format (see parseIdentityKey); the failure names the reason. */
-const curveKeyB64 = (description: string) =>
-  base64Text(32, 33, "must be base64 of a 32- or 33-byte key")
-    .superRefine((s, ctx) => {
-      const bytes = decodeBase64(s);
-      if (!bytes) return void ctx.addIssue({ code: "custom", message: "must be base64" });
-      const parsed = parseIdentityKey(bytes);
-      if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason });
-    })
-    .openapi({ description });
-
-/** A device identity key: raw 32-byte Ed25519, or Signal's 33-byte 0x05-prefixed Curve25519. */
-export const IdentityKeyB64 = curveKeyB64(
-  "Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05",
-).openapi({ example: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=" });
-
-export const KeyType = z.enum(["ed25519", "curve25519"]).openapi("KeyType", {
-  description: "`ed25519`: a raw 32-byte Ed25519 key; `curve25519`: Signal's 33-byte 0x05-prefixed key",
-});
+import { curveKeyB64 } from "../devices/schemas.js";
+import { base64 } from "../shared/base64.js";
 
 /** Signal's key ids are 24-bit. */
 export const KeyId = z.number().int().min(0).max(0xffffff).openapi({ example: 1 });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../keys/schemas.js";
+import { IdentityKeyB64 } from "../devices/schemas.js";
 import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64, KeyType } from "../keys/schemas.js";
+import { DeviceBody } from "../devices/schemas.js";
 import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
 
 export const Id = z
@@ -37,17 +37,6 @@ export const AllowMessagesFrom = z
   .enum(["everyone", "contacts"])
   .openapi("AllowMessagesFrom", { description: "Who may start a conversation with the user" });
 
-export const DeviceInfo = z
-  .object({
-    device_id: z
-      .string()
-      .regex(/^[A-Za-z0-9._:-]{1,64}$/, "must be 1-64 characters of letters, digits, . _ : -")
-      .openapi({ example: "device-uuid" }),
-    device_name: trimmed(1, 64).openapi({ example: "Chrome on Linux" }),
-    public_key: IdentityKeyB64,
-  })
-  .openapi("DeviceInfo", { description: "The device signing up or logging in, and its identity key" });
-
 export const ProfileFields = {
   full_name: trimmed(1, 100),
   mobile: Mobile.nullable().optional(),
@@ -66,18 +55,6 @@ export const PrivacyBody = z
     allow_messages_from: AllowMessagesFrom,
   })
   .openapi("Privacy");
-
-export const DeviceBody = z
-  .object({
-    device_id: z.string(),
-    device_name: z.string(),
-    key_type: KeyType,
-    identity_key: z.string().openapi({ description: "The device's public identity key, base64" }),
-    created_at: Timestamp,
-    last_seen: Timestamp,
-    current: z.boolean().optional().openapi({ description: "True for the device making the request" }),
-  })
-  .openapi("Device");
 
 const ProfileBody = z
   .object({
