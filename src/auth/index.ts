@@ -4,15 +4,16 @@ import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
+import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { ipBucket } from "../shared/client-ip.js";
+import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import type { AppEnv } from "../shared/openapi.js";
 import { createRouter } from "../shared/openapi.js";
-import { iso, toUserBody } from "../users/present.js";
+import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
-import type { DeviceInfo } from "../users/schemas.js";
 import { budgets, startCosts } from "./budgets.js";
 import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
@@ -68,6 +69,7 @@ export function authRoutes(deps: Deps) {
       );
       return c.json(
         {
+          purpose: "signup" as const,
           verified: true as const,
           temp_token,
           message: "OTP verified successfully. Please complete your profile to continue.",
@@ -82,7 +84,10 @@ export function authRoutes(deps: Deps) {
     const tokens = await openSession(deps, user._id, info.device_id);
     const devices = await listDevices(deps, user._id);
     const userBody = toUserBody(user, devices, info.device_id);
-    return c.json({ verified: true as const, ...tokens, user: userBody, message: "Logged in" }, 200);
+    return c.json(
+      { purpose: "login" as const, verified: true as const, ...tokens, user: userBody, message: "Logged in" },
+      200,
+    );
   });
 
   app.openapi(r.completeSignup, async (c) => {

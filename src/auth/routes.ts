@@ -1,12 +1,12 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { z } from "@hono/zod-openapi";
+import { bearer, json, jsonBody, route } from "../shared/openapi.js";
 import { UserBody } from "../users/schemas.js";
 import * as s from "./schemas.js";
 
 const tags = ["Authentication"];
 const post = "post" as const;
 
-export const signup = createRoute({
+export const signup = route({
   method: post,
   path: "/auth/signup",
   tags,
@@ -16,13 +16,15 @@ export const signup = createRoute({
   description:
     "Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. " +
     "Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's " +
-    "mail budget shared with login and resend-otp: 5 codes an hour, 20 a day, at most 4 a day from one IP " +
-    "(a 429 with Retry-After only; see docs/abuse.md). A new code replaces the address's earlier one.",
+    "mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at " +
+    "most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new " +
+    "code replaces the address's earlier one.",
   request: jsonBody(s.SignupRequest),
-  responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code sent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const login = createRoute({
+export const login = route({
   method: post,
   path: "/auth/login",
   tags,
@@ -33,10 +35,11 @@ export const login = createRoute({
     "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP (shown in " +
     "X-RateLimit-*) and to the address's mail budget shared with sign-up and resend-otp (see signup).",
   request: jsonBody(s.LoginRequest),
-  responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code sent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const resend = createRoute({
+export const resend = route({
   method: post,
   path: "/auth/resend-otp",
   tags,
@@ -46,10 +49,11 @@ export const resend = createRoute({
   description:
     "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.",
   request: jsonBody(s.ResendRequest),
-  responses: { 200: json(s.OtpStarted, "Code resent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code resent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const verify = createRoute({
+export const verify = route({
   method: post,
   path: "/auth/verify-otp",
   tags,
@@ -57,30 +61,35 @@ export const verify = createRoute({
   operationId: "verifyOtp",
   summary: "Check a code",
   description:
-    "For a sign-up session returns a `temp_token` for complete-signup; for a login session (which needs " +
-    "`device_info`) returns the session and refresh tokens and the user. 3 attempts per session (shown in " +
-    "X-RateLimit-*); the third wrong code burns it. A session that cannot take a code (unknown, expired, burned " +
-    "or used) always gets the same 400 `OTP_EXPIRED`. Codes checked against one address are limited to 20 a " +
-    "day from all IPs and 6 a day from one IP, and 30 checks per 15 minutes per IP (429 `RATE_LIMITED`).",
+    "The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a " +
+    "`temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session " +
+    "and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the " +
+    "third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always " +
+    "gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one " +
+    "address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes " +
+    "per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the " +
+    "account's devices.",
   request: jsonBody(s.VerifyRequest),
-  responses: {
-    200: json(z.union([s.VerifySignupBody, s.LoginBody]), "Verified"),
-    ...errors(409, 413, 415, 429),
-  },
+  responses: { 200: json(s.VerifyResult, "Verified") },
+  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED"],
 });
 
-export const completeSignup = createRoute({
+export const completeSignup = route({
   method: post,
   path: "/auth/complete-signup",
   tags,
   security: [],
   operationId: "completeSignup",
   summary: "Create the account and its first device; returns the user and tokens",
+  description:
+    "401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; " +
+    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
-  responses: { 201: json(s.SignedUpBody, "Account created"), ...errors(401, 409, 413, 415) },
+  responses: { 201: json(s.SignedUpBody, "Account created") },
+  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN"],
 });
 
-export const refresh = createRoute({
+export const refresh = route({
   method: post,
   path: "/auth/refresh",
   tags,
@@ -88,48 +97,51 @@ export const refresh = createRoute({
   operationId: "refresh",
   summary: "Rotate a refresh token",
   description:
-    "Each refresh token works once. Presenting one that was already used revokes the whole session.",
+    "Each refresh token works once. Presenting one that was already used revokes the whole session " +
+    "(401 `REFRESH_TOKEN_REUSED`).",
   request: jsonBody(s.RefreshRequest),
-  responses: { 200: json(s.TokenPairBody, "New token pair"), ...errors(401, 413, 415) },
+  responses: { 200: json(s.TokenPairBody, "New token pair") },
+  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED"],
 });
 
-export const logout = createRoute({
+export const logout = route({
   method: post,
   path: "/auth/logout",
   tags,
   security: bearer,
   operationId: "logout",
   summary: "End the current session",
-  responses: { 204: { description: "Logged out" }, ...errors(401) },
+  responses: { 204: { description: "Logged out" } },
 });
 
-export const listSessions = createRoute({
+export const listSessions = route({
   method: "get",
   path: "/auth/sessions",
   tags,
   security: bearer,
   operationId: "listSessions",
   summary: "The account's active sessions",
-  responses: { 200: json(s.SessionList, "Sessions"), ...errors(401) },
+  responses: { 200: json(s.SessionList, "Sessions") },
 });
 
-export const deleteSession = createRoute({
+export const deleteSession = route({
   method: "delete",
   path: "/auth/sessions/{session_id}",
   tags,
   security: bearer,
   operationId: "deleteSession",
   summary: "Revoke one session; its tokens stop working at once",
-  request: { params: z.object({ session_id: z.string().openapi({ param: { in: "path" } }) }) },
-  responses: { 204: { description: "Revoked" }, ...errors(401, 404) },
+  request: { params: z.object({ session_id: s.SessionBody.shape.id.openapi({ param: { in: "path" } }) }) },
+  responses: { 204: { description: "Revoked" } },
+  errors: ["NOT_FOUND"],
 });
 
-export const me = createRoute({
+export const me = route({
   method: "get",
   path: "/auth/me",
   tags,
   security: bearer,
   operationId: "me",
   summary: "The calling user",
-  responses: { 200: json(UserBody, "Current user"), ...errors(401) },
+  responses: { 200: json(UserBody, "Current user") },
 });

@@ -103,14 +103,17 @@ export function createRateLimiter(col: Collection<CounterDoc>, clock: Clock) {
 
   /**
    * Counts one hit on every rule, all or nothing: if any refuses, the others are given back and
-   * RATE_LIMITED is thrown with Retry-After. X-RateLimit-* describe the tightest caller-scoped rule.
+   * RATE_LIMITED is thrown with Retry-After. X-RateLimit-* describe the tightest caller-scoped rule,
+   * also when a target budget refused: they then say nothing the caller did not already know.
    */
   async function enforceAll(sink: HeaderSink, hits: readonly (readonly [Rule, string])[]) {
     const verdicts = await Promise.all(hits.map(([rule, key]) => hit(rule, key)));
     const refused = hits.filter((_, i) => !verdicts[i]!.allowed).map(([rule]) => rule);
     if (refused.length) await Promise.all(verdicts.map((v) => v.refund()));
+    // Only the caller's own budgets are shown; after a refusal every hit was given back.
     const shown = verdicts
-      .filter((v, i) => hits[i]![0].scope !== "target" && (!refused.length || !v.allowed))
+      .filter((_, i) => hits[i]![0].scope !== "target")
+      .map((v) => (refused.length && v.allowed ? { ...v, remaining: Math.min(v.limit, v.remaining + 1) } : v))
       .sort((a, b) => a.remaining - b.remaining)[0];
     const headers = shown ? rateHeaders(shown) : {};
     for (const [k, v] of Object.entries(headers)) sink.header(k, v);

@@ -1,48 +1,55 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { createRouter, errors, json } from "../shared/openapi.js";
+import { createRouter, json, route } from "../shared/openapi.js";
 import { safeEqualText } from "../shared/random.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
   .openapi("Banner");
-const Health = z.object({ status: z.enum(["ok"]) }).openapi("Health");
+const Health = z.object({ status: z.enum(["ok"]).openapi("HealthStatus") }).openapi("Health");
 const Ready = z
-  .object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["up", "down"]) })
+  .object({
+    status: z.enum(["ready", "unavailable"]).openapi("ReadyStatus"),
+    database: z.enum(["up", "down"]).openapi("DatabaseStatus"),
+  })
   .openapi("Ready");
 
 const tags = ["Operations"];
 /** What load balancers and Prometheus poll: not written to the access log unless they fail. */
 export const probePaths = ["/healthz", "/readyz", "/metrics"];
-const banner = createRoute({
+const banner = route({
   method: "get",
   path: "/",
   tags,
+  security: [],
   operationId: "banner",
   summary: "Service banner",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
-const healthz = createRoute({
+const healthz = route({
   method: "get",
   path: "/healthz",
   tags,
+  security: [],
   operationId: "healthz",
   summary: "Liveness: the process answers",
   responses: { 200: json(Health, "Alive") },
 });
-const readyz = createRoute({
+const readyz = route({
   method: "get",
   path: "/readyz",
   tags,
+  security: [],
   operationId: "readyz",
   summary: "Readiness: the database answers",
   responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Database unreachable") },
 });
-const metrics = createRoute({
+const metrics = route({
   method: "get",
   path: "/metrics",
   tags,
+  security: [],
   operationId: "metrics",
   summary: "Prometheus metrics",
   description:
@@ -50,8 +57,8 @@ const metrics = createRoute({
     "compose.yaml's proxy does); with METRICS_TOKEN set, it needs `Authorization: Bearer <METRICS_TOKEN>`.",
   responses: {
     200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
-    ...errors(401),
   },
+  errors: ["UNAUTHORIZED"],
 });
 
 export function opsRoutes(deps: Deps, version: string) {

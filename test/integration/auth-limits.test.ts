@@ -100,8 +100,9 @@ describe("the mail budget of an address, whoever asks", () => {
     for (let i = 0; i < 6; i++) hour.push(await ask(i));
     expect(hour.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429]);
     const refused = hour[5]!;
-    // The count is the address's, not the caller's: it shows nowhere but in Retry-After.
-    expect(refused.headers.get("x-ratelimit-remaining")).toBeNull();
+    // The address's count shows nowhere: X-RateLimit-* are the caller's own (a fresh IP's, untouched).
+    expect(refused.headers.get("x-ratelimit-limit")).toBe("3");
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("3");
     expect(retryAfter(refused)).toBeGreaterThan(0);
     expect(h.smtp.to(email)).toHaveLength(5);
 
