@@ -1,4 +1,5 @@
 import type { Collection, CreateIndexesOptions, Db, Document, ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
 
 export interface IndexDecl {
   key: Record<string, 1 | -1>;
@@ -27,9 +28,13 @@ export interface Owned<T extends Document = Document> {
   expires: boolean;
   onExpiry: string;
   onAccountDeletion: string;
-  eraseAccount(col: Collection<T>, account: Account): Promise<unknown>;
+  /**
+   * `deps` is there for owners whose erasure is more than a delete: leaving a group promotes an
+   * admin or erases the group, through the owner's own data access.
+   */
+  eraseAccount(col: Collection<T>, account: Account, deps: Deps): Promise<unknown>;
   /** What goes with one device of an account, when the collection holds per-device data. */
-  eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string): Promise<unknown>;
+  eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string, deps: Deps): Promise<unknown>;
   col(db: Db): Collection<T>;
 }
 
@@ -45,17 +50,12 @@ const noExpiry = "kept until deleted";
 export const never = { expires: false, onExpiry: noExpiry } as const;
 
 /** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
-export async function eraseAccount(db: Db, inventory: readonly AnyOwned[], account: Account) {
-  for (const c of inventory) await c.eraseAccount(c.col(db), account);
+export async function eraseAccount(deps: Deps, account: Account) {
+  for (const c of deps.inventory) await c.eraseAccount(c.col(deps.store.db), account, deps);
 }
 
-export async function eraseDevice(
-  db: Db,
-  inventory: readonly AnyOwned[],
-  userId: ObjectId,
-  deviceId: string,
-) {
-  for (const c of inventory) await c.eraseDevice?.(c.col(db), userId, deviceId);
+export async function eraseDevice(deps: Deps, userId: ObjectId, deviceId: string) {
+  for (const c of deps.inventory) await c.eraseDevice?.(c.col(deps.store.db), userId, deviceId, deps);
 }
 
 /** The inventory as a Markdown table, for docs/storage.md. */

@@ -50,6 +50,7 @@ const statusText: Record<number, string> = {
   403: "Not allowed",
   404: "Not found",
   409: "Conflict with the current state",
+  410: "Gone: what the request was built on has changed",
   413: "Body too large",
   415: "Body is not JSON",
   429: "Rate limited; see Retry-After and X-RateLimit-* headers",
