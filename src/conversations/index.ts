@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { listDevicesOf } from "../devices/repo.js";
 import { type ConversationReason, devicesOf, recordChange } from "../messages/changes.js";
 import { assertMayAddToGroup, assertMayMessage } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
@@ -131,6 +132,19 @@ export function conversationRoutes(deps: Deps) {
   app.openapi(r.getConversation, async (c) => {
     const { conversation, me } = await load(c, c.req.valid("param").conversation_id);
     return c.json(await toConversationBody(deps, c.get("auth").userId, conversation, me), 200);
+  });
+
+  app.openapi(r.listDevices, async (c) => {
+    const { conversation } = await load(c, c.req.valid("param").conversation_id);
+    const ids = (await membersOf(deps, conversation._id)).map((m) => m.user_id);
+    const devices = (await listDevicesOf(deps, ids)).map((d) => ({
+      user_id: d.user_id.toHexString(),
+      device_id: d.device_id,
+      identity_key: d.identity_key,
+      key_type: d.key_type,
+      registration_id: d.registration_id,
+    }));
+    return c.json({ devices }, 200);
   });
 
   app.openapi(r.updateGroup, async (c) => {

@@ -121,7 +121,7 @@ export async function takeSeq(deps: Deps, id: ObjectId) {
   const doc = await col(deps).findOneAndUpdate(
     { _id: id },
     { $inc: { seq: 1, message_count: 1 } },
-    { returnDocument: "after", projection: { seq: 1 } },
+    { returnDocument: "after" },
   );
   return doc?.seq ?? null;
 }
@@ -163,7 +163,7 @@ export async function releaseSeat(deps: Deps, id: ObjectId) {
   const doc = await col(deps).findOneAndUpdate(
     { _id: id },
     { $inc: { member_count: -1 }, $set: { updated_at: deps.clock.now() } },
-    { returnDocument: "after", projection: { member_count: 1 } },
+    { returnDocument: "after" },
   );
   return doc?.member_count ?? 0;
 }

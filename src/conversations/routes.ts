@@ -3,6 +3,7 @@ import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 import {
   ConversationBody,
+  ConversationDevices,
   ConversationIdParam,
   ConversationList,
   ConversationQuery,
@@ -77,6 +78,22 @@ export const getConversation = createRoute({
   description: `${notMember} ${limited}`,
   request: { params: ConversationIdParam },
   responses: { 200: body("The conversation"), ...errors(401, 404, 429) },
+});
+
+export const listDevices = createRoute({
+  method: "get",
+  path: "/conversations/{conversation_id}/devices",
+  tags,
+  security: bearer,
+  operationId: "listConversationDevices",
+  summary: "Every device a message here must be wrapped for",
+  description:
+    "The current devices of every member, the caller's included (a sender wraps for all of them but " +
+    "the sending device): what the device-list check of POST /messages compares `recipient_keys` with. " +
+    "Members see each other's devices even where one has blocked the other: a block does not take " +
+    `anyone out of a group. ${notMember} ${limited}`,
+  request: { params: ConversationIdParam },
+  responses: { 200: json(ConversationDevices, "Devices, per member oldest first"), ...errors(401, 404, 429) },
 });
 
 export const updateGroup = createRoute({

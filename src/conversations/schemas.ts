@@ -78,6 +78,22 @@ export const ConversationQuery = z.object({
 
 export const Role = z.enum(["admin", "member"]);
 
+export const ConversationDevices = z
+  .object({
+    devices: z.array(
+      z
+        .object({
+          user_id: z.string(),
+          device_id: z.string(),
+          identity_key: z.string(),
+          key_type: z.enum(["ed25519", "curve25519"]),
+          registration_id: z.number().int().nullable(),
+        })
+        .openapi("ConversationDevice"),
+    ),
+  })
+  .openapi("ConversationDevices");
+
 export const Participant = z
   .object({
     user_id: z.string(),

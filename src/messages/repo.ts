@@ -82,7 +82,7 @@ export const nextVersion = (deps: Deps, id: ObjectId) =>
   col(deps).findOneAndUpdate(
     { _id: id, deleted: false },
     { $inc: { next_version: 1 } },
-    { returnDocument: "after", projection: { next_version: 1 } },
+    { returnDocument: "after" },
   );
 
 /** Applies an edit unless the message was deleted or a later edit (higher version) landed. */
