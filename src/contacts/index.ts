@@ -14,10 +14,10 @@ import {
   requestContact,
 } from "../relations/contacts.js";
 import { assertMayRequestContact } from "../relations/policy.js";
+import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
-import { iso } from "../users/present.js";
 import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
 import * as r from "./routes.js";
 import type { ContactBody } from "./schemas.js";

@@ -1,24 +1,23 @@
 import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
+import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
-import { type ConversationReason, devicesOf, recordChange } from "../messages/changes.js";
 import { assertMayAddToGroup, assertMayMessage } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { type AppEnv, type Auth, createRouter } from "../shared/openapi.js";
 import { findUser, findUsers } from "../users/repo.js";
 import { mine } from "./access.js";
-import { depart } from "./leave.js";
+import { listMemberships, setArchived } from "./counters.js";
 import {
+  depart,
   ensureDirectMembers,
   findMember,
   insertMember,
   insertMembers,
-  listMemberships,
   membersOf,
   newMember,
-  setArchived,
   setRole,
 } from "./members.js";
 import { toConversationBodies, toConversationBody } from "./present.js";

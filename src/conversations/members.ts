@@ -1,9 +1,9 @@
 import { ObjectId } from "mongodb";
+import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { isDuplicateKey } from "../db/ids.js";
-import { never, owned } from "../db/owned.js";
+import { eraseConversation, eraseMembership, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { leaveAll } from "./leave.js";
-import type { ConversationDoc } from "./repo.js";
+import { type ConversationDoc, findConversation, releaseSeat, retirePairKey } from "./repo.js";
 
 export type Role = "admin" | "member";
 /** One member's own state in one conversation: a document each, changed by atomic $inc and $set. */
@@ -23,7 +23,7 @@ export interface MemberDoc {
   archived: boolean;
   last_activity_at: Date;
 }
-export const members = owned<MemberDoc>({
+export const members = owned<MemberDoc, Deps>({
   name: "conversation_members",
   owner: "conversations",
   holds:
@@ -41,6 +41,7 @@ export const members = owned<MemberDoc>({
     "the account leaves every conversation as POST /leave does (an admin is promoted where needed); " +
     "a conversation nobody is left in is erased with all its messages",
   eraseAccount: (_col, a, deps) => leaveAll(deps, a._id),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
 });
 const col = (deps: Deps) => members.col(deps.store.db);
 
@@ -67,10 +68,7 @@ export async function membersOfMany(deps: Deps, ids: ObjectId[]) {
   return byConversation;
 }
 
-/** Every conversation the user is in; account deletion walks it. */
-export const membershipsOf = (deps: Deps, userId: ObjectId) => col(deps).find({ user_id: userId }).toArray();
-
-/** A member document as of `at`, the conversation as its seat was taken. */
+/** A member document as of `at`, the conversation as their seat was taken. */
 export function newMember(deps: Deps, at: ConversationDoc, userId: ObjectId, role: Role): MemberDoc {
   const now = deps.clock.now();
   return {
@@ -104,74 +102,61 @@ export async function ensureDirectMembers(deps: Deps, conversation: Conversation
   for (const id of ids) await insertMember(deps, newMember(deps, conversation, id, "member"));
 }
 
-export async function insertMembers(deps: Deps, docs: MemberDoc[]) {
-  await col(deps).insertMany(docs, { ordered: true });
-}
-
-export async function removeMember(deps: Deps, conversationId: ObjectId, userId: ObjectId) {
-  const { deletedCount } = await col(deps).deleteOne({ conversation_id: conversationId, user_id: userId });
-  return deletedCount === 1;
-}
-
-export const eraseMembersOf = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).deleteMany({ conversation_id: conversationId });
+export const insertMembers = (deps: Deps, docs: MemberDoc[]) => col(deps).insertMany(docs, { ordered: true });
 
 export const setRole = (deps: Deps, id: ObjectId, role: Role) =>
   col(deps).updateOne({ _id: id }, { $set: { role } });
 
-export const countAdmins = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).countDocuments({ conversation_id: conversationId, role: "admin" }, { limit: 1 });
-
-export const longestStanding = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).findOne({ conversation_id: conversationId }, { sort: { joined_at: 1, _id: 1 } });
-
-export const setArchived = (deps: Deps, conversationId: ObjectId, userId: ObjectId, archived: boolean) =>
-  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $set: { archived } });
-
-/** A page of the user's conversations that are not archived, newest activity first. */
-export async function listMemberships(deps: Deps, userId: ObjectId, limit: number, skip: number) {
-  const filter = { user_id: userId, archived: false };
-  const [docs, total] = await Promise.all([
-    col(deps).find(filter).sort({ last_activity_at: -1, _id: -1 }).skip(skip).limit(limit).toArray(),
-    col(deps).countDocuments(filter),
-  ]);
-  return { docs, total };
+/**
+ * A group never stays without an admin: the longest-standing member is promoted. Every departure
+ * runs this after its own removal, so racing departures (the promoted member leaving too) end
+ * with an admin whenever anyone is left.
+ */
+async function ensureAdmin(deps: Deps, id: ObjectId) {
+  for (;;) {
+    if ((await col(deps).countDocuments({ conversation_id: id, role: "admin" }, { limit: 1 })) > 0) return;
+    const first = await col(deps).findOne({ conversation_id: id }, { sort: { joined_at: 1, _id: 1 } });
+    if (!first) return;
+    await setRole(deps, first._id, "admin");
+  }
 }
 
 /**
- * A new message at `seq`: one more unread for every member but the sender who sees it (joined
- * before it), and the conversation back in everyone's list (a new message un-archives it). A
- * member document counts a message exactly when it can see it, and a message stops counting once
- * per member (consumeUnread), so the count is exact whatever the interleaving. Runs before the
- * message is stored, so no read of it can come before its unread is counted; `by: -1` undoes it.
+ * Takes `userId` out of a conversation, with what only they could use there (wrapped keys, marks;
+ * see eraseMembership in the inventory). The last one out erases the conversation and all its
+ * messages. False when they were not in it.
  */
-export async function countNewMessage(
+export async function depart(
   deps: Deps,
-  conversationId: ObjectId,
-  sender: ObjectId,
-  seq: number,
-  by: 1 | -1 = 1,
+  conversation: ConversationDoc,
+  userId: ObjectId,
+  reason: Extract<ConversationReason, "member_left" | "member_removed">,
+  tellLeaver = true,
 ) {
-  const now = deps.clock.now();
-  const reopen = by === 1 ? { $max: { last_activity_at: now }, $set: { archived: false } } : {};
-  await col(deps).updateMany(
-    { conversation_id: conversationId, joined_seq: { $lt: seq }, user_id: { $ne: sender } },
-    { $inc: { unread_count: by }, ...reopen },
-  );
-  if (by === 1) await col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen);
+  const id = conversation._id;
+  const { deletedCount } = await col(deps).deleteOne({ conversation_id: id, user_id: userId });
+  if (deletedCount !== 1) return false;
+  await eraseMembership(deps, id, userId);
+  const left = await releaseSeat(deps, id);
+  if (left <= 0) await eraseConversation(deps, id);
+  else if (conversation.kind === "group") await ensureAdmin(deps, id);
+  else await retirePairKey(deps, id); // only an account deletion takes someone out of a 1:1
+  const remaining = left > 0 ? (await membersOf(deps, id)).map((m) => m.user_id) : [];
+  await recordChange(deps, {
+    type: "conversation_updated",
+    conversation_id: id,
+    reason: left > 0 ? reason : "deleted",
+    user_id: userId,
+    targets: await devicesOf(deps, tellLeaver ? [...remaining, userId] : remaining),
+  });
+  return true;
 }
 
-/** Members who see the message at `seq` (joined before it), but its sender. */
-export async function audienceOf(deps: Deps, conversationId: ObjectId, sender: ObjectId | null, seq: number) {
-  const seeing = await col(deps)
-    .find({ conversation_id: conversationId, joined_seq: { $lt: seq } })
-    .toArray();
-  return seeing.filter((m) => !sender || !m.user_id.equals(sender));
+/** Account deletion: the account leaves every conversation it is in. */
+async function leaveAll(deps: Deps, userId: ObjectId) {
+  for (const m of await col(deps).find({ user_id: userId }).toArray()) {
+    const conversation = await findConversation(deps, m.conversation_id);
+    if (conversation) await depart(deps, conversation, userId, "member_left", false);
+    else await col(deps).deleteOne({ _id: m._id });
+  }
 }
-
-/** One message less unread (read, hidden or deleted for everyone), exactly once per message and member. */
-export const consumeUnread = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
-  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { unread_count: -1 } });
-
-export const countHidden = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
-  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { hidden_count: 1 } });

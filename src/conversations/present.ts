@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { blockersAmong } from "../relations/policy.js";
-import { iso } from "../users/present.js";
+import { iso } from "../shared/clock.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
 import type { ConversationDoc } from "./repo.js";

@@ -41,6 +41,7 @@ export const conversations = owned<ConversationDoc>({
     "the newest message, that message's sender becomes null (a deleted account)",
   eraseAccount: (col, a) =>
     col.updateMany({ "last_message.sender_id": a._id }, { $set: { "last_message.sender_id": null } }),
+  eraseConversation: (col, id) => col.deleteOne({ _id: id }),
 });
 const col = (deps: Deps) => conversations.col(deps.store.db);
 
@@ -171,5 +172,3 @@ export async function releaseSeat(deps: Deps, id: ObjectId) {
 /** A 1:1 conversation whose other person deleted their account keeps no trace of their id. */
 export const retirePairKey = (deps: Deps, id: ObjectId) =>
   col(deps).updateOne({ _id: id, kind: "one_to_one" }, { $set: { pair_key: `gone:${id.toHexString()}` } });
-
-export const deleteConversation = (deps: Deps, id: ObjectId) => col(deps).deleteOne({ _id: id });

@@ -1,5 +1,4 @@
-import { createRoute } from "@hono/zod-openapi";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../shared/openapi.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 import {
   ConversationBody,
@@ -21,7 +20,7 @@ const limited = `Limited to ${conversationRule.limit} requests a minute per user
 const notMember = "A conversation the caller is not in answers 404 NOT_FOUND, as one that does not exist.";
 const body = (description: string) => json(ConversationBody, description);
 
-export const createConversation = createRoute({
+export const createConversation = route({
   method: "post",
   path: "/conversations",
   tags,
@@ -37,11 +36,11 @@ export const createConversation = createRoute({
   responses: {
     201: body("Created"),
     200: body("It already existed"),
-    ...errors(401, 403, 404, 413, 415, 429),
   },
+  errors: ["FORBIDDEN", "USER_NOT_FOUND", "RATE_LIMITED"],
 });
 
-export const createGroup = createRoute({
+export const createGroup = route({
   method: "post",
   path: "/conversations/groups",
   tags,
@@ -53,10 +52,11 @@ export const createGroup = createRoute({
     "one the creator may message (see createConversation): 404 USER_NOT_FOUND or 403 FORBIDDEN names " +
     `the entry in \`fields\`. ${limited}`,
   request: jsonBody(CreateGroup),
-  responses: { 201: body("Created"), ...errors(401, 403, 404, 413, 415, 429) },
+  responses: { 201: body("Created") },
+  errors: ["FORBIDDEN", "USER_NOT_FOUND", "RATE_LIMITED"],
 });
 
-export const listConversations = createRoute({
+export const listConversations = route({
   method: "get",
   path: "/conversations",
   tags,
@@ -65,10 +65,11 @@ export const listConversations = createRoute({
   summary: "The caller's conversations, newest activity first, without archived ones",
   description: limited,
   request: { query: ConversationQuery },
-  responses: { 200: json(ConversationList, "A page of conversations"), ...errors(401, 429) },
+  responses: { 200: json(ConversationList, "A page of conversations") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const getConversation = createRoute({
+export const getConversation = route({
   method: "get",
   path: "/conversations/{conversation_id}",
   tags,
@@ -77,10 +78,11 @@ export const getConversation = createRoute({
   summary: "One conversation",
   description: `${notMember} ${limited}`,
   request: { params: ConversationIdParam },
-  responses: { 200: body("The conversation"), ...errors(401, 404, 429) },
+  responses: { 200: body("The conversation") },
+  errors: ["NOT_FOUND", "RATE_LIMITED"],
 });
 
-export const listDevices = createRoute({
+export const listDevices = route({
   method: "get",
   path: "/conversations/{conversation_id}/devices",
   tags,
@@ -93,10 +95,11 @@ export const listDevices = createRoute({
     "Members see each other's devices even where one has blocked the other: a block does not take " +
     `anyone out of a group. ${notMember} ${limited}`,
   request: { params: ConversationIdParam },
-  responses: { 200: json(ConversationDevices, "Devices, per member oldest first"), ...errors(401, 404, 429) },
+  responses: { 200: json(ConversationDevices, "Devices, per member oldest first") },
+  errors: ["NOT_FOUND", "RATE_LIMITED"],
 });
 
-export const updateGroup = createRoute({
+export const updateGroup = route({
   method: "patch",
   path: "/conversations/{conversation_id}",
   tags,
@@ -105,10 +108,11 @@ export const updateGroup = createRoute({
   summary: "Rename a group or change its picture (admins)",
   description: `A member who is not an admin gets 403; a 1:1 conversation is 409 INVALID_STATE. ${notMember} ${limited}`,
   request: { params: ConversationIdParam, ...jsonBody(UpdateGroup) },
-  responses: { 200: body("Updated"), ...errors(401, 403, 404, 409, 413, 415, 429) },
+  responses: { 200: body("Updated") },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],
 });
 
-export const archiveConversation = createRoute({
+export const archiveConversation = route({
   method: "delete",
   path: "/conversations/{conversation_id}",
   tags,
@@ -119,10 +123,11 @@ export const archiveConversation = createRoute({
     "It leaves the caller's list until a new message arrives in it; nothing is deleted and nobody " +
     `else is affected. ${notMember} ${limited}`,
   request: { params: ConversationIdParam },
-  responses: { 204: { description: "Archived" }, ...errors(401, 404, 429) },
+  responses: { 204: { description: "Archived" } },
+  errors: ["NOT_FOUND", "RATE_LIMITED"],
 });
 
-export const addMember = createRoute({
+export const addMember = route({
   method: "post",
   path: "/conversations/{conversation_id}/members",
   tags,
@@ -134,10 +139,11 @@ export const addMember = createRoute({
     `CONFLICT when already a member; 409 INVALID_STATE when the group has ${MAX_GROUP} members or for a ` +
     `1:1 conversation; 404 USER_NOT_FOUND / 403 FORBIDDEN as for createGroup. ${notMember} ${limited}`,
   request: { params: ConversationIdParam, ...jsonBody(UserRef) },
-  responses: { 201: body("Added"), ...errors(401, 403, 404, 409, 413, 415, 429) },
+  responses: { 201: body("Added") },
+  errors: ["NOT_FOUND", "USER_NOT_FOUND", "FORBIDDEN", "CONFLICT", "INVALID_STATE", "RATE_LIMITED"],
 });
 
-export const removeMember = createRoute({
+export const removeMember = route({
   method: "delete",
   path: "/conversations/{conversation_id}/members/{user_id}",
   tags,
@@ -148,10 +154,11 @@ export const removeMember = createRoute({
     "Removing oneself is leaving (see leaveGroup). The removed member's wrapped keys in the group are " +
     `erased. 404 NOT_FOUND when that user is not a member. ${notMember} ${limited}`,
   request: { params: MemberParams },
-  responses: { 204: { description: "Removed" }, ...errors(401, 403, 404, 409, 429) },
+  responses: { 204: { description: "Removed" } },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],
 });
 
-export const addAdmin = createRoute({
+export const addAdmin = route({
   method: "post",
   path: "/conversations/{conversation_id}/admins",
   tags,
@@ -160,10 +167,11 @@ export const addAdmin = createRoute({
   summary: "Make a member an admin (admins)",
   description: `Idempotent. 404 NOT_FOUND when that user is not a member. ${notMember} ${limited}`,
   request: { params: ConversationIdParam, ...jsonBody(UserRef) },
-  responses: { 200: body("Updated"), ...errors(401, 403, 404, 409, 413, 415, 429) },
+  responses: { 200: body("Updated") },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],
 });
 
-export const leaveGroup = createRoute({
+export const leaveGroup = route({
   method: "post",
   path: "/conversations/{conversation_id}/leave",
   tags,
@@ -175,5 +183,6 @@ export const leaveGroup = createRoute({
     "member becomes admin; when the last member leaves, the group and all its messages are erased. A 1:1 " +
     `conversation cannot be left (archive it instead): 409 INVALID_STATE. ${notMember} ${limited}`,
   request: { params: ConversationIdParam },
-  responses: { 204: { description: "Left" }, ...errors(401, 404, 409, 429) },
+  responses: { 204: { description: "Left" } },
+  errors: ["NOT_FOUND", "INVALID_STATE", "RATE_LIMITED"],
 });

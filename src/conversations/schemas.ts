@@ -1,4 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { KeyType } from "../devices/schemas.js";
+import { orNull, Timestamp } from "../shared/openapi.js";
 import { Id } from "../users/schemas.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 
@@ -76,7 +78,7 @@ export const ConversationQuery = z.object({
     }),
 });
 
-export const Role = z.enum(["admin", "member"]);
+export const Role = z.enum(["admin", "member"]).openapi("MemberRole");
 
 export const ConversationDevices = z
   .object({
@@ -86,7 +88,7 @@ export const ConversationDevices = z
           user_id: z.string(),
           device_id: z.string(),
           identity_key: z.string(),
-          key_type: z.enum(["ed25519", "curve25519"]),
+          key_type: KeyType,
           registration_id: z.number().int().nullable(),
         })
         .openapi("ConversationDevice"),
@@ -101,7 +103,7 @@ export const Participant = z
     full_name: z.string(),
     avatar_url: z.string().nullable(),
     online: z.boolean(),
-    last_seen: z.string().nullable().openapi({ description: "Null when they do not share it" }),
+    last_seen: Timestamp.nullable().openapi({ description: "Null when they do not share it" }),
     role: Role,
   })
   .openapi("Participant");
@@ -112,25 +114,25 @@ export const LastMessageBody = z
     encrypted_preview: z.string().nullable().openapi({
       description: "The sender's encrypted preview; null when none was sent or the message was deleted",
     }),
-    timestamp: z.string(),
-    sender_id: z.string().nullable(),
+    timestamp: Timestamp,
+    sender_id: z.string().nullable().openapi({ description: "Null when the sender deleted their account" }),
   })
   .openapi("LastMessage");
 
 export const ConversationBody = z
   .object({
     id: z.string(),
-    type: z.enum(["one_to_one", "group"]),
+    type: z.enum(["one_to_one", "group"]).openapi("ConversationType"),
     name: z.string().nullable().openapi({ description: "Groups only" }),
     picture_url: z.string().nullable(),
     participants: z.array(Participant).openapi({ description: "Every other member, longest-standing first" }),
     member_count: z.number().int(),
-    role: Role.openapi({ description: "The caller's role" }),
-    last_message: z.union([LastMessageBody, z.null()]),
+    role: Role,
+    last_message: orNull(LastMessageBody),
     unread_count: z.number().int(),
     archived: z.boolean(),
-    created_at: z.string(),
-    updated_at: z.string(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
   })
   .openapi("Conversation");
 

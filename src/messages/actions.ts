@@ -1,18 +1,13 @@
 import type { ObjectId } from "mongodb";
-import {
-  audienceOf,
-  consumeUnread,
-  countHidden,
-  type MemberDoc,
-  membersOf,
-} from "../conversations/members.js";
+import { devicesOf, recordChange } from "../changes/record.js";
+import { audienceOf, consumeUnread, countHidden } from "../conversations/counters.js";
+import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import type { UserDoc } from "../users/repo.js";
 import { visibleMessage, within } from "./access.js";
-import { devicesOf, recordChange } from "./changes.js";
 import { eraseMessageKeys } from "./keys.js";
 import { addReceipt, markConsumed, markHidden } from "./receipts.js";
 import { type MessageDoc, tombstone } from "./repo.js";

@@ -29,6 +29,8 @@ export const messageKeys = owned<MessageKeyDoc>({
   onAccountDeletion: "erased: keys wrapped for the account's devices (nobody else can use them)",
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
   eraseDevice: (col, userId, deviceId) => col.deleteMany({ user_id: userId, device_id: deviceId }),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
+  eraseMembership: (col, id, userId) => col.deleteMany({ conversation_id: id, user_id: userId }),
 });
 const col = (deps: Deps) => messageKeys.col(deps.store.db);
 
@@ -92,10 +94,3 @@ export async function keysForDevice(
 /** Delete for everyone: every wrapped key of the message, every version. */
 export const eraseMessageKeys = (deps: Deps, messageId: ObjectId) =>
   col(deps).deleteMany({ message_id: messageId });
-
-/** A member who leaves takes nothing with them that they could still open. */
-export const eraseMemberKeys = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
-  col(deps).deleteMany({ conversation_id: conversationId, user_id: userId });
-
-export const eraseConversationKeys = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).deleteMany({ conversation_id: conversationId });

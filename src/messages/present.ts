@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
-import { iso } from "../users/present.js";
-import type { MessageEvent } from "./changes.js";
+import type { MessageEvent } from "../changes/record.js";
+import { iso } from "../shared/clock.js";
 import type { MessageKeyDoc } from "./keys.js";
 import type { ReceiptDoc } from "./receipts.js";
 import type { MessageDoc } from "./repo.js";
@@ -46,6 +46,7 @@ export function toMessageBody(
   const mine = own ? receipts : [];
   return {
     ...toMessageEvent(m),
+    content_type: m.content_type,
     recipient_keys:
       key && !m.deleted
         ? [{ user_id: key.user_id.toHexString(), device_id: key.device_id, encrypted_key: key.encrypted_key }]

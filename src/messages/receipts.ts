@@ -28,6 +28,7 @@ export const receipts = owned<ReceiptDoc>({
   onAccountDeletion: "erased: the account's deliveries and reads",
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
   eraseDevice: (col, userId, deviceId) => col.deleteMany({ user_id: userId, device_id: deviceId }),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
 });
 
 /**
@@ -56,6 +57,8 @@ export const marks = owned<MarkDoc>({
   ...never,
   onAccountDeletion: "erased",
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
+  eraseMembership: (col, id, userId) => col.deleteMany({ conversation_id: id, user_id: userId }),
 });
 const receiptCol = (deps: Deps) => receipts.col(deps.store.db);
 const markCol = (deps: Deps) => marks.col(deps.store.db);
@@ -146,13 +149,4 @@ export async function receiptsFor(deps: Deps, messageIds: ObjectId[]) {
     byMessage.set(k, [...(byMessage.get(k) ?? []), r]);
   }
   return byMessage;
-}
-
-/** A member who leaves: what they marked in that conversation goes with their membership. */
-export const eraseMemberMarks = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
-  markCol(deps).deleteMany({ conversation_id: conversationId, user_id: userId });
-
-export async function eraseConversationReceipts(deps: Deps, conversationId: ObjectId) {
-  await markCol(deps).deleteMany({ conversation_id: conversationId });
-  await receiptCol(deps).deleteMany({ conversation_id: conversationId });
 }

@@ -46,6 +46,7 @@ export const messages = owned<MessageDoc>({
     col.updateMany({ sender_id: a._id }, { $set: { sender_id: null, sender_device_id: null } }),
   eraseDevice: (col, userId, deviceId) =>
     col.updateMany({ sender_id: userId, sender_device_id: deviceId }, { $set: { sender_device_id: null } }),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
 });
 const col = (deps: Deps) => messages.col(deps.store.db);
 
@@ -115,6 +116,3 @@ export async function tombstone(deps: Deps, id: ObjectId) {
   );
   return modifiedCount === 1;
 }
-
-export const eraseConversationMessages = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).deleteMany({ conversation_id: conversationId });

@@ -1,6 +1,5 @@
-import { createRoute } from "@hono/zod-openapi";
 import { ConversationIdParam } from "../conversations/schemas.js";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../shared/openapi.js";
 import {
   DeleteMessage,
   Done,
@@ -29,7 +28,7 @@ const deviceCheck =
   "conversation the other person's rules apply to every message (a block or contacts-only setting: " +
   "403 FORBIDDEN).";
 
-export const sendMessage = createRoute({
+export const sendMessage = route({
   method: "post",
   path: "/messages",
   tags,
@@ -46,11 +45,11 @@ export const sendMessage = createRoute({
   responses: {
     201: json(MessageBody, "Stored"),
     200: json(MessageBody, "A retry: the message the first send with this client_message_id stored"),
-    ...errors(401, 403, 404, 409, 410, 413, 415, 429),
   },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "DEVICE_MISMATCH", "STALE_DEVICES", "RATE_LIMITED"],
 });
 
-export const listMessages = createRoute({
+export const listMessages = route({
   method: "get",
   path: "/messages/conversations/{conversation_id}/messages",
   tags,
@@ -64,10 +63,11 @@ export const listMessages = createRoute({
     "(`is_deleted`, no content, no keys). A member sees the messages sent after they joined. " +
     "A conversation the caller is not in is 404.",
   request: { params: ConversationIdParam, query: HistoryQuery },
-  responses: { 200: json(MessagePage, "A page"), ...errors(401, 404) },
+  responses: { 200: json(MessagePage, "A page") },
+  errors: ["NOT_FOUND"],
 });
 
-export const readMessages = createRoute({
+export const readMessages = route({
   method: "post",
   path: "/messages/read",
   tags,
@@ -78,10 +78,10 @@ export const readMessages = createRoute({
     `Up to ${LIMITS.batchRead} ids; those the caller cannot see are skipped. \`marked_count\` is how ` +
     "many were not read before. See readMessage for what reading does.",
   request: jsonBody(ReadMany),
-  responses: { 200: json(ReadResult, "Marked"), ...errors(401, 413, 415) },
+  responses: { 200: json(ReadResult, "Marked") },
 });
 
-export const readMessage = createRoute({
+export const readMessage = route({
   method: "post",
   path: "/messages/{message_id}/read",
   tags,
@@ -92,10 +92,11 @@ export const readMessage = createRoute({
     "It leaves the caller's unread count; the caller appears in the sender's `read_by` only when " +
     `their \`read_receipts\` setting is on. Idempotent. ${hidden}`,
   request: { params: MessageIdParam },
-  responses: { 200: json(Done, "Marked"), ...errors(401, 404) },
+  responses: { 200: json(Done, "Marked") },
+  errors: ["NOT_FOUND"],
 });
 
-export const deliveredMessage = createRoute({
+export const deliveredMessage = route({
   method: "post",
   path: "/messages/{message_id}/delivered",
   tags,
@@ -104,10 +105,11 @@ export const deliveredMessage = createRoute({
   summary: "Confirm the calling device received a message",
   description: `Listed in the sender's \`delivered_to\`, once per device. Idempotent. ${hidden}`,
   request: { params: MessageIdParam },
-  responses: { 200: json(Done, "Recorded"), ...errors(401, 404) },
+  responses: { 200: json(Done, "Recorded") },
+  errors: ["NOT_FOUND"],
 });
 
-export const editMessage = createRoute({
+export const editMessage = route({
   method: "put",
   path: "/messages/{message_id}",
   tags,
@@ -119,10 +121,11 @@ export const editMessage = createRoute({
     `${deviceCheck} Sets \`edited_at\`. Someone else's message is 403; after ` +
     `${LIMITS.editWindowSeconds / 60} minutes, or once deleted, 409 INVALID_STATE. ${hidden}`,
   request: { params: MessageIdParam, ...jsonBody(EditMessage) },
-  responses: { 200: json(MessageBody, "Edited"), ...errors(401, 403, 404, 409, 410, 413, 415) },
+  responses: { 200: json(MessageBody, "Edited") },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "DEVICE_MISMATCH", "STALE_DEVICES"],
 });
 
-export const deleteMessage = createRoute({
+export const deleteMessage = route({
   method: "delete",
   path: "/messages/{message_id}",
   tags,
@@ -138,5 +141,6 @@ export const deleteMessage = createRoute({
     params: MessageIdParam,
     body: { content: { "application/json": { schema: DeleteMessage } }, required: false },
   },
-  responses: { 200: json(Done, "Deleted"), ...errors(401, 403, 404, 409, 413, 415) },
+  responses: { 200: json(Done, "Deleted") },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE"],
 });

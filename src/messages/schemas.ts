@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { base64 } from "../keys/schemas.js";
-import { DeviceInfo, Id } from "../users/schemas.js";
+import { DeviceInfo } from "../devices/schemas.js";
+import { base64 } from "../shared/base64.js";
+import { Timestamp } from "../shared/openapi.js";
+import { Id } from "../users/schemas.js";
 
 /** Bounds on what one message may carry; every one is in the spec. */
 export const LIMITS = {
@@ -20,7 +22,7 @@ export const LIMITS = {
 
 export const ContentType = z
   .enum(["text", "image", "video", "audio", "file", "location", "contact"])
-  .openapi({ description: "What the ciphertext holds, as the sender labels it" });
+  .openapi("ContentType", { description: "What the ciphertext holds, as the sender labels it" });
 export type ContentType = z.infer<typeof ContentType>;
 
 const DeviceId = DeviceInfo.shape.device_id;
@@ -149,6 +151,31 @@ const RecipientKeyBody = z
   .object({ user_id: z.string(), device_id: z.string(), encrypted_key: z.string() })
   .openapi("RecipientKeyEntry");
 
+const MessageMetadata = z
+  .object({
+    media_url: z
+      .string()
+      .nullable()
+      .openapi({ description: "Always null: media go as encrypted attachments" }),
+    reply_to: z.string().nullable(),
+    is_ephemeral: z.boolean(),
+    ttl_seconds: z.number().int().nullable(),
+    view_once: z.boolean(),
+  })
+  .openapi("MessageMetadata");
+
+const MessageStatus = z
+  .object({
+    sent_at: Timestamp,
+    delivered_to: z.array(
+      z
+        .object({ user_id: z.string(), device_id: z.string(), timestamp: Timestamp })
+        .openapi("DeliveryReceipt"),
+    ),
+    read_by: z.array(z.object({ user_id: z.string(), timestamp: Timestamp }).openapi("ReadReceipt")),
+  })
+  .openapi("MessageStatus", { description: "delivered_to and read_by are filled in for the sender only" });
+
 export const MessageBody = z
   .object({
     id: z.string(),
@@ -162,24 +189,10 @@ export const MessageBody = z
       description:
         "Only the calling device's own entry (empty when none was wrapped for it or it was deleted)",
     }),
-    metadata: z.object({
-      media_url: z.string().nullable(),
-      reply_to: z.string().nullable(),
-      is_ephemeral: z.boolean(),
-      ttl_seconds: z.number().int().nullable(),
-      view_once: z.boolean(),
-    }),
-    status: z
-      .object({
-        sent_at: z.string(),
-        delivered_to: z.array(
-          z.object({ user_id: z.string(), device_id: z.string(), timestamp: z.string() }),
-        ),
-        read_by: z.array(z.object({ user_id: z.string(), timestamp: z.string() })),
-      })
-      .openapi({ description: "delivered_to and read_by are filled in for the sender only" }),
-    created_at: z.string(),
-    edited_at: z.string().nullable(),
+    metadata: MessageMetadata,
+    status: MessageStatus,
+    created_at: Timestamp,
+    edited_at: Timestamp.nullable(),
     is_deleted: z.boolean(),
   })
   .openapi("Message");

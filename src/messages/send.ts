@@ -1,7 +1,9 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
+import { recordChange } from "../changes/record.js";
 import { mine } from "../conversations/access.js";
-import { countNewMessage, type MemberDoc, membersOf } from "../conversations/members.js";
+import { countNewMessage } from "../conversations/counters.js";
+import { type MemberDoc, membersOf } from "../conversations/members.js";
 import {
   type ConversationDoc,
   setLastMessage,
@@ -16,7 +18,6 @@ import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { findUser } from "../users/repo.js";
 import { visibleMessage, within } from "./access.js";
-import { recordChange } from "./changes.js";
 import { claimClientId, claimedMessage } from "./client-ids.js";
 import { dropOlderKeys, insertKeys, type WrappedKey } from "./keys.js";
 import { toMessageEvent } from "./present.js";

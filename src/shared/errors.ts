@@ -33,6 +33,7 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 export type ErrorStatus = (typeof errorCodes)[ErrorCode][0];
+export const statusOf = (code: ErrorCode): ErrorStatus => errorCodes[code][0];
 
 /** A device as an error names it: which devices a sender must add, drop or re-fetch keys for. */
 export interface DeviceRef {
@@ -66,16 +67,25 @@ const DeviceRefBody = z
   .openapi("DeviceRef", { description: "One device of one user" });
 const deviceList = (description: string) => z.array(DeviceRefBody).optional().openapi({ description });
 
+export const ErrorCodeSchema = z
+  .enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]])
+  .openapi("ErrorCode", {
+    description: "Stable machine-readable error code. Each operation lists the codes it can answer with.",
+  });
+
 export const ErrorBody = z
   .object({
-    detail: z.string(),
-    code: z.enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]]),
-    fields: z.record(z.string(), z.string()).optional(),
+    detail: z.string().openapi({ description: "Human-readable message" }),
+    code: ErrorCodeSchema,
+    fields: z
+      .record(z.string(), z.string())
+      .optional()
+      .openapi({ description: "On 400s: each bad field (dotted path) and what is wrong with it" }),
     missing_devices: deviceList("DEVICE_MISMATCH: current devices the request left out"),
     extra_devices: deviceList("DEVICE_MISMATCH: named devices that are not (or no longer) recipients"),
     stale_devices: deviceList("STALE_DEVICES: devices that re-registered since their keys were fetched"),
   })
-  .openapi("Error", {
+  .openapi("ErrorResponse", {
     example: { detail: "Invalid request data", code: "VALIDATION_ERROR", fields: { email: "Invalid email" } },
   });
 

@@ -1,16 +1,35 @@
-import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
-import type { MessageBody } from "./schemas.js";
 
 /** One device that must learn of a change. */
 export interface DeviceTarget {
   user_id: ObjectId;
   device_id: string;
 }
-/** The message as every device sees it, less the keys: each target carries its own key only. */
-export type MessageEvent = Omit<z.infer<typeof MessageBody>, "recipient_keys" | "status">;
+/**
+ * The message as every device sees it: the Message body of the API (messages/schemas.ts) less
+ * `recipient_keys` and `status`; each target carries its own key only.
+ */
+export interface MessageEvent {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string | null;
+  sender_device_id: string | null;
+  encrypted_content: string | null;
+  content_type: string;
+  metadata: {
+    media_url: string | null;
+    reply_to: string | null;
+    is_ephemeral: boolean;
+    ttl_seconds: number | null;
+    view_once: boolean;
+  };
+  created_at: string;
+  edited_at: string | null;
+  is_deleted: boolean;
+}
 
 export type ConversationReason =
   | "created"
