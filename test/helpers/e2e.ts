@@ -68,7 +68,7 @@ export function encrypt(plaintext: string, recipients: Recipient[]) {
       user_id: r.user_id,
       device_id: r.device_id,
       encrypted_key: wrap(messageKey, r.identity_key),
-      ...(r.registration_id !== undefined ? { registration_id: r.registration_id } : {}),
+      ...(typeof r.registration_id === "number" ? { registration_id: r.registration_id } : {}),
     })),
   };
 }
