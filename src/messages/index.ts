@@ -3,9 +3,11 @@ import type { Deps } from "../deps.js";
 import { createRouter } from "../shared/openapi.js";
 import { loadUser } from "../users/repo.js";
 import { deleteForEveryone, hideMessage, markDelivered, readMany, readMessage } from "./actions.js";
+import { editMessage } from "./edit.js";
 import { historyPage, messageFor } from "./history.js";
+import { toMessageBody } from "./present.js";
 import * as r from "./routes.js";
-import { editMessage, sendMessage } from "./send.js";
+import { sendMessage } from "./send.js";
 
 export function messageRoutes(deps: Deps) {
   const app = createRouter();
@@ -13,9 +15,9 @@ export function messageRoutes(deps: Deps) {
   app.openapi(r.sendMessage, async (c) => {
     const auth = c.get("auth");
     await deps.limiter.enforce(c, r.sendRule, auth.userId.toHexString());
-    const { message, replay } = await sendMessage(deps, auth, c.req.valid("json"));
-    const body = await messageFor(deps, auth, message);
-    return replay ? c.json(body, 200) : c.json(body, 201);
+    const sent = await sendMessage(deps, auth, c.req.valid("json"));
+    if (sent.replay) return c.json(await messageFor(deps, auth, sent.message), 200);
+    return c.json(toMessageBody(sent.message, auth.userId, sent.own), 201);
   });
 
   app.openapi(r.listMessages, async (c) => {

@@ -7,6 +7,8 @@ export interface MessageKeyDoc {
   _id: ObjectId;
   message_id: ObjectId;
   conversation_id: ObjectId;
+  /** The message's position: a page's keys are one range read, like the page itself. */
+  seq: number;
   /** The message's key set this belongs to: an edit writes a new set before dropping the old. */
   version: number;
   user_id: ObjectId;
@@ -23,7 +25,7 @@ export const messageKeys = owned<MessageKeyDoc>({
   indexes: [
     { key: { message_id: 1, version: 1, user_id: 1, device_id: 1 }, options: { unique: true } },
     { key: { user_id: 1, device_id: 1 } },
-    { key: { conversation_id: 1, user_id: 1 } },
+    { key: { conversation_id: 1, user_id: 1, device_id: 1, seq: 1 } },
   ],
   ...never,
   onAccountDeletion: "erased: keys wrapped for the account's devices (nobody else can use them)",
@@ -44,7 +46,7 @@ export interface WrappedKey {
 /** Stores one key set; returns a function that takes it back out (a send or edit that failed later). */
 export async function insertKeys(
   deps: Deps,
-  message: { _id: ObjectId; conversation_id: ObjectId },
+  message: { _id: ObjectId; conversation_id: ObjectId; seq: number },
   version: number,
   keys: WrappedKey[],
 ) {
@@ -52,6 +54,7 @@ export async function insertKeys(
     _id: new ObjectId(),
     message_id: message._id,
     conversation_id: message.conversation_id,
+    seq: message.seq,
     version,
     ...k,
   }));
@@ -64,23 +67,24 @@ export const dropOlderKeys = (deps: Deps, messageId: ObjectId, version: number) 
   col(deps).deleteMany({ message_id: messageId, version: { $lt: version } });
 
 /**
- * The calling device's own keys for a page of messages, keyed by message hex id, each at the
- * message's current version: one query, and never another device's key.
+ * The calling device's own keys for a page of messages of one conversation, keyed by message hex
+ * id, each at the message's current version: one range read over the page's positions (as the
+ * page itself was read), and never another device's key.
  */
 export async function keysForDevice(
   deps: Deps,
-  page: { _id: ObjectId; version: number }[],
+  page: { _id: ObjectId; conversation_id: ObjectId; seq: number; version: number }[],
   userId: ObjectId,
   deviceId: string,
 ) {
   if (!page.length) return new Map<string, MessageKeyDoc>();
-  const versions = [...new Set(page.map((m) => m.version))];
+  const seqs = page.map((m) => m.seq);
   const found = await col(deps)
     .find({
-      message_id: { $in: page.map((m) => m._id) },
-      version: { $in: versions },
+      conversation_id: page[0]!.conversation_id,
       user_id: userId,
       device_id: deviceId,
+      seq: { $gte: Math.min(...seqs), $lte: Math.max(...seqs) },
     })
     .toArray();
   const current = new Map(page.map((m) => [m._id.toHexString(), m.version]));

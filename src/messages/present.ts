@@ -39,7 +39,7 @@ export function toMessageEvent(m: MessageDoc): MessageEvent {
 export function toMessageBody(
   m: MessageDoc,
   viewer: ObjectId,
-  key: MessageKeyDoc | undefined,
+  key: Pick<MessageKeyDoc, "user_id" | "device_id" | "encrypted_key"> | undefined,
   receipts: ReceiptDoc[] = [],
 ): z.infer<typeof MessageBody> {
   const own = m.sender_id?.equals(viewer) ?? false;

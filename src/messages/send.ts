@@ -4,26 +4,19 @@ import { recordChange } from "../changes/record.js";
 import { mine } from "../conversations/access.js";
 import { countNewMessage } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
-import {
-  type ConversationDoc,
-  setLastMessage,
-  setLastPreview,
-  takeSeq,
-  uncount,
-} from "../conversations/repo.js";
+import { type ConversationDoc, setLastMessage, takeSeq, uncount } from "../conversations/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { maySendIn } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { findUser } from "../users/repo.js";
-import { visibleMessage, within } from "./access.js";
 import { claimClientId, claimedMessage } from "./client-ids.js";
-import { dropOlderKeys, insertKeys, type WrappedKey } from "./keys.js";
+import { insertKeys, type WrappedKey } from "./keys.js";
 import { toMessageEvent } from "./present.js";
 import { checkRecipients } from "./recipients.js";
-import { applyEdit, findMessage, insertMessage, type MessageDoc, nextVersion } from "./repo.js";
-import { type EditMessage, LIMITS, type SendMessage } from "./schemas.js";
+import { findMessage, insertMessage, type MessageDoc } from "./repo.js";
+import type { SendMessage } from "./schemas.js";
 
 /** Who may post here: the policy decides (a 1:1 keeps applying the other person's rule). */
 async function assertMaySend(
@@ -43,7 +36,7 @@ async function assertMaySend(
 }
 
 /** Recipients and their keys, checked against the members' current devices (see recipients.ts). */
-async function checkedKeys(
+export async function checkedKeys(
   deps: Deps,
   auth: Auth,
   conversation: ConversationDoc,
@@ -70,7 +63,8 @@ async function replyTarget(deps: Deps, conversation: ConversationDoc, me: Member
   return id;
 }
 
-const targetsOf = (keys: WrappedKey[], auth: Auth) =>
+/** Every device a change goes to, with its own key: all the keys but the sending device's. */
+export const targetsOf = (keys: WrappedKey[], auth: Auth) =>
   keys
     .filter((k) => !(k.user_id.equals(auth.userId) && k.device_id === auth.deviceId))
     .map((k) => ({ user_id: k.user_id, device_id: k.device_id, encrypted_key: k.encrypted_key }));
@@ -161,14 +155,16 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
     deleted: false,
     deleted_at: null,
   };
-  if (!clientId) return { message: await store(deps, auth, conversation, doc, keys), replay: false };
+  // The answer needs no read: a new message has no receipts, and its keys are these.
+  const own = keys.find((k) => k.user_id.equals(auth.userId) && k.device_id === auth.deviceId);
+  if (!clientId) return { message: await store(deps, auth, conversation, doc, keys), replay: false, own };
 
   // Whoever claims the id stores the message; the others wait for it and return it.
   for (let i = 0; i < WAIT_TRIES; i++) {
     const release = await claimClientId(deps, auth.userId, clientId, doc._id);
     if (release) {
       try {
-        return { message: await store(deps, auth, conversation, doc, keys), replay: false };
+        return { message: await store(deps, auth, conversation, doc, keys), replay: false, own };
       } catch (err) {
         await release();
         throw err;
@@ -179,48 +175,4 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
     await pause(Math.min(10 * (i + 1), 100));
   }
   throw new AppError("INVALID_STATE", "A send with this client_message_id is still in progress; retry");
-}
-
-/**
- * Replaces a message's ciphertext and its whole key set (sender only, within 15 minutes). The new
- * keys are written under a new version before the message points at it, and the old ones dropped
- * after, so a reader always finds the keys of the content it reads.
- */
-export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.infer<typeof EditMessage>) {
-  const { message } = await visibleMessage(deps, auth.userId, id);
-  if (!message.sender_id?.equals(auth.userId))
-    throw new AppError("FORBIDDEN", "Only the sender may edit a message");
-  if (message.deleted) throw new AppError("INVALID_STATE", "The message was deleted");
-  if (!within(deps, message.created_at, LIMITS.editWindowSeconds)) {
-    throw new AppError(
-      "INVALID_STATE",
-      `Messages can be edited for ${LIMITS.editWindowSeconds / 60} minutes`,
-    );
-  }
-  const { conversation } = await mine(deps, message.conversation_id, auth.userId);
-  const keys = await checkedKeys(deps, auth, conversation, body.recipient_keys);
-  const reserved = await nextVersion(deps, id);
-  if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");
-  const version = reserved.next_version;
-  const undo = await insertKeys(deps, message, version, keys);
-  const preview = body.encrypted_preview ?? null;
-  const applied = await applyEdit(deps, id, version, {
-    encrypted_content: body.encrypted_content,
-    encrypted_preview: preview,
-    content_type: body.content_type ?? message.content_type,
-  });
-  if (!applied) await undo();
-  const current = await findMessage(deps, id);
-  if (!current || current.deleted) throw new AppError("INVALID_STATE", "The message was deleted");
-  if (!applied) return current; // a later edit landed first: it stands
-  await dropOlderKeys(deps, id, version);
-  await setLastPreview(deps, conversation._id, id, preview);
-  await recordChange(deps, {
-    type: "message_edited",
-    conversation_id: conversation._id,
-    message_id: id,
-    message: toMessageEvent(current),
-    targets: targetsOf(keys, auth),
-  });
-  return current;
 }
