@@ -3,9 +3,11 @@ import { HTTPException } from "hono/http-exception";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
+import { conversationRoutes } from "./conversations/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
+import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { authGate, routeKey } from "./sessions/gate.js";
@@ -40,7 +42,16 @@ export function createApp(deps: Deps) {
   // After the gate: a body is read only for a route that matched, and once its caller is known.
   const publicBytes = Math.min(config.PUBLIC_BODY_BYTES, config.MAX_BODY_BYTES);
   api.use("*", jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) }));
-  for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
+  for (const routes of [
+    authRoutes,
+    userRoutes,
+    deviceRoutes,
+    keyRoutes,
+    contactRoutes,
+    blockRoutes,
+    conversationRoutes,
+    messageRoutes,
+  ]) {
     api.route("/", routes(deps));
   }
   app.route("/", opsRoutes(deps, VERSION));

@@ -44,6 +44,15 @@ const col = (deps: Deps) => devices.col(deps.store.db);
 export const listDevices = (deps: Deps, userId: ObjectId) =>
   col(deps).find({ user_id: userId }).sort({ created_at: 1 }).toArray();
 
+/** The devices of several users, oldest first; one query (a send checks a whole group's). */
+export const listDevicesOf = (deps: Deps, userIds: ObjectId[]) =>
+  userIds.length
+    ? col(deps)
+        .find({ user_id: { $in: userIds } })
+        .sort({ created_at: 1 })
+        .toArray()
+    : Promise.resolve([]);
+
 export const findDevice = (deps: Deps, userId: ObjectId, deviceId: string) =>
   col(deps).findOne({ user_id: userId, device_id: deviceId });
 

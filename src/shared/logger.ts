@@ -14,7 +14,7 @@ export interface Logger {
 
 // Field names whose values are never written, at any depth, whatever the caller passes.
 const secretKey =
-  /token|otp|code|secret|password|passwd|authorization|cookie|key|content|signature|ciphertext|wrapped/i;
+  /token|otp|code|secret|password|passwd|authorization|cookie|key|content|signature|ciphertext|wrapped|encrypted|preview/i;
 // Secrets that can hide inside free text: error messages, stacks, URLs.
 const opaque = (run: string) => (/\d/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run) ? "[opaque]" : run);
 const secretText: [RegExp, string | ((run: string) => string)][] = [

@@ -180,6 +180,7 @@ const statusText: Record<ErrorStatus, string> = {
   404: "Not found",
   405: "Method not allowed on this path; `Allow` lists the methods it has",
   409: "Conflict with the current state",
+  410: "Gone: what the request was built on has changed",
   413: "Body larger than the server's limit",
   415: "Body is not JSON (any request body must be JSON, even where none is expected)",
   429: "Rate limited; see Retry-After and the X-RateLimit-* headers",

@@ -194,5 +194,5 @@ export async function loadUser(deps: Deps, userId: ObjectId) {
  */
 export async function deleteAccount(deps: Deps, userId: ObjectId) {
   const user = await col(deps).findOne({ _id: userId }, { projection: { email: 1 } });
-  if (user) await eraseAccount(deps.store.db, deps.inventory, { _id: userId, email: user.email });
+  if (user) await eraseAccount(deps, { _id: userId, email: user.email });
 }
