@@ -4,7 +4,7 @@ import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { prekeys } from "./keys/repo.js";
-import { slots } from "./limits/slots.js";
+import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
 import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
@@ -37,6 +37,6 @@ export const inventory: readonly AnyOwned[] = [
   devices,
   contacts,
   blocks,
-  slots,
+  counters,
   users,
 ];

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { decodeBase64 } from "../shared/base64.js";
@@ -109,7 +109,7 @@ export async function registerDevice(
     if (rekeyed) await onRekey();
     return;
   }
-  const _id = new ObjectId();
+  const _id = newId();
   try {
     await devices.insertOne({
       _id,

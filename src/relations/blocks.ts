@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
@@ -55,7 +55,7 @@ export async function blockUser(deps: Deps, me: ObjectId, them: ObjectId): Promi
   }
   try {
     await col(deps).insertOne({
-      _id: new ObjectId(),
+      _id: newId(),
       blocker_id: me,
       blocked_id: them,
       created_at: deps.clock.now(),

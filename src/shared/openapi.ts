@@ -10,7 +10,7 @@ export interface Auth {
   deviceId: string;
   sessionId: ObjectId;
 }
-export type AppEnv = { Variables: { requestId: string; auth: Auth; clientIp: string } };
+export type AppEnv = { Variables: { auth: Auth; clientIp: string } };
 
 /** Turns every zod failure into one VALIDATION_ERROR naming each bad field. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {

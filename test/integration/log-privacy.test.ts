@@ -16,7 +16,7 @@ describe("server logs", () => {
     const loginCode = h.smtp.code(a.email);
     const refreshed = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
     await h.req("GET", "/api/v1/auth/me", { token: `${a.token}x` }); // a 401 with a token in hand
-    await h.req("POST", "/api/v1/auth/verify-otp", { body: { session_id: "0".repeat(24), otp: "654321" } });
+    await h.req("POST", "/api/v1/auth/verify-otp", { body: { session_id: "0".repeat(32), otp: "654321" } });
 
     const logs = h.logs.join("");
     expect(logs).toContain('"msg":"request"'); // the access log ran through the same logger
