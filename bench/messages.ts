@@ -185,6 +185,7 @@ export async function benchMessages(ctx: BenchContext) {
           edited_at: null,
           deleted: false,
           deleted_at: null,
+          expires_at: null,
         });
         keys.push({
           _id: new ObjectId(),
@@ -196,6 +197,7 @@ export async function benchMessages(ctx: BenchContext) {
           device_id: reader.device,
           encrypted_key: b64(92),
           registration_id: null,
+          expires_at: null,
         });
       }
       await messages.col(db).insertMany(docs, { ordered: false });
