@@ -1,6 +1,9 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
+import { attachmentRoutes } from "./attachments/index.js";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
@@ -23,27 +26,42 @@ const API = "/api/v1";
 export function createApp(deps: Deps) {
   const app = createRouter();
   app.use("*", observe(deps.logger, deps.metrics, deps.config.TRUST_PROXY));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
-  app.use("*", jsonOnly);
-
   const api = createRouter();
+  // Routes declaring a non-JSON request body (attachment uploads) read, limit and check their own
+  // streamed bodies, after the auth gate: the JSON-body middleware below skips them.
+  let streamed: Set<string> | undefined;
+  const ownsBody = (c: Context<AppEnv>) => {
+    streamed ??= declaredRoutes(api, (r) => Object.keys(r.request?.body?.content ?? {}).some(notJson));
+    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+    return route !== undefined && streamed.has(routeKey(route.method, route.path));
+  };
+  const limit = bodyLimit({
+    maxSize: deps.config.MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
+    },
+  });
+  app.use("*", (c, next) => (ownsBody(c) ? next() : limit(c, next)));
+  app.use("*", (c, next) => (ownsBody(c) ? next() : jsonOnly(c, next)));
+
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
   api.use(
     "*",
     authGate(deps, () => {
-      publicRoutes ??= declaredPublic(api);
+      publicRoutes ??= declaredRoutes(api, (r) => Array.isArray(r.security) && r.security.length === 0);
       return publicRoutes;
     }),
   );
-  for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
+  const features = [
+    authRoutes,
+    userRoutes,
+    deviceRoutes,
+    keyRoutes,
+    contactRoutes,
+    blockRoutes,
+    attachmentRoutes,
+  ];
+  for (const routes of features) {
     api.route("/", routes(deps));
   }
   app.route("/", opsRoutes(deps, VERSION));
@@ -79,16 +97,26 @@ export function createApp(deps: Deps) {
   return app;
 }
 
-/** Routes declared with `security: []`; any other route needs a bearer token (secure by default). */
-function declaredPublic(api: OpenAPIHono<AppEnv>) {
-  const open = new Set<string>();
+type Declared = Extract<
+  OpenAPIHono<AppEnv>["openAPIRegistry"]["definitions"][number],
+  { type: "route" }
+>["route"];
+
+/**
+ * The API routes whose declaration matches, as the router names them. Public routes are those
+ * declared with `security: []`: any other route needs a bearer token (secure by default).
+ */
+function declaredRoutes(api: OpenAPIHono<AppEnv>, which: (route: Declared) => boolean) {
+  const keys = new Set<string>();
   for (const d of api.openAPIRegistry.definitions) {
-    if (d.type === "route" && Array.isArray(d.route.security) && d.route.security.length === 0) {
-      open.add(routeKey(d.route.method, API + d.route.path.replace(/\{(\w+)\}/g, ":$1")));
+    if (d.type === "route" && which(d.route)) {
+      keys.add(routeKey(d.route.method, API + d.route.path.replace(/\{(\w+)\}/g, ":$1")));
     }
   }
-  return open;
+  return keys;
 }
+
+const notJson = (mediaType: string) => !/^application\/([a-z.+-]*\+)?json$/i.test(mediaType);
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;

@@ -35,6 +35,9 @@ const envSchema = z.object({
   MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
+  ATTACHMENT_MAX_BYTES: int(1_024, 16 * 1024 ** 3).default(100 * 1024 * 1024),
+  ATTACHMENT_QUOTA_BYTES: int(1_024, 1024 ** 4).default(1024 ** 3),
+  ATTACHMENT_TTL: int(60, 30 * 86_400).default(86_400),
 });
 
 export type Env = z.infer<typeof envSchema>;

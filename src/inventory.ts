@@ -1,3 +1,5 @@
+import { attachmentChunks } from "./attachments/chunks.js";
+import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
@@ -15,6 +17,8 @@ import { users } from "./users/repo.js";
  * and the users collection comes last.
  */
 export const inventory: readonly AnyOwned[] = [
+  attachments,
+  attachmentChunks,
   usedRefresh,
   authSessions,
   otpSessions,

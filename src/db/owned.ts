@@ -27,7 +27,15 @@ export interface Owned<T extends Document = Document> {
   expires: boolean;
   onExpiry: string;
   onAccountDeletion: string;
-  eraseAccount(col: Collection<T>, account: Account): Promise<unknown>;
+  /** `db` reaches what the documents own elsewhere (an attachment's chunks). */
+  eraseAccount(col: Collection<T>, account: Account, db: Db): Promise<unknown>;
+  /**
+   * Replaces the expiry job's plain `deleteMany` where an expired document owns other data that must
+   * go with it (an attachment's chunks): erases what expired, in bounded batches, and returns how
+   * many documents went. No TTL index backs such a collection up on MongoDB, since a TTL deletion
+   * would leave the owned data behind.
+   */
+  sweep?(db: Db, now: Date): Promise<number>;
   /** What goes with one device of an account, when the collection holds per-device data. */
   eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string): Promise<unknown>;
   col(db: Db): Collection<T>;
@@ -46,7 +54,7 @@ export const never = { expires: false, onExpiry: noExpiry } as const;
 
 /** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
 export async function eraseAccount(db: Db, inventory: readonly AnyOwned[], account: Account) {
-  for (const c of inventory) await c.eraseAccount(c.col(db), account);
+  for (const c of inventory) await c.eraseAccount(c.col(db), account, db);
 }
 
 export async function eraseDevice(

@@ -10,7 +10,9 @@ export async function sweepOnce(deps: Deps): Promise<number> {
   let erased = 0;
   for (const c of deps.inventory) {
     if (!c.expires) continue;
-    const { deletedCount } = await c.col(deps.store.db).deleteMany({ expires_at: { $lte: now } });
+    const deletedCount = c.sweep
+      ? await c.sweep(deps.store.db, now)
+      : (await c.col(deps.store.db).deleteMany({ expires_at: { $lte: now } })).deletedCount;
     if (deletedCount)
       deps.metrics.inc(
         "sweeper_erased_total",

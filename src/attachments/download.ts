@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import type { Db } from "mongodb";
+import { CHUNK_SIZE, getChunk } from "./chunks.js";
+import type { ByteRange } from "./ranges.js";
+import type { AttachmentDoc } from "./repo.js";
+
+type Stored = Pick<AttachmentDoc, "_id" | "size">;
+
+/**
+ * The bytes of one range, chunk by chunk: each chunk is looked up by its computed `_id` only when
+ * the reader is ready for it, so a range costs the chunks it touches and nothing else.
+ */
+async function* rangeBytes(db: Db, doc: Stored, { start, end }: ByteRange) {
+  for (let n = Math.floor(start / CHUNK_SIZE); n * CHUNK_SIZE <= end; n++) {
+    const chunk = await getChunk(db, doc._id, n);
+    if (!chunk) throw new Error(`attachment ${doc._id} lost chunk ${n} while being read`);
+    const base = n * CHUNK_SIZE;
+    yield chunk.subarray(Math.max(0, start - base), Math.min(chunk.length, end + 1 - base));
+  }
+}
+
+/** A pull stream over an async iterator: nothing is read ahead of the client by more than one piece. */
+function pullStream(source: AsyncGenerator<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await source.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await source.return(undefined);
+    },
+  });
+}
+
+export function body(db: Db, doc: Stored, range: ByteRange) {
+  return { stream: pullStream(rangeBytes(db, doc, range)), length: range.end - range.start + 1 };
+}
+
+/** Several ranges as one `multipart/byteranges` body (RFC 9110, 14.6), its length known ahead. */
+export function multipartBody(db: Db, doc: Stored, ranges: ByteRange[]) {
+  const boundary = `hush-${randomBytes(12).toString("hex")}`;
+  const head = (r: ByteRange, i: number) =>
+    Buffer.from(
+      `${i ? "\r\n" : ""}--${boundary}\r\nContent-Type: application/octet-stream\r\n` +
+        `Content-Range: bytes ${r.start}-${r.end}/${doc.size}\r\n\r\n`,
+    );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = ranges.reduce((sum, r, i) => sum + head(r, i).length + r.end - r.start + 1, tail.length);
+  async function* parts() {
+    for (const [i, r] of ranges.entries()) {
+      yield head(r, i);
+      yield* rangeBytes(db, doc, r);
+    }
+    yield tail;
+  }
+  return { stream: pullStream(parts()), length, type: `multipart/byteranges; boundary=${boundary}` };
+}
