@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import busboy from "busboy";
 import { AppError } from "../shared/errors.js";
+import { interrupted } from "./ingest.js";
 
 /**
  * The `file` part of a streamed multipart/form-data body (PuffinTalk's upload form), as a stream
@@ -23,6 +24,7 @@ export function formFile(body: ReadableStream<Uint8Array>, contentType: string) 
     });
   }
   const input = Readable.fromWeb(body as NodeWebStream<Uint8Array>);
+  const cut = () => interrupted();
   let taken = false;
   let fileStream: Readable | undefined;
   const file = new Promise<Readable>((resolve, reject) => {
@@ -35,16 +37,16 @@ export function formFile(body: ReadableStream<Uint8Array>, contentType: string) 
     });
     parser.on("error", (err) => reject(malformed(err)));
     parser.on("close", () => reject(missingFile()));
-    input.on("error", reject);
+    input.on("error", () => reject(cut()));
   });
   const finished = new Promise<void>((resolve, reject) => {
     parser.on("close", resolve);
     parser.on("error", (err) => reject(malformed(err)));
-    input.on("error", reject);
+    input.on("error", () => reject(cut()));
   });
   finished.catch(() => {}); // whoever awaits it sees the failure; nobody else must
   file.catch(() => {});
-  input.on("error", (err) => parser.destroy(err));
+  input.on("error", () => parser.destroy(cut()));
   input.pipe(parser);
   return {
     file,

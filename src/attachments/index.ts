@@ -9,7 +9,7 @@ import { mayRead } from "./access.js";
 import { CHUNK_SIZE, chunkLength, getChunk } from "./chunks.js";
 import { body, multipartBody } from "./download.js";
 import { formFile } from "./form.js";
-import { beyondEnd, ingest, ingestPart, partialChunk, tooLarge } from "./ingest.js";
+import { beyondEnd, ingest, ingestPart, interrupted, partialChunk, tooLarge } from "./ingest.js";
 import { attachmentOf, missing, octets, uploadStatus } from "./present.js";
 import { parseRange } from "./ranges.js";
 import {
@@ -173,7 +173,9 @@ async function* exactly(body: ReadableStream<Uint8Array>, length: number | undef
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch(() => {
+        throw interrupted();
+      });
       if (done) break;
       total += value.length;
       yield value;
@@ -181,11 +183,7 @@ async function* exactly(body: ReadableStream<Uint8Array>, length: number | undef
   } finally {
     reader.releaseLock();
   }
-  if (length !== undefined && total !== length) {
-    throw new AppError("VALIDATION_ERROR", "The body ended before its Content-Length", {
-      body: `${total} of ${length} bytes arrived`,
-    });
-  }
+  if (length !== undefined && total !== length) throw interrupted();
 }
 
 async function ownUpload(deps: Deps, userId: ObjectId, hexId: string) {

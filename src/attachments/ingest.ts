@@ -145,3 +145,7 @@ export const partialChunk = () =>
     `A part is a whole number of ${CHUNK_SIZE}-byte chunks, or reaches the end of the upload`,
     { body: `length must be a multiple of ${CHUNK_SIZE} unless the part ends the upload` },
   );
+
+/** The request body broke off (the client went away): nobody will read the answer, but it is not a 500. */
+export const interrupted = () =>
+  new AppError("VALIDATION_ERROR", "The body ended before it was complete", { body: "interrupted" });

@@ -76,16 +76,17 @@ export const findAttachment = (deps: Deps, id: ObjectId) => col(deps).findOne({ 
 
 /** The bytes an account holds (complete and reserved) and how many uploads it has unfinished. */
 async function usage(deps: Deps, userId: ObjectId) {
-  const rows = await col(deps)
-    .aggregate<{ _id: AttachmentDoc["state"]; bytes: number; n: number }>([
-      { $match: { uploader_id: userId } },
-      { $group: { _id: "$state", bytes: { $sum: "$size" }, n: { $sum: 1 } } },
-    ])
-    .toArray();
-  return {
-    bytes: rows.reduce((sum, r) => sum + r.bytes, 0),
-    pending: rows.find((r) => r._id === "uploading")?.n ?? 0,
-  };
+  // Counted apart: the local store's $group answers 0 for `{$sum: 1}`.
+  const [rows, pending] = await Promise.all([
+    col(deps)
+      .aggregate<{ bytes: number }>([
+        { $match: { uploader_id: userId } },
+        { $group: { _id: null, bytes: { $sum: "$size" } } },
+      ])
+      .toArray(),
+    col(deps).countDocuments({ uploader_id: userId, state: "uploading" }),
+  ]);
+  return { bytes: rows[0]?.bytes ?? 0, pending };
 }
 
 /**
