@@ -14,6 +14,7 @@ import { createServer } from "../src/server.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createLogger } from "../src/shared/logger.js";
 import { startSmtp } from "../test/helpers/smtp.js";
+import { benchAttachments } from "./attachments.js";
 
 /**
  * Prints latency figures for the relay against its own database: what a request costs on top of
@@ -46,6 +47,7 @@ const config = loadConfig({
   SMTP_URL: smtp.url,
   TRUST_PROXY: "true",
   JWT_SECRET: "b".repeat(32),
+  ATTACHMENT_QUOTA_BYTES: String(64 * 1024 ** 3),
 });
 const store = await connectStore(uri, `hush_bench_${randomBytes(4).toString("hex")}`, logger, { inventory });
 const deps = createDeps({
@@ -100,6 +102,8 @@ await time("POST /auth/signup, new address (mail sent)", M, (i) =>
 await time("POST /auth/signup, existing address (mail sent)", M, (i) =>
   post("/api/v1/auth/signup", { email }, { "x-forwarded-for": `10.2.${i >> 8}.${i & 255}` }),
 );
+
+if (process.env.BENCH_ATTACHMENTS !== "0") await benchAttachments(base, done.body.session_token);
 
 await server.close();
 await store.db.dropDatabase();

@@ -68,7 +68,7 @@ export async function binaryFetch(
 }
 
 /** A multipart/form-data body with the file as its `file` part (and any text fields before it). */
-export function formOf(file: Uint8Array, fields: Record<string, string> = {}) {
+export function formOf(file: Uint8Array<ArrayBuffer>, fields: Record<string, string> = {}) {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   form.append("file", new Blob([file]), "blob.bin");
