@@ -38,7 +38,7 @@ export const attachments = owned<AttachmentDoc>({
   onExpiry:
     "erased with its chunks when no message owns it `ATTACHMENT_TTL` after upload (unfinished uploads too)",
   onAccountDeletion: "the account's uploads are erased with their chunks",
-  eraseAccount: (_col, account, db) => eraseWhere(db, { uploader_id: account._id }, new Date()),
+  eraseAccount: (_col, account, deps) => eraseWhere(deps.store.db, { uploader_id: account._id }, new Date()),
   sweep: (db, now) => eraseWhere(db, { expires_at: { $lte: now } }, now),
 });
 const col = (deps: Deps) => attachments.col(deps.store.db);

@@ -27,8 +27,8 @@ export interface Owned<T extends Document = Document> {
   expires: boolean;
   onExpiry: string;
   onAccountDeletion: string;
-  /** `db` reaches what the documents own elsewhere (an attachment's chunks). */
-  eraseAccount(col: Collection<T>, account: Account, db: Db): Promise<unknown>;
+  /** `deps` reaches what the documents own elsewhere (an attachment's chunks). */
+  eraseAccount(col: Collection<T>, account: Account, deps: { store: { db: Db } }): Promise<unknown>;
   /**
    * Replaces the expiry job's plain `deleteMany` where an expired document owns other data that must
    * go with it (an attachment's chunks): erases what expired, in bounded batches, and returns how
@@ -54,7 +54,7 @@ export const never = { expires: false, onExpiry: noExpiry } as const;
 
 /** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
 export async function eraseAccount(db: Db, inventory: readonly AnyOwned[], account: Account) {
-  for (const c of inventory) await c.eraseAccount(c.col(db), account, db);
+  for (const c of inventory) await c.eraseAccount(c.col(db), account, { store: { db } });
 }
 
 export async function eraseDevice(
