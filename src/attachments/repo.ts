@@ -24,8 +24,10 @@ export interface AttachmentDoc {
   created_at: Date;
   /** Null once a message owns it: it then goes with the message. */
   expires_at: Date | null;
+  /** The message that owns it, its conversation and its position there (src/attachments/owners.ts). */
   message_id: ObjectId | null;
   conversation_id: ObjectId | null;
+  message_seq: number | null;
 }
 
 export const attachments = owned<AttachmentDoc>({
@@ -33,11 +35,15 @@ export const attachments = owned<AttachmentDoc>({
   owner: "attachments",
   holds:
     "one attachment's metadata: uploader, size, SHA-256, state, the message owning it; its bytes are in `attachment_chunks`",
-  indexes: [{ key: { uploader_id: 1, state: 1 } }],
+  indexes: [
+    { key: { uploader_id: 1, state: 1 } },
+    { key: { message_id: 1 } },
+    { key: { conversation_id: 1 } },
+  ],
   expires: true,
   onExpiry:
     "erased with its chunks when no message owns it `ATTACHMENT_TTL` after upload (unfinished uploads too)",
-  onAccountDeletion: "the account's uploads are erased with their chunks",
+  onAccountDeletion: "the account's uploads are erased with their chunks, those its messages carry included",
   eraseAccount: (_col, account, deps) => eraseWhere(deps.store.db, { uploader_id: account._id }, new Date()),
   sweep: (db, now) => eraseWhere(db, { expires_at: { $lte: now } }, now),
 });
@@ -51,7 +57,7 @@ const BATCH = 20;
  * the next sweep finishes. Marking first also settles a race with a message claiming it (the claim
  * needs `complete`). Returns how many documents went.
  */
-async function eraseWhere(db: Db, filter: Record<string, unknown>, now: Date) {
+export async function eraseWhere(db: Db, filter: Record<string, unknown>, now: Date) {
   const c = attachments.col(db);
   let erased = 0;
   for (;;) {
@@ -127,6 +133,7 @@ export async function openUpload(deps: Deps, userId: ObjectId, size: number, res
     expires_at: new Date(now.getTime() + deps.config.ATTACHMENT_TTL * 1000),
     message_id: null,
     conversation_id: null,
+    message_seq: null,
   };
   await col(deps).insertOne(doc);
   try {
