@@ -90,6 +90,16 @@ describe("attachments: size cap", () => {
     expect(await stored(a.id)).toEqual({ docs: 0, chunks: 0 });
   });
 
+  it("authenticates before reading a byte of the body", async () => {
+    const answer = await rawExchange(
+      "POST /api/v1/attachments HTTP/1.1\r\nHost: x\r\n" +
+        `Content-Type: application/octet-stream\r\nContent-Length: ${MiB}\r\n\r\n`,
+      () => {},
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
   it("cuts off a chunked body that runs past the cap, and keeps nothing of it", async () => {
     const before = answeredUploads();
     const r = await upload(a.token, streamOf(pseudoRandom(3 * MiB, "over")));
