@@ -1,5 +1,6 @@
 import { createCipheriv, createHash } from "node:crypto";
 import type { Checker } from "./conformance.js";
+import type { Hush } from "./hush.js";
 
 /**
  * Deterministic pseudo-random bytes (an AES-CTR keystream of the seed), made piece by piece so a
@@ -73,4 +74,20 @@ export function formOf(file: Uint8Array<ArrayBuffer>, fields: Record<string, str
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   form.append("file", new Blob([file]), "blob.bin");
   return form;
+}
+
+/** How many answers to this route pattern the server has logged (however the requests ended). */
+export const answeredCount = (h: Hush, route: string) =>
+  h.logs.filter((l) => l.includes('"msg":"request"') && l.includes(`"route":"${route}"`)).length;
+
+/**
+ * Waits until the server has logged its answer to `n` requests of this route: a request whose
+ * client went away has no answer to wait for, yet the test must know the server is done with it.
+ */
+export async function answered(h: Hush, route: string, n: number) {
+  for (let i = 0; i < 1000; i++) {
+    if (answeredCount(h, route) >= n) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no answer logged for ${route}`);
 }

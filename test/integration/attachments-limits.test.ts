@@ -4,7 +4,16 @@ import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHUNK_SIZE } from "../../src/attachments/chunks.js";
 import { sweepOnce } from "../../src/jobs/sweeper.js";
-import { binaryFetch, bytesOf, formOf, pseudoRandom, sha256, streamOf } from "../helpers/attachments.js";
+import {
+  answered,
+  answeredCount,
+  binaryFetch,
+  bytesOf,
+  formOf,
+  pseudoRandom,
+  sha256,
+  streamOf,
+} from "../helpers/attachments.js";
 import { type Account, type Hush, signUp, startHush } from "../helpers/hush.js";
 
 const MiB = 1024 * 1024;
@@ -37,16 +46,7 @@ async function stored(userId: string, ids: string[] = []) {
   return { docs: docs.length, chunks };
 }
 
-/** Waits until the server has logged its answer to `n` requests of this route (however they ended). */
-async function answered(route: string, n: number) {
-  for (let i = 0; i < 500; i++) {
-    const done = h.logs.filter((l) => l.includes('"msg":"request"') && l.includes(`"route":"${route}"`));
-    if (done.length >= n) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no answer logged for ${route}`);
-}
-const answeredUploads = () => h.logs.filter((l) => l.includes('"route":"/api/v1/attachments"')).length;
+const answeredUploads = () => answeredCount(h, "/api/v1/attachments");
 
 /** A new access token after the clock moved past the last one's expiry (the refresh token lasts longer). */
 async function freshToken(a: Account) {
@@ -105,7 +105,7 @@ describe("attachments: size cap", () => {
     const r = await upload(a.token, streamOf(pseudoRandom(3 * MiB, "over")));
     expect(r.status).toBe(413);
     expect(r.body.code).toBe("PAYLOAD_TOO_LARGE");
-    await answered("/api/v1/attachments", before + 1);
+    await answered(h, "/api/v1/attachments", before + 1);
     expect(await stored(a.id)).toEqual({ docs: 0, chunks: 0 });
   });
 
@@ -164,7 +164,7 @@ describe("attachments: an interrupted upload leaves nothing behind", () => {
       req.on("error", () => resolve());
       req.write(bytesOf(3 * CHUNK_SIZE + 10), () => setTimeout(() => req.destroy(), 300));
     });
-    await answered("/api/v1/attachments", before + 1);
+    await answered(h, "/api/v1/attachments", before + 1);
     expect(await stored(a.id)).toEqual({ docs: 0, chunks: 0 });
   });
 
@@ -187,7 +187,7 @@ describe("attachments: an interrupted upload leaves nothing behind", () => {
         setTimeout(() => req.destroy(), 300),
       );
     });
-    await answered("/api/v1/attachments", before + 1);
+    await answered(h, "/api/v1/attachments", before + 1);
     expect(await stored(a.id)).toEqual({ docs: 0, chunks: 0 });
   });
 });
