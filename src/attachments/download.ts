@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { Db } from "mongodb";
+import { randomHex } from "../shared/random.js";
 import { CHUNK_SIZE, getChunk } from "./chunks.js";
 import type { ByteRange } from "./ranges.js";
 import type { AttachmentDoc } from "./repo.js";
@@ -39,7 +39,7 @@ export function body(db: Db, doc: Stored, range: ByteRange) {
 
 /** Several ranges as one `multipart/byteranges` body (RFC 9110, 14.6), its length known ahead. */
 export function multipartBody(db: Db, doc: Stored, ranges: ByteRange[]) {
-  const boundary = `hush-${randomBytes(12).toString("hex")}`;
+  const boundary = `hush-${randomHex(12)}`;
   const head = (r: ByteRange, i: number) =>
     Buffer.from(
       `${i ? "\r\n" : ""}--${boundary}\r\nContent-Type: application/octet-stream\r\n` +

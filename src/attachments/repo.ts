@@ -2,6 +2,7 @@ import { type Db, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
+import { randomBuffer } from "../shared/random.js";
 import { chunkCount, eraseChunks } from "./chunks.js";
 
 /** Unfinished uploads (streamed or resumable) one account may have open at once. */
@@ -121,7 +122,8 @@ async function assertWithinQuota(deps: Deps, userId: ObjectId) {
 export async function openUpload(deps: Deps, userId: ObjectId, size: number, resumable: boolean) {
   const now = deps.clock.now();
   const doc: AttachmentDoc = {
-    _id: new ObjectId(),
+    // All 12 bytes random: an attachment id is all a download names, so none may be guessed from another.
+    _id: new ObjectId(randomBuffer(12)),
     uploader_id: userId,
     state: "uploading",
     size,
