@@ -170,6 +170,17 @@ describe("attachments: ranges", () => {
     expect((await range(`bytes=${many}`)).status).toBe(416);
   });
 
+  it("answers HEAD with the headers alone", async () => {
+    const r = await fetch(api(`/attachments/${id}`), {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-length")).toBe(String(size));
+    expect(r.headers.get("etag")).toBe(etag);
+    expect((await r.arrayBuffer()).byteLength).toBe(0);
+  });
+
   it("sends the whole attachment when If-Range is not its ETag, or the unit is not bytes", async () => {
     const stale = await range("bytes=0-9", { "if-range": '"0000"' });
     expect(stale.status).toBe(200);
