@@ -7,15 +7,25 @@ import type { AttachmentDoc } from "./repo.js";
 type Stored = Pick<AttachmentDoc, "_id" | "size">;
 
 /**
- * The bytes of one range, chunk by chunk: each chunk is looked up by its computed `_id` only when
- * the reader is ready for it, so a range costs the chunks it touches and nothing else.
+ * The bytes of one range, chunk by chunk: each chunk is looked up by its computed `_id`, so a range
+ * costs the chunks it touches and nothing else. The next chunk is fetched while the client takes
+ * this one, and no further ahead.
  */
 async function* rangeBytes(db: Db, doc: Stored, { start, end }: ByteRange) {
-  for (let n = Math.floor(start / CHUNK_SIZE); n * CHUNK_SIZE <= end; n++) {
-    const chunk = await getChunk(db, doc._id, n);
-    if (!chunk) throw new Error(`attachment ${doc._id} lost chunk ${n} while being read`);
-    const base = n * CHUNK_SIZE;
-    yield chunk.subarray(Math.max(0, start - base), Math.min(chunk.length, end + 1 - base));
+  const last = Math.floor(end / CHUNK_SIZE);
+  const fetch = (n: number) => (n <= last ? getChunk(db, doc._id, n) : null);
+  let n = Math.floor(start / CHUNK_SIZE);
+  let next = fetch(n);
+  try {
+    for (; n <= last; n++) {
+      const chunk = await next;
+      next = fetch(n + 1);
+      if (!chunk) throw new Error(`attachment ${doc._id} lost chunk ${n} while being read`);
+      const base = n * CHUNK_SIZE;
+      yield chunk.subarray(Math.max(0, start - base), Math.min(chunk.length, end + 1 - base));
+    }
+  } finally {
+    await next?.catch(() => {}); // a client gone early leaves no read unsettled
   }
 }
 
