@@ -1,20 +1,23 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import { attachmentRoutes } from "./attachments/index.js";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
+import { conversationRoutes } from "./conversations/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
+import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { authGate, routeKey } from "./sessions/gate.js";
+import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
-import { jsonOnly, observe } from "./shared/middleware.js";
+import { apiBasics } from "./shared/middleware.js";
+import { requestIdOf } from "./shared/observe.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
 import { userRoutes } from "./users/index.js";
@@ -24,27 +27,14 @@ const API = "/api/v1";
 
 /** Builds the whole HTTP application from its dependencies; binds nothing. */
 export function createApp(deps: Deps) {
+  const { config } = deps;
+  // No middleware for every path: request ids, security headers, the access log and metrics are
+  // the HTTP server's (src/shared/observe.ts), so GET /healthz runs its handler and nothing else.
   const app = createRouter();
-  app.use("*", observe(deps.logger, deps.metrics, deps.config.TRUST_PROXY));
-  const api = createRouter();
-  // Routes declaring a non-JSON request body (attachment uploads) read, limit and check their own
-  // streamed bodies, after the auth gate: the JSON-body middleware below skips them.
-  let streamed: Set<string> | undefined;
-  const ownsBody = (c: Context<AppEnv>) => {
-    streamed ??= declaredRoutes(api, (r) => Object.keys(r.request?.body?.content ?? {}).some(notJson));
-    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
-    return route !== undefined && streamed.has(routeKey(route.method, route.path));
-  };
-  const limit = bodyLimit({
-    maxSize: deps.config.MAX_BODY_BYTES,
-    onError: () => {
-      throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
-    },
-  });
-  app.use("*", (c, next) => (ownsBody(c) ? next() : limit(c, next)));
-  app.use("*", (c, next) => (ownsBody(c) ? next() : jsonOnly(c, next)));
 
+  const api = createRouter();
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  api.use("*", apiBasics(config.TRUST_PROXY));
   api.use(
     "*",
     authGate(deps, () => {
@@ -52,16 +42,29 @@ export function createApp(deps: Deps) {
       return publicRoutes;
     }),
   );
-  const features = [
+  // Routes declaring a non-JSON request body (attachment uploads) stream, limit and check their
+  // own bodies; the JSON body reader skips them. Derived from the declarations, like the gate.
+  let streamed: Set<string> | undefined;
+  const ownsBody = (c: Context<AppEnv>) => {
+    streamed ??= declaredRoutes(api, (r) => Object.keys(r.request?.body?.content ?? {}).some(notJson));
+    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+    return route !== undefined && streamed.has(routeKey(route.method, route.path));
+  };
+  // After the gate: a body is read only for a route that matched, and once its caller is known.
+  const publicBytes = Math.min(config.PUBLIC_BODY_BYTES, config.MAX_BODY_BYTES);
+  const bodies = jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) });
+  api.use("*", (c, next) => (ownsBody(c) ? next() : bodies(c, next)));
+  for (const routes of [
     authRoutes,
     userRoutes,
     deviceRoutes,
     keyRoutes,
     contactRoutes,
     blockRoutes,
+    conversationRoutes,
+    messageRoutes,
     attachmentRoutes,
-  ];
-  for (const routes of features) {
+  ]) {
     api.route("/", routes(deps));
   }
   app.route("/", opsRoutes(deps, VERSION));
@@ -90,7 +93,7 @@ export function createApp(deps: Deps) {
   app.onError((err, c) => {
     const e = toAppError(err);
     if (e.status >= 500) {
-      deps.logger.error("request failed", { request_id: c.get("requestId"), error: err });
+      deps.logger.error("request failed", { request_id: requestIdOf(c), error: err });
     }
     return c.json(errorBody(e), e.status, e.headers);
   });
@@ -121,7 +124,7 @@ const notJson = (mediaType: string) => !/^application\/([a-z.+-]*\+)?json$/i.tes
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException && err.status < 500) {
-    // Hono's own validators: malformed JSON or a wrong content type slipping past jsonOnly.
+    // Hono's own validator: malformed JSON (a body is parsed only there, once).
     return new AppError(/json/i.test(err.message) ? "INVALID_JSON" : "VALIDATION_ERROR", err.message);
   }
   return new AppError("INTERNAL_ERROR");

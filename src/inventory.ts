@@ -1,10 +1,16 @@
 import { attachmentChunks } from "./attachments/chunks.js";
 import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";
+import { members } from "./conversations/members.js";
+import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { prekeys } from "./keys/repo.js";
-import { slots } from "./limits/slots.js";
+import { counters } from "./limits/counters.js";
+import { clientIds } from "./messages/client-ids.js";
+import { messageKeys } from "./messages/keys.js";
+import { marks, receipts } from "./messages/receipts.js";
+import { messages } from "./messages/repo.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
@@ -17,8 +23,18 @@ import { users } from "./users/repo.js";
  * and the users collection comes last.
  */
 export const inventory: readonly AnyOwned[] = [
+  // An account's uploads (and their chunks) go first: nothing refers to them but messages.
   attachments,
   attachmentChunks,
+  // Keys, receipts and marks go before the account leaves its conversations, and the
+  // conversations' own collections before devices: leaving tells the other members' devices.
+  messageKeys,
+  receipts,
+  marks,
+  clientIds,
+  messages,
+  members,
+  conversations,
   usedRefresh,
   authSessions,
   otpSessions,
@@ -26,6 +42,6 @@ export const inventory: readonly AnyOwned[] = [
   devices,
   contacts,
   blocks,
-  slots,
+  counters,
   users,
 ];

@@ -13,3 +13,10 @@ export function safeEqualHex(a: string, b: string): boolean {
   const y = Buffer.from(b, "hex");
   return x.length === y.length && timingSafeEqual(x, y);
 }
+
+/** Constant-time comparison of two strings of any length (a configured secret and what a caller sent). */
+export function safeEqualText(a: string, b: string): boolean {
+  const x = createHash("sha256").update(a).digest();
+  const y = createHash("sha256").update(b).digest();
+  return timingSafeEqual(x, y);
+}

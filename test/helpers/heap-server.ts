@@ -23,6 +23,8 @@ const config = loadConfig({
   JWT_SECRET: randomBytes(32).toString("hex"),
   ATTACHMENT_MAX_BYTES: String(256 * 1024 * 1024),
   ATTACHMENT_QUOTA_BYTES: String(1024 * 1024 * 1024),
+  // This test measures memory, not speed: a loaded machine must not turn it into a 408.
+  REQUEST_TIMEOUT_MS: "600000",
 });
 const store = await connectStore(process.env.HUSH_TEST_URI!, process.env.HUSH_TEST_DB!, logger, {
   inventory,
