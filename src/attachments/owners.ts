@@ -6,7 +6,8 @@ import { attachments, eraseWhere } from "./repo.js";
 /*
  * What the messages feature does with attachments: a message takes the ones it lists
  * (`attachment_ids`), and they go when it goes. Messages call these; attachments never look at
- * messages.
+ * messages. A conversation erased for good takes its attachments through the inventory's
+ * `eraseConversation` cascade (see repo.ts).
  */
 
 /** The message that takes attachments, and where it lives (whose members may then read them). */
@@ -57,7 +58,3 @@ export async function releaseFromMessage(deps: Deps, messageId: ObjectId) {
 /** Erases the attachments of these messages with their chunks (delete for everyone, expiry, view-once done). */
 export const eraseForMessages = (deps: Deps, messageIds: ObjectId[]) =>
   messageIds.length ? eraseWhere(deps.store.db, { message_id: { $in: messageIds } }, deps.clock.now()) : 0;
-
-/** Erases every attachment of a conversation erased for good (its last member left). */
-export const eraseForConversation = (deps: Deps, conversationId: ObjectId) =>
-  eraseWhere(deps.store.db, { conversation_id: conversationId }, deps.clock.now());

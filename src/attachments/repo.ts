@@ -43,9 +43,12 @@ export const attachments = owned<AttachmentDoc>({
   ],
   expires: true,
   onExpiry:
-    "erased with its chunks when no message owns it `ATTACHMENT_TTL` after upload (unfinished uploads too)",
+    "erased with its chunks `ATTACHMENT_TTL` after upload while no message owns it (unfinished uploads " +
+    "too); one a message owns goes with the message (deleted for everyone) or with its conversation " +
+    "(erased when the last member leaves)",
   onAccountDeletion: "the account's uploads are erased with their chunks, those its messages carry included",
   eraseAccount: (_col, account, deps) => eraseWhere(deps.store.db, { uploader_id: account._id }, new Date()),
+  eraseConversation: (_col, id, deps) => eraseWhere(deps.store.db, { conversation_id: id }, new Date()),
   sweep: (db, now) => eraseWhere(db, { expires_at: { $lte: now } }, now),
 });
 const col = (deps: Deps) => attachments.col(deps.store.db);

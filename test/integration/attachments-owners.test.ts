@@ -1,12 +1,8 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHUNK_SIZE } from "../../src/attachments/chunks.js";
-import {
-  claimForMessage,
-  eraseForConversation,
-  eraseForMessages,
-  releaseFromMessage,
-} from "../../src/attachments/owners.js";
+import { claimForMessage, eraseForMessages, releaseFromMessage } from "../../src/attachments/owners.js";
+import { eraseConversation } from "../../src/db/owned.js";
 import { sweepOnce } from "../../src/jobs/sweeper.js";
 import { AppError } from "../../src/shared/errors.js";
 import { binaryFetch, bytesOf } from "../helpers/attachments.js";
@@ -124,7 +120,7 @@ describe("attachments owned by messages", () => {
     await eraseForMessages(h.deps, [m1.message_id]);
     expect([await doc(one), await chunks(one)]).toEqual([null, 0]);
     expect(await chunks(two)).toBe(2);
-    await eraseForConversation(h.deps, m1.conversation_id);
+    await eraseConversation(h.deps, m1.conversation_id); // the cascade a last departure runs
     expect([await doc(two), await chunks(two)]).toEqual([null, 0]);
     expect(await chunks(other)).toBe(2);
   });
