@@ -105,8 +105,9 @@ export const downloadAttachment = route({
   operationId: "downloadAttachment",
   summary: "Download an attachment, whole or by byte ranges",
   description:
-    "Streamed as `application/octet-stream`. Allowed to its uploader and to members of a conversation " +
-    "holding a message that owns it; to anyone else it does not exist (404). An unfinished upload is not " +
+    "Streamed as `application/octet-stream`. Allowed to its uploader and to the members of the " +
+    "conversation holding the message that carries it who joined before that message, unless the " +
+    "uploader has blocked them; to anyone else it does not exist (404). An unfinished upload is not " +
     "there yet (404). `Range: bytes=...` is honoured (first bytes, a middle range, a suffix `-n`, open " +
     `ends): one range comes back as a 206 with Content-Range; several (at most ${MAX_RANGES}; overlapping ` +
     "ones merged) as a 206 `multipart/byteranges` whose parts each carry their Content-Range. A malformed " +
