@@ -33,8 +33,8 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     }
     const conversation = await insertGroup(deps, body.name, body.picture_url ?? null, ids.length + 1);
     await insertMembers(deps, [
-      newMember(deps, conversation, auth.userId, "admin"),
-      ...ids.map((id) => newMember(deps, conversation, id, "member")),
+      newMember(deps, conversation, auth.userId, "admin", 0),
+      ...ids.map((id, i) => newMember(deps, conversation, id, "member", i + 1)),
     ]);
     await changed(auth, conversation._id, "created", null);
     return c.json(await present(auth, conversation._id), 201);
@@ -59,7 +59,7 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     if (await findMember(deps, conversation._id, target)) throw already();
     const seat = await claimSeat(deps, conversation._id);
     if (!seat) throw new AppError("INVALID_STATE", `A group has at most ${MAX_GROUP} members`);
-    if (!(await insertMember(deps, newMember(deps, seat, target, "member")))) {
+    if (!(await insertMember(deps, newMember(deps, seat, target, "member", seat.joins - 1)))) {
       await releaseSeat(deps, conversation._id);
       throw already();
     }

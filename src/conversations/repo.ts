@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
@@ -24,6 +24,8 @@ export interface ConversationDoc {
   /** Messages stored, tombstones included. Moves in the same update as seq, never by counting. */
   message_count: number;
   member_count: number;
+  /** Seats ever taken: each member's `rank`, so "longest-standing" never depends on a clock tie. */
+  joins: number;
   last_message: LastMessage | null;
   created_at: Date;
   updated_at: Date;
@@ -63,7 +65,7 @@ export const findConversations = async (deps: Deps, ids: ObjectId[]) => {
 
 function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc>): ConversationDoc {
   const now = deps.clock.now();
-  const _id = new ObjectId();
+  const _id = newId();
   return {
     _id,
     kind,
@@ -73,6 +75,7 @@ function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc
     seq: 0,
     message_count: 0,
     member_count: 0,
+    joins: 0,
     last_message: null,
     created_at: now,
     updated_at: now,
@@ -88,7 +91,7 @@ export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
   const key = pairKey(a, b);
   const existing = await col(deps).findOne({ pair_key: key });
   if (existing) return { conversation: existing, created: false };
-  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2 });
+  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2, joins: 2 });
   try {
     await col(deps).insertOne(doc);
     return { conversation: doc, created: true };
@@ -101,7 +104,12 @@ export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
 }
 
 export async function insertGroup(deps: Deps, name: string, picture: string | null, members: number) {
-  const doc = newConversation(deps, "group", { name, picture_url: picture, member_count: members });
+  const doc = newConversation(deps, "group", {
+    name,
+    picture_url: picture,
+    member_count: members,
+    joins: members,
+  });
   await col(deps).insertOne(doc);
   return doc;
 }
@@ -155,7 +163,7 @@ export async function setLastPreview(deps: Deps, id: ObjectId, messageId: Object
 export const claimSeat = (deps: Deps, id: ObjectId) =>
   col(deps).findOneAndUpdate(
     { _id: id, member_count: { $gte: 1, $lt: MAX_GROUP } },
-    { $inc: { member_count: 1 }, $set: { updated_at: deps.clock.now() } },
+    { $inc: { member_count: 1, joins: 1 }, $set: { updated_at: deps.clock.now() } },
     { returnDocument: "after" },
   );
 

@@ -134,7 +134,10 @@ export const ConversationBody = z
     created_at: Timestamp,
     updated_at: Timestamp,
   })
-  .openapi("Conversation");
+  .openapi("Conversation", {
+    description:
+      "A conversation as the caller sees it: `role`, `unread_count` and `archived` are the caller's own",
+  });
 
 export const ConversationList = z
   .object({
