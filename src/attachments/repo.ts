@@ -1,8 +1,8 @@
-import { type Db, ObjectId } from "mongodb";
+import type { Db, ObjectId } from "mongodb";
+import { newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { randomBuffer } from "../shared/random.js";
 import { chunkCount, eraseChunks } from "./chunks.js";
 
 /** Unfinished uploads (streamed or resumable) one account may have open at once. */
@@ -126,7 +126,7 @@ export async function openUpload(deps: Deps, userId: ObjectId, size: number, res
   const now = deps.clock.now();
   const doc: AttachmentDoc = {
     // All 12 bytes random: an attachment id is all a download names, so none may be guessed from another.
-    _id: new ObjectId(randomBuffer(12)),
+    _id: newId(),
     uploader_id: userId,
     state: "uploading",
     size,
