@@ -31,14 +31,14 @@ const CONCURRENCY = 8;
 const BIG = Number(process.env.BENCH_BIG ?? 100_000);
 const b64 = (n: number) => randomBytes(n).toString("base64");
 
-const quantiles = (ms: number[]) => {
+export const quantiles = (ms: number[]) => {
   const s = [...ms].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
   return `p50=${q(0.5)}ms  p95=${q(0.95)}ms  p99=${q(0.99)}ms`;
 };
-const line = (label: string, figures: string) => console.log(`${label.padEnd(56)} ${figures}`);
+export const line = (label: string, figures: string) => console.log(`${label.padEnd(56)} ${figures}`);
 
-async function timed(n: number, fn: (i: number) => Promise<unknown>) {
+export async function timed(n: number, fn: (i: number) => Promise<unknown>) {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
@@ -186,6 +186,7 @@ export async function benchMessages(ctx: BenchContext) {
           edited_at: null,
           deleted: false,
           deleted_at: null,
+          expires_at: null,
         });
         keys.push({
           _id: new ObjectId(),
@@ -197,6 +198,7 @@ export async function benchMessages(ctx: BenchContext) {
           device_id: reader.device,
           encrypted_key: b64(92),
           registration_id: null,
+          expires_at: null,
         });
       }
       await messages.col(db).insertMany(docs, { ordered: false });
@@ -241,4 +243,6 @@ export async function benchMessages(ctx: BenchContext) {
   };
   await history(1_000);
   await history(BIG);
+  return { call, send, devices, conversation: conversation as string };
 }
+export type MessagingBench = Awaited<ReturnType<typeof benchMessages>>;

@@ -42,9 +42,17 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
 
   app.openapi(r.updateGroup, async (c) => {
     const auth = c.get("auth");
-    const { conversation } = await group(c, c.req.valid("param").conversation_id, true);
-    await updateGroup(deps, conversation._id, c.req.valid("json"));
-    await changed(auth, conversation._id, "renamed", null);
+    const body = c.req.valid("json");
+    const id = c.req.valid("param").conversation_id;
+    const timerOnly = Object.keys(body).every((k) => k === "ttl_seconds");
+    // The timer alone may be set by either member of a 1:1; everything else is a group admin's.
+    const { conversation, me } = timerOnly ? await ctx.load(c, id) : await group(c, id, true);
+    if (conversation.kind === "group" && me.role !== "admin") {
+      throw new AppError("FORBIDDEN", "Only group admins may do this");
+    }
+    await updateGroup(deps, conversation._id, body);
+    const renamed = body.name !== undefined || body.picture_url !== undefined;
+    await changed(auth, conversation._id, renamed ? "renamed" : "timer_changed", null);
     return c.json(await present(auth, conversation._id), 200);
   });
 

@@ -11,6 +11,8 @@ export interface LastMessage {
   encrypted_preview: string | null;
   timestamp: Date;
   sender_id: ObjectId | null;
+  /** A disappearing message stops being shown here at once when this passes (before the job runs). */
+  expires_at?: Date | null;
 }
 export interface ConversationDoc {
   _id: ObjectId;
@@ -27,6 +29,8 @@ export interface ConversationDoc {
   /** Seats ever taken: each member's `rank`, so "longest-standing" never depends on a clock tie. */
   joins: number;
   last_message: LastMessage | null;
+  /** The disappearing-message timer for messages that set none (absent or null: none). */
+  ttl_seconds?: number | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -117,7 +121,7 @@ export async function insertGroup(deps: Deps, name: string, picture: string | nu
 export async function updateGroup(
   deps: Deps,
   id: ObjectId,
-  set: { name?: string; picture_url?: string | null },
+  set: { name?: string; picture_url?: string | null; ttl_seconds?: number | null },
 ) {
   await col(deps).updateOne({ _id: id }, { $set: { ...set, updated_at: deps.clock.now() } });
 }
@@ -180,3 +184,23 @@ export async function releaseSeat(deps: Deps, id: ObjectId) {
 /** A 1:1 conversation whose other person deleted their account keeps no trace of their id. */
 export const retirePairKey = (deps: Deps, id: ObjectId) =>
   col(deps).updateOne({ _id: id, kind: "one_to_one" }, { $set: { pair_key: `gone:${id.toHexString()}` } });
+
+/**
+ * Messages at these positions were erased (expired): the count goes down by as many, and where the
+ * newest of them was the last message, `replacement` (the newest one left, or null) takes its place.
+ */
+export async function forgetMessages(
+  deps: Deps,
+  id: ObjectId,
+  count: number,
+  erasedLast: ObjectId | null,
+  replacement: LastMessage | null,
+) {
+  await col(deps).updateOne({ _id: id }, { $inc: { message_count: -count } });
+  if (erasedLast) {
+    await col(deps).updateOne(
+      { _id: id, "last_message.message_id": erasedLast },
+      { $set: { last_message: replacement } },
+    );
+  }
+}

@@ -32,6 +32,8 @@ export function observeRequests(
 ): Listener {
   const requests = metrics.counter("http_requests_total", "HTTP requests by route and status");
   const latency = metrics.histogram("http_request_duration_seconds", "HTTP latency by route and status");
+  // Label strings built once per method, route and status: the same string each time is hashed once.
+  const labelsOf = new Map<string, string>();
   // Called by HushResponse.writeHead: the latency is to the response head, the status is final.
   const record = (res: HushResponse) => {
     const req = res.req;
@@ -39,7 +41,12 @@ export function observeRequests(
     const route = routeOf(method, (req.url ?? "/").split("?", 1)[0]!);
     const status = res.statusCode;
     const ms = performance.now() - res.startedAt;
-    const labels = `method="${method}",route="${route}",status="${status}"`;
+    const key = `${status} ${method} ${route}`;
+    let labels = labelsOf.get(key);
+    if (labels === undefined) {
+      labels = `method="${method}",route="${route}",status="${status}"`;
+      if (labelsOf.size < 4_096) labelsOf.set(key, labels);
+    }
     requests.add(labels, 1);
     latency.observe(labels, ms / 1000);
     if (status >= 400 || !quiet.has(route)) {

@@ -120,6 +120,21 @@ describe("session ids", () => {
   });
 });
 
+describe("other ids", () => {
+  it("keep the 24-hex form but share no timestamp or counter: one user's id says nothing of the next", async () => {
+    const users = [];
+    for (let i = 0; i < 6; i++) users.push(await signUp(h));
+    const ids = users.map((u) => u.id);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{24}$/);
+    expect(new Set(ids.map((id) => id.slice(0, 8))).size).toBe(ids.length); // an ObjectId's seconds
+    const counters = ids.map((id) => Number.parseInt(id.slice(-6), 16));
+    const steps = counters.slice(1).map((c, i) => c - counters[i]!);
+    expect(steps.some((d) => d < 0 || d > 1_000)).toBe(true); // not a counter ticking up
+    const sessions = await h.raw("auth_sessions").find({}).project({ _id: 1 }).limit(6).toArray();
+    expect(new Set(sessions.map((s) => s._id.toHexString().slice(0, 8))).size).toBe(sessions.length);
+  });
+});
+
 describe("code-guessing budgets per address, across all IPs", () => {
   it("an attacker rotating IPs gets at most 20 codes checked against one address a day", async () => {
     const dayStart = startOfNextDay();
