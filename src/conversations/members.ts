@@ -1,6 +1,6 @@
-import { ObjectId } from "mongodb";
+import type { ObjectId } from "mongodb";
 import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
-import { isDuplicateKey } from "../db/ids.js";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseConversation, eraseMembership, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { type ConversationDoc, findConversation, releaseSeat, retirePairKey } from "./repo.js";
@@ -72,7 +72,7 @@ export async function membersOfMany(deps: Deps, ids: ObjectId[]) {
 export function newMember(deps: Deps, at: ConversationDoc, userId: ObjectId, role: Role): MemberDoc {
   const now = deps.clock.now();
   return {
-    _id: new ObjectId(),
+    _id: newId(),
     conversation_id: at._id,
     user_id: userId,
     role,

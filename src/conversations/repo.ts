@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
@@ -63,7 +63,7 @@ export const findConversations = async (deps: Deps, ids: ObjectId[]) => {
 
 function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc>): ConversationDoc {
   const now = deps.clock.now();
-  const _id = new ObjectId();
+  const _id = newId();
   return {
     _id,
     kind,

@@ -1,4 +1,5 @@
-import { ObjectId } from "mongodb";
+import type { ObjectId } from "mongodb";
+import { newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
@@ -51,7 +52,7 @@ export async function insertKeys(
   keys: WrappedKey[],
 ) {
   const docs = keys.map((k) => ({
-    _id: new ObjectId(),
+    _id: newId(),
     message_id: message._id,
     conversation_id: message.conversation_id,
     seq: message.seq,

@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
@@ -78,7 +78,7 @@ async function insertOnce<T extends { _id: ObjectId }>(insert: (doc: T) => Promi
 /** True for the one call that makes the message stop counting as unread for the user. */
 export const markConsumed = (deps: Deps, m: Message, userId: ObjectId, hidden = false) =>
   insertOnce((d) => markCol(deps).insertOne(d), {
-    _id: new ObjectId(),
+    _id: newId(),
     message_id: m._id,
     conversation_id: m.conversation_id,
     user_id: userId,
@@ -127,7 +127,7 @@ export const addReceipt = (
   deviceId: string | null,
 ) =>
   insertOnce((d) => receiptCol(deps).insertOne(d), {
-    _id: new ObjectId(),
+    _id: newId(),
     message_id: m._id,
     conversation_id: m.conversation_id,
     kind,

@@ -1,11 +1,11 @@
 import type { z } from "@hono/zod-openapi";
-import { ObjectId } from "mongodb";
+import type { ObjectId } from "mongodb";
 import { recordChange } from "../changes/record.js";
 import { mine } from "../conversations/access.js";
 import { countNewMessage } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { type ConversationDoc, setLastMessage, takeSeq, uncount } from "../conversations/repo.js";
-import { parseId } from "../db/ids.js";
+import { newId, parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { maySendIn } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
@@ -137,7 +137,7 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
   const keys = await checkedKeys(deps, auth, conversation, body.recipient_keys);
   const now = deps.clock.now();
   const doc = {
-    _id: new ObjectId(),
+    _id: newId(),
     conversation_id: conversation._id,
     sender_id: auth.userId,
     sender_device_id: auth.deviceId,
