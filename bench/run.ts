@@ -17,6 +17,7 @@ import { createServer } from "../src/server.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createLogger } from "../src/shared/logger.js";
 import { startSmtp } from "../test/helpers/smtp.js";
+import { benchEphemeral } from "./ephemeral.js";
 import { benchMessages } from "./messages.js";
 
 /**
@@ -213,7 +214,9 @@ await time("POST /auth/signup, existing address (mail sent)", M, (i) =>
 );
 
 console.log("");
-await benchMessages({ base, store, smtp, skew });
+const messaging = await benchMessages({ base, store, smtp, skew });
+console.log("");
+await benchEphemeral(deps, messaging);
 
 await server.close();
 await store.db.dropDatabase();

@@ -49,6 +49,16 @@ const envSchema = z.object({
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
+  /** How often the message expiry job looks for messages past their expires_at. */
+  EXPIRY_INTERVAL_MS: int(100, 3_600_000).default(1_000),
+  /** Messages erased per claimed batch: bounds each step's memory and each write's size. */
+  EXPIRY_BATCH: int(1, 10_000).default(500),
+  /** A view-once message's ciphertext is erased this long after sending, opened or not. */
+  VIEW_ONCE_CAP_SECONDS: int(60, 365 * 86_400).default(14 * 86_400),
+  /** A wrapped key its device never confirmed receiving is erased this long after sending. */
+  UNDELIVERED_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
+  /** A tombstone (deleted for everyone, or an erased view-once) is kept this long, then erased. */
+  TOMBSTONE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,3 +1,4 @@
+import type { Change } from "./changes/record.js";
 import type { Config } from "./config.js";
 import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
@@ -20,4 +21,6 @@ export interface Deps {
   metrics: Metrics;
   limiter: RateLimiter;
   tokens: Tokens;
+  /** Sees every recorded change before it is delivered; tests read changes through it. */
+  onChange?: (change: Change) => void;
 }

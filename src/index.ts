@@ -3,7 +3,8 @@ import { ConfigError, loadConfig } from "./config.js";
 import { startLocalStore } from "./db/local-store.js";
 import { connectStore } from "./db/store.js";
 import { inventory } from "./inventory.js";
-import { startSweeper } from "./jobs/sweeper.js";
+import { expiryJobs } from "./jobs/jobs.js";
+import { startJobs } from "./jobs/runner.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
 import { createServer } from "./server.js";
 import { systemClock } from "./shared/clock.js";
@@ -41,7 +42,7 @@ async function main() {
     logger.warn("SMTP_URL not set: OTP mails are printed to this console (development only)");
 
   const deps = createDeps({ config, store, clock: systemClock, logger, mailer });
-  const sweeper = startSweeper(deps);
+  const jobs = startJobs(deps, expiryJobs(deps.inventory));
   const server = createServer(deps);
   const addr = await server.listen(config.PORT, config.HOST);
   logger.info("listening", { url: `http://${addr.address}:${addr.port}`, docs: "/docs" });
@@ -52,7 +53,7 @@ async function main() {
     stopping = true;
     logger.info("shutting down", { signal });
     await server.close();
-    sweeper.stop();
+    await jobs.stop();
     await store.close();
     mailer.close();
     await local?.stop();

@@ -25,6 +25,10 @@ export interface MessageEvent {
     is_ephemeral: boolean;
     ttl_seconds: number | null;
     view_once: boolean;
+    /** When the message disappears (null: it does not). */
+    expires_at: string | null;
+    /** View-once: false in the change announcing it (every recipient still has to open it). */
+    opened: boolean | null;
   };
   created_at: string;
   edited_at: string | null;
@@ -39,7 +43,8 @@ export type ConversationReason =
   | "member_left"
   | "admin_added"
   | "archived"
-  | "deleted";
+  | "deleted"
+  | "timer_changed";
 
 /**
  * Everything that changes what some device should show. Each names its conversation, its message
@@ -51,7 +56,25 @@ export type Change =
       conversation_id: ObjectId;
       message_id: ObjectId;
       message: MessageEvent;
-      targets: (DeviceTarget & { encrypted_key: string })[];
+      /** A view-once message's recipients get no key here (null): only POST /messages/{id}/open gives it. */
+      targets: (DeviceTarget & { encrypted_key: string | null })[];
+    }
+  | {
+      /** A recipient device opened a view-once message; told to the sender's devices. */
+      type: "message_viewed";
+      conversation_id: ObjectId;
+      message_id: ObjectId;
+      user_id: ObjectId;
+      device_id: string;
+      timestamp: Date;
+      targets: DeviceTarget[];
+    }
+  | {
+      /** The message passed its expiry and was erased; told to every member device. */
+      type: "message_expired";
+      conversation_id: ObjectId;
+      message_id: ObjectId;
+      targets: DeviceTarget[];
     }
   | {
       type: "message_deleted";
@@ -88,6 +111,7 @@ export type Change =
  * realtime layer appends each change to every target device's stream from here.
  */
 export async function recordChange(deps: Deps, change: Change) {
+  deps.onChange?.(change);
   deps.metrics.inc("message_changes_total", "Message and conversation changes recorded, by type", {
     type: change.type,
   });

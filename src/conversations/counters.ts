@@ -58,3 +58,15 @@ export const consumeUnread = (deps: Deps, conversationId: ObjectId, userId: Obje
 
 export const countHidden = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
   col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { hidden_count: 1 } });
+
+/** Erased messages leave a member's counters: those from before they joined, hidden and unread ones. */
+export const uncountErased = (
+  deps: Deps,
+  conversationId: ObjectId,
+  userId: ObjectId,
+  by: { base: number; hidden: number; unread: number },
+) =>
+  col(deps).updateOne(
+    { conversation_id: conversationId, user_id: userId },
+    { $inc: { base_count: -by.base, hidden_count: -by.hidden, unread_count: -by.unread } },
+  );

@@ -33,8 +33,8 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     }
     const conversation = await insertGroup(deps, body.name, body.picture_url ?? null, ids.length + 1);
     await insertMembers(deps, [
-      newMember(deps, conversation, auth.userId, "admin"),
-      ...ids.map((id) => newMember(deps, conversation, id, "member")),
+      newMember(deps, conversation, auth.userId, "admin", 0),
+      ...ids.map((id, i) => newMember(deps, conversation, id, "member", i + 1)),
     ]);
     await changed(auth, conversation._id, "created", null);
     return c.json(await present(auth, conversation._id), 201);
@@ -42,9 +42,17 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
 
   app.openapi(r.updateGroup, async (c) => {
     const auth = c.get("auth");
-    const { conversation } = await group(c, c.req.valid("param").conversation_id, true);
-    await updateGroup(deps, conversation._id, c.req.valid("json"));
-    await changed(auth, conversation._id, "renamed", null);
+    const body = c.req.valid("json");
+    const id = c.req.valid("param").conversation_id;
+    const timerOnly = Object.keys(body).every((k) => k === "ttl_seconds");
+    // The timer alone may be set by either member of a 1:1; everything else is a group admin's.
+    const { conversation, me } = timerOnly ? await ctx.load(c, id) : await group(c, id, true);
+    if (conversation.kind === "group" && me.role !== "admin") {
+      throw new AppError("FORBIDDEN", "Only group admins may do this");
+    }
+    await updateGroup(deps, conversation._id, body);
+    const renamed = body.name !== undefined || body.picture_url !== undefined;
+    await changed(auth, conversation._id, renamed ? "renamed" : "timer_changed", null);
     return c.json(await present(auth, conversation._id), 200);
   });
 
@@ -59,7 +67,7 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     if (await findMember(deps, conversation._id, target)) throw already();
     const seat = await claimSeat(deps, conversation._id);
     if (!seat) throw new AppError("INVALID_STATE", `A group has at most ${MAX_GROUP} members`);
-    if (!(await insertMember(deps, newMember(deps, seat, target, "member")))) {
+    if (!(await insertMember(deps, newMember(deps, seat, target, "member", seat.joins - 1)))) {
       await releaseSeat(deps, conversation._id);
       throw already();
     }

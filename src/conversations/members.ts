@@ -13,6 +13,8 @@ export interface MemberDoc {
   user_id: ObjectId;
   role: Role;
   joined_at: Date;
+  /** Order of joining (the conversation's `joins` when their seat was taken): lowest is longest-standing. */
+  rank: number;
   /** The conversation's seq when they joined: they see only later messages (none were wrapped for them). */
   joined_seq: number;
   /** The conversation's message_count when they joined, so their `total` needs no count. */
@@ -31,7 +33,7 @@ export const members = owned<MemberDoc, Deps>({
     "whether they archived it",
   indexes: [
     { key: { conversation_id: 1, user_id: 1 }, options: { unique: true } },
-    { key: { conversation_id: 1, joined_at: 1, _id: 1 } },
+    { key: { conversation_id: 1, rank: 1 } },
     { key: { conversation_id: 1, role: 1 } },
     { key: { conversation_id: 1, joined_seq: 1, user_id: 1 } },
     { key: { user_id: 1, archived: 1, last_activity_at: -1, _id: -1 } },
@@ -50,14 +52,14 @@ export const findMember = (deps: Deps, conversationId: ObjectId, userId: ObjectI
 
 /** A conversation's members, longest-standing first. */
 export const membersOf = (deps: Deps, conversationId: ObjectId) =>
-  col(deps).find({ conversation_id: conversationId }).sort({ joined_at: 1, _id: 1 }).toArray();
+  col(deps).find({ conversation_id: conversationId }).sort({ rank: 1 }).toArray();
 
 /** Members of several conversations, grouped by conversation hex id; one query. */
 export async function membersOfMany(deps: Deps, ids: ObjectId[]) {
   const found = ids.length
     ? await col(deps)
         .find({ conversation_id: { $in: ids } })
-        .sort({ joined_at: 1, _id: 1 })
+        .sort({ rank: 1 })
         .toArray()
     : [];
   const byConversation = new Map<string, MemberDoc[]>();
@@ -68,8 +70,14 @@ export async function membersOfMany(deps: Deps, ids: ObjectId[]) {
   return byConversation;
 }
 
-/** A member document as of `at`, the conversation as their seat was taken. */
-export function newMember(deps: Deps, at: ConversationDoc, userId: ObjectId, role: Role): MemberDoc {
+/** A member document as of `at`, the conversation as their seat was taken (`rank`: see MemberDoc). */
+export function newMember(
+  deps: Deps,
+  at: ConversationDoc,
+  userId: ObjectId,
+  role: Role,
+  rank: number,
+): MemberDoc {
   const now = deps.clock.now();
   return {
     _id: newId(),
@@ -77,6 +85,7 @@ export function newMember(deps: Deps, at: ConversationDoc, userId: ObjectId, rol
     user_id: userId,
     role,
     joined_at: now,
+    rank,
     joined_seq: at.seq,
     base_count: at.message_count,
     unread_count: 0,
@@ -99,7 +108,10 @@ export async function insertMember(deps: Deps, doc: MemberDoc) {
 
 /** Both sides of a 1:1 conversation, idempotently: whoever loses the create race fills in too. */
 export async function ensureDirectMembers(deps: Deps, conversation: ConversationDoc, ids: ObjectId[]) {
-  for (const id of ids) await insertMember(deps, newMember(deps, conversation, id, "member"));
+  const sorted = [...ids].sort((a, b) => a.toHexString().localeCompare(b.toHexString()));
+  for (const [rank, id] of sorted.entries()) {
+    await insertMember(deps, newMember(deps, conversation, id, "member", rank));
+  }
 }
 
 export const insertMembers = (deps: Deps, docs: MemberDoc[]) => col(deps).insertMany(docs, { ordered: true });
@@ -115,7 +127,7 @@ export const setRole = (deps: Deps, id: ObjectId, role: Role) =>
 async function ensureAdmin(deps: Deps, id: ObjectId) {
   for (;;) {
     if ((await col(deps).countDocuments({ conversation_id: id, role: "admin" }, { limit: 1 })) > 0) return;
-    const first = await col(deps).findOne({ conversation_id: id }, { sort: { joined_at: 1, _id: 1 } });
+    const first = await col(deps).findOne({ conversation_id: id }, { sort: { rank: 1 } });
     if (!first) return;
     await setRole(deps, first._id, "admin");
   }

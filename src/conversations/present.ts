@@ -48,7 +48,10 @@ export async function toConversationBodies(
         ];
       });
     // A message from before the viewer joined was not wrapped for them: not theirs to preview.
-    const last = c.last_message && c.last_message.seq > me.joined_seq ? c.last_message : null;
+    // An expired message leaves the list at once, before the expiry job replaces it.
+    const now = deps.clock.now();
+    const live = c.last_message && !(c.last_message.expires_at && c.last_message.expires_at <= now);
+    const last = live && c.last_message!.seq > me.joined_seq ? c.last_message : null;
     return {
       id: c._id.toHexString(),
       type: c.kind,
@@ -63,6 +66,7 @@ export async function toConversationBodies(
         timestamp: iso(last.timestamp),
         sender_id: last.sender_id?.toHexString() ?? null,
       },
+      ttl_seconds: c.ttl_seconds ?? null,
       unread_count: me.unread_count,
       archived: me.archived,
       created_at: iso(c.created_at),

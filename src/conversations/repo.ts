@@ -11,6 +11,8 @@ export interface LastMessage {
   encrypted_preview: string | null;
   timestamp: Date;
   sender_id: ObjectId | null;
+  /** A disappearing message stops being shown here at once when this passes (before the job runs). */
+  expires_at?: Date | null;
 }
 export interface ConversationDoc {
   _id: ObjectId;
@@ -24,7 +26,11 @@ export interface ConversationDoc {
   /** Messages stored, tombstones included. Moves in the same update as seq, never by counting. */
   message_count: number;
   member_count: number;
+  /** Seats ever taken: each member's `rank`, so "longest-standing" never depends on a clock tie. */
+  joins: number;
   last_message: LastMessage | null;
+  /** The disappearing-message timer for messages that set none (absent or null: none). */
+  ttl_seconds?: number | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -73,6 +79,7 @@ function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc
     seq: 0,
     message_count: 0,
     member_count: 0,
+    joins: 0,
     last_message: null,
     created_at: now,
     updated_at: now,
@@ -88,7 +95,7 @@ export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
   const key = pairKey(a, b);
   const existing = await col(deps).findOne({ pair_key: key });
   if (existing) return { conversation: existing, created: false };
-  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2 });
+  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2, joins: 2 });
   try {
     await col(deps).insertOne(doc);
     return { conversation: doc, created: true };
@@ -101,7 +108,12 @@ export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
 }
 
 export async function insertGroup(deps: Deps, name: string, picture: string | null, members: number) {
-  const doc = newConversation(deps, "group", { name, picture_url: picture, member_count: members });
+  const doc = newConversation(deps, "group", {
+    name,
+    picture_url: picture,
+    member_count: members,
+    joins: members,
+  });
   await col(deps).insertOne(doc);
   return doc;
 }
@@ -109,7 +121,7 @@ export async function insertGroup(deps: Deps, name: string, picture: string | nu
 export async function updateGroup(
   deps: Deps,
   id: ObjectId,
-  set: { name?: string; picture_url?: string | null },
+  set: { name?: string; picture_url?: string | null; ttl_seconds?: number | null },
 ) {
   await col(deps).updateOne({ _id: id }, { $set: { ...set, updated_at: deps.clock.now() } });
 }
@@ -155,7 +167,7 @@ export async function setLastPreview(deps: Deps, id: ObjectId, messageId: Object
 export const claimSeat = (deps: Deps, id: ObjectId) =>
   col(deps).findOneAndUpdate(
     { _id: id, member_count: { $gte: 1, $lt: MAX_GROUP } },
-    { $inc: { member_count: 1 }, $set: { updated_at: deps.clock.now() } },
+    { $inc: { member_count: 1, joins: 1 }, $set: { updated_at: deps.clock.now() } },
     { returnDocument: "after" },
   );
 
@@ -172,3 +184,23 @@ export async function releaseSeat(deps: Deps, id: ObjectId) {
 /** A 1:1 conversation whose other person deleted their account keeps no trace of their id. */
 export const retirePairKey = (deps: Deps, id: ObjectId) =>
   col(deps).updateOne({ _id: id, kind: "one_to_one" }, { $set: { pair_key: `gone:${id.toHexString()}` } });
+
+/**
+ * Messages at these positions were erased (expired): the count goes down by as many, and where the
+ * newest of them was the last message, `replacement` (the newest one left, or null) takes its place.
+ */
+export async function forgetMessages(
+  deps: Deps,
+  id: ObjectId,
+  count: number,
+  erasedLast: ObjectId | null,
+  replacement: LastMessage | null,
+) {
+  await col(deps).updateOne({ _id: id }, { $inc: { message_count: -count } });
+  if (erasedLast) {
+    await col(deps).updateOne(
+      { _id: id, "last_message.message_id": erasedLast },
+      { $set: { last_message: replacement } },
+    );
+  }
+}

@@ -105,8 +105,11 @@ export const updateGroup = route({
   tags,
   security: bearer,
   operationId: "updateGroup",
-  summary: "Rename a group or change its picture (admins)",
-  description: `A member who is not an admin gets 403; a 1:1 conversation is 409 INVALID_STATE. ${notMember} ${limited}`,
+  summary: "Rename a group, change its picture or set the disappearing-message timer",
+  description:
+    "In a group, admins only (another member gets 403). In a 1:1 conversation either member may set " +
+    "`ttl_seconds`; a name or picture there is 409 INVALID_STATE. Every member's devices are told " +
+    `(conversation_updated). ${notMember} ${limited}`,
   request: { params: ConversationIdParam, ...jsonBody(UpdateGroup) },
   responses: { 200: body("Updated") },
   errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],

@@ -43,10 +43,26 @@ export const CreateGroup = z
   .strict()
   .openapi("CreateGroupRequest");
 
+/** Bounds of a disappearing-message timer, per message or per conversation. */
+export const TTL_BOUNDS = { min: 5, max: 90 * 86_400 };
+export const TtlSeconds = z
+  .number()
+  .int()
+  .min(TTL_BOUNDS.min)
+  .max(TTL_BOUNDS.max)
+  .openapi({ description: `Seconds, ${TTL_BOUNDS.min} to ${TTL_BOUNDS.max} (90 days)` });
+
 export const UpdateGroup = z
   .object({
     name: GroupName.optional(),
     picture_url: PictureUrl.nullable().optional().openapi({ description: "null removes the picture" }),
+    ttl_seconds: TtlSeconds.nullable()
+      .optional()
+      .openapi({
+        description:
+          "The conversation's disappearing-message timer, applied to messages that set no ttl_seconds; " +
+          "null turns it off. Members may set it in a 1:1 conversation, admins in a group.",
+      }),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
@@ -129,12 +145,20 @@ export const ConversationBody = z
     member_count: z.number().int(),
     role: Role,
     last_message: orNull(LastMessageBody),
+    ttl_seconds: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The disappearing-message timer for messages that set none (null: off)" }),
     unread_count: z.number().int(),
     archived: z.boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
-  .openapi("Conversation");
+  .openapi("Conversation", {
+    description:
+      "A conversation as the caller sees it: `role`, `unread_count` and `archived` are the caller's own",
+  });
 
 export const ConversationList = z
   .object({

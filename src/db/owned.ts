@@ -42,6 +42,12 @@ export interface Owned<T extends Document = Document, D = CascadeDeps> {
    * admin or erases the group, through the owner's own data access.
    */
   eraseAccount(col: Collection<T>, account: Account, deps: D): Promise<unknown>;
+  /**
+   * For a collection whose expired documents take more than a delete (messages: their keys,
+   * counters and an event to every member device), the owner's own expiry step; the expiry job
+   * calls it instead of deleting by `expires_at`. Returns how many documents it erased.
+   */
+  expire?(deps: D, now: Date): Promise<number>;
   /** What goes with one device of an account, when the collection holds per-device data. */
   eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string, deps: D): Promise<unknown>;
   /** What goes when a conversation is erased for good (its last member left), for per-conversation data. */

@@ -8,7 +8,7 @@ import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import type { UserDoc } from "../users/repo.js";
 import { visibleMessage, within } from "./access.js";
-import { eraseMessageKeys } from "./keys.js";
+import { eraseMessageKeys, keepKey } from "./keys.js";
 import { addReceipt, markConsumed, markHidden } from "./receipts.js";
 import { type MessageDoc, tombstone } from "./repo.js";
 import { LIMITS } from "./schemas.js";
@@ -74,6 +74,7 @@ export async function markDelivered(deps: Deps, auth: Auth, id: ObjectId) {
   const { message } = await visibleMessage(deps, auth.userId, id);
   if (message.sender_id?.equals(auth.userId) || message.deleted || !message.sender_id) return;
   if (!(await addReceipt(deps, message, "delivered", auth.userId, auth.deviceId))) return;
+  await keepKey(deps, message, auth.userId, auth.deviceId);
   await recordChange(deps, {
     type: "message_status_update",
     conversation_id: message.conversation_id,
@@ -118,7 +119,7 @@ export async function deleteForEveryone(deps: Deps, auth: Auth, id: ObjectId) {
       `Messages can be deleted for everyone for ${LIMITS.deleteWindowSeconds / 3600} hour`,
     );
   }
-  if (!(await tombstone(deps, id))) return; // a racing deletion did it
+  if (!(await tombstone(deps, message))) return; // a racing deletion did it
   await eraseMessageKeys(deps, id);
   await setLastPreview(deps, message.conversation_id, id, null);
   for (const member of await audienceOf(deps, message.conversation_id, message.sender_id, message.seq)) {

@@ -23,6 +23,8 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
   if (!message.sender_id?.equals(auth.userId))
     throw new AppError("FORBIDDEN", "Only the sender may edit a message");
   if (message.deleted) throw new AppError("INVALID_STATE", "The message was deleted");
+  // A new key set would hand every recipient a fresh key: view-once would be view-twice.
+  if (message.view_once) throw new AppError("INVALID_STATE", "A view-once message cannot be edited");
   if (!within(deps, message.created_at, LIMITS.editWindowSeconds)) {
     throw new AppError(
       "INVALID_STATE",
@@ -34,7 +36,7 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
   const reserved = await nextVersion(deps, id);
   if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");
   const version = reserved.next_version;
-  const undo = await insertKeys(deps, message, version, keys);
+  const undo = await insertKeys(deps, message, version, keys, auth.userId, deps.clock.now());
   const preview = body.encrypted_preview ?? null;
   const applied = await applyEdit(deps, id, version, {
     encrypted_content: body.encrypted_content,
@@ -52,7 +54,7 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
     conversation_id: conversation._id,
     message_id: id,
     message: toMessageEvent(current),
-    targets: targetsOf(keys, auth),
+    targets: targetsOf(keys, auth, current),
   });
   return current;
 }

@@ -8,7 +8,7 @@ import type { Auth } from "../shared/openapi.js";
 import { keysForDevice } from "./keys.js";
 import { toMessageBody } from "./present.js";
 import { hiddenSeqs, receiptsFor } from "./receipts.js";
-import { findMessage, type MessageDoc, messageRange } from "./repo.js";
+import { findMessage, isExpired, type MessageDoc, messageRange } from "./repo.js";
 import type { HistoryQuery } from "./schemas.js";
 
 /** The position a before/after cursor names: a message of this conversation, or a 400 naming it. */
@@ -24,7 +24,7 @@ async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field
 
 /**
  * Walks the conversation from a position, nearest first, skipping what the member deleted for
- * themselves, until `want` messages are found or the range is exhausted. Each step is one range
+ * themselves and what has expired, until `want` messages are found or the range is exhausted. Each step is one range
  * read on {conversation_id, seq} and one on the member's own marks: the cost follows the page (and
  * the deletions in it), never the conversation's length.
  */
@@ -37,6 +37,7 @@ async function walk(
   want: number,
 ) {
   const found: MessageDoc[] = [];
+  const now = deps.clock.now();
   let { above, below } = range;
   while (found.length < want) {
     const need = want - found.length;
@@ -44,7 +45,8 @@ async function walk(
     if (!batch.length) break;
     const seqs = batch.map((m) => m.seq);
     const hidden = await hiddenSeqs(deps, conversationId, userId, Math.min(...seqs), Math.max(...seqs));
-    found.push(...batch.filter((m) => !hidden.has(m.seq)));
+    // Expired messages are left out at once, before the expiry job erases them.
+    found.push(...batch.filter((m) => !hidden.has(m.seq) && !isExpired(m, now)));
     if (batch.length < need) break; // the range is exhausted
     if (direction === 1) above = batch.at(-1)!.seq;
     else below = batch.at(-1)!.seq;

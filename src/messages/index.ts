@@ -8,6 +8,7 @@ import { historyPage, messageFor } from "./history.js";
 import { toMessageBody } from "./present.js";
 import * as r from "./routes.js";
 import { sendMessage } from "./send.js";
+import { openViewOnce } from "./view-once.js";
 
 export function messageRoutes(deps: Deps) {
   const app = createRouter();
@@ -50,6 +51,22 @@ export function messageRoutes(deps: Deps) {
   app.openapi(r.deliveredMessage, async (c) => {
     await markDelivered(deps, c.get("auth"), parseId(c.req.valid("param").message_id, "message_id"));
     return c.json({ message: "Message marked as delivered" }, 200);
+  });
+
+  app.openapi(r.openMessage, async (c) => {
+    const auth = c.get("auth");
+    const id = parseId(c.req.valid("param").message_id, "message_id");
+    const { user } = await loadUser(deps, auth.userId);
+    const key = await openViewOnce(deps, auth, user, id);
+    return c.json(
+      {
+        message_id: id.toHexString(),
+        user_id: key.user_id.toHexString(),
+        device_id: key.device_id,
+        encrypted_key: key.encrypted_key,
+      },
+      200,
+    );
   });
 
   app.openapi(r.editMessage, async (c) => {

@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { newId } from "../db/ids.js";
-import { never, owned } from "../db/owned.js";
+import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
 /** A message key wrapped by the sender for one recipient device; only that device is handed it. */
@@ -16,6 +16,11 @@ export interface MessageKeyDoc {
   device_id: string;
   encrypted_key: string;
   registration_id: number | null;
+  /**
+   * Until the device confirms it has the message (POST /messages/{id}/delivered), its key is kept
+   * for UNDELIVERED_RETENTION_SECONDS, then erased; confirmed keys and the sender's own keep no date.
+   */
+  expires_at: Date | null;
 }
 export const messageKeys = owned<MessageKeyDoc>({
   name: "message_keys",
@@ -28,7 +33,10 @@ export const messageKeys = owned<MessageKeyDoc>({
     { key: { user_id: 1, device_id: 1 } },
     { key: { conversation_id: 1, user_id: 1, device_id: 1, seq: 1 } },
   ],
-  ...never,
+  expires: true,
+  onExpiry:
+    "a key its device never confirmed receiving is erased UNDELIVERED_RETENTION_SECONDS after the " +
+    "send; all of a message's keys go with it when it expires, and a view-once key when it is opened",
   onAccountDeletion: "erased: keys wrapped for the account's devices (nobody else can use them)",
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
   eraseDevice: (col, userId, deviceId) => col.deleteMany({ user_id: userId, device_id: deviceId }),
@@ -50,7 +58,10 @@ export async function insertKeys(
   message: { _id: ObjectId; conversation_id: ObjectId; seq: number },
   version: number,
   keys: WrappedKey[],
+  sender: ObjectId,
+  now: Date,
 ) {
+  const until = new Date(now.getTime() + deps.config.UNDELIVERED_RETENTION_SECONDS * 1000);
   const docs = keys.map((k) => ({
     _id: newId(),
     message_id: message._id,
@@ -58,6 +69,7 @@ export async function insertKeys(
     seq: message.seq,
     version,
     ...k,
+    expires_at: k.user_id.equals(sender) ? null : until,
   }));
   if (docs.length) await col(deps).insertMany(docs, { ordered: false });
   return () => col(deps).deleteMany({ message_id: message._id, version });
@@ -99,3 +111,39 @@ export async function keysForDevice(
 /** Delete for everyone: every wrapped key of the message, every version. */
 export const eraseMessageKeys = (deps: Deps, messageId: ObjectId) =>
   col(deps).deleteMany({ message_id: messageId });
+
+/** Every message's keys, every version (the expiry job erases them with their messages). */
+export const eraseKeysOf = (deps: Deps, messageIds: ObjectId[]) =>
+  col(deps).deleteMany({ message_id: { $in: messageIds } });
+
+/** The device has the message: its key is no longer "undelivered" and stays while the message does. */
+export const keepKey = (
+  deps: Deps,
+  m: { _id: ObjectId; version: number },
+  userId: ObjectId,
+  deviceId: string,
+) =>
+  col(deps).updateOne(
+    { message_id: m._id, version: m.version, user_id: userId, device_id: deviceId },
+    { $set: { expires_at: null } },
+  );
+
+/**
+ * A view-once key, handed out once: it is found and erased in one atomic step, so of any number of
+ * racing opens exactly one gets it. Null when it was opened before (or never wrapped for the device).
+ */
+export const takeKey = (
+  deps: Deps,
+  m: { _id: ObjectId; version: number },
+  userId: ObjectId,
+  deviceId: string,
+) =>
+  col(deps).findOneAndDelete({ message_id: m._id, version: m.version, user_id: userId, device_id: deviceId });
+
+/** Whether any device but the sender's has yet to open a view-once message (its key is still there). */
+export async function unopenedBy(deps: Deps, messageId: ObjectId, sender: ObjectId | null) {
+  const left = await col(deps)
+    .find({ message_id: messageId }, { projection: { user_id: 1 } })
+    .toArray();
+  return left.some((k) => !sender || !k.user_id.equals(sender));
+}

@@ -25,6 +25,8 @@ export function toMessageEvent(m: MessageDoc): MessageEvent {
       is_ephemeral: m.is_ephemeral,
       ttl_seconds: m.ttl_seconds,
       view_once: m.view_once,
+      expires_at: m.expires_at ? iso(m.expires_at) : null,
+      opened: m.view_once ? false : null,
     },
     created_at: iso(m.created_at),
     edited_at: m.edited_at && iso(m.edited_at),
@@ -44,11 +46,15 @@ export function toMessageBody(
 ): z.infer<typeof MessageBody> {
   const own = m.sender_id?.equals(viewer) ?? false;
   const mine = own ? receipts : [];
+  const event = toMessageEvent(m);
+  // A view-once key is never in a read; its presence only says the device has not opened it yet.
+  const viewOnce = m.view_once && !own;
   return {
-    ...toMessageEvent(m),
+    ...event,
+    metadata: { ...event.metadata, opened: viewOnce ? !key : null },
     content_type: m.content_type,
     recipient_keys:
-      key && !m.deleted
+      key && !m.deleted && !viewOnce
         ? [{ user_id: key.user_id.toHexString(), device_id: key.device_id, encrypted_key: key.encrypted_key }]
         : [],
     status: {

@@ -150,3 +150,34 @@ export async function receiptsFor(deps: Deps, messageIds: ObjectId[]) {
   }
   return byMessage;
 }
+
+/** The marks on several messages (the expiry job's count of who read or hid what). */
+export const marksOf = (deps: Deps, messageIds: ObjectId[]) =>
+  markCol(deps)
+    .find({ message_id: { $in: messageIds } })
+    .toArray();
+
+/**
+ * Inserts marks for the expiry job, each the same arbiter a read is: returns the ids of those that
+ * went in (a racing read's mark got there first for the others).
+ */
+export async function claimMarks(deps: Deps, docs: MarkDoc[]) {
+  if (!docs.length) return new Set<string>();
+  try {
+    await markCol(deps).insertMany(docs, { ordered: false });
+  } catch (err) {
+    const errors = (err as { writeErrors?: unknown[] }).writeErrors;
+    const duplicates = Array.isArray(errors) ? errors.every(isDuplicateKey) : isDuplicateKey(err);
+    if (!duplicates) throw err;
+  }
+  const inserted = await markCol(deps)
+    .find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 } })
+    .toArray();
+  return new Set(inserted.map((d) => d._id.toHexString()));
+}
+
+export const eraseMarksOf = (deps: Deps, messageIds: ObjectId[]) =>
+  markCol(deps).deleteMany({ message_id: { $in: messageIds } });
+
+export const eraseReceiptsOf = (deps: Deps, messageIds: ObjectId[]) =>
+  receiptCol(deps).deleteMany({ message_id: { $in: messageIds } });

@@ -1,6 +1,7 @@
 import type { ObjectId } from "mongodb";
-import { never, owned } from "../db/owned.js";
+import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
+import { expireMessages } from "./expiry.js";
 import type { ContentType } from "./schemas.js";
 
 export interface MessageDoc {
@@ -27,8 +28,22 @@ export interface MessageDoc {
   edited_at: Date | null;
   deleted: boolean;
   deleted_at: Date | null;
+  /**
+   * When the message is erased: its disappearing timer, or a tombstone's retention. Reads leave it
+   * out from this moment; the expiry job erases it within seconds.
+   */
+  expires_at: Date | null;
+  /** View-once only: when its ciphertext is erased whether or not every recipient opened it. */
+  view_once_until?: Date;
+  /** The expiry job's claim: which run erases it, until when (two processes never erase one twice). */
+  claim_by?: string;
+  claim_until?: Date;
 }
-export const messages = owned<MessageDoc>({
+
+/** Whether a message is past its expiry (reads leave it out before the job has erased it). */
+export const isExpired = (m: { expires_at?: Date | null }, now: Date) =>
+  m.expires_at != null && m.expires_at <= now;
+export const messages = owned<MessageDoc, Deps>({
   name: "messages",
   owner: "messages",
   holds:
@@ -37,8 +52,14 @@ export const messages = owned<MessageDoc>({
   indexes: [
     { key: { conversation_id: 1, seq: 1 }, options: { unique: true } },
     { key: { sender_id: 1, sender_device_id: 1 } },
+    { key: { view_once_until: 1 }, options: { sparse: true } },
   ],
-  ...never,
+  expires: true,
+  onExpiry:
+    "a disappearing message past its timer, or a tombstone past its retention, is erased by the " +
+    "message expiry job with its keys, receipts and marks; counters and last message are fixed and " +
+    "every member device is told (message_expired)",
+  expire: (deps, now) => expireMessages(deps, now),
   onAccountDeletion:
     "kept for the conversation's other members, with sender and sending device set to null (a " +
     "deleted account); erased with the conversation once nobody is left in it",
@@ -100,19 +121,66 @@ export async function applyEdit(
   return modifiedCount === 1;
 }
 
-/** Turns a message into a tombstone; true for the call that did it. */
-export async function tombstone(deps: Deps, id: ObjectId) {
+/**
+ * Turns a message into a tombstone; true for the call that did it. The tombstone is kept for
+ * TOMBSTONE_RETENTION_SECONDS (devices that were offline learn of the deletion from it), or until
+ * the message's own expiry if that comes first.
+ */
+export async function tombstone(deps: Deps, m: Pick<MessageDoc, "_id" | "expires_at">) {
+  const now = deps.clock.now();
+  const keep = new Date(now.getTime() + deps.config.TOMBSTONE_RETENTION_SECONDS * 1000);
   const { modifiedCount } = await col(deps).updateOne(
-    { _id: id, deleted: false },
+    { _id: m._id, deleted: false },
     {
       $set: {
         deleted: true,
-        deleted_at: deps.clock.now(),
+        deleted_at: now,
         encrypted_content: null,
         encrypted_preview: null,
         reply_to: null,
+        expires_at: m.expires_at && m.expires_at < keep ? m.expires_at : keep,
       },
+      $unset: { view_once_until: "" },
     },
   );
   return modifiedCount === 1;
 }
+
+/** A view-once message that is a tombstone already needs no cap. */
+export const clearViewOnceCap = (deps: Deps, id: ObjectId) =>
+  col(deps).updateOne({ _id: id }, { $unset: { view_once_until: "" } });
+
+/** View-once messages past their cap, oldest first, at most `limit`. */
+export const viewOnceDue = (deps: Deps, now: Date, limit: number) =>
+  col(deps)
+    .find({ view_once_until: { $lte: now } })
+    .sort({ view_once_until: 1 })
+    .limit(limit)
+    .toArray();
+
+/** Up to `limit` ids of messages past their expiry (the expires_at index: cost follows what expired). */
+export const expiredIds = async (deps: Deps, now: Date, limit: number) =>
+  (
+    await col(deps)
+      .find({ expires_at: { $lte: now } }, { projection: { _id: 1 } })
+      .limit(limit)
+      .toArray()
+  ).map((m) => m._id);
+
+/**
+ * Claims expired messages for one run of the job: per document atomic, so of two processes racing
+ * for a message exactly one gets it. A claim lapses after `leaseMs` (a process that died mid-way).
+ */
+export async function claimExpired(deps: Deps, ids: ObjectId[], token: string, now: Date, leaseMs: number) {
+  await col(deps).updateMany(
+    { _id: { $in: ids }, $or: [{ claim_until: { $exists: false } }, { claim_until: { $lte: now } }] },
+    { $set: { claim_by: token, claim_until: new Date(now.getTime() + leaseMs) } },
+  );
+  return col(deps)
+    .find({ _id: { $in: ids }, claim_by: token })
+    .toArray();
+}
+
+/** Erases messages this run claimed (and only those). */
+export const eraseClaimed = (deps: Deps, ids: ObjectId[], token: string) =>
+  col(deps).deleteMany({ _id: { $in: ids }, claim_by: token });

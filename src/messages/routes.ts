@@ -9,6 +9,7 @@ import {
   MessageBody,
   MessageIdParam,
   MessagePage,
+  OpenedKey,
   ReadMany,
   ReadResult,
   SendMessage,
@@ -143,4 +144,24 @@ export const deleteMessage = route({
   },
   responses: { 200: json(Done, "Deleted") },
   errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE"],
+});
+
+export const openMessage = route({
+  method: "post",
+  path: "/messages/{message_id}/open",
+  tags,
+  security: bearer,
+  operationId: "openViewOnceMessage",
+  summary: "Take the calling device's key of a view-once message, once",
+  description:
+    "A view-once message reaches its recipients without their wrapped keys; this hands the calling " +
+    "device its own, and erases it in the same step. Any later call for that device, from any " +
+    "session, is 410 VIEW_ONCE_OPENED (so is a message whose ciphertext is already erased); of racing " +
+    "calls exactly one succeeds. The sender's devices are told (`message_viewed`) unless the caller's " +
+    "`read_receipts` setting is off. Once every recipient device has opened it, the ciphertext is " +
+    "erased and a tombstone remains. A message that is not view-once, or the sender's own, is 409 " +
+    `INVALID_STATE. ${hidden}`,
+  request: { params: MessageIdParam },
+  responses: { 200: json(OpenedKey, "The calling device's key, now erased from the server") },
+  errors: ["NOT_FOUND", "INVALID_STATE", "VIEW_ONCE_OPENED"],
 });

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { TTL_BOUNDS, TtlSeconds } from "../conversations/schemas.js";
 import { DeviceInfo } from "../devices/schemas.js";
 import { base64 } from "../shared/base64.js";
 import { Timestamp } from "../shared/openapi.js";
@@ -15,7 +16,8 @@ export const LIMITS = {
   recipientKeys: 300,
   pageSize: 100,
   batchRead: 100,
-  ttlSeconds: 604_800,
+  ttlMinSeconds: TTL_BOUNDS.min,
+  ttlSeconds: TTL_BOUNDS.max,
   editWindowSeconds: 15 * 60,
   deleteWindowSeconds: 60 * 60,
 };
@@ -90,8 +92,23 @@ export const SendMessage = z
     recipient_keys: RecipientKeys,
     reply_to: Id.nullable().optional().openapi({ description: "A message of the same conversation" }),
     is_ephemeral: z.boolean().default(false),
-    ttl_seconds: z.number().int().min(1).max(LIMITS.ttlSeconds).nullable().optional(),
-    view_once: z.boolean().default(false),
+    ttl_seconds: TtlSeconds.nullable()
+      .optional()
+      .openapi({
+        description:
+          `The message disappears this many seconds (${TTL_BOUNDS.min} to ${TTL_BOUNDS.max}) after it is ` +
+          "sent: left out of every read at once, erased within seconds, every member device told " +
+          "(message_expired). Without it, the conversation's timer applies, if it has one.",
+      }),
+    view_once: z
+      .boolean()
+      .default(false)
+      .openapi({
+        description:
+          "Recipients get the ciphertext without their wrapped key; each device gets its key once, from " +
+          "POST /messages/{message_id}/open. Once every recipient device opened it, or after the server's " +
+          "cap, the ciphertext is erased and a tombstone remains.",
+      }),
     client_message_id: z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,64}$/, "must be 1-64 characters of letters, digits, . _ : -")
@@ -161,6 +178,15 @@ const MessageMetadata = z
     is_ephemeral: z.boolean(),
     ttl_seconds: z.number().int().nullable(),
     view_once: z.boolean(),
+    expires_at: Timestamp.nullable().openapi({ description: "When a disappearing message is erased" }),
+    opened: z
+      .boolean()
+      .nullable()
+      .openapi({
+        description:
+          "View-once messages, for a recipient device: whether it has opened it (its key is gone). Null " +
+          "for other messages and for the sender",
+      }),
   })
   .openapi("MessageMetadata");
 
@@ -209,3 +235,12 @@ export const Done = z.object({ message: z.string() }).openapi("MessageResult");
 export const ReadResult = z
   .object({ message: z.string(), marked_count: z.number().int() })
   .openapi("ReadMessagesResult");
+
+export const OpenedKey = z
+  .object({
+    message_id: z.string(),
+    user_id: z.string(),
+    device_id: z.string(),
+    encrypted_key: z.string().openapi({ description: "The message key wrapped for the calling device" }),
+  })
+  .openapi("ViewOnceKey");

@@ -63,11 +63,22 @@ async function replyTarget(deps: Deps, conversation: ConversationDoc, me: Member
   return id;
 }
 
-/** Every device a change goes to, with its own key: all the keys but the sending device's. */
-export const targetsOf = (keys: WrappedKey[], auth: Auth) =>
+/**
+ * Every device a change goes to, with its own key: all the keys but the sending device's. A
+ * view-once message's recipients get none: their key comes only from POST /messages/{id}/open.
+ */
+export const targetsOf = (keys: WrappedKey[], auth: Auth, m: Pick<MessageDoc, "view_once">) =>
   keys
     .filter((k) => !(k.user_id.equals(auth.userId) && k.device_id === auth.deviceId))
-    .map((k) => ({ user_id: k.user_id, device_id: k.device_id, encrypted_key: k.encrypted_key }));
+    .map((k) => ({
+      user_id: k.user_id,
+      device_id: k.device_id,
+      encrypted_key: withheld(m, k.user_id, auth.userId) ? null : k.encrypted_key,
+    }));
+
+/** A view-once message's key is withheld from everyone but the sender's own devices. */
+export const withheld = (m: Pick<MessageDoc, "view_once">, keyOwner: ObjectId, sender: ObjectId | null) =>
+  m.view_once && !sender?.equals(keyOwner);
 
 /**
  * Stores a checked message: the next position (with the count, atomically), the recipients'
@@ -87,7 +98,7 @@ async function store(
   await countNewMessage(deps, conversation._id, auth.userId, seq);
   let undoKeys: (() => Promise<unknown>) | undefined;
   try {
-    undoKeys = await insertKeys(deps, message, 0, keys);
+    undoKeys = await insertKeys(deps, message, 0, keys, auth.userId, message.created_at);
     await insertMessage(deps, message);
   } catch (err) {
     await undoKeys?.();
@@ -101,13 +112,14 @@ async function store(
     encrypted_preview: message.encrypted_preview,
     timestamp: message.created_at,
     sender_id: auth.userId,
+    expires_at: message.expires_at,
   });
   await recordChange(deps, {
     type: "new_message",
     conversation_id: conversation._id,
     message_id: message._id,
     message: toMessageEvent(message),
-    targets: targetsOf(keys, auth),
+    targets: targetsOf(keys, auth, message),
   });
   return message;
 }
@@ -136,6 +148,9 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
   const replyTo = body.reply_to ? await replyTarget(deps, conversation, me, body.reply_to) : null;
   const keys = await checkedKeys(deps, auth, conversation, body.recipient_keys);
   const now = deps.clock.now();
+  // The message's own timer, else the conversation's; the clock starts at the send.
+  const ttl = body.ttl_seconds ?? conversation.ttl_seconds ?? null;
+  const after = (seconds: number) => new Date(now.getTime() + seconds * 1000);
   const doc = {
     _id: newId(),
     conversation_id: conversation._id,
@@ -145,9 +160,11 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
     encrypted_preview: body.encrypted_preview ?? null,
     content_type: body.content_type,
     reply_to: replyTo,
-    is_ephemeral: body.is_ephemeral,
-    ttl_seconds: body.ttl_seconds ?? null,
+    is_ephemeral: body.is_ephemeral || ttl !== null,
+    ttl_seconds: ttl,
     view_once: body.view_once,
+    expires_at: ttl === null ? null : after(ttl),
+    ...(body.view_once ? { view_once_until: after(deps.config.VIEW_ONCE_CAP_SECONDS) } : {}),
     version: 0,
     next_version: 0,
     created_at: now,

@@ -23,6 +23,7 @@ export const errorCodes = {
   PREKEY_LIMIT_REACHED: [409, "Too many one-time prekeys stored for this device"],
   INVALID_STATE: [409, "Not possible in the current state"],
   DEVICE_MISMATCH: [409, "recipient_keys must name exactly the current devices"],
+  VIEW_ONCE_OPENED: [410, "This view-once message was already opened on this device"],
   STALE_DEVICES: [410, "Some devices re-registered since their keys were fetched; see stale_devices"],
   PAYLOAD_TOO_LARGE: [413, "Request body too large"],
   UNSUPPORTED_MEDIA_TYPE: [415, "Content-Type must be application/json"],

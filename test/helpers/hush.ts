@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { MongoClient, ObjectId } from "mongodb";
 import { inject } from "vitest";
+import type { Change } from "../../src/changes/record.js";
 import { createDeps } from "../../src/compose.js";
 import { loadConfig } from "../../src/config.js";
 import { connectStore } from "../../src/db/store.js";
@@ -57,6 +58,9 @@ export async function startHush(
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);
   const deps = createDeps({ config, store, clock, logger, mailer });
+  // Every change recordChange records, in order: what the devices named in it would be told.
+  const changes: Change[] = [];
+  deps.onChange = (c) => changes.push(c);
   let routeOf: ReturnType<typeof routeMatcher> | undefined;
   const server = createServer(deps, {
     around(req, handle) {
@@ -96,6 +100,7 @@ export async function startHush(
     smtp,
     logs,
     req,
+    changes,
     /** A collection as stored, for tests that prove what is (not) there; outside the index check. */
     raw: (name: string) => rawClient.db(dbName).collection(name),
     /** The response check `req` applies, for answers fetched some other way. */

@@ -1,6 +1,6 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sweepOnce } from "../../src/jobs/sweeper.js";
+import { sweepOnce } from "../../src/jobs/jobs.js";
 import { freshIp, type Hush, signUp, startHush, uniqueEmail } from "../helpers/hush.js";
 
 let h: Hush;

@@ -1,6 +1,6 @@
 import type { CommandStartedEvent } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sweepOnce } from "../../src/jobs/sweeper.js";
+import { sweepOnce } from "../../src/jobs/jobs.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { requestOrigin } from "../helpers/query-watch.js";
 

@@ -1,0 +1,181 @@
+import { randomBytes } from "node:crypto";
+import type { ObjectId } from "mongodb";
+import { devicesOf, recordChange } from "../changes/record.js";
+import { uncountErased } from "../conversations/counters.js";
+import { type MemberDoc, membersOf } from "../conversations/members.js";
+import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
+import { newId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { eraseKeysOf, eraseMessageKeys } from "./keys.js";
+import { claimMarks, eraseMarksOf, eraseReceiptsOf, type MarkDoc, marksOf } from "./receipts.js";
+import {
+  claimExpired,
+  clearViewOnceCap,
+  eraseClaimed,
+  expiredIds,
+  isExpired,
+  type MessageDoc,
+  messageRange,
+  tombstone,
+  viewOnceDue,
+} from "./repo.js";
+
+/** How long one run's claim on a batch holds before another process may take it over. */
+const LEASE_MS = 60_000;
+
+/**
+ * The hook for what expired messages own elsewhere: their encrypted attachments, once attachments
+ * exist (src/attachments, another branch). Called with every batch before the messages go; the one
+ * place to add that erasure.
+ */
+async function eraseAttachmentsOf(_deps: Deps, _messageIds: ObjectId[]) {}
+
+/**
+ * Erases every message past its `expires_at` (disappearing messages, tombstones past their
+ * retention), in batches of EXPIRY_BATCH. Each batch is claimed first (claimExpired: per-document
+ * atomic), so with several processes each message is erased, and announced, by exactly one. The
+ * work follows what expired: one indexed range read on `expires_at` a batch.
+ */
+export async function expireMessages(deps: Deps, now: Date): Promise<number> {
+  const batch = deps.config.EXPIRY_BATCH;
+  let erased = 0;
+  for (;;) {
+    const ids = await expiredIds(deps, now, batch);
+    if (!ids.length) break;
+    const token = randomBytes(12).toString("hex");
+    const won = await claimExpired(deps, ids, token, now, LEASE_MS);
+    if (won.length) await eraseBatch(deps, won, token, now);
+    erased += won.length;
+    // Nothing won: what is left is another process's claim, being erased there.
+    if (ids.length < batch || !won.length) break;
+  }
+  return erased;
+}
+
+async function eraseBatch(deps: Deps, won: MessageDoc[], token: string, now: Date) {
+  const ids = won.map((m) => m._id);
+  const byConversation = new Map<string, MessageDoc[]>();
+  for (const m of won) {
+    const k = m.conversation_id.toHexString();
+    byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
+  }
+  await eraseAttachmentsOf(deps, ids);
+  await eraseKeysOf(deps, ids);
+  await eraseReceiptsOf(deps, ids);
+  const marks = await marksOf(deps, ids);
+  const audiences = new Map<string, MemberDoc[]>();
+  for (const [k, list] of byConversation) {
+    const members = await membersOf(deps, list[0]!.conversation_id);
+    audiences.set(k, members);
+    await uncount(deps, list, members, marks);
+  }
+  await eraseMarksOf(deps, ids);
+  await eraseClaimed(deps, ids, token);
+  for (const [k, list] of byConversation) {
+    const conversationId = list[0]!.conversation_id;
+    await fixConversation(deps, conversationId, list, now);
+    const targets = await devicesOf(
+      deps,
+      (audiences.get(k) ?? []).map((m) => m.user_id),
+    );
+    for (const m of list) {
+      await recordChange(deps, {
+        type: "message_expired",
+        conversation_id: conversationId,
+        message_id: m._id,
+        targets,
+      });
+    }
+  }
+}
+
+/**
+ * Takes erased messages out of each member's counters, keeping them exact: a message from before
+ * they joined leaves their base count, one they hid their hidden count, and one that still counted
+ * as unread their unread count, through the same mark insert a read makes (so a racing read and the
+ * job cannot both take it back).
+ */
+async function uncount(deps: Deps, list: MessageDoc[], members: MemberDoc[], marks: MarkDoc[]) {
+  const marked = new Map(marks.map((m) => [`${m.message_id.toHexString()}:${m.user_id.toHexString()}`, m]));
+  const tally = new Map(members.map((m) => [m.user_id.toHexString(), { base: 0, hidden: 0, unread: 0 }]));
+  const claims: MarkDoc[] = [];
+  const now = deps.clock.now();
+  for (const msg of list) {
+    for (const member of members) {
+      const t = tally.get(member.user_id.toHexString())!;
+      if (msg.seq <= member.joined_seq) {
+        t.base++;
+        continue;
+      }
+      const mark = marked.get(`${msg._id.toHexString()}:${member.user_id.toHexString()}`);
+      if (mark?.hidden) t.hidden++;
+      else if (!mark && !msg.sender_id?.equals(member.user_id)) {
+        claims.push({
+          _id: newId(),
+          message_id: msg._id,
+          conversation_id: msg.conversation_id,
+          user_id: member.user_id,
+          seq: msg.seq,
+          hidden: false,
+          at: now,
+        });
+      }
+    }
+  }
+  const won = await claimMarks(deps, claims);
+  for (const c of claims) if (won.has(c._id.toHexString())) tally.get(c.user_id.toHexString())!.unread++;
+  for (const member of members) {
+    const t = tally.get(member.user_id.toHexString())!;
+    if (t.base || t.hidden || t.unread) await uncountErased(deps, member.conversation_id, member.user_id, t);
+  }
+}
+
+/** The conversation's message count, and its last message when that one went. */
+async function fixConversation(deps: Deps, conversationId: ObjectId, list: MessageDoc[], now: Date) {
+  const conversation = await findConversation(deps, conversationId);
+  if (!conversation) return;
+  const lastId = conversation.last_message?.message_id;
+  const erasedLast = lastId && list.some((m) => m._id.equals(lastId)) ? lastId : null;
+  const replacement = erasedLast ? await newestLive(deps, conversationId, now) : null;
+  await forgetMessages(deps, conversationId, list.length, erasedLast, replacement);
+}
+
+/** The newest message of a conversation that has not expired, as a conversation list shows it. */
+async function newestLive(deps: Deps, conversationId: ObjectId, now: Date): Promise<LastMessage | null> {
+  let below = Number.MAX_SAFE_INTEGER;
+  for (;;) {
+    const batch = await messageRange(deps, conversationId, 0, below, -1, 20);
+    const live = batch.find((m) => !isExpired(m, now));
+    if (live) {
+      return {
+        message_id: live._id,
+        seq: live.seq,
+        encrypted_preview: live.encrypted_preview,
+        timestamp: live.created_at,
+        sender_id: live.sender_id,
+        expires_at: live.expires_at,
+      };
+    }
+    if (batch.length < 20) return null;
+    below = batch.at(-1)!.seq;
+  }
+}
+
+/**
+ * View-once messages past VIEW_ONCE_CAP_SECONDS, opened by everyone or not: the ciphertext and
+ * every key go, a tombstone remains (kept TOMBSTONE_RETENTION_SECONDS, then erased by the job above).
+ */
+export async function capViewOnce(deps: Deps, now: Date): Promise<number> {
+  let erased = 0;
+  for (;;) {
+    const due = await viewOnceDue(deps, now, deps.config.EXPIRY_BATCH);
+    for (const m of due) {
+      if (await tombstone(deps, m)) {
+        erased++;
+        await setLastPreview(deps, m.conversation_id, m._id, null);
+      } else await clearViewOnceCap(deps, m._id);
+      await eraseMessageKeys(deps, m._id);
+    }
+    if (due.length < deps.config.EXPIRY_BATCH) return erased;
+  }
+}
