@@ -17,6 +17,7 @@ import { createServer } from "../src/server.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createLogger } from "../src/shared/logger.js";
 import { startSmtp } from "../test/helpers/smtp.js";
+import { benchAttachments } from "./attachments.js";
 import { benchEphemeral } from "./ephemeral.js";
 import { benchMessages } from "./messages.js";
 
@@ -27,6 +28,7 @@ import { benchMessages } from "./messages.js";
  *  2. What an authenticated request costs: the store commands of GET /auth/me, and its latency.
  *  3. A rate-limit hit, with few and with many counters stored.
  *  4. Store round trips, and sign-up for a new vs an existing address (the no-enumeration rule).
+ *  5. Messages (bench/messages.ts) and attachments (bench/attachments.ts).
  * Uses MONGODB_URI if set, else a fresh local store.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -124,6 +126,7 @@ const config = loadConfig({
   TRUST_PROXY: "1",
   JWT_SECRET: "b".repeat(32),
   ACCESS_TOKEN_TTL: "86400", // the messaging bench moves the clock past rate-limit windows
+  ATTACHMENT_QUOTA_BYTES: String(64 * 1024 ** 3),
 });
 // The wall clock, which the messaging bench may move ahead (see bench/messages.ts).
 const skew = { seconds: 0 };
@@ -217,6 +220,10 @@ console.log("");
 const messaging = await benchMessages({ base, store, smtp, skew });
 console.log("");
 await benchEphemeral(deps, messaging);
+if (process.env.BENCH_ATTACHMENTS !== "0") {
+  console.log("");
+  await benchAttachments(base, token);
+}
 
 await server.close();
 await store.db.dropDatabase();

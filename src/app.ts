@@ -1,5 +1,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
+import { attachmentRoutes } from "./attachments/index.js";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
@@ -35,13 +38,22 @@ export function createApp(deps: Deps) {
   api.use(
     "*",
     authGate(deps, () => {
-      publicRoutes ??= declaredPublic(api);
+      publicRoutes ??= declaredRoutes(api, (r) => Array.isArray(r.security) && r.security.length === 0);
       return publicRoutes;
     }),
   );
+  // Routes declaring a non-JSON request body (attachment uploads) stream, limit and check their
+  // own bodies; the JSON body reader skips them. Derived from the declarations, like the gate.
+  let streamed: Set<string> | undefined;
+  const ownsBody = (c: Context<AppEnv>) => {
+    streamed ??= declaredRoutes(api, (r) => Object.keys(r.request?.body?.content ?? {}).some(notJson));
+    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+    return route !== undefined && streamed.has(routeKey(route.method, route.path));
+  };
   // After the gate: a body is read only for a route that matched, and once its caller is known.
   const publicBytes = Math.min(config.PUBLIC_BODY_BYTES, config.MAX_BODY_BYTES);
-  api.use("*", jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) }));
+  const bodies = jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) });
+  api.use("*", (c, next) => (ownsBody(c) ? next() : bodies(c, next)));
   for (const routes of [
     authRoutes,
     userRoutes,
@@ -51,6 +63,7 @@ export function createApp(deps: Deps) {
     blockRoutes,
     conversationRoutes,
     messageRoutes,
+    attachmentRoutes,
   ]) {
     api.route("/", routes(deps));
   }
@@ -87,16 +100,26 @@ export function createApp(deps: Deps) {
   return app;
 }
 
-/** Routes declared with `security: []`; any other route needs a bearer token (secure by default). */
-function declaredPublic(api: OpenAPIHono<AppEnv>) {
-  const open = new Set<string>();
+type Declared = Extract<
+  OpenAPIHono<AppEnv>["openAPIRegistry"]["definitions"][number],
+  { type: "route" }
+>["route"];
+
+/**
+ * The API routes whose declaration matches, as the router names them. Public routes are those
+ * declared with `security: []`: any other route needs a bearer token (secure by default).
+ */
+function declaredRoutes(api: OpenAPIHono<AppEnv>, which: (route: Declared) => boolean) {
+  const keys = new Set<string>();
   for (const d of api.openAPIRegistry.definitions) {
-    if (d.type === "route" && Array.isArray(d.route.security) && d.route.security.length === 0) {
-      open.add(routeKey(d.route.method, API + d.route.path.replace(/\{(\w+)\}/g, ":$1")));
+    if (d.type === "route" && which(d.route)) {
+      keys.add(routeKey(d.route.method, API + d.route.path.replace(/\{(\w+)\}/g, ":$1")));
     }
   }
-  return open;
+  return keys;
 }
+
+const notJson = (mediaType: string) => !/^application\/([a-z.+-]*\+)?json$/i.test(mediaType);
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;

@@ -59,6 +59,9 @@ const envSchema = z.object({
   UNDELIVERED_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
   /** A tombstone (deleted for everyone, or an erased view-once) is kept this long, then erased. */
   TOMBSTONE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
+  ATTACHMENT_MAX_BYTES: int(1_024, 16 * 1024 ** 3).default(100 * 1024 * 1024),
+  ATTACHMENT_QUOTA_BYTES: int(1_024, 1024 ** 4).default(1024 ** 3),
+  ATTACHMENT_TTL: int(60, 30 * 86_400).default(86_400),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,3 +1,5 @@
+import { attachmentChunks } from "./attachments/chunks.js";
+import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";
 import { members } from "./conversations/members.js";
 import { conversations } from "./conversations/repo.js";
@@ -21,6 +23,9 @@ import { users } from "./users/repo.js";
  * and the users collection comes last.
  */
 export const inventory: readonly AnyOwned[] = [
+  // An account's uploads (and their chunks) go first: nothing refers to them but messages.
+  attachments,
+  attachmentChunks,
   // Keys, receipts and marks go before the account leaves its conversations, and the
   // conversations' own collections before devices: leaving tells the other members' devices.
   messageKeys,

@@ -39,7 +39,7 @@ export interface Owned<T extends Document = Document, D = CascadeDeps> {
   onAccountDeletion: string;
   /**
    * `deps` is there for owners whose erasure is more than a delete: leaving a group promotes an
-   * admin or erases the group, through the owner's own data access.
+   * admin or erases the group, an attachment takes its chunks, through the owner's own data access.
    */
   eraseAccount(col: Collection<T>, account: Account, deps: D): Promise<unknown>;
   /**
@@ -48,10 +48,16 @@ export interface Owned<T extends Document = Document, D = CascadeDeps> {
    * calls it instead of deleting by `expires_at`. Returns how many documents it erased.
    */
   expire?(deps: D, now: Date): Promise<number>;
+  /**
+   * False where a TTL deletion on MongoDB would strand data the expired documents own (an
+   * attachment's chunks): such a collection gets a plain `expires_at` index and relies on its
+   * `expire` step alone.
+   */
+  ttlBackstop?: false;
   /** What goes with one device of an account, when the collection holds per-device data. */
   eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string, deps: D): Promise<unknown>;
   /** What goes when a conversation is erased for good (its last member left), for per-conversation data. */
-  eraseConversation?(col: Collection<T>, conversationId: ObjectId): Promise<unknown>;
+  eraseConversation?(col: Collection<T>, conversationId: ObjectId, deps: D): Promise<unknown>;
   /** What goes when one member leaves a conversation: what only they could read or had marked there. */
   eraseMembership?(col: Collection<T>, conversationId: ObjectId, userId: ObjectId): Promise<unknown>;
   col(db: Db): Collection<T>;
@@ -79,7 +85,7 @@ export async function eraseDevice(deps: CascadeDeps, userId: ObjectId, deviceId:
 
 /** Erases a conversation and everything in it, in inventory order (the conversation itself last). */
 export async function eraseConversation(deps: CascadeDeps, conversationId: ObjectId) {
-  for (const c of deps.inventory) await c.eraseConversation?.(c.col(deps.store.db), conversationId);
+  for (const c of deps.inventory) await c.eraseConversation?.(c.col(deps.store.db), conversationId, deps);
 }
 
 export async function eraseMembership(deps: CascadeDeps, conversationId: ObjectId, userId: ObjectId) {

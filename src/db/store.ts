@@ -69,7 +69,8 @@ export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes
 /**
  * Creates every declared index, idempotently, and an `expires_at` index on each expiring
  * collection: the expiry job's query uses it. Where the store has TTL indexes and a grace is
- * configured, that index is a TTL index too, as a backstop that fires well after the job would.
+ * configured, that index is a TTL index too, as a backstop that fires well after the job would
+ * (except where the owner says a TTL deletion would strand data, see `Owned.ttlBackstop`).
  */
 async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: number | null, logger: Logger) {
   for (const c of inventory) {
@@ -78,7 +79,7 @@ async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: numb
   let ttlIndexes = grace !== null;
   for (const c of inventory.filter((c) => c.expires)) {
     const col = db.collection(c.name);
-    if (ttlIndexes) {
+    if (ttlIndexes && c.ttlBackstop !== false) {
       try {
         await ensureTtl(db, c.name, grace!);
         continue;

@@ -40,7 +40,8 @@ export const sendMessage = route({
     "The client encrypts the content once with a fresh key and wraps that key for each recipient " +
     `device. ${deviceCheck} With a \`client_message_id\`, a retry (or a racing duplicate) within 24 h ` +
     "returns the first message with 200 and stores and announces nothing. The answer carries only the " +
-    "sending device's own key entry, if it named itself. " +
+    "sending device's own key entry, if it named itself. `attachment_ids` hands uploaded attachments to " +
+    "the message (see the field). " +
     `Limited to ${sendRule.limit} messages a minute per user. A conversation the caller is not in is 404.`,
   request: jsonBody(SendMessage),
   responses: {
@@ -135,8 +136,8 @@ export const deleteMessage = route({
   summary: "Delete a message for the caller, or for everyone",
   description:
     "`delete_for_everyone: false` (the default, also without a body) hides it from the caller only. " +
-    "`true` is for its sender, within an hour of sending: the ciphertext and every wrapped key are " +
-    "erased and a tombstone remains. Someone else's message is 403; after the hour, 409 INVALID_STATE. " +
+    "`true` is for its sender, within an hour of sending: the ciphertext, every wrapped key and the " +
+    "attachments it carries are erased and a tombstone remains. Someone else's message is 403; after the hour, 409 INVALID_STATE. " +
     hidden,
   request: {
     params: MessageIdParam,

@@ -18,6 +18,8 @@ export const LIMITS = {
   batchRead: 100,
   ttlMinSeconds: TTL_BOUNDS.min,
   ttlSeconds: TTL_BOUNDS.max,
+  /** Encrypted attachments one message may carry (src/attachments). */
+  attachments: 10,
   editWindowSeconds: 15 * 60,
   deleteWindowSeconds: 60 * 60,
 };
@@ -120,6 +122,25 @@ export const SendMessage = z
         example: "6c1f0a5e-1b7e-4c55-9d0e-2f1b0c7a9e11",
       }),
     encrypted_preview: Preview,
+    attachment_ids: z
+      .array(Id)
+      .max(LIMITS.attachments)
+      .superRefine((ids, ctx) => {
+        const seen = new Set<string>();
+        ids.forEach((id, i) => {
+          if (seen.has(id.toLowerCase())) ctx.addIssue({ code: "custom", path: [i], message: "named twice" });
+          seen.add(id.toLowerCase());
+        });
+      })
+      .optional()
+      .openapi({
+        description:
+          "Attachments this message carries (`POST /attachments`): each uploaded by the sender, complete, " +
+          "not expired and carried by no other message, else a 400 naming the entry " +
+          "(`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the " +
+          "conversation may download them, and they are erased with the message. Their ids, keys and " +
+          `digests belong inside \`encrypted_content\`. At most ${LIMITS.attachments}.`,
+      }),
   })
   .strict()
   .openapi("SendMessageRequest");

@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
+import { claimForMessage, releaseFromMessage } from "../attachments/owners.js";
 import { recordChange } from "../changes/record.js";
 import { mine } from "../conversations/access.js";
 import { countNewMessage } from "../conversations/counters.js";
@@ -91,16 +92,20 @@ async function store(
   conversation: ConversationDoc,
   doc: Omit<MessageDoc, "seq">,
   keys: WrappedKey[],
+  attachmentIds: ObjectId[],
 ) {
   const seq = await takeSeq(deps, conversation._id);
   if (seq === null) throw new AppError("NOT_FOUND", "Conversation not found");
   const message: MessageDoc = { ...doc, seq };
   await countNewMessage(deps, conversation._id, auth.userId, seq);
   let undoKeys: (() => Promise<unknown>) | undefined;
+  const owner = { message_id: message._id, conversation_id: conversation._id, message_seq: seq };
   try {
+    if (attachmentIds.length) await claimForMessage(deps, auth.userId, attachmentIds, owner);
     undoKeys = await insertKeys(deps, message, 0, keys, auth.userId, message.created_at);
     await insertMessage(deps, message);
   } catch (err) {
+    if (attachmentIds.length) await releaseFromMessage(deps, message._id);
     await undoKeys?.();
     await countNewMessage(deps, conversation._id, auth.userId, seq, -1);
     await uncount(deps, conversation._id);
@@ -147,6 +152,7 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
   );
   const replyTo = body.reply_to ? await replyTarget(deps, conversation, me, body.reply_to) : null;
   const keys = await checkedKeys(deps, auth, conversation, body.recipient_keys);
+  const attachmentIds = (body.attachment_ids ?? []).map((id, i) => parseId(id, `attachment_ids.${i}`));
   const now = deps.clock.now();
   // The message's own timer, else the conversation's; the clock starts at the send.
   const ttl = body.ttl_seconds ?? conversation.ttl_seconds ?? null;
@@ -174,14 +180,19 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
   };
   // The answer needs no read: a new message has no receipts, and its keys are these.
   const own = keys.find((k) => k.user_id.equals(auth.userId) && k.device_id === auth.deviceId);
-  if (!clientId) return { message: await store(deps, auth, conversation, doc, keys), replay: false, own };
+  if (!clientId)
+    return { message: await store(deps, auth, conversation, doc, keys, attachmentIds), replay: false, own };
 
   // Whoever claims the id stores the message; the others wait for it and return it.
   for (let i = 0; i < WAIT_TRIES; i++) {
     const release = await claimClientId(deps, auth.userId, clientId, doc._id);
     if (release) {
       try {
-        return { message: await store(deps, auth, conversation, doc, keys), replay: false, own };
+        return {
+          message: await store(deps, auth, conversation, doc, keys, attachmentIds),
+          replay: false,
+          own,
+        };
       } catch (err) {
         await release();
         throw err;

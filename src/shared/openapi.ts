@@ -76,12 +76,12 @@ export const trimmed = (min: number, max: number) =>
 // Response headers: declared once as components and referenced, with the zod schema the
 // conformance check applies to the received values.
 
-interface HeaderDef {
+export interface HeaderDef {
   description: string;
-  schema: { type: "string" } | { type: "integer"; minimum: number };
+  schema: { type: "string"; pattern?: string; example?: string } | { type: "integer"; minimum: number };
   check: ZodType<string>;
 }
-const integer = (minimum: number) => ({
+export const integer = (minimum: number) => ({
   schema: { type: "integer" as const, minimum },
   check: z.string().regex(minimum > 0 ? /^[1-9]\d*$/ : /^\d+$/),
 });
@@ -106,33 +106,50 @@ const sharedHeaders = { ...requestId, ...limits, ...retryAfter };
 /** Header names the conformance check treats as the rate-limit family: present only where declared. */
 export const rateLimitHeaders = [...Object.keys(limits), ...Object.keys(retryAfter)];
 
-type HeaderSet = Record<string, { def: HeaderDef; required: boolean }>;
+/** Headers by name; `inline` ones are written out in the response rather than as a shared component. */
+type HeaderSet = Record<string, { def: HeaderDef; required: boolean; inline?: boolean }>;
 const all = (defs: Record<string, HeaderDef>, required: boolean): HeaderSet =>
   Object.fromEntries(Object.entries(defs).map(([name, def]) => [name, { def, required }]));
+
+const unsatisfiedRange: HeaderSet = {
+  "Content-Range": {
+    def: {
+      description: "`bytes */<size>`: the size of the representation the range was asked of",
+      schema: { type: "string", pattern: "^bytes \\*/\\d+$", example: "bytes */1048576" },
+      check: z.string().regex(/^bytes \*\/\d+$/),
+    },
+    required: true,
+    inline: true,
+  },
+};
 
 /**
  * Every response carries X-Request-Id. On a rate-limited route the limit headers come with every
  * answer the limiter saw (successes and 429s, which add Retry-After); earlier failures (bad input,
- * no token) happen before it counts, so there they may be missing.
+ * no token) happen before it counts, so there they may be missing. A 416 says the size it was
+ * measured against in Content-Range, as HTTP asks.
  */
 function headersFor(status: number, rateLimited: boolean): HeaderSet {
-  if (!rateLimited) return all(requestId, true);
+  const own = status === 416 ? unsatisfiedRange : {};
+  if (!rateLimited) return { ...all(requestId, true), ...own };
   if (status < 400) return { ...all(requestId, true), ...all(limits, true) };
   if (status === 429) return { ...all(requestId, true), ...all(limits, true), ...all(retryAfter, true) };
-  return { ...all(requestId, true), ...all(limits, false) };
+  return { ...all(requestId, true), ...all(limits, false), ...own };
 }
 
 /** The spec's side of a header set: `$ref`s to the components, inline where it is optional. */
 function headerObjects(set: HeaderSet) {
   return Object.fromEntries(
-    Object.entries(set).map(([name, { def, required }]) => [
+    Object.entries(set).map(([name, { def, required, inline }]) => [
       name,
-      required
-        ? { $ref: `#/components/headers/${name}` }
-        : {
-            description: `${def.description}; present when the limiter counted the request`,
-            schema: def.schema,
-          },
+      inline
+        ? { description: def.description, required, schema: def.schema }
+        : required
+          ? { $ref: `#/components/headers/${name}` }
+          : {
+              description: `${def.description}; present when the limiter counted the request`,
+              schema: def.schema,
+            },
     ]),
   );
 }
@@ -142,7 +159,11 @@ const headerChecks = new WeakMap<object, ZodType>();
 /** The zod schema of the headers `route()` declared for a response. */
 export const declaredHeaders = (response: object) => headerChecks.get(response);
 
-function withHeaders<T extends object>(response: T, set: HeaderSet) {
+// Headers a response declares for itself (`binary`), merged with the shared ones by `route()`.
+const ownHeaders = new WeakMap<object, HeaderSet>();
+
+function withHeaders<T extends object>(response: T, shared: HeaderSet) {
+  const set = { ...shared, ...ownHeaders.get(response) };
   const declared = { ...response, headers: headerObjects(set) };
   const shape = Object.fromEntries(
     Object.entries(set).map(([name, { def, required }]) => [
@@ -173,6 +194,31 @@ function registerShared(router: OpenAPIHono<AppEnv>) {
   return router;
 }
 
+/** A header a response declares for itself, with the check the tests apply to received values. */
+export interface OwnHeader extends HeaderDef {
+  required: boolean;
+}
+
+/**
+ * A response whose body is bytes (an attachment), in one or more media types, with the headers it
+ * declares for itself (Content-Length, ETag, Content-Range...).
+ */
+export function binary(description: string, types: string[], headers: Record<string, OwnHeader> = {}) {
+  const response = {
+    description,
+    content: Object.fromEntries(
+      types.map((t) => [t, { schema: { type: "string" as const, format: "binary" } }]),
+    ),
+  };
+  ownHeaders.set(
+    response,
+    Object.fromEntries(
+      Object.entries(headers).map(([name, def]) => [name, { def, required: def.required, inline: true }]),
+    ),
+  );
+  return response;
+}
+
 const statusText: Record<ErrorStatus, string> = {
   400: "Bad input; `fields` names each bad field",
   401: "Missing, invalid, expired or revoked token",
@@ -182,7 +228,10 @@ const statusText: Record<ErrorStatus, string> = {
   409: "Conflict with the current state",
   410: "Gone: what the request was built on has changed",
   413: "Body larger than the server's limit",
-  415: "Body is not JSON (any request body must be JSON, even where none is expected)",
+  415:
+    "Body is not of the declared media type (JSON, unless the operation's request body says otherwise; " +
+    "a body must be JSON even where none is expected)",
+  416: "Range not satisfiable; Content-Range gives the size",
   429: "Rate limited; see Retry-After and the X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
 };

@@ -20,7 +20,7 @@ export interface Observed {
   url: string;
   status: number;
   headers: Headers;
-  /** Parsed JSON, the raw text when it is not JSON, or null for an empty body. */
+  /** Parsed JSON, the raw text when it is not JSON, or null for an empty body (bytes: anything, unread). */
   body: unknown;
 }
 
@@ -92,6 +92,14 @@ function checkBody(where: string, declared: DeclaredResponse, r: Observed) {
   if (!json) {
     if (content["text/plain"]) {
       if (typeof r.body !== "string") throw new Error(`${where}: expected a text body`);
+      return;
+    }
+    const types = Object.keys(content);
+    if (types.length) {
+      // Bytes (attachments): opaque, so only their media type can be checked.
+      const type = (r.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      if (!types.includes(type))
+        throw new Error(`${where}: content-type ${type}, declared ${types.join(", ")}`);
       return;
     }
     if (r.body !== null)
