@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ObjectId } from "mongodb";
+import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
@@ -22,13 +23,6 @@ import {
 
 /** How long one run's claim on a batch holds before another process may take it over. */
 const LEASE_MS = 60_000;
-
-/**
- * The hook for what expired messages own elsewhere: their encrypted attachments, once attachments
- * exist (src/attachments, another branch). Called with every batch before the messages go; the one
- * place to add that erasure.
- */
-async function eraseAttachmentsOf(_deps: Deps, _messageIds: ObjectId[]) {}
 
 /**
  * Erases every message past its `expires_at` (disappearing messages, tombstones past their
@@ -59,7 +53,7 @@ async function eraseBatch(deps: Deps, won: MessageDoc[], token: string, now: Dat
     const k = m.conversation_id.toHexString();
     byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
   }
-  await eraseAttachmentsOf(deps, ids);
+  await eraseForMessages(deps, ids); // the blobs these messages carried
   await eraseKeysOf(deps, ids);
   await eraseReceiptsOf(deps, ids);
   const marks = await marksOf(deps, ids);

@@ -129,6 +129,31 @@ describe("attachments in messages", () => {
     expect(await stored(kept.id)).toEqual({ doc: true, chunks: 3 });
   });
 
+  it("a disappearing message takes its attachments with it when it expires", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const gone = await upload(a);
+    const kept = await upload(a);
+    await send(h, a, ab, "for a minute", { attachment_ids: [gone.id], ttl_seconds: 60 });
+    await send(h, a, ab, "for good", { attachment_ids: [kept.id] });
+    h.clock.advance(61);
+    expect((await fetchAs(b, gone.id)).status).toBe(404);
+    await sweepOnce(h.deps);
+    expect(await stored(gone.id)).toEqual({ doc: false, chunks: 0 });
+    expect(await stored(kept.id)).toEqual({ doc: true, chunks: 3 });
+  });
+
+  it("a view-once message's attachments go once every recipient device has opened it", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const { id } = await upload(a);
+    const { res } = await send(h, a, ab, "once", { attachment_ids: [id], view_once: true });
+    expect(res.status).toBe(201);
+    expect(await stored(id)).toEqual({ doc: true, chunks: 3 });
+    expect((await call(b, "POST", `/messages/${res.body.id}/open`)).status).toBe(200);
+    expect(await stored(id)).toEqual({ doc: false, chunks: 0 });
+  });
+
   it("a sent attachment does not expire; an unsent one does", async () => {
     const [a, b] = [await newAccount(h), await newAccount(h)];
     const ab = await direct(h, a, b);
