@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { ObjectId } from "mongodb";
+import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
+import { newId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { eraseKeysOf, eraseMessageKeys } from "./keys.js";
 import { claimMarks, eraseMarksOf, eraseReceiptsOf, type MarkDoc, marksOf } from "./receipts.js";
@@ -104,7 +105,7 @@ async function uncount(deps: Deps, list: MessageDoc[], members: MemberDoc[], mar
       if (mark?.hidden) t.hidden++;
       else if (!mark && !msg.sender_id?.equals(member.user_id)) {
         claims.push({
-          _id: new ObjectId(),
+          _id: newId(),
           message_id: msg._id,
           conversation_id: msg.conversation_id,
           user_id: member.user_id,
