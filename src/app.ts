@@ -9,11 +9,14 @@ import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
+import { asyncApiDocument } from "./realtime/asyncapi.js";
+import { realtimeRoutes } from "./realtime/rest.js";
 import { authGate, routeKey } from "./sessions/gate.js";
 import { AppError, errorBody } from "./shared/errors.js";
 import { jsonOnly, observe } from "./shared/middleware.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
+import { streamRoutes } from "./stream/index.js";
 import { userRoutes } from "./users/index.js";
 
 export const VERSION = "0.1.0";
@@ -43,7 +46,16 @@ export function createApp(deps: Deps) {
       return publicRoutes;
     }),
   );
-  for (const routes of [authRoutes, userRoutes, deviceRoutes, keyRoutes, contactRoutes, blockRoutes]) {
+  for (const routes of [
+    authRoutes,
+    userRoutes,
+    deviceRoutes,
+    keyRoutes,
+    contactRoutes,
+    blockRoutes,
+    streamRoutes,
+    realtimeRoutes,
+  ]) {
     api.route("/", routes(deps));
   }
   app.route("/", opsRoutes(deps, VERSION));
@@ -60,6 +72,8 @@ export function createApp(deps: Deps) {
     spec ??= openApiDocument(app);
     return c.json(spec);
   });
+  const asyncApi = asyncApiDocument(VERSION);
+  app.get("/asyncapi.json", (c) => c.json(asyncApi));
   app.route("/", docsRoutes());
 
   app.notFound((c) => {

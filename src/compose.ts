@@ -2,16 +2,18 @@ import type { Deps } from "./deps.js";
 import { inventory } from "./inventory.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
 import { slots } from "./limits/slots.js";
+import { createBus, feed } from "./realtime/feed.js";
 import { Metrics } from "./shared/metrics.js";
 import { createTokens } from "./shared/tokens.js";
 
 /** Builds the dependency bag from what the entry file (or a test) created. */
-export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory">): Deps {
+export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory" | "bus">): Deps {
   return {
     ...base,
     inventory,
     metrics: new Metrics(),
     limiter: createRateLimiter(slots.col(base.store.db), base.clock),
     tokens: createTokens(base.config.JWT_SECRET, base.clock, base.config.ACCESS_TOKEN_TTL),
+    bus: createBus(feed.col(base.store.db)),
   };
 }

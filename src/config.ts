@@ -35,6 +35,11 @@ const envSchema = z.object({
   MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
+  STREAM_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
+  WS_HEARTBEAT_MS: int(100, 600_000).default(30_000),
+  WS_MAX_BUFFERED_BYTES: int(16 * 1024, 64 * 1024 * 1024).default(1024 * 1024),
+  WS_MESSAGES_PER_MINUTE: int(1, 100_000).default(200),
+  WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 });
 
 export type Env = z.infer<typeof envSchema>;

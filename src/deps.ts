@@ -3,6 +3,7 @@ import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
+import type { Bus } from "./realtime/feed.js";
 import type { Clock } from "./shared/clock.js";
 import type { Logger } from "./shared/logger.js";
 import type { Metrics } from "./shared/metrics.js";
@@ -20,4 +21,6 @@ export interface Deps {
   metrics: Metrics;
   limiter: RateLimiter;
   tokens: Tokens;
+  /** Realtime events: to this process's sockets at once, to the other processes through MongoDB. */
+  bus: Bus;
 }

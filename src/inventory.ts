@@ -3,9 +3,12 @@ import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { prekeys } from "./keys/repo.js";
 import { slots } from "./limits/slots.js";
+import { feed } from "./realtime/feed.js";
+import { presence } from "./realtime/presence.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
+import { streamEntries, streamHeads } from "./stream/repo.js";
 import { users } from "./users/repo.js";
 
 /**
@@ -17,6 +20,11 @@ import { users } from "./users/repo.js";
 export const inventory: readonly AnyOwned[] = [
   usedRefresh,
   authSessions,
+  // After the sessions: its erasure closes the sockets those sessions had open.
+  presence,
+  feed,
+  streamEntries,
+  streamHeads,
   otpSessions,
   prekeys,
   devices,

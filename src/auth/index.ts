@@ -9,6 +9,7 @@ import { findSession, listSessions, openSession, revokeSession, rotateRefresh } 
 import { addSeconds } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
+import { identityChanged } from "../stream/notify.js";
 import { iso, toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
 import type { DeviceInfo } from "../users/schemas.js";
@@ -25,9 +26,19 @@ const rules = {
 
 export function authRoutes(deps: Deps) {
   const app = createRouter();
-  /** A login or sign-up registers the device it comes from; a reinstall's old prekeys go. */
+  /**
+   * A login or sign-up registers the device it comes from; a reinstall's old prekeys go, and
+   * whoever encrypts to that device is told its identity key changed.
+   */
   const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>) =>
-    registerDevice(deps, userId, info, () => dropPrekeys(deps, userId, info.device_id));
+    registerDevice(deps, userId, info, async (key_type) => {
+      await dropPrekeys(deps, userId, info.device_id);
+      await identityChanged(deps, userId, {
+        device_id: info.device_id,
+        identity_key: info.public_key,
+        key_type,
+      });
+    });
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");
     await deps.limiter.enforce(c, rules.signupIp, c.get("clientIp"));

@@ -43,6 +43,15 @@ const col = (deps: Deps) => devices.col(deps.store.db);
 export const listDevices = (deps: Deps, userId: ObjectId) =>
   col(deps).find({ user_id: userId }).sort({ created_at: 1 }).toArray();
 
+/** Every device of these users, as (user, device id) pairs. */
+export const deviceIdsOf = (deps: Deps, userIds: ObjectId[]) =>
+  userIds.length
+    ? col(deps)
+        .find({ user_id: { $in: userIds } })
+        .project<{ user_id: ObjectId; device_id: string }>({ _id: 0, user_id: 1, device_id: 1 })
+        .toArray()
+    : Promise.resolve([]);
+
 export const findDevice = (deps: Deps, userId: ObjectId, deviceId: string) =>
   col(deps).findOne({ user_id: userId, device_id: deviceId });
 
@@ -68,7 +77,7 @@ export async function registerDevice(
   deps: Deps,
   userId: ObjectId,
   info: z.infer<typeof DeviceInfo>,
-  onRekey: () => Promise<unknown>,
+  onRekey: (keyType: DeviceDoc["key_type"]) => Promise<unknown>,
 ) {
   const devices = col(deps);
   const now = deps.clock.now();
@@ -96,7 +105,7 @@ export async function registerDevice(
         },
       },
     );
-    if (rekeyed) await onRekey();
+    if (rekeyed) await onRekey(keyType.key.keyType);
     return;
   }
   const _id = new ObjectId();

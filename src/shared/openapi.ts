@@ -52,6 +52,7 @@ const statusText: Record<number, string> = {
   409: "Conflict with the current state",
   413: "Body too large",
   415: "Body is not JSON",
+  426: "Not a WebSocket handshake",
   429: "Rate limited; see Retry-After and X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
 };
