@@ -5,6 +5,7 @@ import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { claimOnce, slots } from "../limits/slots.js";
+import { isOnline } from "../realtime/presence.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { addSeconds } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
@@ -161,7 +162,7 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.me, async (c) => {
     const auth = c.get("auth");
     const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
   });
 
   return app;

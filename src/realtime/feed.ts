@@ -1,19 +1,24 @@
 import { type Collection, type Db, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
+import { hmac } from "../shared/random.js";
 import type { CloseName, LiveEvent } from "./protocol.js";
 
 /*
  * How server processes tell each other what their sockets must hear, through MongoDB alone: a
  * capped collection every process tails (src/realtime/tail.ts). Its documents are pointers and
- * signals, never content: "device D of user U has an entry at position P", "close these
- * sockets", "tell these users that X is typing". A process handles its own events at once and
- * skips them when they come back through the feed.
+ * signals, never content, and they name no account: devices and users appear as keyed hashes
+ * (the key is the servers' shared secret), sockets by their random ids. The one exception, the
+ * subject of a live event (who is typing, who came online), is erased with the account.
+ * A process handles its own events at once and skips them when they come back through the feed.
  */
 
 export type FeedEvent =
-  | { kind: "entries"; targets: { u: string; d: string; p: number }[] }
-  | { kind: "close"; user_id: string; device_id?: string; session_id?: string; reason: CloseName }
-  | { kind: "live"; users: string[]; event: LiveEvent }
+  /** Devices (by stream key) have entries up to these positions. */
+  | { kind: "entries"; targets: { k: string; p: number }[] }
+  /** Close these sockets, or every socket of this session. */
+  | { kind: "close"; sockets?: string[]; session_id?: string; reason: CloseName }
+  /** Send a live-only event to these users' sockets (by user key); `about` is its subject's id. */
+  | { kind: "live"; to: string[]; about: string; event: LiveEvent }
   /** Written by a tailer to find where "now" is in the feed; nobody acts on it. */
   | { kind: "mark" };
 
@@ -22,6 +27,8 @@ export interface FeedDoc {
   /** The process that handled it already; "" for writers with no process (deletion cascades). */
   origin: string;
   event: FeedEvent;
+  /** The subject of a live event, so the account's erasure reaches it. */
+  about?: string;
 }
 
 export const FEED_MAX_DOCS = 256;
@@ -30,28 +37,38 @@ export const feed = owned<FeedDoc>({
   name: "realtime_feed",
   owner: "realtime",
   holds:
-    "a notice between server processes: which devices have new stream positions, which sockets to close, a typing or presence signal; ids and positions only, never content",
-  indexes: [],
+    "a notice between server processes: which devices (as keyed hashes) have new stream positions, which sockets to close, a typing or presence signal; never content",
+  indexes: [{ key: { about: 1 } }],
   capped: { size: 4 * 1024 * 1024, max: FEED_MAX_DOCS },
   expires: false,
   onExpiry: `capped: overwritten by newer notices (the newest ${FEED_MAX_DOCS} are kept)`,
-  onAccountDeletion:
-    "nothing to erase (a capped collection cannot delete); notices hold only ids and rotate out within seconds to minutes",
-  eraseAccount: async () => {},
+  onAccountDeletion: "live signals about the account erased; the rest name no account",
+  eraseAccount: (col, a) => col.deleteMany({ about: a._id.toHexString() }),
 });
+
+/** Names for devices and users in the feed: keyed hashes only the servers can compute. */
+export function feedKeys(secret: string) {
+  const key = hmac(secret, "hush realtime feed");
+  return {
+    stream: (userHex: string, deviceId: string) => hmac(key, `stream:${userHex}:${deviceId}`).slice(0, 32),
+    user: (userHex: string) => hmac(key, `user:${userHex}`).slice(0, 32),
+  };
+}
+export type FeedKeys = ReturnType<typeof feedKeys>;
 
 type Listener = (event: FeedEvent) => void;
 
 /** Publishes realtime events to this process's sockets at once and to the others through the feed. */
 export interface Bus {
   readonly origin: string;
+  readonly keys: FeedKeys;
   publish(event: FeedEvent): Promise<void>;
   subscribe(listener: Listener): () => void;
   /** A document read from the feed: handed to the listeners unless this process wrote it. */
   receive(doc: FeedDoc): void;
 }
 
-export function createBus(col: Collection<FeedDoc>): Bus {
+export function createBus(col: Collection<FeedDoc>, secret: string): Bus {
   const origin = new ObjectId().toHexString();
   const listeners = new Set<Listener>();
   const emit = (event: FeedEvent) => {
@@ -59,9 +76,11 @@ export function createBus(col: Collection<FeedDoc>): Bus {
   };
   return {
     origin,
+    keys: feedKeys(secret),
     async publish(event) {
       emit(event);
-      await col.insertOne({ _id: new ObjectId(), origin, event });
+      const about = event.kind === "live" ? { about: event.about } : {};
+      await col.insertOne({ _id: new ObjectId(), origin, event, ...about });
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -1,5 +1,6 @@
 import type { WebSocket } from "ws";
 import type { Deps } from "../deps.js";
+import { sessionForGate } from "../sessions/repo.js";
 import type { Auth } from "../shared/openapi.js";
 import { Connection, type HubSide } from "./connection.js";
 import type { FeedEvent } from "./feed.js";
@@ -16,6 +17,17 @@ const STRIKES = 20;
 export function createHub(deps: Deps) {
   const conns = new Set<Connection>();
   const byUser = new Map<string, Set<Connection>>();
+  /** The same sockets by the names the feed uses: stream key (user and device) and user key. */
+  const byStream = new Map<string, Set<Connection>>();
+  const byUserKey = new Map<string, Set<Connection>>();
+  const keys = deps.bus.keys;
+  const streamKey = (c: Connection) => keys.stream(c.userHex, c.auth.deviceId);
+  const userKey = (c: Connection) => keys.user(c.userHex);
+  const index = (map: Map<string, Set<Connection>>, key: string, c: Connection, add: boolean) => {
+    const set = map.get(key) ?? new Set();
+    if (add) map.set(key, set.add(c));
+    else if (set.delete(c) && set.size === 0) map.delete(key);
+  };
   const frames = new Map<string, { window: number; count: number; strikes: number }>();
   /** Presence work of closed sockets, awaited at shutdown so it finishes before the store closes. */
   const cleanups = new Set<Promise<unknown>>();
@@ -38,12 +50,10 @@ export function createHub(deps: Deps) {
     },
     detached(conn) {
       conns.delete(conn);
-      const mine = byUser.get(conn.userHex);
-      mine?.delete(conn);
-      if (mine?.size === 0) {
-        byUser.delete(conn.userHex);
-        frames.delete(conn.userHex);
-      }
+      index(byUser, conn.userHex, conn, false);
+      index(byStream, streamKey(conn), conn, false);
+      index(byUserKey, userKey(conn), conn, false);
+      if (!byUser.has(conn.userHex)) frames.delete(conn.userHex);
       const present = { id: conn.id, userId: conn.auth.userId, deviceId: conn.auth.deviceId };
       const after = opened.get(conn) ?? Promise.resolve();
       waitFor(
@@ -57,17 +67,15 @@ export function createHub(deps: Deps) {
 
   function onEvent(event: FeedEvent) {
     if (event.kind === "entries") {
-      for (const t of event.targets) {
-        for (const c of byUser.get(t.u) ?? []) if (c.auth.deviceId === t.d) c.notify(t.p);
-      }
+      for (const t of event.targets) for (const c of byStream.get(t.k) ?? []) c.notify(t.p);
     } else if (event.kind === "close") {
-      for (const c of byUser.get(event.user_id) ?? []) {
-        if (event.device_id !== undefined && c.auth.deviceId !== event.device_id) continue;
-        if (event.session_id !== undefined && c.auth.sessionId.toHexString() !== event.session_id) continue;
-        c.close(event.reason);
+      const sockets = new Set(event.sockets ?? []);
+      for (const c of conns) {
+        if (sockets.has(c.id.toHexString()) || c.auth.sessionId.toHexString() === event.session_id)
+          c.close(event.reason);
       }
     } else if (event.kind === "live") {
-      for (const u of event.users) for (const c of byUser.get(u) ?? []) c.send(event.event);
+      for (const u of event.to) for (const c of byUserKey.get(u) ?? []) c.send(event.event);
     }
   }
   const unsubscribe = deps.bus.subscribe(onEvent);
@@ -102,8 +110,9 @@ export function createHub(deps: Deps) {
     async attach(ws: WebSocket, auth: Auth) {
       const conn = new Connection(deps, ws, auth, side);
       conns.add(conn);
-      const userHex = conn.userHex;
-      byUser.set(userHex, (byUser.get(userHex) ?? new Set()).add(conn));
+      index(byUser, conn.userHex, conn, true);
+      index(byStream, streamKey(conn), conn, true);
+      index(byUserKey, userKey(conn), conn, true);
       try {
         await conn.start();
       } catch (err) {
@@ -115,7 +124,14 @@ export function createHub(deps: Deps) {
       const present = { id: conn.id, userId: auth.userId, deviceId: auth.deviceId };
       const open = socketOpened(deps, present);
       opened.set(conn, open);
-      waitFor(open.then((first) => (first ? announce(deps, auth.userId, true) : undefined)));
+      waitFor(
+        open.then(async (first) => {
+          // A session ended while this socket was starting closed the sockets it found in presence,
+          // which may not have had this one yet: look again now that it is there.
+          if (!(await sessionForGate(deps, auth.sessionId))) return conn.close("SESSION_ENDED");
+          if (first) await announce(deps, auth.userId, true);
+        }),
+      );
     },
 
     /** Every socket catches up from the stream: after the feed cursor was lost and found again. */

@@ -1,4 +1,4 @@
-import type { ObjectId } from "mongodb";
+import type { Collection, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
@@ -6,6 +6,7 @@ import { presenceAudience } from "../relations/policy.js";
 import { addSeconds } from "../shared/clock.js";
 import { findUser, touchLastSeen } from "../users/repo.js";
 import { publishClose } from "./feed.js";
+import type { CloseName } from "./protocol.js";
 
 /*
  * Who is online, across every server process: one document per live socket, refreshed by its
@@ -29,21 +30,22 @@ export const presence = owned<PresenceDoc>({
   onExpiry: "erased: a socket whose process stopped refreshing it no longer counts as online",
   onAccountDeletion:
     "erased, and the account's sockets are closed on every process (close code 4003; 4002 for a removed device)",
-  eraseAccount: async (col, a) => {
-    await col.deleteMany({ user_id: a._id });
-    await publishClose(col.db, { kind: "close", user_id: a._id.toHexString(), reason: "ACCOUNT_DELETED" });
-  },
-  eraseDevice: async (col, userId, deviceId) => {
-    await col.deleteMany({ user_id: userId, device_id: deviceId });
-    await publishClose(col.db, {
-      kind: "close",
-      user_id: userId.toHexString(),
-      device_id: deviceId,
-      reason: "DEVICE_REMOVED",
-    });
-  },
+  eraseAccount: (col, a) => closeSockets(col, { user_id: a._id }, "ACCOUNT_DELETED"),
+  eraseDevice: (col, userId, deviceId) =>
+    closeSockets(col, { user_id: userId, device_id: deviceId }, "DEVICE_REMOVED"),
 });
 const col = (deps: Deps) => presence.col(deps.store.db);
+
+/** Erases these sockets' presence and closes them wherever they are (their sessions are gone already). */
+async function closeSockets(
+  c: Collection<PresenceDoc>,
+  filter: { user_id: ObjectId; device_id?: string },
+  reason: CloseName,
+) {
+  const ids = (await c.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => d._id.toHexString());
+  await c.deleteMany(filter);
+  if (ids.length) await publishClose(c.db, { kind: "close", sockets: ids, reason });
+}
 
 /** How long a socket counts as online after its last heartbeat: three missed beats. */
 const ttlSeconds = (deps: Deps) => Math.ceil((3 * deps.config.WS_HEARTBEAT_MS) / 1000);
@@ -109,7 +111,8 @@ export async function announce(deps: Deps, userId: ObjectId, online: boolean) {
     const lastSeen = isOnline ? deps.clock.now() : user.last_seen_at;
     return deps.bus.publish({
       kind: "live",
-      users: audience.map((u) => u.toHexString()),
+      to: audience.map((u) => deps.bus.keys.user(u.toHexString())),
+      about: userId.toHexString(),
       event: {
         type: "user_status",
         data: { user_id: userId.toHexString(), online: isOnline, last_seen: lastSeen.toISOString() },

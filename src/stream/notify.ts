@@ -29,12 +29,16 @@ export async function contactsChanged(deps: Deps, a: ObjectId, b: ObjectId, only
     deps,
     sides.map((s) => s.user),
   );
-  const entries: EntryInput[] = devices.map((d) => ({
-    user_id: d.user_id,
-    device_id: d.device_id,
-    type: "contacts_updated",
-    data: sides.find((s) => s.user.equals(d.user_id))!.data,
-  }));
+  const entries: EntryInput[] = devices.map((d) => {
+    const data = sides.find((s) => s.user.equals(d.user_id))!.data;
+    return {
+      user_id: d.user_id,
+      device_id: d.device_id,
+      type: "contacts_updated",
+      data,
+      refs: [data.user_id],
+    };
+  });
   await append(deps, entries);
 }
 
@@ -50,10 +54,11 @@ export async function identityChanged(
   const audience = [userId, ...(await contactAudience(deps, userId))];
   const devices = await deviceIdsOf(deps, audience);
   const data: EntryData<"identity_changed"> = { user_id: userId.toHexString(), ...device };
+  const refs = [data.user_id, `${data.user_id}:${device.device_id}`];
   await append(
     deps,
     devices
       .filter((d) => !(d.user_id.equals(userId) && d.device_id === device.device_id))
-      .map((d) => ({ user_id: d.user_id, device_id: d.device_id, type: "identity_changed", data })),
+      .map((d) => ({ user_id: d.user_id, device_id: d.device_id, type: "identity_changed", data, refs })),
   );
 }

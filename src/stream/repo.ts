@@ -21,8 +21,11 @@ export interface StreamEntryDoc {
   position: number;
   type: EntryType;
   data: Record<string, unknown>;
-  /** What the entry is about (a message id), so that erasing it can reach its copies here. */
-  ref: string | null;
+  /**
+   * Whom and what the entry names (user ids, `user:device`, message ids): erasing any of them
+   * turns the entry into `erased`, keeping its position.
+   */
+  refs: string[];
   created_at: Date;
   expires_at: Date;
 }
@@ -41,12 +44,19 @@ export const streamEntries = owned<StreamEntryDoc>({
   owner: "stream",
   holds:
     "one entry of a device's ordered update stream (contact changes, identity changes; messages, edits, deletions, receipts and membership changes once they exist), with its position",
-  indexes: [{ key: { user_id: 1, device_id: 1, position: 1 } }],
+  indexes: [{ key: { user_id: 1, device_id: 1, position: 1 } }, { key: { refs: 1 } }],
   expires: true,
   onExpiry: "erased once the retention (`STREAM_RETENTION_SECONDS`, 30 days) passes unacknowledged",
-  onAccountDeletion: "erased (the account's devices' streams); device removal erases that device's",
-  eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
-  eraseDevice: (col, userId, deviceId) => col.deleteMany({ user_id: userId, device_id: deviceId }),
+  onAccountDeletion:
+    "the account's devices' streams erased; entries in others' streams that name it become `erased` (content dropped, position kept). Device removal does the same for the device",
+  eraseAccount: async (col, a) => {
+    await col.deleteMany({ user_id: a._id });
+    await redact(col, a._id.toHexString());
+  },
+  eraseDevice: async (col, userId, deviceId) => {
+    await col.deleteMany({ user_id: userId, device_id: deviceId });
+    await redact(col, `${userId.toHexString()}:${deviceId}`);
+  },
 });
 export const streamHeads = owned<StreamHeadDoc>({
   name: "stream_heads",
@@ -58,6 +68,13 @@ export const streamHeads = owned<StreamHeadDoc>({
   eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
   eraseDevice: (col, userId, deviceId) => col.deleteOne({ _id: headKey(userId, deviceId) }),
 });
+
+/**
+ * Empties every entry that names `ref`. Its position stays taken: a freed position could be
+ * claimed again by a writer whose head read is old, and a device past it would never see that.
+ */
+export const redact = (col: Collection<StreamEntryDoc>, ref: string) =>
+  col.updateMany({ refs: ref }, { $set: { type: "erased", data: {}, refs: [] } });
 
 const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
 const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
@@ -73,7 +90,8 @@ export type EntryInput = {
     device_id: string;
     type: T;
     data: EntryData<T>;
-    ref?: string | null;
+    /** Whom and what the entry names, for erasure (see StreamEntryDoc.refs). */
+    refs: string[];
   };
 }[EntryType];
 
@@ -122,9 +140,10 @@ export async function append(deps: Deps, inputs: readonly EntryInput[]): Promise
     pending = await retreatBelowAck(deps, pending);
   }
   const placed = all.flatMap((q) => q.placed);
+  const stream = deps.bus.keys.stream;
   await deps.bus.publish({
     kind: "entries",
-    targets: placed.map((p) => ({ u: p.user_id.toHexString(), d: p.device_id, p: p.position })),
+    targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
   });
   return placed;
 }
@@ -156,7 +175,7 @@ async function placeAll(deps: Deps, queues: Queue[]) {
         position: q.next,
         type: item.type,
         data: item.data,
-        ref: item.ref ?? null,
+        refs: item.refs,
         created_at: now,
         expires_at,
       };

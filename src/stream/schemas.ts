@@ -31,6 +31,13 @@ export const entryData = {
         "number changed and the client should say so before encrypting to it again.",
     )
     .openapi("IdentityChanged"),
+  erased: z
+    .object({})
+    .describe(
+      "An entry whose subject was erased since it was written (an account deleted, a device " +
+        "removed); it keeps its position so the stream has no gap. Nothing to do.",
+    )
+    .openapi("Erased"),
 } as const;
 
 export type EntryType = keyof typeof entryData;
@@ -42,7 +49,11 @@ const entrySchema = <T extends EntryType>(type: T) =>
 
 /** One stream entry as a device receives it. */
 export const StreamEntry = z
-  .discriminatedUnion("type", [entrySchema("contacts_updated"), entrySchema("identity_changed")])
+  .discriminatedUnion("type", [
+    entrySchema("contacts_updated"),
+    entrySchema("identity_changed"),
+    entrySchema("erased"),
+  ])
   .openapi("StreamEntry");
 export type StreamEntryBody = z.infer<typeof StreamEntry>;
 
@@ -65,7 +76,14 @@ export const SyncQuery = z.object({
     .min(1)
     .max(500)
     .default(100)
-    .openapi({ param: { in: "query" }, type: "integer", description: "Page size, 1-500" }),
+    .openapi({
+      param: { in: "query" },
+      type: "integer",
+      minimum: 1,
+      maximum: 500,
+      default: 100,
+      description: "Page size, 1-500",
+    }),
 });
 
 export const SyncPage = z
