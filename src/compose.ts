@@ -1,8 +1,8 @@
 import type { Deps } from "./deps.js";
+import { createBus, feed } from "./feed/feed.js";
 import { inventory } from "./inventory.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
 import { slots } from "./limits/slots.js";
-import { createBus, feed } from "./realtime/feed.js";
 import { Metrics } from "./shared/metrics.js";
 import { createTokens } from "./shared/tokens.js";
 

@@ -1,9 +1,9 @@
 import type { Config } from "./config.js";
 import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
+import type { Bus } from "./feed/feed.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
-import type { Bus } from "./realtime/feed.js";
 import type { Clock } from "./shared/clock.js";
 import type { Logger } from "./shared/logger.js";
 import type { Metrics } from "./shared/metrics.js";

@@ -1,10 +1,10 @@
 import { otpSessions } from "./auth/otp-flow.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
+import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
 import { slots } from "./limits/slots.js";
-import { feed } from "./realtime/feed.js";
-import { presence } from "./realtime/presence.js";
+import { presence } from "./presence/repo.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";

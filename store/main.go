@@ -2,12 +2,20 @@
 // tested against a real MongoDB-wire server on machines without mongod or a container engine.
 //
 // Usage: hush-store <tcp-address> <sqlite-directory>
+//
+// It prints "ready <mongodb uri>" once clients can connect. FerretDB itself listens on a private
+// loopback port behind a proxy (proxy.go) that makes each write command atomic, and every
+// collection table gets an index that FerretDB's _id lookups can use (sqliteidx.go).
+// With HUSH_STORE_RAW=1 it runs plain FerretDB on the address instead, without either (for
+// benchmarks that compare the two).
 package main
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,14 +29,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: hush-store <tcp-address> <sqlite-directory>")
 		os.Exit(2)
 	}
-	addr, dir := os.Args[1], os.Args[2]
+	if err := run(os.Args[1], os.Args[2], os.Getenv("HUSH_STORE_RAW") == "1"); err != nil {
+		fmt.Fprintln(os.Stderr, "hush-store:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dir string, raw bool) error {
 	abs, err := filepath.Abs(dir)
 	if err == nil {
 		err = os.MkdirAll(abs, 0o700)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hush-store:", err)
-		os.Exit(1)
+		return err
 	}
 
 	level := slog.LevelError
@@ -37,15 +50,28 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	var ln net.Listener
+	var index *idIndexer
+	ferretAddr := addr
+	if !raw {
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return err
+		}
+		index = newIDIndexer(abs, logger)
+		if err = index.indexAll(); err != nil {
+			return err
+		}
+		ferretAddr = "127.0.0.1:0"
+	}
+
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{TCP: ferretAddr},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hush-store:", err)
-		os.Exit(1)
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,7 +82,22 @@ func main() {
 		_ = f.Run(ctx)
 		close(done)
 	}()
+
+	uri := f.MongoDBURI() // waits until FerretDB listens
+	if !raw {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return err
+		}
+		p := newProxy(u.Host, index, logger)
+		go func() { _ = p.serve(ln) }()
+		uri = "mongodb://" + ln.Addr().String() + "/"
+	}
 	// The parent waits for this line before connecting.
-	fmt.Println("ready", f.MongoDBURI())
+	fmt.Println("ready", uri)
 	<-done
+	if ln != nil {
+		_ = ln.Close()
+	}
+	return nil
 }

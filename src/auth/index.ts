@@ -3,17 +3,17 @@ import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
+import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { claimOnce, slots } from "../limits/slots.js";
-import { isOnline } from "../realtime/presence.js";
+import { isOnline } from "../presence/repo.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
-import { addSeconds } from "../shared/clock.js";
+import { addSeconds, iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { identityChanged } from "../stream/notify.js";
-import { iso, toUserBody } from "../users/present.js";
+import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
-import type { DeviceInfo } from "../users/schemas.js";
 import { checkOtp, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 
@@ -84,6 +84,7 @@ export function authRoutes(deps: Deps) {
       );
       return c.json(
         {
+          purpose: "signup" as const,
           verified: true as const,
           temp_token,
           message: "OTP verified successfully. Please complete your profile to continue.",
@@ -98,7 +99,10 @@ export function authRoutes(deps: Deps) {
     const tokens = await openSession(deps, user._id, info.device_id);
     const devices = await listDevices(deps, user._id);
     const userBody = toUserBody(user, devices, info.device_id);
-    return c.json({ verified: true as const, ...tokens, user: userBody, message: "Logged in" }, 200);
+    return c.json(
+      { purpose: "login" as const, verified: true as const, ...tokens, user: userBody, message: "Logged in" },
+      200,
+    );
   });
 
   app.openapi(r.completeSignup, async (c) => {

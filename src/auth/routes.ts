@@ -1,12 +1,12 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { z } from "@hono/zod-openapi";
+import { bearer, json, jsonBody, route } from "../shared/openapi.js";
 import { UserBody } from "../users/schemas.js";
 import * as s from "./schemas.js";
 
 const tags = ["Authentication"];
 const post = "post" as const;
 
-export const signup = createRoute({
+export const signup = route({
   method: post,
   path: "/auth/signup",
   tags,
@@ -17,10 +17,11 @@ export const signup = createRoute({
     "Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. " +
     "Limited to 3 requests per 15 minutes per IP.",
   request: jsonBody(s.SignupRequest),
-  responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code sent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const login = createRoute({
+export const login = route({
   method: post,
   path: "/auth/login",
   tags,
@@ -30,10 +31,11 @@ export const login = createRoute({
   description:
     "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP and 5 per hour per email.",
   request: jsonBody(s.LoginRequest),
-  responses: { 200: json(s.OtpStarted, "Code sent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code sent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const resend = createRoute({
+export const resend = route({
   method: post,
   path: "/auth/resend-otp",
   tags,
@@ -42,10 +44,11 @@ export const resend = createRoute({
   summary: "Send a new code; earlier codes for this email and purpose stop working",
   description: "Limited to 5 per hour per email.",
   request: jsonBody(s.ResendRequest),
-  responses: { 200: json(s.OtpStarted, "Code resent"), ...errors(413, 415, 429) },
+  responses: { 200: json(s.OtpStarted, "Code resent") },
+  errors: ["RATE_LIMITED"],
 });
 
-export const verify = createRoute({
+export const verify = route({
   method: post,
   path: "/auth/verify-otp",
   tags,
@@ -53,28 +56,39 @@ export const verify = createRoute({
   operationId: "verifyOtp",
   summary: "Check a code",
   description:
-    "For a sign-up session returns a `temp_token` for complete-signup; for a login session (which needs " +
-    "`device_info`) returns the session and refresh tokens and the user. 3 attempts per session; the third " +
-    "wrong code burns it.",
+    "The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a " +
+    "`temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session " +
+    "and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the " +
+    "third wrong code burns it. 404 `NOT_FOUND` for an unknown session; `OTP_EXPIRED`, `OTP_USED` and " +
+    "`OTP_INVALID` as named; `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices.",
   request: jsonBody(s.VerifyRequest),
-  responses: {
-    200: json(z.union([s.VerifySignupBody, s.LoginBody]), "Verified"),
-    ...errors(404, 409, 413, 415, 429),
-  },
+  responses: { 200: json(s.VerifyResult, "Verified") },
+  errors: [
+    "OTP_INVALID",
+    "OTP_EXPIRED",
+    "OTP_USED",
+    "NOT_FOUND",
+    "DEVICE_LIMIT_REACHED",
+    "OTP_ATTEMPTS_EXCEEDED",
+  ],
 });
 
-export const completeSignup = createRoute({
+export const completeSignup = route({
   method: post,
   path: "/auth/complete-signup",
   tags,
   security: [],
   operationId: "completeSignup",
   summary: "Create the account and its first device; returns the user and tokens",
+  description:
+    "401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; " +
+    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
-  responses: { 201: json(s.SignedUpBody, "Account created"), ...errors(401, 409, 413, 415) },
+  responses: { 201: json(s.SignedUpBody, "Account created") },
+  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN"],
 });
 
-export const refresh = createRoute({
+export const refresh = route({
   method: post,
   path: "/auth/refresh",
   tags,
@@ -82,48 +96,51 @@ export const refresh = createRoute({
   operationId: "refresh",
   summary: "Rotate a refresh token",
   description:
-    "Each refresh token works once. Presenting one that was already used revokes the whole session.",
+    "Each refresh token works once. Presenting one that was already used revokes the whole session " +
+    "(401 `REFRESH_TOKEN_REUSED`).",
   request: jsonBody(s.RefreshRequest),
-  responses: { 200: json(s.TokenPairBody, "New token pair"), ...errors(401, 413, 415) },
+  responses: { 200: json(s.TokenPairBody, "New token pair") },
+  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED"],
 });
 
-export const logout = createRoute({
+export const logout = route({
   method: post,
   path: "/auth/logout",
   tags,
   security: bearer,
   operationId: "logout",
   summary: "End the current session",
-  responses: { 204: { description: "Logged out" }, ...errors(401) },
+  responses: { 204: { description: "Logged out" } },
 });
 
-export const listSessions = createRoute({
+export const listSessions = route({
   method: "get",
   path: "/auth/sessions",
   tags,
   security: bearer,
   operationId: "listSessions",
   summary: "The account's active sessions",
-  responses: { 200: json(s.SessionList, "Sessions"), ...errors(401) },
+  responses: { 200: json(s.SessionList, "Sessions") },
 });
 
-export const deleteSession = createRoute({
+export const deleteSession = route({
   method: "delete",
   path: "/auth/sessions/{session_id}",
   tags,
   security: bearer,
   operationId: "deleteSession",
   summary: "Revoke one session; its tokens stop working at once",
-  request: { params: z.object({ session_id: z.string().openapi({ param: { in: "path" } }) }) },
-  responses: { 204: { description: "Revoked" }, ...errors(401, 404) },
+  request: { params: z.object({ session_id: s.SessionBody.shape.id.openapi({ param: { in: "path" } }) }) },
+  responses: { 204: { description: "Revoked" } },
+  errors: ["NOT_FOUND"],
 });
 
-export const me = createRoute({
+export const me = route({
   method: "get",
   path: "/auth/me",
   tags,
   security: bearer,
   operationId: "me",
   summary: "The calling user",
-  responses: { 200: json(UserBody, "Current user"), ...errors(401) },
+  responses: { 200: json(UserBody, "Current user") },
 });

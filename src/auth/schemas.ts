@@ -1,8 +1,11 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../keys/schemas.js";
-import { DeviceInfo, Email, ProfileFields, UserBody, Username } from "../users/schemas.js";
+import { DeviceInfo, IdentityKeyB64 } from "../devices/schemas.js";
+import { Timestamp } from "../shared/openapi.js";
+import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
-export const Purpose = z.enum(["signup", "login"]);
+export const Purpose = z
+  .enum(["signup", "login"])
+  .openapi("OtpPurpose", { description: "What the emailed code is for" });
 export const SignupRequest = z
   .object({ email: Email, purpose: z.literal("signup").default("signup") })
   .openapi("SignupRequest");
@@ -13,36 +16,63 @@ export const ResendRequest = z
 
 export const OtpStarted = z
   .object({
-    session_id: z.string().openapi({ example: "507f1f77bcf86cd799439011" }),
-    expires_in: z.number().int().openapi({ example: 300 }),
+    session_id: Id,
+    expires_in: z
+      .number()
+      .int()
+      .min(1)
+      .openapi({ description: "Seconds the code stays valid", example: 300 }),
     message: z.string().openapi({ example: "OTP sent successfully to user@example.com" }),
   })
   .openapi("OtpStarted");
 
 export const VerifyRequest = z
   .object({
-    session_id: z.string().regex(/^[0-9a-fA-F]{24}$/, "must be a 24-character hex id"),
+    session_id: Id,
     otp: z.string().regex(/^\d{6}$/, "must be 6 digits"),
-    device_info: DeviceInfo.optional().openapi({
-      description: "Required when the session's purpose is login",
-    }),
+    device_info: DeviceInfo.optional(),
   })
-  .openapi("VerifyOtpRequest");
+  .openapi("VerifyOtpRequest", { description: "`device_info` is required when the session is a login" });
 
+const TokenType = z.enum(["Bearer"]).openapi("TokenType");
 const TokenFields = {
   session_token: z.string().openapi({ description: "Bearer access token (JWT)" }),
   refresh_token: z.string().openapi({ description: "Single-use refresh token; rotate with /auth/refresh" }),
-  token_type: z.literal("Bearer"),
-  expires_in: z.number().int().openapi({ description: "Access token lifetime in seconds", example: 900 }),
+  token_type: TokenType,
+  expires_in: z
+    .number()
+    .int()
+    .min(1)
+    .openapi({ description: "Access token lifetime in seconds", example: 900 }),
 };
 export const TokenPairBody = z.object(TokenFields).openapi("TokenPair");
 
+// HABIBTI's `verified: true` is declared a boolean: generators turn a one-value boolean enum into
+// code that does not compile.
+const Verified = z.literal(true).openapi({ type: "boolean", description: "Always true" });
+
 export const VerifySignupBody = z
-  .object({ verified: z.literal(true), temp_token: z.string(), message: z.string() })
+  .object({
+    purpose: z.literal("signup").openapi({ description: "The session was a sign-up: complete it next" }),
+    verified: Verified,
+    temp_token: z.string().openapi({ description: "For complete-signup; valid 15 minutes, once" }),
+    message: z.string(),
+  })
   .openapi("VerifySignupResult");
 export const LoginBody = z
-  .object({ verified: z.literal(true), ...TokenFields, user: UserBody, message: z.string() })
+  .object({
+    purpose: z.literal("login").openapi({ description: "The session was a login: the device is signed in" }),
+    verified: Verified,
+    ...TokenFields,
+    user: UserBody,
+    message: z.string(),
+  })
   .openapi("LoginResult");
+export const VerifyResult = z
+  .discriminatedUnion("purpose", [VerifySignupBody, LoginBody])
+  .openapi("VerifyOtpResult", {
+    description: "`purpose` says which: a sign-up to complete, or a login done",
+  });
 
 export const CompleteSignupQuery = z.object({
   temp_token: z
@@ -52,7 +82,7 @@ export const CompleteSignupQuery = z.object({
 });
 export const CompleteSignupRequest = z
   .object({
-    email: Email,
+    email: Email.openapi({ description: "The email the code was sent to" }),
     username: Username,
     ...ProfileFields,
     public_key: IdentityKeyB64.nullable()
@@ -61,7 +91,9 @@ export const CompleteSignupRequest = z
     device_info: DeviceInfo,
   })
   .openapi("CompleteSignupRequest");
-export const SignedUpBody = UserBody.extend(TokenFields).openapi("SignedUpUser");
+// Spelled out rather than UserBody.extend(): an extended schema comes out as an allOf, and
+// generators merging it lose the nullability of the user's fields.
+export const SignedUpBody = z.object({ ...UserBody.shape, ...TokenFields }).openapi("SignedUpUser");
 
 export const RefreshRequest = z
   .object({ refresh_token: z.string().min(1).max(200) })
@@ -69,12 +101,12 @@ export const RefreshRequest = z
 
 export const SessionBody = z
   .object({
-    id: z.string(),
+    id: Id,
     device_id: z.string(),
-    created_at: z.string(),
-    last_used_at: z.string(),
-    expires_at: z.string(),
-    current: z.boolean(),
+    created_at: Timestamp,
+    last_used_at: Timestamp,
+    expires_at: Timestamp,
+    current: z.boolean().openapi({ description: "True for the session making the request" }),
   })
   .openapi("Session");
 export const SessionList = z.object({ sessions: z.array(SessionBody) }).openapi("SessionList");

@@ -1,19 +1,19 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { bearer, errors, json } from "../shared/openapi.js";
+import { z } from "@hono/zod-openapi";
+import { bearer, json, route, Timestamp } from "../shared/openapi.js";
 import { PageQuery, Pagination } from "../shared/pagination.js";
-import { UserIdParam } from "../users/schemas.js";
+import { Id, UserIdParam } from "../users/schemas.js";
 
 const tags = ["Blocking"];
 
 export const BlockBody = z
   .object({
-    user_id: z.string(),
+    user_id: Id,
     username: z.string().nullable().openapi({ description: "null when no account you can see has this id" }),
-    blocked_at: z.string(),
+    blocked_at: Timestamp,
   })
   .openapi("Block");
 
-export const blockUser = createRoute({
+export const blockUser = route({
   method: "post",
   path: "/users/{user_id}/block",
   tags,
@@ -26,21 +26,24 @@ export const blockUser = createRoute({
     "between the two ends. The blocked user then finds the blocker absent: profile, search and " +
     "contact requests answer as for an unknown user, and they cannot message the blocker.",
   request: { params: UserIdParam },
-  responses: { 204: { description: "Blocked" }, ...errors(401, 409) },
+  responses: { 204: { description: "Blocked" } },
+  errors: ["INVALID_STATE"],
 });
 
-export const unblockUser = createRoute({
+export const unblockUser = route({
   method: "delete",
   path: "/users/{user_id}/block",
   tags,
   security: bearer,
   operationId: "unblockUser",
   summary: "Unblock a user",
+  description: "404 `NOT_FOUND` when the caller has not blocked that user.",
   request: { params: UserIdParam },
-  responses: { 204: { description: "Unblocked" }, ...errors(401, 404) },
+  responses: { 204: { description: "Unblocked" } },
+  errors: ["NOT_FOUND"],
 });
 
-export const listBlocks = createRoute({
+export const listBlocks = route({
   method: "get",
   path: "/users/me/blocks",
   tags,
@@ -53,6 +56,5 @@ export const listBlocks = createRoute({
       z.object({ blocks: z.array(BlockBody), pagination: Pagination }).openapi("BlockList"),
       "Blocks",
     ),
-    ...errors(401),
   },
 });

@@ -14,11 +14,11 @@ import {
   requestContact,
 } from "../relations/contacts.js";
 import { assertMayRequestContact } from "../relations/policy.js";
+import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
 import { contactsChanged } from "../stream/notify.js";
-import { iso } from "../users/present.js";
 import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
 import * as r from "./routes.js";
 import type { ContactBody } from "./schemas.js";

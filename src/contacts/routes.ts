@@ -1,5 +1,4 @@
-import { createRoute } from "@hono/zod-openapi";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../shared/openapi.js";
 import { UserIdParam } from "../users/schemas.js";
 import { ContactBody, ContactList, ContactQuery, CreateContact, UpdateContact } from "./schemas.js";
 
@@ -7,7 +6,7 @@ const tags = ["Contacts"];
 /** Contact requests mail nobody, but they are the spam vector of a messenger: bounded per sender. */
 export const requestRule = { name: "contact-request", limit: 50, windowSeconds: 3600 };
 
-export const createContact = createRoute({
+export const createContact = route({
   method: "post",
   path: "/contacts",
   tags,
@@ -18,17 +17,18 @@ export const createContact = createRoute({
     "Names the user by `user_id` or by `username` (the latter only finds users discoverable by " +
     "username). Creates a request (`requested` for the caller, `incoming` for them) and answers 201. " +
     "If that user has already asked the caller, this accepts it instead: both become `accepted` and " +
-    "the answer is 200. A user who blocked the caller is reported as USER_NOT_FOUND. " +
+    "the answer is 200. A user who blocked the caller is reported as USER_NOT_FOUND; one the caller " +
+    "blocked is a 409 INVALID_STATE; an existing request or contact a 409 CONFLICT. " +
     `Limited to ${requestRule.limit} requests per hour per user.`,
   request: jsonBody(CreateContact),
   responses: {
     201: json(ContactBody, "Request sent"),
     200: json(ContactBody, "Their pending request was accepted"),
-    ...errors(401, 404, 409, 413, 415, 429),
   },
+  errors: ["NOT_FOUND", "USER_NOT_FOUND", "CONFLICT", "INVALID_STATE", "RATE_LIMITED"],
 });
 
-export const acceptContact = createRoute({
+export const acceptContact = route({
   method: "post",
   path: "/contacts/{user_id}/accept",
   tags,
@@ -39,10 +39,11 @@ export const acceptContact = createRoute({
     "404 NOT_FOUND when that user has no pending request to the caller; 409 INVALID_STATE when the " +
     "request is the caller's own or they are already contacts.",
   request: { params: UserIdParam },
-  responses: { 200: json(ContactBody, "Now contacts"), ...errors(401, 404, 409) },
+  responses: { 200: json(ContactBody, "Now contacts") },
+  errors: ["NOT_FOUND", "USER_NOT_FOUND", "INVALID_STATE"],
 });
 
-export const deleteContact = createRoute({
+export const deleteContact = route({
   method: "delete",
   path: "/contacts/{user_id}",
   tags,
@@ -51,10 +52,11 @@ export const deleteContact = createRoute({
   summary: "Cancel an outgoing request, reject an incoming one, or remove a contact",
   description: "Both users' entries go.",
   request: { params: UserIdParam },
-  responses: { 204: { description: "Gone for both" }, ...errors(401, 404) },
+  responses: { 204: { description: "Gone for both" } },
+  errors: ["NOT_FOUND"],
 });
 
-export const updateContact = createRoute({
+export const updateContact = route({
   method: "patch",
   path: "/contacts/{user_id}",
   tags,
@@ -62,10 +64,11 @@ export const updateContact = createRoute({
   operationId: "updateContact",
   summary: "Set or clear the caller's private display name for a contact",
   request: { params: UserIdParam, ...jsonBody(UpdateContact) },
-  responses: { 200: json(ContactBody, "Updated entry"), ...errors(401, 404, 413, 415) },
+  responses: { 200: json(ContactBody, "Updated entry") },
+  errors: ["NOT_FOUND", "USER_NOT_FOUND"],
 });
 
-export const listContacts = createRoute({
+export const listContacts = route({
   method: "get",
   path: "/contacts",
   tags,
@@ -73,5 +76,5 @@ export const listContacts = createRoute({
   operationId: "listContacts",
   summary: "The caller's contacts and pending requests, newest first",
   request: { query: ContactQuery },
-  responses: { 200: json(ContactList, "A page of contacts"), ...errors(401) },
+  responses: { 200: json(ContactList, "A page of contacts") },
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -11,11 +11,21 @@ import { fileURLToPath } from "node:url";
  * program in store/, cached under .cache/ and reused while its sources are unchanged.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const sources = ["main.go", "go.mod", "go.sum"].map((f) => join(root, "store", f));
+const storeDir = join(root, "store");
+
+/** Every file that goes into the build: all Go sources (tests too, harmlessly), go.mod and go.sum. */
+function storeSources(): string[] {
+  return readdirSync(storeDir)
+    .filter((f) => f.endsWith(".go") || f === "go.mod" || f === "go.sum")
+    .sort();
+}
 
 export function storeBinaryPath(): string {
   const hash = createHash("sha256");
-  for (const f of sources) hash.update(readFileSync(f));
+  for (const f of storeSources()) {
+    hash.update(`${f}\0`);
+    hash.update(readFileSync(join(storeDir, f)));
+  }
   return join(root, ".cache", `hush-store-${hash.digest("hex").slice(0, 12)}`);
 }
 
@@ -24,7 +34,7 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
   if (existsSync(bin)) return bin;
   mkdirSync(dirname(bin), { recursive: true });
   log(`building the local store (FerretDB) into ${bin}; the first build takes a few minutes`);
-  execFileSync("go", ["build", "-o", bin, "."], { cwd: join(root, "store"), stdio: "inherit" });
+  execFileSync("go", ["build", "-o", bin, "."], { cwd: storeDir, stdio: "inherit" });
   return bin;
 }
 
@@ -44,12 +54,28 @@ export interface LocalStore {
   stop(): Promise<void>;
 }
 
+export interface LocalStoreOptions {
+  /**
+   * Plain FerretDB, as before the store gained its write gate and `_id` lookup index: writes are not
+   * atomic and `_id` lookups scan. Only for benchmarks that compare the two.
+   */
+  raw?: boolean;
+}
+
 /** Starts the local store on a free loopback port with its data in `dataDir`, kept across restarts. */
-export async function startLocalStore(dataDir: string, log?: (msg: string) => void): Promise<LocalStore> {
+export async function startLocalStore(
+  dataDir: string,
+  log?: (msg: string) => void,
+  options: LocalStoreOptions = {},
+): Promise<LocalStore> {
   const bin = ensureStoreBinary(log);
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
-  const child = spawn(bin, [`127.0.0.1:${port}`, resolve(dataDir)], { stdio: ["ignore", "pipe", "inherit"] });
+  const env = { ...process.env, HUSH_STORE_RAW: options.raw ? "1" : "" };
+  const child = spawn(bin, [`127.0.0.1:${port}`, resolve(dataDir)], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env,
+  });
   const uri = await new Promise<string>((res, rej) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (l) => {

@@ -27,7 +27,7 @@ export interface Owned<T extends Document = Document> {
   expires: boolean;
   /**
    * A capped collection (created at start-up when missing): the oldest documents make room for new
-   * ones. The local store trims only when asked (see src/realtime/tail.ts).
+   * ones. The local store trims only when asked (see src/feed/tail.ts).
    */
   capped?: { size: number; max: number };
   onExpiry: string;

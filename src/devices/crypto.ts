@@ -14,21 +14,6 @@ const Fp = Point.Fp;
 const CURVE25519_PREFIX = 0x05;
 
 /**
- * Strict base64: standard or base64url alphabet (not mixed), padded or unpadded, and canonical
- * (unused trailing bits must be zero), so one byte string has only a few accepted spellings.
- */
-export function decodeBase64(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s)) return null;
-  if (/[+/]/.test(s) && /[-_]/.test(s)) return null;
-  const normalized = s.replace(/-/g, "+").replace(/_/g, "/");
-  const buf = Buffer.from(normalized, "base64");
-  // Node's decoder is lenient, so accept only what re-encodes to the input.
-  const canonical = buf.toString("base64");
-  if (normalized !== canonical && normalized !== canonical.replace(/=+$/, "")) return null;
-  return new Uint8Array(buf);
-}
-
-/**
  * Edwards y for a Montgomery u (birational map y = (u-1)/(u+1)), or null if u is not a canonical
  * field element or is -1, which has no image.
  */

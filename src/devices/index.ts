@@ -1,23 +1,23 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { eraseDevice } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { bearer, createRouter, errors, json } from "../shared/openapi.js";
-import { toDeviceBody } from "../users/present.js";
-import { DeviceBody } from "../users/schemas.js";
+import { bearer, createRouter, json, route } from "../shared/openapi.js";
+import { toDeviceBody } from "./present.js";
 import { findDevice, listDevices } from "./repo.js";
+import { DeviceBody } from "./schemas.js";
 
 const tags = ["Devices"];
-const list = createRoute({
+const list = route({
   method: "get",
   path: "/devices",
   tags,
   security: bearer,
   operationId: "listDevices",
   summary: "The calling account's devices",
-  responses: { 200: json(z.object({ devices: z.array(DeviceBody) }), "Devices"), ...errors(401) },
+  responses: { 200: json(z.object({ devices: z.array(DeviceBody) }).openapi("DeviceList"), "Devices") },
 });
-const remove = createRoute({
+const remove = route({
   method: "delete",
   path: "/devices/{device_id}",
   tags,
@@ -32,7 +32,8 @@ const remove = createRoute({
         .openapi({ param: { in: "path" } }),
     }),
   },
-  responses: { 204: { description: "Removed" }, ...errors(401, 404) },
+  responses: { 204: { description: "Removed" } },
+  errors: ["NOT_FOUND"],
 });
 
 export function deviceRoutes(deps: Deps) {

@@ -3,9 +3,10 @@ import { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
+import { decodeBase64 } from "../shared/base64.js";
 import { AppError } from "../shared/errors.js";
-import type { DeviceInfo } from "../users/schemas.js";
-import { decodeBase64, parseIdentityKey } from "./crypto.js";
+import { parseIdentityKey } from "./crypto.js";
+import type { DeviceInfo } from "./schemas.js";
 
 export interface SignedKey {
   key_id: number;

@@ -3,8 +3,9 @@ import { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { decodeBase64, parseIdentityKey, verifySignature } from "../devices/crypto.js";
+import { parseIdentityKey, verifySignature } from "../devices/crypto.js";
 import { type DeviceDoc, findDevice, setDeviceKeys } from "../devices/repo.js";
+import { decodeBase64 } from "../shared/base64.js";
 import { AppError } from "../shared/errors.js";
 import { PREKEY_STOCK, type UploadKeys } from "./routes.js";
 
@@ -138,28 +139,12 @@ async function assertRoom(deps: Deps, userId: ObjectId, deviceId: string, docs: 
   if (full.length) throw stockError(full);
 }
 
-const CANDIDATES = 32;
-const TRIES = 4;
-/**
- * Takes one one-time key. deleteOne's deletedCount is exact on both stores, so the delete is the
- * claim. Concurrent claimers try a few random candidates each and then look again, rather than
- * all racing for the same stale list.
- */
-async function takeOne(deps: Deps, device: DeviceDoc, kind: Kind): Promise<PrekeyDoc | null> {
-  const prekeys = col(deps);
-  for (;;) {
-    const candidates = await prekeys
-      .find({ user_id: device.user_id, device_id: device.device_id, kind })
-      .sort({ key_id: 1 })
-      .limit(CANDIDATES)
-      .toArray();
-    if (!candidates.length) return null;
-    for (let tries = 0; tries < TRIES && candidates.length; tries++) {
-      const [c] = candidates.splice(Math.floor(Math.random() * candidates.length), 1);
-      if ((await prekeys.deleteOne({ _id: c!._id })).deletedCount === 1) return c!;
-    }
-  }
-}
+/** Takes the lowest-numbered one-time key of a kind: findOneAndDelete hands each key to one caller. */
+const takeOne = (deps: Deps, device: DeviceDoc, kind: Kind): Promise<PrekeyDoc | null> =>
+  col(deps).findOneAndDelete(
+    { user_id: device.user_id, device_id: device.device_id, kind },
+    { sort: { key_id: 1 } },
+  );
 
 export async function claimBundle(deps: Deps, device: DeviceDoc) {
   const spk = device.signed_prekey;

@@ -1,7 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
-import { DeviceInfo, Id, UserIdParam } from "../users/schemas.js";
-import { EcPrekey, KemPrekey, KeyType, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
+import { z } from "@hono/zod-openapi";
+import { DeviceInfo, KeyType } from "../devices/schemas.js";
+import { bearer, json, jsonBody, orNull, route } from "../shared/openapi.js";
+import { Id, UserIdParam } from "../users/schemas.js";
+import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 
 const MAX_UPLOAD = 100;
 export const PREKEY_STOCK = 500;
@@ -20,6 +21,11 @@ const uniqueIds = <T extends z.ZodType<{ key_id: number }>>(item: T) =>
           ctx.addIssue({ code: "custom", path: [i, "key_id"], message: "duplicate key_id" });
         seen.add(k.key_id);
       });
+    })
+    .openapi({
+      description:
+        `At most ${MAX_UPLOAD}. Each \`key_id\` at most once: a repeated one is a 400 \`VALIDATION_ERROR\` ` +
+        "whose `fields` name the repeat (e.g. `one_time_prekeys.3.key_id`).",
     });
 
 export const UploadKeys = z
@@ -32,9 +38,9 @@ export const UploadKeys = z
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one key to upload" })
-  .openapi("UploadKeysRequest");
+  .openapi("UploadKeysRequest", { minProperties: 1 });
 
-export const uploadKeys = createRoute({
+export const uploadKeys = route({
   method: "put",
   path: "/keys",
   tags,
@@ -47,22 +53,22 @@ export const uploadKeys = createRoute({
     "`INVALID_SIGNATURE` naming the entry and nothing is stored. `registration_id`, `signed_prekey` and " +
     "`kem_last_resort_prekey` replace the stored ones. One-time prekeys are added: a `key_id` already " +
     `stored for this device and kind is a 409 \`CONFLICT\`, and each kind holds at most ${PREKEY_STOCK} ` +
-    `unclaimed keys (409 \`PREKEY_LIMIT_REACHED\`); at most ${MAX_UPLOAD} of each kind per upload.`,
+    `unclaimed keys (409 \`PREKEY_LIMIT_REACHED\`); at most ${MAX_UPLOAD} of each kind per upload, each ` +
+    "`key_id` once. An empty body is refused. 409 `INVALID_STATE` when the device is removed or re-keyed " +
+    "during the upload.",
   request: jsonBody(UploadKeys),
-  responses: {
-    200: json(PrekeyCounts, "Unclaimed one-time prekeys now stored"),
-    ...errors(401, 409, 413, 415),
-  },
+  responses: { 200: json(PrekeyCounts, "Unclaimed one-time prekeys now stored") },
+  errors: ["INVALID_SIGNATURE", "CONFLICT", "PREKEY_LIMIT_REACHED", "INVALID_STATE"],
 });
 
-export const countKeys = createRoute({
+export const countKeys = route({
   method: "get",
   path: "/keys/count",
   tags,
   security: bearer,
   operationId: "countKeys",
   summary: "How many unclaimed one-time prekeys the calling device has left",
-  responses: { 200: json(PrekeyCounts, "Counts"), ...errors(401) },
+  responses: { 200: json(PrekeyCounts, "Counts") },
 });
 
 const DirectoryDevice = z
@@ -75,7 +81,7 @@ const DirectoryDevice = z
   })
   .openapi("DirectoryDevice");
 
-export const listUserDevices = createRoute({
+export const listUserDevices = route({
   method: "get",
   path: "/users/{user_id}/devices",
   tags,
@@ -85,9 +91,12 @@ export const listUserDevices = createRoute({
   description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
   request: { params: UserIdParam },
   responses: {
-    200: json(z.object({ devices: z.array(DirectoryDevice) }), "Devices, oldest first"),
-    ...errors(401, 404),
+    200: json(
+      z.object({ devices: z.array(DirectoryDevice) }).openapi("DirectoryDeviceList"),
+      "Devices, oldest first",
+    ),
   },
+  errors: ["USER_NOT_FOUND"],
 });
 
 export const ClaimKeys = z
@@ -95,11 +104,13 @@ export const ClaimKeys = z
   .strict()
   .openapi("ClaimKeysRequest");
 
-const ClaimedKemPrekey = KemPrekey.extend({
-  last_resort: z.boolean().openapi({ description: "True when no one-time KEM prekey was left" }),
-}).openapi("ClaimedKemPrekey");
-// A union rather than .nullable(): a nullable $ref comes out as an allOf that null cannot satisfy.
-const orNull = <T extends z.ZodType>(schema: T) => z.union([schema, z.null()]);
+// Spelled out rather than KemPrekey.extend(): an extended schema comes out as an allOf.
+const ClaimedKemPrekey = z
+  .object({
+    ...KemPrekey.shape,
+    last_resort: z.boolean().openapi({ description: "True when no one-time KEM prekey was left" }),
+  })
+  .openapi("ClaimedKemPrekey");
 
 const ClaimedDevice = z
   .object({
@@ -117,7 +128,7 @@ const ClaimedDevice = z
   })
   .openapi("ClaimedDevice");
 
-export const claimKeys = createRoute({
+export const claimKeys = route({
   method: "post",
   path: "/keys/claim",
   tags,
@@ -132,7 +143,7 @@ export const claimKeys = createRoute({
     "nobody drains another user's prekeys.",
   request: jsonBody(ClaimKeys),
   responses: {
-    200: json(z.object({ devices: z.array(ClaimedDevice) }), "One bundle per device"),
-    ...errors(401, 404, 413, 415, 429),
+    200: json(z.object({ devices: z.array(ClaimedDevice) }).openapi("KeyBundles"), "One bundle per device"),
   },
+  errors: ["NOT_FOUND", "USER_NOT_FOUND", "RATE_LIMITED"],
 });

@@ -1,35 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { decodeBase64, parseIdentityKey } from "../devices/crypto.js";
-
-/** Base64 of at most `maxBytes` bytes. */
-export const base64 = (maxBytes: number, minBytes = 1) =>
-  z
-    .string()
-    .max(Math.ceil(maxBytes / 3) * 4)
-    .refine((s) => {
-      const b = decodeBase64(s);
-      return b !== null && b.length >= minBytes && b.length <= maxBytes;
-    }, `must be base64 of ${minBytes}-${maxBytes} bytes`);
-
-/** Base64 of a key in either accepted format (see parseIdentityKey); the failure names the reason. */
-const curveKeyB64 = (description: string) =>
-  z
-    .string()
-    .max(64)
-    .superRefine((s, ctx) => {
-      const bytes = decodeBase64(s);
-      if (!bytes) return void ctx.addIssue({ code: "custom", message: "must be base64" });
-      const parsed = parseIdentityKey(bytes);
-      if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason });
-    })
-    .openapi({ description });
-
-/** A device identity key: raw 32-byte Ed25519, or Signal's 33-byte 0x05-prefixed Curve25519. */
-export const IdentityKeyB64 = curveKeyB64(
-  "Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05",
-).openapi({ example: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=" });
-
-export const KeyType = z.enum(["ed25519", "curve25519"]);
+import { curveKeyB64 } from "../devices/schemas.js";
+import { base64 } from "../shared/base64.js";
 
 /** Signal's key ids are 24-bit. */
 export const KeyId = z.number().int().min(0).max(0xffffff).openapi({ example: 1 });
@@ -63,10 +34,12 @@ export const PrekeyCounts = z
     one_time_prekeys: z
       .number()
       .int()
+      .min(0)
       .openapi({ description: "Unclaimed one-time EC prekeys (Signal: count)" }),
     kem_prekeys: z
       .number()
       .int()
+      .min(0)
       .openapi({ description: "Unclaimed one-time KEM prekeys (Signal: pqCount)" }),
   })
   .openapi("PrekeyCounts");

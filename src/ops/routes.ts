@@ -1,44 +1,51 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Deps } from "../deps.js";
-import { createRouter, json } from "../shared/openapi.js";
+import { createRouter, json, route } from "../shared/openapi.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
   .openapi("Banner");
-const Health = z.object({ status: z.enum(["ok"]) }).openapi("Health");
+const Health = z.object({ status: z.enum(["ok"]).openapi("HealthStatus") }).openapi("Health");
 const Ready = z
-  .object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["up", "down"]) })
+  .object({
+    status: z.enum(["ready", "unavailable"]).openapi("ReadyStatus"),
+    database: z.enum(["up", "down"]).openapi("DatabaseStatus"),
+  })
   .openapi("Ready");
 
 const tags = ["Operations"];
-const banner = createRoute({
+const banner = route({
   method: "get",
   path: "/",
   tags,
+  security: [],
   operationId: "banner",
   summary: "Service banner",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
-const healthz = createRoute({
+const healthz = route({
   method: "get",
   path: "/healthz",
   tags,
+  security: [],
   operationId: "healthz",
   summary: "Liveness: the process answers",
   responses: { 200: json(Health, "Alive") },
 });
-const readyz = createRoute({
+const readyz = route({
   method: "get",
   path: "/readyz",
   tags,
+  security: [],
   operationId: "readyz",
   summary: "Readiness: the database answers",
   responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Database unreachable") },
 });
-const metrics = createRoute({
+const metrics = route({
   method: "get",
   path: "/metrics",
   tags,
+  security: [],
   operationId: "metrics",
   summary: "Prometheus metrics",
   responses: {

@@ -1,11 +1,12 @@
 import type { WebSocket } from "ws";
 import type { Deps } from "../deps.js";
+import type { FeedEvent } from "../feed/feed.js";
+import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
 import type { Auth } from "../shared/openapi.js";
 import { Connection, type HubSide } from "./connection.js";
-import type { FeedEvent } from "./feed.js";
-import { announce, refreshSockets, socketClosed, socketOpened } from "./presence.js";
-import type { CloseName } from "./protocol.js";
+import type { CloseName, ServerEvent } from "./protocol.js";
+import { announce } from "./status.js";
 
 /** Over-limit frames a user may keep sending in one window before their socket is closed. */
 const STRIKES = 20;
@@ -75,7 +76,9 @@ export function createHub(deps: Deps) {
           c.close(event.reason);
       }
     } else if (event.kind === "live") {
-      for (const u of event.to) for (const c of byUserKey.get(u) ?? []) c.send(event.event);
+      // Built from the live schemas in protocol.ts by their producers (status.ts, typing).
+      const live = event.event as ServerEvent;
+      for (const u of event.to) for (const c of byUserKey.get(u) ?? []) c.send(live);
     }
   }
   const unsubscribe = deps.bus.subscribe(onEvent);

@@ -1,7 +1,7 @@
 import { WebSocketServer } from "ws";
 import type { Deps } from "../deps.js";
+import { startTail } from "../feed/tail.js";
 import { createHub } from "./hub.js";
-import { startTail } from "./tail.js";
 import { SUBPROTOCOL, upgradeHandler } from "./upgrade.js";
 
 /**

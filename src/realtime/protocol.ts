@@ -122,19 +122,4 @@ export const ServerEvent = z.discriminatedUnion("type", [
 ]);
 export type ServerEvent = z.infer<typeof ServerEvent>;
 
-/** Live-only events another process may be asked to deliver (they are never stored). */
-export type LiveEvent =
-  | z.infer<typeof serverEvents.typing_indicator>
-  | z.infer<typeof serverEvents.user_status>;
-
-/** Close codes the server uses, documented in docs/realtime.md and the AsyncAPI document. */
-export const closeCodes = {
-  SHUTDOWN: [1001, "server shutting down; reconnect"],
-  FRAME_TOO_LARGE: [1009, "frame beyond the hard size limit"],
-  SESSION_ENDED: [4001, "session revoked or ended"],
-  DEVICE_REMOVED: [4002, "device removed"],
-  ACCOUNT_DELETED: [4003, "account deleted"],
-  RATE_LIMITED: [4008, "too many frames, kept on past the limit"],
-  SLOW_CONSUMER: [4009, "unsent data passed the bound; reconnect and sync"],
-} as const;
-export type CloseName = keyof typeof closeCodes;
+export { type CloseName, closeCodes } from "../feed/close.js";

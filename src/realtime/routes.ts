@@ -1,8 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { bearer, errors } from "../shared/openapi.js";
+import { z } from "@hono/zod-openapi";
+import { bearer, route } from "../shared/openapi.js";
 import { SUBPROTOCOL } from "./upgrade.js";
 
-export const ws = createRoute({
+export const ws = route({
   method: "get",
   path: "/ws",
   tags: ["Realtime"],
@@ -23,5 +23,6 @@ export const ws = createRoute({
         .openapi({ param: { in: "query" }, description: "The session token (or use the subprotocol)" }),
     }),
   },
-  responses: { 101: { description: "Switched to the WebSocket protocol" }, ...errors(401, 426) },
+  responses: { 101: { description: "Switched to the WebSocket protocol" } },
+  errors: ["UPGRADE_REQUIRED"],
 });

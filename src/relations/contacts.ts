@@ -31,10 +31,10 @@ export const contacts = owned<ContactDoc>({
 const col = (deps: Deps) => contacts.col(deps.store.db);
 
 /*
- * A contact is two documents, one a direction. FerretDB gives no transactions and no atomic
- * conditional update, so whatever must happen once is an insert into the unique (owner_id,
- * contact_id) index or a delete; updates only ever set a value that is harmless to set twice, and
- * a half-written pair is repaired by whoever meets it next.
+ * A contact is two documents, one a direction. There are no multi-document transactions (the local
+ * store has none), so each pair is written in an order that a failure half way leaves repairable:
+ * whatever must happen once is an insert into the unique (owner_id, contact_id) index, a delete or a
+ * conditional update, and a half-written pair is repaired by whoever meets it next.
  */
 
 const pair = (owner: ObjectId, contact: ObjectId) => ({ owner_id: owner, contact_id: contact });

@@ -32,6 +32,7 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 export type ErrorStatus = (typeof errorCodes)[ErrorCode][0];
+export const statusOf = (code: ErrorCode): ErrorStatus => errorCodes[code][0];
 
 /** The only error type handlers throw; `app.onError` turns it into HABIBTI's `{detail, code}` body. */
 export class AppError extends Error {
@@ -47,13 +48,22 @@ export class AppError extends Error {
   }
 }
 
+export const ErrorCodeSchema = z
+  .enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]])
+  .openapi("ErrorCode", {
+    description: "Stable machine-readable error code. Each operation lists the codes it can answer with.",
+  });
+
 export const ErrorBody = z
   .object({
-    detail: z.string(),
-    code: z.enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]]),
-    fields: z.record(z.string(), z.string()).optional(),
+    detail: z.string().openapi({ description: "Human-readable message" }),
+    code: ErrorCodeSchema,
+    fields: z
+      .record(z.string(), z.string())
+      .optional()
+      .openapi({ description: "On 400s: each bad field (dotted path) and what is wrong with it" }),
   })
-  .openapi("Error", {
+  .openapi("ErrorResponse", {
     example: { detail: "Invalid request data", code: "VALIDATION_ERROR", fields: { email: "Invalid email" } },
   });
 

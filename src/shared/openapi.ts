@@ -1,7 +1,7 @@
-import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { ZodType } from "zod";
-import { AppError, ErrorBody, type ErrorStatus, errorCodes } from "./errors.js";
+import { AppError, ErrorBody, type ErrorCode, type ErrorStatus, errorCodes, statusOf } from "./errors.js";
 
 /** What a request carries through the middleware chain. */
 /** The caller, as resolved from its session by the auth gate. */
@@ -23,15 +23,17 @@ export function fieldErrors(error: z.ZodError): Record<string, string> {
 }
 
 export const createRouter = () =>
-  new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        const fields = fieldErrors(result.error);
-        const names = Object.keys(fields).join(", ");
-        throw new AppError("VALIDATION_ERROR", `Invalid request data: ${names}`, fields);
-      }
-    },
-  });
+  registerShared(
+    new OpenAPIHono<AppEnv>({
+      defaultHook: (result) => {
+        if (!result.success) {
+          const fields = fieldErrors(result.error);
+          const names = Object.keys(fields).join(", ");
+          throw new AppError("VALIDATION_ERROR", `Invalid request data: ${names}`, fields);
+        }
+      },
+    }),
+  );
 
 export const bearer = [{ bearerAuth: [] }];
 
@@ -44,32 +46,212 @@ export const json = <T extends ZodType>(schema: T, description: string) => ({
   description,
 });
 
-const statusText: Record<number, string> = {
+// Schema pieces whose spelling in the spec matters to generated clients.
+
+/** Timestamps are ISO 8601 in UTC, as `Date.toISOString()` writes them. */
+export const Timestamp = z.iso.datetime().openapi({ example: "2026-01-19T02:00:00.000Z" });
+
+/**
+ * `schema | null` as a `oneOf` of the `$ref` and null: `.nullable()` on a registered schema comes
+ * out as an `allOf` that null cannot satisfy, or makes the component itself nullable.
+ */
+export const orNull = <T extends ZodType>(schema: T) =>
+  z.union([schema, z.null()]).openapi({}, { unionPreferredType: "oneOf" });
+
+/**
+ * A string the server trims before checking it. The pattern tells clients what the trimmed
+ * length check means: a blank string is refused however long it is.
+ */
+export const trimmed = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .min(min)
+    .max(max)
+    .regex(
+      min <= 1 ? /\S/ : new RegExp(`\\S[\\s\\S]{${min - 2},}\\S`),
+      min <= 1 ? "must not be blank" : `must have at least ${min} characters besides surrounding spaces`,
+    );
+
+// Response headers: declared once as components and referenced, with the zod schema the
+// conformance check applies to the received values.
+
+interface HeaderDef {
+  description: string;
+  schema: { type: "string" } | { type: "integer"; minimum: number };
+  check: ZodType<string>;
+}
+const integer = (minimum: number) => ({
+  schema: { type: "integer" as const, minimum },
+  check: z.string().regex(minimum > 0 ? /^[1-9]\d*$/ : /^\d+$/),
+});
+const requestId: Record<string, HeaderDef> = {
+  "X-Request-Id": {
+    description:
+      "The request's id, also in the server's logs: a well-formed incoming X-Request-Id " +
+      "(8-64 of A-Z a-z 0-9 . _ -), else a new UUID",
+    schema: { type: "string" },
+    check: z.string().min(1),
+  },
+};
+const limits: Record<string, HeaderDef> = {
+  "X-RateLimit-Limit": { description: "Requests allowed in the current window", ...integer(0) },
+  "X-RateLimit-Remaining": { description: "Requests left in the current window", ...integer(0) },
+  "X-RateLimit-Reset": { description: "When the current window ends, in Unix seconds", ...integer(0) },
+};
+const retryAfter: Record<string, HeaderDef> = {
+  "Retry-After": { description: "Seconds to wait before retrying", ...integer(1) },
+};
+const sharedHeaders = { ...requestId, ...limits, ...retryAfter };
+/** Header names the conformance check treats as the rate-limit family: present only where declared. */
+export const rateLimitHeaders = [...Object.keys(limits), ...Object.keys(retryAfter)];
+
+type HeaderSet = Record<string, { def: HeaderDef; required: boolean }>;
+const all = (defs: Record<string, HeaderDef>, required: boolean): HeaderSet =>
+  Object.fromEntries(Object.entries(defs).map(([name, def]) => [name, { def, required }]));
+
+/**
+ * Every response carries X-Request-Id. On a rate-limited route the limit headers come with every
+ * answer the limiter saw (successes and 429s, which add Retry-After); earlier failures (bad input,
+ * no token) happen before it counts, so there they may be missing.
+ */
+function headersFor(status: number, rateLimited: boolean): HeaderSet {
+  if (!rateLimited) return all(requestId, true);
+  if (status < 400) return { ...all(requestId, true), ...all(limits, true) };
+  if (status === 429) return { ...all(requestId, true), ...all(limits, true), ...all(retryAfter, true) };
+  return { ...all(requestId, true), ...all(limits, false) };
+}
+
+/** The spec's side of a header set: `$ref`s to the components, inline where it is optional. */
+function headerObjects(set: HeaderSet) {
+  return Object.fromEntries(
+    Object.entries(set).map(([name, { def, required }]) => [
+      name,
+      required
+        ? { $ref: `#/components/headers/${name}` }
+        : {
+            description: `${def.description}; present when the limiter counted the request`,
+            schema: def.schema,
+          },
+    ]),
+  );
+}
+
+// The conformance check's side, kept off the spec: each declared response's header schemas.
+const headerChecks = new WeakMap<object, ZodType>();
+/** The zod schema of the headers `route()` declared for a response. */
+export const declaredHeaders = (response: object) => headerChecks.get(response);
+
+function withHeaders<T extends object>(response: T, set: HeaderSet) {
+  const declared = { ...response, headers: headerObjects(set) };
+  const shape = Object.fromEntries(
+    Object.entries(set).map(([name, { def, required }]) => [
+      name,
+      required ? def.check : def.check.optional(),
+    ]),
+  );
+  headerChecks.set(declared, z.object(shape));
+  return declared;
+}
+
+/**
+ * Registers the shared components: the headers, and one example error body per code. Every
+ * router does it (they are merged into the app's registry); the spec keeps one of each.
+ */
+function registerShared(router: OpenAPIHono<AppEnv>) {
+  const registry = router.openAPIRegistry;
+  for (const [name, def] of Object.entries(sharedHeaders)) {
+    registry.registerComponent("headers", name, {
+      description: def.description,
+      required: true,
+      schema: def.schema,
+    });
+  }
+  for (const [code, [, detail]] of Object.entries(errorCodes)) {
+    registry.registerComponent("examples", code, { summary: code, value: { detail, code } });
+  }
+  return router;
+}
+
+const statusText: Record<ErrorStatus, string> = {
   400: "Bad input; `fields` names each bad field",
   401: "Missing, invalid, expired or revoked token",
   403: "Not allowed",
   404: "Not found",
+  405: "Method not allowed on this path; `Allow` lists the methods it has",
   409: "Conflict with the current state",
-  413: "Body too large",
-  415: "Body is not JSON",
+  413: "Body larger than the server's limit",
+  415: "Body is not JSON (any request body must be JSON, even where none is expected)",
   426: "Not a WebSocket handshake",
-  429: "Rate limited; see Retry-After and X-RateLimit-* headers",
+  429: "Rate limited; see Retry-After and the X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
 };
 
-/** The shared error responses a route can produce, documented with the codes each may carry. */
-export function errors(...statuses: ErrorStatus[]) {
-  const all = [...new Set<ErrorStatus>([400, ...statuses, 500])];
+/** One response per status, listing its codes in the description and as named examples. */
+function errorResponses(codes: ErrorCode[], rateLimited: boolean) {
+  const byStatus = new Map<ErrorStatus, ErrorCode[]>();
+  for (const code of codes) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
   return Object.fromEntries(
-    all.map((s) => {
-      const codes = Object.entries(errorCodes)
-        .filter(([, [st]]) => st === s)
-        .map(([c]) => `\`${c}\``)
-        .join(", ");
-      return [s, json(ErrorBody, `${statusText[s] ?? "Error"}. Codes: ${codes}`)];
-    }),
-  ) as Record<
-    ErrorStatus,
-    { description: string; content: { "application/json": { schema: typeof ErrorBody } } }
-  >;
+    [...byStatus].map(([status, list]) => [
+      status,
+      withHeaders(
+        {
+          description: `${statusText[status]}. Codes: ${list.map((c) => `\`${c}\``).join(", ")}`,
+          content: {
+            "application/json": {
+              schema: ErrorBody,
+              examples: Object.fromEntries(
+                list.map((code) => [code, { $ref: `#/components/examples/${code}` }]),
+              ),
+            },
+          },
+        },
+        headersFor(status, rateLimited),
+      ),
+    ]),
+  );
+}
+
+/** The codes an error response declares: the names of its examples (see `errorResponses`). */
+export const declaredCodes = (response: { content?: Record<string, { examples?: object }> }) =>
+  Object.keys(response.content?.["application/json"]?.examples ?? {});
+
+/**
+ * `createRoute` plus what every route shares. `errors` lists the codes the route's own work can
+ * produce; added to them: VALIDATION_ERROR where there are params, a query or a body;
+ * INVALID_JSON, 413 and 415 on any method but GET (the body checks run before routing);
+ * UNAUTHORIZED where a bearer token is required; INTERNAL_ERROR everywhere. A route that can
+ * answer 429 is rate-limited and declares the rate-limit headers. Public routes say `security: []`.
+ */
+export function route<
+  const R extends RouteConfig & {
+    errors?: readonly ErrorCode[];
+    /** Required: `bearer`, or `[]` for a public route. The auth gate reads it; nothing is public by omission. */
+    security: NonNullable<RouteConfig["security"]>;
+  },
+>(config: R) {
+  const { errors: own = [], ...rest } = config;
+  const codes = new Set<ErrorCode>();
+  const { request } = rest;
+  if (request?.params || request?.query || request?.body) codes.add("VALIDATION_ERROR");
+  if (rest.method !== "get") {
+    for (const c of ["INVALID_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"] as const) codes.add(c);
+  }
+  if (rest.security?.length) codes.add("UNAUTHORIZED");
+  for (const c of own) codes.add(c);
+  codes.add("INTERNAL_ERROR");
+  const order = Object.keys(errorCodes);
+  const sorted = [...codes].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const rateLimited = sorted.some((c) => statusOf(c) === 429);
+  const responses = Object.fromEntries(
+    Object.entries(rest.responses).map(([status, r]) => [
+      status,
+      withHeaders(r, headersFor(Number(status), rateLimited)),
+    ]),
+  );
+  return createRoute({
+    ...rest,
+    security: rest.security,
+    responses: { ...responses, ...errorResponses(sorted, rateLimited) },
+  }) as unknown as ReturnType<typeof createRoute<R["path"], Omit<R, "errors">>>;
 }

@@ -1,5 +1,8 @@
 import { z } from "@hono/zod-openapi";
 
+/** Deeper pages than this are refused: skipping costs the database as much as reading. */
+export const MAX_OFFSET = 10_000;
+
 /** Offset pagination shared by list routes: the query fields and Echo's `pagination` block. */
 export const PageQuery = {
   limit: z.coerce
@@ -13,22 +16,24 @@ export const PageQuery = {
     .number<string>()
     .int()
     .min(0)
+    .max(MAX_OFFSET)
     .default(0)
     // Spelled out: the generator sees null coerce to 0, pass, and would call the field nullable.
     .openapi({
       param: { in: "query" },
       type: "integer",
       minimum: 0,
+      maximum: MAX_OFFSET,
       default: 0,
-      description: "Entries to skip",
+      description: `Entries to skip, at most ${MAX_OFFSET}`,
     }),
 };
 
 export const Pagination = z
   .object({
-    total: z.number().int(),
-    limit: z.number().int(),
-    offset: z.number().int(),
+    total: z.number().int().min(0),
+    limit: z.number().int().min(1),
+    offset: z.number().int().min(0),
     has_more: z.boolean(),
   })
   .openapi("Pagination");

@@ -1,8 +1,7 @@
-import { createRoute } from "@hono/zod-openapi";
-import { bearer, errors, json } from "../shared/openapi.js";
+import { bearer, json, route } from "../shared/openapi.js";
 import { SyncPage, SyncQuery } from "./schemas.js";
 
-export const sync = createRoute({
+export const sync = route({
   method: "get",
   path: "/sync",
   tags: ["Realtime"],
@@ -17,5 +16,5 @@ export const sync = createRoute({
     "the device acknowledged (`ack` on the socket) are gone; unacknowledged ones are kept for " +
     "`STREAM_RETENTION_SECONDS` (30 days). Same answer as the socket's `sync` event; see /asyncapi.json.",
   request: { query: SyncQuery },
-  responses: { 200: json(SyncPage, "One page of entries"), ...errors(401) },
+  responses: { 200: json(SyncPage, "One page of entries") },
 });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { KeyType } from "../keys/schemas.js";
+import { KeyType } from "../devices/schemas.js";
 
 /*
  * What a device's stream can hold: one schema for each entry type's `data`. An entry reaches the
@@ -15,7 +15,8 @@ export const entryData = {
       user_id: HexId.describe("The other user of the contact entry that changed"),
       status: z
         .enum(["requested", "incoming", "accepted", "removed"])
-        .describe("The entry as this user now sees it; `removed` when it is gone"),
+        .describe("The entry as this user now sees it; `removed` when it is gone")
+        .openapi("ContactChange"),
       display_name: z.string().nullable().describe("The name this user gave them"),
     })
     .openapi("ContactsUpdated"),
@@ -44,8 +45,12 @@ export type EntryType = keyof typeof entryData;
 export type EntryData<T extends EntryType> = z.infer<(typeof entryData)[T]>;
 export const entryTypes = Object.keys(entryData) as EntryType[];
 
+const pascal = (s: string) => s.replace(/(^|_)(\w)/g, (_, __, c: string) => c.toUpperCase());
+/** Each kind a named component, so the spec's union is a discriminated `oneOf` of references. */
 const entrySchema = <T extends EntryType>(type: T) =>
-  z.object({ type: z.literal(type), position: Position, data: entryData[type] });
+  z
+    .object({ type: z.literal(type), position: Position, data: entryData[type] })
+    .openapi(`${pascal(type)}Entry`);
 
 /** One stream entry as a device receives it. */
 export const StreamEntry = z

@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { isOnline } from "../realtime/presence.js";
+import { isOnline } from "../presence/repo.js";
 import { canSee, maySeePresence, visibleTo } from "../relations/policy.js";
 import { createRouter } from "../shared/openapi.js";
 import { toPublicUser, toUserBody } from "./present.js";

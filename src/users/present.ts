@@ -1,24 +1,13 @@
 import type { z } from "@hono/zod-openapi";
+import { toDeviceBody } from "../devices/present.js";
 import type { DeviceDoc } from "../devices/repo.js";
+import { iso } from "../shared/clock.js";
 import type { UserDoc } from "./repo.js";
-import type { DeviceBody, PublicUserBody, UserBody } from "./schemas.js";
+import type { PublicUserBody, UserBody } from "./schemas.js";
 
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
-export const iso = (d: Date) => d.toISOString();
 
-export function toDeviceBody(d: DeviceDoc, currentDeviceId?: string): z.infer<typeof DeviceBody> {
-  return {
-    device_id: d.device_id,
-    device_name: d.device_name,
-    key_type: d.key_type,
-    identity_key: d.identity_key,
-    created_at: iso(d.created_at),
-    last_seen: iso(d.last_seen_at),
-    ...(currentDeviceId !== undefined ? { current: d.device_id === currentDeviceId } : {}),
-  };
-}
-
-/** `online`: the user has an open WebSocket on some server process (src/realtime/presence.ts). */
+/** `online`: the user has an open WebSocket on some server process (src/presence/repo.ts). */
 export function toUserBody(
   u: UserDoc,
   devices: DeviceDoc[],

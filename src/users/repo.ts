@@ -1,12 +1,12 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
-import type { CompleteSignupRequest } from "../auth/schemas.js";
 import { isDuplicateKey } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
 import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
+import type { ProfileFields } from "./schemas.js";
 
 export interface Privacy {
   discoverable_by_email: boolean;
@@ -129,9 +129,19 @@ export function duplicateUserError(err: unknown): AppError | null {
   return /username/.test(String((err as Error).message)) ? usernameTaken() : emailTaken();
 }
 
+/** What a new account starts with: the validated sign-up fields. */
+export type NewAccount = {
+  email: string;
+  username: string;
+  full_name: string;
+  public_key?: string | null;
+} & {
+  [K in Exclude<keyof typeof ProfileFields, "full_name">]?: z.infer<(typeof ProfileFields)[K]>;
+};
+
 export async function createUser(
   deps: Deps,
-  body: z.infer<typeof CompleteSignupRequest>,
+  body: NewAccount,
   beforeInsert: () => Promise<void>,
 ): Promise<UserDoc> {
   const users = col(deps);

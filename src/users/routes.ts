@@ -1,9 +1,10 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../keys/schemas.js";
-import { bearer, errors, json, jsonBody } from "../shared/openapi.js";
+import { z } from "@hono/zod-openapi";
+import { IdentityKeyB64 } from "../devices/schemas.js";
+import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
+const PrivacyUpdate = PrivacyBody.partial().strict().openapi("PrivacyUpdate");
 
 export const UpdateMe = z
   .object({
@@ -12,52 +13,49 @@ export const UpdateMe = z
     full_name: ProfileFields.full_name.optional(),
     avatar_url: z.url().max(2048).nullable().optional(),
     public_key: IdentityKeyB64.nullable().optional(),
-    privacy: PrivacyBody.partial().strict().optional(),
+    privacy: PrivacyUpdate.optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
-  .openapi("UpdateMeRequest");
+  .openapi("UpdateMeRequest", { minProperties: 1 });
 
-export const getMe = createRoute({
+export const getMe = route({
   method: "get",
   path: "/users/me",
   tags,
   security: bearer,
   operationId: "getMe",
   summary: "The calling user (the same body as GET /auth/me)",
-  responses: { 200: json(UserBody, "Current user"), ...errors(401) },
+  responses: { 200: json(UserBody, "Current user") },
 });
 
-export const updateMe = createRoute({
+export const updateMe = route({
   method: "patch",
   path: "/users/me",
   tags,
   security: bearer,
   operationId: "updateMe",
   summary: "Change profile fields, username or privacy settings",
+  description: "Name at least one field; null clears a nullable one. 409 `USERNAME_TAKEN`.",
   request: jsonBody(UpdateMe),
-  responses: { 200: json(UserBody, "Updated user"), ...errors(401, 409, 413, 415) },
+  responses: { 200: json(UserBody, "Updated user") },
+  errors: ["USERNAME_TAKEN"],
 });
 
-export const deleteMe = createRoute({
+export const deleteMe = route({
   method: "delete",
   path: "/users/me",
   tags,
   security: bearer,
   operationId: "deleteMe",
   summary: "Delete the account: sessions, devices, keys, contacts and blocks go at once",
-  responses: { 204: { description: "Deleted" }, ...errors(401) },
+  responses: { 204: { description: "Deleted" } },
 });
 
 export const SearchQuery = z.object({
-  q: z
-    .string()
-    .trim()
-    .min(3)
-    .max(254)
-    .openapi({ param: { in: "query" }, description: "An exact username or email" }),
+  q: trimmed(3, 254).openapi({ param: { in: "query" }, description: "An exact username or email" }),
 });
-export const searchUsers = createRoute({
+export const searchUsers = route({
   method: "get",
   path: "/users/search",
   tags,
@@ -66,16 +64,23 @@ export const searchUsers = createRoute({
   summary: "Find a user by exact username or email",
   description: "Only users who allow discovery that way are found; matching ignores case.",
   request: { query: SearchQuery },
-  responses: { 200: json(z.object({ users: z.array(PublicUserBody) }), "Matches (0 or 1)"), ...errors(401) },
+  responses: {
+    200: json(
+      z.object({ users: z.array(PublicUserBody).max(1) }).openapi("UserSearchResult"),
+      "Matches (0 or 1)",
+    ),
+  },
 });
 
-export const getUser = createRoute({
+export const getUser = route({
   method: "get",
   path: "/users/{user_id}",
   tags,
   security: bearer,
   operationId: "getUser",
   summary: "A user's public profile, privacy settings applied",
+  description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
   request: { params: UserIdParam },
-  responses: { 200: json(PublicUserBody, "Public profile"), ...errors(401, 404) },
+  responses: { 200: json(PublicUserBody, "Public profile") },
+  errors: ["USER_NOT_FOUND"],
 });

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64, KeyType } from "../keys/schemas.js";
+import { DeviceBody } from "../devices/schemas.js";
+import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
 
 export const Id = z
   .string()
@@ -15,7 +16,7 @@ export const Email = z
   .toLowerCase()
   .max(254)
   .pipe(z.email("must be a valid email address"))
-  .openapi({ example: "user@example.com" });
+  .openapi({ format: "email", example: "user@example.com", description: "Compared without case" });
 export const Username = z
   .string()
   .trim()
@@ -27,26 +28,21 @@ const IsoDate = z
   .regex(/^\d{4}-\d{2}-\d{2}$/, "must be an ISO date (YYYY-MM-DD)")
   .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(s).toISOString().startsWith(s), {
     message: "must be a real calendar date",
-  });
-export const Gender = z.enum(["male", "female", "non_binary", "other", "prefer_not_to_say"]);
-
-export const DeviceInfo = z
-  .object({
-    device_id: z
-      .string()
-      .regex(/^[A-Za-z0-9._:-]{1,64}$/, "must be 1-64 characters of letters, digits, . _ : -")
-      .openapi({ example: "device-uuid" }),
-    device_name: z.string().trim().min(1).max(64).openapi({ example: "Chrome on Linux" }),
-    public_key: IdentityKeyB64,
   })
-  .openapi("DeviceInfo");
+  .openapi({ format: "date", example: "1995-01-15" });
+export const Gender = z
+  .enum(["male", "female", "non_binary", "other", "prefer_not_to_say"])
+  .openapi("Gender");
+export const AllowMessagesFrom = z
+  .enum(["everyone", "contacts"])
+  .openapi("AllowMessagesFrom", { description: "Who may start a conversation with the user" });
 
 export const ProfileFields = {
-  full_name: z.string().trim().min(1).max(100),
+  full_name: trimmed(1, 100),
   mobile: Mobile.nullable().optional(),
   address: z.string().trim().max(200).nullable().optional(),
-  date_of_birth: IsoDate.nullable().optional(),
-  gender: Gender.nullable().optional(),
+  date_of_birth: IsoDate.nullable().optional().openapi({ description: "A past date" }),
+  gender: orNull(Gender).optional(),
   bio: z.string().max(500).nullable().optional(),
 };
 
@@ -56,58 +52,51 @@ export const PrivacyBody = z
     discoverable_by_username: z.boolean(),
     show_online_status: z.boolean(),
     read_receipts: z.boolean(),
-    allow_messages_from: z.enum(["everyone", "contacts"]),
+    allow_messages_from: AllowMessagesFrom,
   })
   .openapi("Privacy");
-
-export const DeviceBody = z
-  .object({
-    device_id: z.string(),
-    device_name: z.string(),
-    key_type: KeyType,
-    identity_key: z.string(),
-    created_at: z.string(),
-    last_seen: z.string(),
-    current: z.boolean().optional().openapi({ description: "True for the device making the request" }),
-  })
-  .openapi("Device");
 
 const ProfileBody = z
   .object({
     full_name: z.string(),
     mobile: z.string().nullable(),
     address: z.string().nullable(),
-    date_of_birth: z.string().nullable(),
-    gender: Gender.nullable(),
+    date_of_birth: z.iso.date().nullable(),
+    gender: orNull(Gender),
     bio: z.string().nullable(),
     avatar_url: z.string().nullable(),
-    created_at: z.string(),
+    created_at: Timestamp,
   })
   .openapi("Profile");
 
+/** HABIBTI's presence block; `online` stays false until there is a realtime layer to know it. */
+const Presence = z.object({ online: z.boolean(), last_seen: Timestamp }).openapi("Presence");
+
 export const UserBody = z
   .object({
-    id: z.string(),
-    email: z.string(),
+    id: Id,
+    email: z.email(),
     username: z.string(),
-    public_key: z.string().nullable(),
+    public_key: z.string().nullable().openapi({ description: "Optional account-level identity key, base64" }),
     profile: ProfileBody,
     privacy: PrivacyBody,
     devices: z.array(DeviceBody),
-    status: z.object({ online: z.boolean(), last_seen: z.string() }),
+    status: Presence,
   })
   .openapi("User");
 
 /** What other people see: no email, mobile, address or birth date; status only if shared. */
 export const PublicUserBody = z
   .object({
-    id: z.string(),
+    id: Id,
     username: z.string(),
-    profile: z.object({
-      full_name: z.string(),
-      bio: z.string().nullable(),
-      avatar_url: z.string().nullable(),
-    }),
-    status: z.object({ online: z.boolean(), last_seen: z.string() }).nullable(),
+    profile: z
+      .object({
+        full_name: z.string(),
+        bio: z.string().nullable(),
+        avatar_url: z.string().nullable(),
+      })
+      .openapi("PublicProfile"),
+    status: orNull(Presence).openapi({ description: "Null when the user hides their online status" }),
   })
   .openapi("PublicUser");

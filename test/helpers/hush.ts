@@ -13,7 +13,7 @@ import { createServer } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { findUser } from "../../src/users/repo.js";
 import { FakeClock } from "./clock.js";
-import { conformanceChecker, routeMatcher } from "./conformance.js";
+import { conformanceChecker, readBody, routeMatcher } from "./conformance.js";
 import { requestOrigin, watchCommand } from "./query-watch.js";
 import { startSmtp } from "./smtp.js";
 
@@ -83,12 +83,8 @@ export async function startHush(
       headers["content-type"] ??= "application/json";
     }
     const res = await fetch(url + path, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {}
-    conforms(method, path, res.status, parsed);
+    const parsed = await readBody(res);
+    conforms({ method, url: path, status: res.status, headers: res.headers, body: parsed });
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
@@ -102,6 +98,8 @@ export async function startHush(
     req,
     /** A collection as stored, for tests that prove what is (not) there; outside the index check. */
     raw: (name: string) => rawClient.db(dbName).collection(name),
+    /** The response check `req` applies, for answers fetched some other way. */
+    check: conforms,
     async close() {
       await server.close();
       await store.db.dropDatabase().catch(() => {});

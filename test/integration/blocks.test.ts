@@ -48,6 +48,9 @@ describe("blocking", () => {
     const rest = await blocks(a, "?limit=2&offset=2");
     expect(rest.body.blocks.map((b: any) => b.user_id)).toEqual([others[0]!.id]);
     expect((await blocks(a, "?limit=101")).status).toBe(400);
+    expect((await blocks(a, "?offset=10000")).status).toBe(200);
+    const deep = await blocks(a, "?offset=10001");
+    expect(deep).toMatchObject({ status: 400, body: { fields: { offset: expect.any(String) } } });
   });
 
   it("answers alike for unknown ids and for users who blocked you, so blocking is no oracle", async () => {

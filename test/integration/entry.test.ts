@@ -4,9 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { checkedFetch, conformanceChecker } from "../helpers/conformance.js";
 import { dropDatabase } from "../helpers/hush.js";
 
 const root = new URL("../..", import.meta.url).pathname;
+const check = conformanceChecker();
 
 /** Runs the real entry file (`npm start`'s command) with the given environment. */
 function run(env: Record<string, string>, untilLine?: RegExp) {
@@ -55,7 +57,7 @@ describe("the entry file", () => {
       /"listening"/,
     );
     await done;
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const r = await checkedFetch(check, `http://127.0.0.1:${port}/readyz`);
     expect(r.status).toBe(200);
     const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
     child.kill("SIGTERM");
@@ -71,7 +73,7 @@ describe("the entry file", () => {
         const { child, done } = run({ DATA_DIR: dir, PORT: String(port), HOST: "127.0.0.1" }, /"listening"/);
         const { out } = await done;
         expect(out).toContain("local FerretDB");
-        const r = await fetch(`http://127.0.0.1:${port}/api/v1/auth/signup`, {
+        const r = await checkedFetch(check, `http://127.0.0.1:${port}/api/v1/auth/signup`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ email: `restart${round}@example.com` }),

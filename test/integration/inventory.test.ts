@@ -58,6 +58,15 @@ describe("the inventory of what Hush stores", () => {
     expect(committed).toBe(storageDoc());
   });
 
+  it("gives every expiring collection an expires_at index, never a wall-clock TTL one under the test clock", async () => {
+    for (const c of inventory.filter((c) => c.expires)) {
+      const indexes = await h.deps.store.db.collection(c.name).indexes();
+      const expiry = indexes.find((i) => JSON.stringify(i.key) === '{"expires_at":1}');
+      expect(expiry, c.name).toBeDefined();
+      expect(expiry?.expireAfterSeconds, c.name).toBeUndefined();
+    }
+  });
+
   it("declares every collection the server writes", async () => {
     const [a, b] = [await signUp(h), await signUp(h)];
     await useEverything(a, b);

@@ -1,13 +1,48 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asyncApiJson, openApiJson } from "../../src/openapi-doc.js";
+import { errorCodes } from "../../src/shared/errors.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 
 let h: Hush;
+let spec: any;
 beforeAll(async () => {
   h = await startHush();
+  spec = (await h.req("GET", "/openapi.json")).body;
 });
 afterAll(() => h?.close());
+
+const operations = () =>
+  Object.entries<any>(spec.paths).flatMap(([path, item]) =>
+    Object.entries<any>(item).map(([method, op]) => ({ where: `${method.toUpperCase()} ${path}`, op })),
+  );
+
+/** Every schema object in the document, with where it sits. */
+function schemas(): { where: string; schema: any }[] {
+  const found: { where: string; schema: any }[] = [];
+  const walk = (node: any, where: string): void => {
+    if (Array.isArray(node)) {
+      for (const [i, n] of node.entries()) walk(n, `${where}[${i}]`);
+      return;
+    }
+    if (typeof node !== "object" || node === null) return;
+    if ("type" in node || "$ref" in node || "oneOf" in node || "enum" in node)
+      found.push({ where, schema: node });
+    for (const [k, v] of Object.entries(node)) walk(v, `${where}/${k}`);
+  };
+  walk(spec.components.schemas, "#/components/schemas");
+  walk(spec.paths, "#/paths");
+  return found;
+}
+
+/** Every property schema by name, wherever objects declare it. */
+const properties = () =>
+  schemas().flatMap(({ where, schema }) =>
+    Object.entries<any>(schema.properties ?? {}).map(([name, p]) => ({ where: `${where}.${name}`, name, p })),
+  );
+const resolve = (s: any) => (s?.$ref ? spec.components.schemas[s.$ref.split("/").at(-1)] : s);
+/** The schema a property holds, looking through `oneOf [x, null]`. */
+const nonNull = (p: any) => resolve(p.oneOf ? p.oneOf.find((o: any) => o.type !== "null") : p);
 
 describe("OpenAPI spec", () => {
   it("schemas/openapi.json is what the code generates (run `npm run schemas` after changing a route)", () => {
@@ -27,7 +62,7 @@ describe("OpenAPI spec", () => {
     expect(r.body.asyncapi).toBe("3.0.0");
     expect(r.body.channels.socket.address).toBe("/api/v1/ws");
     const messages = r.body.components.messages;
-    for (const name of [
+    const named = [
       "typing_start",
       "ack",
       "sync",
@@ -36,9 +71,8 @@ describe("OpenAPI spec", () => {
       "error",
       "user_status",
       "contacts_updated",
-    ]) {
-      expect(messages[name]?.payload?.type, name).toBe("object");
-    }
+    ];
+    for (const name of named) expect(messages[name]?.payload?.type, name).toBe("object");
     for (const op of Object.values<any>(r.body.operations)) {
       expect(["send", "receive"]).toContain(op.action);
       const [msg] = op.messages;
@@ -46,34 +80,42 @@ describe("OpenAPI spec", () => {
     }
   });
 
-  it("the server serves the same document at /openapi.json", async () => {
-    const r = await h.req("GET", "/openapi.json");
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual(JSON.parse(openApiJson()));
-    expect(r.body.openapi).toBe("3.1.0");
-    expect(r.body.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
+  it("the server serves the same document at /openapi.json", () => {
+    expect(spec).toEqual(JSON.parse(openApiJson()));
+    expect(spec.openapi).toBe("3.1.0");
+    expect(spec.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
   });
 
-  it("every operation has an operationId, tags, and protected ones declare bearer auth", async () => {
-    const { body } = await h.req("GET", "/openapi.json");
-    const publicOps = new Set([
-      "banner",
-      "healthz",
-      "readyz",
-      "metrics",
-      "signup",
-      "login",
-      "resendOtp",
-      "verifyOtp",
-      "completeSignup",
-      "refresh",
-    ]);
-    for (const [path, item] of Object.entries<any>(body.paths)) {
-      for (const [method, op] of Object.entries<any>(item)) {
-        expect(op.operationId, `${method} ${path}`).toBeTruthy();
-        expect(op.tags?.length, `${method} ${path}`).toBeGreaterThan(0);
-        if (!publicOps.has(op.operationId))
-          expect(op.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
+  it("every operation has an operationId and tags; public ones say security: [], the rest bearer", () => {
+    const publicOps = new Set(
+      "banner healthz readyz metrics signup login resendOtp verifyOtp completeSignup refresh".split(" "),
+    );
+    for (const { where, op } of operations()) {
+      expect(op.operationId, where).toBeTruthy();
+      expect(op.tags?.length, where).toBeGreaterThan(0);
+      expect(op.security, where).toEqual(publicOps.has(op.operationId) ? [] : [{ bearerAuth: [] }]);
+    }
+  });
+
+  it("uses shapes generators handle: no allOf or anyOf; a oneOf is discriminated or `x | null`", () => {
+    const text = JSON.stringify(spec);
+    expect(text).not.toContain('"allOf"');
+    expect(text).not.toContain('"anyOf"');
+    for (const { where, schema } of schemas().filter((s) => s.schema.oneOf)) {
+      const { oneOf, discriminator } = schema;
+      if (discriminator) {
+        expect(Object.values(discriminator.mapping).sort(), where).toEqual(
+          oneOf.map((o: any) => o.$ref).sort(),
+        );
+        for (const [value, ref] of Object.entries<string>(discriminator.mapping)) {
+          const member = resolve({ $ref: ref });
+          expect(member.required, where).toContain(discriminator.propertyName);
+          expect(member.properties[discriminator.propertyName].enum, where).toEqual([value]);
+        }
+      } else {
+        expect(oneOf, where).toHaveLength(2);
+        expect(oneOf[0].$ref, where).toBeTruthy();
+        expect(oneOf[1], where).toEqual({ type: "null" });
       }
     }
   });
@@ -81,6 +123,61 @@ describe("OpenAPI spec", () => {
   it("servers is relative, so clients call whichever host and port served the document", async () => {
     const { body } = await h.req("GET", "/openapi.json");
     expect(body.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+  });
+
+  it("names every enum of several values once, as a component, and has no boolean enums", () => {
+    for (const { where, schema } of schemas().filter((s) => s.schema.enum)) {
+      expect(schema.type, where).not.toBe("boolean");
+      const values = schema.enum.filter((v: unknown) => v !== null);
+      const isComponent = /^#\/components\/schemas\/[A-Za-z]+$/.test(where);
+      if (values.length > 1) expect(isComponent, `${where} should be a named enum`).toBe(true);
+    }
+    expect(spec.components.schemas.ErrorCode.enum).toEqual(Object.keys(errorCodes));
+    expect(spec.components.schemas.Error).toBeUndefined();
+  });
+
+  it("gives timestamps, dates and emails their formats", () => {
+    const props = properties();
+    const timestamps = props.filter(({ name }) => /_at$|^last_seen$/.test(name));
+    expect(timestamps.length).toBeGreaterThan(5);
+    for (const { where, p } of timestamps) expect(nonNull(p).format, where).toBe("date-time");
+    for (const { where, p } of props.filter(({ name }) => name === "date_of_birth"))
+      expect(nonNull(p).format, where).toBe("date");
+    for (const { where, p } of props.filter(({ name }) => name === "email"))
+      expect(nonNull(p).format, where).toBe("email");
+  });
+
+  it("declares X-Request-Id on every response and the rate-limit headers on rate-limited routes", () => {
+    for (const { where, op } of operations()) {
+      const limited = "429" in op.responses;
+      for (const [status, r] of Object.entries<any>(op.responses)) {
+        const names = Object.keys(r.headers ?? {});
+        expect(names, `${where} ${status}`).toContain("X-Request-Id");
+        const rate = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"];
+        if (limited) expect(names, `${where} ${status}`).toEqual(expect.arrayContaining(rate));
+        else expect(names, `${where} ${status}`).toEqual(["X-Request-Id"]);
+        expect(names.includes("Retry-After"), `${where} ${status}`).toBe(status === "429");
+      }
+    }
+  });
+
+  it("lists, for each error status of each operation, only codes of that status", () => {
+    const errorStatuses = new Set(Object.values(errorCodes).map(([status]) => String(status)));
+    for (const { where, op } of operations()) {
+      for (const [status, r] of Object.entries<any>(op.responses).filter(([s]) => errorStatuses.has(s))) {
+        const body = r.content["application/json"];
+        expect(body.schema, `${where} ${status}`).toEqual({ $ref: "#/components/schemas/ErrorResponse" });
+        const codes = Object.keys(body.examples);
+        expect(codes.length, `${where} ${status}`).toBeGreaterThan(0);
+        for (const code of codes) {
+          expect(String(errorCodes[code as keyof typeof errorCodes][0]), `${where} ${code}`).toBe(status);
+          expect(r.description, `${where} ${status}`).toContain(`\`${code}\``);
+        }
+      }
+    }
+    // Not every route produces every code: a 404 on GET /users/{id} is only ever USER_NOT_FOUND.
+    const getUser = spec.paths["/api/v1/users/{user_id}"].get.responses["404"];
+    expect(Object.keys(getUser.content["application/json"].examples)).toEqual(["USER_NOT_FOUND"]);
   });
 
   it("Swagger UI is served at /docs with every file from Hush itself (docs-browser.test.ts renders it)", async () => {

@@ -1,9 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { conformanceChecker, type Observed } from "../helpers/conformance.js";
 import { dropDatabase } from "../helpers/hush.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -20,6 +23,41 @@ function walkthrough(): string[] {
     .split(/\n(?=#)/)
     .map((chunk) => chunk.replace(/^#.*\n/, "").trim())
     .filter(Boolean);
+}
+
+/**
+ * Runs one step as written, with `curl` wrapped to also save the status, headers and body, so the
+ * answer goes through the same conformance check as every other test's. Returns what the reader
+ * would see on the terminal, and the observed response.
+ */
+async function runStep(cmd: string, dir: string): Promise<{ shown: string; observed: Observed }> {
+  const [head, out] = [join(dir, "head"), join(dir, "body")];
+  rmSync(head, { force: true });
+  rmSync(out, { force: true });
+  const wrapper = `curl() { command curl -D '${head}' -o '${out}' "$@"; }\n`;
+  const { stdout } = await run("bash", ["-c", wrapper + cmd]);
+  const body = readFileSync(out, "utf8");
+  // Only the last block counts when curl saw an interim response such as 100 Continue.
+  const block = readFileSync(head, "utf8")
+    .trim()
+    .split(/\r?\n\r?\n/)
+    .at(-1)!;
+  const [statusLine = "", ...lines] = block.split(/\r?\n/);
+  const headers = new Headers(
+    lines.map((l): [string, string] => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()]),
+  );
+  let parsed: unknown = body || null;
+  try {
+    parsed = body ? JSON.parse(body) : null;
+  } catch {}
+  const observed: Observed = {
+    method: /-X\s+([A-Z]+)/.exec(cmd)?.[1] ?? "GET",
+    url: /https?:\/\/[^\s"']+/.exec(cmd)![0],
+    status: Number(statusLine.split(" ")[1]),
+    headers,
+    body: parsed,
+  };
+  return { shown: body + stdout, observed };
 }
 
 let server: ReturnType<typeof spawn>;
@@ -61,21 +99,25 @@ describe("README cURL walkthrough", () => {
     expect(steps).toHaveLength(8);
     const vars: Record<string, string> = {};
     const outputs: string[] = [];
+    const check = conformanceChecker();
+    const dir = mkdtempSync(join(tmpdir(), "hush-readme-"));
     for (const step of steps) {
       const codes = [...serverOut.matchAll(/verification code is (\d{6})/g)];
       if (codes.length) vars.OTP = codes.at(-1)![1]!;
       let cmd = step.replaceAll("localhost:8000", `127.0.0.1:${port}`);
       for (const [k, v] of Object.entries(vars)) cmd = cmd.replace(new RegExp(`\\b${k}\\b`, "g"), v);
-      const { stdout } = await run("bash", ["-c", cmd]);
-      outputs.push(stdout);
+      const { shown, observed } = await runStep(cmd, dir);
+      check(observed);
+      outputs.push(shown);
       try {
-        const body = JSON.parse(stdout);
+        const body = JSON.parse(shown);
         if (body.session_id) vars.SESSION_ID = body.session_id;
         if (body.temp_token) vars.TEMP_TOKEN = body.temp_token;
         if (body.session_token) vars.SESSION_TOKEN = body.session_token;
         if (body.refresh_token) vars.REFRESH_TOKEN = body.refresh_token;
       } catch {}
     }
+    rmSync(dir, { recursive: true, force: true });
     const [signup, verify, complete, me, refresh, login, verifyLogin, logout] = outputs.map((o, i) =>
       i === 7 ? o : JSON.parse(o),
     );

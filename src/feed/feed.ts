@@ -1,16 +1,22 @@
 import { type Collection, type Db, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
 import { hmac } from "../shared/random.js";
-import type { CloseName, LiveEvent } from "./protocol.js";
+import type { CloseName } from "./close.js";
 
 /*
  * How server processes tell each other what their sockets must hear, through MongoDB alone: a
- * capped collection every process tails (src/realtime/tail.ts). Its documents are pointers and
+ * capped collection every process tails (tail.ts). Its documents are pointers and
  * signals, never content, and they name no account: devices and users appear as keyed hashes
  * (the key is the servers' shared secret), sockets by their random ids. The one exception, the
  * subject of a live event (who is typing, who came online), is erased with the account.
  * A process handles its own events at once and skips them when they come back through the feed.
  */
+
+/** A live-only server event (typing, presence; schemas in src/realtime/protocol.ts). */
+export interface LiveEvent {
+  type: "typing_indicator" | "user_status";
+  data: Record<string, unknown>;
+}
 
 export type FeedEvent =
   /** Devices (by stream key) have entries up to these positions. */
@@ -35,7 +41,7 @@ export const FEED_MAX_DOCS = 256;
 
 export const feed = owned<FeedDoc>({
   name: "realtime_feed",
-  owner: "realtime",
+  owner: "feed",
   holds:
     "a notice between server processes: which devices (as keyed hashes) have new stream positions, which sockets to close, a typing or presence signal; never content",
   indexes: [{ key: { about: 1 } }],

@@ -2,11 +2,9 @@ import type { Collection, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
-import { presenceAudience } from "../relations/policy.js";
+import type { CloseName } from "../feed/close.js";
+import { publishClose } from "../feed/feed.js";
 import { addSeconds } from "../shared/clock.js";
-import { findUser, touchLastSeen } from "../users/repo.js";
-import { publishClose } from "./feed.js";
-import type { CloseName } from "./protocol.js";
 
 /*
  * Who is online, across every server process: one document per live socket, refreshed by its
@@ -23,7 +21,7 @@ export interface PresenceDoc {
 
 export const presence = owned<PresenceDoc>({
   name: "presence",
-  owner: "realtime",
+  owner: "presence",
   holds: "one open WebSocket of a device, until when it counts as online without a heartbeat",
   indexes: [{ key: { user_id: 1, expires_at: 1, _id: 1 } }, { key: { user_id: 1, device_id: 1 } }],
   expires: true,
@@ -94,31 +92,4 @@ export async function refreshSockets(deps: Deps, ids: ObjectId[]) {
 export async function isOnline(deps: Deps, userId: ObjectId): Promise<boolean> {
   const live = { user_id: userId, expires_at: { $gt: deps.clock.now() } };
   return (await col(deps).countDocuments(live, { limit: 1 })) > 0;
-}
-
-/**
- * Tells the user's audience (src/relations/policy.ts) that they came online or went offline.
- * Going offline records last seen first; and since a socket may open elsewhere meanwhile, the
- * state is read again after the offline notice and an online one follows if it changed.
- */
-export async function announce(deps: Deps, userId: ObjectId, online: boolean) {
-  if (!online) await touchLastSeen(deps, userId);
-  const user = await findUser(deps, userId);
-  if (!user) return;
-  const audience = await presenceAudience(deps, user);
-  if (!audience.length) return;
-  const send = (isOnline: boolean) => {
-    const lastSeen = isOnline ? deps.clock.now() : user.last_seen_at;
-    return deps.bus.publish({
-      kind: "live",
-      to: audience.map((u) => deps.bus.keys.user(u.toHexString())),
-      about: userId.toHexString(),
-      event: {
-        type: "user_status",
-        data: { user_id: userId.toHexString(), online: isOnline, last_seen: lastSeen.toISOString() },
-      },
-    });
-  };
-  await send(online);
-  if (!online && (await isOnline(deps, userId))) await send(true);
 }
