@@ -37,7 +37,7 @@ export interface FeedDoc {
   about?: string;
 }
 
-export const FEED_MAX_DOCS = 256;
+export const FEED_MAX_DOCS = 128;
 
 export const feed = owned<FeedDoc>({
   name: "realtime_feed",

@@ -14,7 +14,7 @@ import { FEED_MAX_DOCS, type FeedDoc, feed } from "./feed.js";
  */
 
 const AWAIT_MS = 500;
-const TRIM_EVERY_MS = 2_000;
+const TRIM_EVERY_MS = 500;
 
 export interface Tail {
   stop(): Promise<void>;
