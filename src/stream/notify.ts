@@ -3,7 +3,7 @@ import type { Deps } from "../deps.js";
 import { deviceIdsOf } from "../devices/repo.js";
 import { pairState } from "../relations/contacts.js";
 import { contactAudience } from "../relations/policy.js";
-import { append, type EntryInput } from "./repo.js";
+import { append, type EntryInput } from "./append.js";
 import type { EntryData } from "./schemas.js";
 
 /*

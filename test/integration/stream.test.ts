@@ -2,7 +2,8 @@ import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deps } from "../../src/deps.js";
 import { sweepOnce } from "../../src/jobs/sweeper.js";
-import { acknowledge, append, currentPosition, type EntryInput, readAfter } from "../../src/stream/repo.js";
+import { append, type EntryInput } from "../../src/stream/append.js";
+import { acknowledge, currentPosition, readAfter } from "../../src/stream/repo.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
 
@@ -71,7 +72,10 @@ describe("a device's stream", () => {
   it("concurrent appends get positions 1..N, each once, each writer's entries in its order", async () => {
     const d = device();
     const writers = Array.from({ length: 30 }, (_, w) =>
-      append(h.deps, [0, 1, 2].map((i) => entry(d.userId, d.deviceId, w * 10 + i))),
+      append(
+        h.deps,
+        [0, 1, 2].map((i) => entry(d.userId, d.deviceId, w * 10 + i)),
+      ),
     );
     const placed = await Promise.all(writers);
     const positions = placed.flat().map((p) => p.position);
@@ -95,9 +99,7 @@ describe("a device's stream", () => {
         snapshots.push(entries.map((e) => e.position));
       }
     })();
-    await Promise.all(
-      Array.from({ length: 60 }, (_, i) => append(h.deps, [entry(d.userId, d.deviceId, i)])),
-    );
+    await Promise.all(Array.from({ length: 60 }, (_, i) => append(h.deps, [entry(d.userId, d.deviceId, i)])));
     done = true;
     await reader;
     expect(snapshots.length).toBeGreaterThan(1);
@@ -150,9 +152,14 @@ describe("a device's stream", () => {
 
   it("acknowledging drops entries up to that point, never past the newest position", async () => {
     const d = device();
-    await append(h.deps, [1, 2, 3].map((n) => entry(d.userId, d.deviceId, n)));
+    await append(
+      h.deps,
+      [1, 2, 3].map((n) => entry(d.userId, d.deviceId, n)),
+    );
     expect(await acknowledge(h.deps, d.userId, d.deviceId, 2)).toBe(2);
-    expect((await readAfter(h.deps, d.userId, d.deviceId, 0, 10)).entries.map((e) => e.position)).toEqual([3]);
+    expect((await readAfter(h.deps, d.userId, d.deviceId, 0, 10)).entries.map((e) => e.position)).toEqual([
+      3,
+    ]);
     expect(await acknowledge(h.deps, d.userId, d.deviceId, 1_000)).toBe(3);
     expect((await readAfter(h.deps, d.userId, d.deviceId, 0, 10)).entries).toEqual([]);
     // Positions go on from there.
@@ -177,7 +184,10 @@ describe("a device's stream", () => {
 
   it("pages in order with has_more", async () => {
     const d = device();
-    await append(h.deps, Array.from({ length: 7 }, (_, n) => entry(d.userId, d.deviceId, n)));
+    await append(
+      h.deps,
+      Array.from({ length: 7 }, (_, n) => entry(d.userId, d.deviceId, n)),
+    );
     const first = await readAfter(h.deps, d.userId, d.deviceId, 0, 3);
     expect(first.entries.map((e) => e.position)).toEqual([1, 2, 3]);
     expect(first.has_more).toBe(true);
