@@ -72,7 +72,11 @@ export function startTail(deps: Deps, onResume: () => void): Tail {
         await trim();
       }
     } finally {
-      if (!id.isZero()) await db.command({ killCursors: name, cursors: [id] }, { session }).catch(() => {});
+      // Only on a clean stop: after a network error the driver would hand this command the dead
+      // connection and keep handing it to everyone after (seen with driver 7); the server drops
+      // an abandoned cursor by itself.
+      if (!id.isZero() && stopped)
+        await db.command({ killCursors: name, cursors: [id] }, { session }).catch(() => {});
     }
   }
 
