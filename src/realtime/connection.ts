@@ -107,6 +107,7 @@ export class Connection {
   close(name: CloseName) {
     if (this.closed) return;
     this.closed = true;
+    this.deps.metrics.inc("ws_closes_total", "WebSockets the server closed, by reason", { reason: name });
     const [code, reason] = closeCodes[name];
     this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

@@ -82,6 +82,7 @@ export function createHub(deps: Deps) {
     }
   }
   const unsubscribe = deps.bus.subscribe(onEvent);
+  deps.metrics.gauge("ws_connections", "Open WebSockets on this process", () => conns.size);
 
   const heartbeat = setInterval(() => {
     for (const c of conns) {
