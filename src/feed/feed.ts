@@ -48,8 +48,14 @@ export const feed = owned<FeedDoc>({
   capped: { size: 4 * 1024 * 1024, max: FEED_MAX_DOCS },
   expires: false,
   onExpiry: `capped: overwritten by newer notices (the newest ${FEED_MAX_DOCS} are kept)`,
-  onAccountDeletion: "live signals about the account erased; the rest name no account",
-  eraseAccount: (col, a) => col.deleteMany({ about: a._id.toHexString() }),
+  onAccountDeletion: "live signals about the account blanked; the rest name no account",
+  // Blanked in place rather than deleted: a deleted document can be the one a tailer's cursor
+  // stands on, and the cursor would be lost.
+  eraseAccount: (col, a) =>
+    col.updateMany(
+      { about: a._id.toHexString() },
+      { $set: { event: { kind: "mark" } }, $unset: { about: "" } },
+    ),
 });
 
 /** Names for devices and users in the feed: keyed hashes only the servers can compute. */

@@ -1,10 +1,12 @@
 import { ObjectId } from "mongodb";
 import type { RawData, WebSocket } from "ws";
 import type { Deps } from "../deps.js";
+import { findDevice } from "../devices/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
 import { AppError, errorBody } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { currentPosition, readRange } from "../stream/repo.js";
+import { findUser } from "../users/repo.js";
 import { parseFrame } from "./frames.js";
 import { handlers } from "./handlers.js";
 import { type ClientEvent, type CloseName, closeCodes, type ServerEvent } from "./protocol.js";
@@ -41,6 +43,8 @@ export class Connection {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private gone = false;
+  /** Why the server closed it, if it did. */
+  closedFor: CloseName | null = null;
 
   constructor(
     private readonly deps: Deps,
@@ -90,11 +94,19 @@ export class Connection {
     if (this.closed || this.sent < 0) return;
     try {
       const session = await sessionForGate(this.deps, this.auth.sessionId);
-      if (!session || session.expires_at <= this.deps.clock.now()) return this.close("SESSION_ENDED");
+      if (!session || session.expires_at <= this.deps.clock.now()) return this.close(await this.endedBy());
       this.notify(await currentPosition(this.deps, this.auth.userId, this.auth.deviceId));
     } catch (err) {
       this.deps.logger.warn("socket resync failed", { error: err });
     }
+  }
+
+  /** Why the session is gone, as far as can still be told: its account or device went, or just it. */
+  async endedBy(): Promise<CloseName> {
+    const { userId, deviceId } = this.auth;
+    if (!(await findUser(this.deps, userId))) return "ACCOUNT_DELETED";
+    if (!(await findDevice(this.deps, userId, deviceId))) return "DEVICE_REMOVED";
+    return "SESSION_ENDED";
   }
 
   send(event: ServerEvent) {
@@ -107,6 +119,7 @@ export class Connection {
   close(name: CloseName) {
     if (this.closed) return;
     this.closed = true;
+    this.closedFor = name;
     this.deps.metrics.inc("ws_closes_total", "WebSockets the server closed, by reason", { reason: name });
     const [code, reason] = closeCodes[name];
     this.ws.close(code, reason);

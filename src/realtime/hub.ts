@@ -61,7 +61,10 @@ export function createHub(deps: Deps) {
         after
           .catch(() => {})
           .then(() => socketClosed(deps, present))
-          .then((last) => (last ? announce(deps, present.userId, false) : undefined)),
+          // An account being erased is not announced: nothing may name it once it is gone.
+          .then((last) =>
+            last && conn.closedFor !== "ACCOUNT_DELETED" ? announce(deps, present.userId, false) : undefined,
+          ),
       );
     },
   };
@@ -132,7 +135,7 @@ export function createHub(deps: Deps) {
         open.then(async (first) => {
           // A session ended while this socket was starting closed the sockets it found in presence,
           // which may not have had this one yet: look again now that it is there.
-          if (!(await sessionForGate(deps, auth.sessionId))) return conn.close("SESSION_ENDED");
+          if (!(await sessionForGate(deps, auth.sessionId))) return conn.close(await conn.endedBy());
           if (first) await announce(deps, auth.userId, true);
         }),
       );
