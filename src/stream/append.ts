@@ -1,7 +1,6 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
-import { KeyedLock } from "../shared/keyed-lock.js";
 import { entryId, headKey, type StreamEntryDoc, streamEntries, streamHeads } from "./repo.js";
 import type { EntryData, EntryType } from "./schemas.js";
 
@@ -16,12 +15,6 @@ import type { EntryData, EntryType } from "./schemas.js";
 
 const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
 const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
-
-/**
- * Appends on one device in this process wait for each other, so they never race for a position
- * (processes still can: the unique _id settles that). One lock per store, i.e. per process.
- */
-const locks = new WeakMap<object, KeyedLock>();
 
 /** One entry to append: for one device, of one type. */
 export type EntryInput = {
@@ -55,58 +48,110 @@ const unplaced = (q: Queue) => q.placed.length < q.inputs.length;
 /**
  * Appends entries to their devices' streams, each device's in the order given, and tells every
  * server process (deps.bus) so that live sockets get them. The one way anything enters a stream.
- * Returns where each input went, in input order.
+ * Resolves with where each input went, in input order.
  */
-export async function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Placed[]> {
-  if (!inputs.length) return [];
-  const queues = new Map<string, Queue>();
-  const slots: { q: Queue; i: number }[] = [];
-  for (const input of inputs) {
-    const key = headKey(input.user_id, input.device_id);
-    const q = queues.get(key) ?? {
-      key,
-      user_id: input.user_id,
-      device_id: input.device_id,
-      inputs: [],
-      placed: [],
-      next: 1,
-    };
-    slots.push({ q, i: q.inputs.push(input) - 1 });
-    queues.set(key, q);
+export function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Placed[]> {
+  if (!inputs.length) return Promise.resolve([]);
+  let writer = writers.get(deps.store);
+  if (!writer) writers.set(deps.store, (writer = new Writer(deps)));
+  return writer.submit(inputs);
+}
+
+/** One writer per store client, i.e. per process. */
+const writers = new WeakMap<object, Writer>();
+const MAX_HINTS = 10_000;
+
+/**
+ * A process's appends, written in batches: while one batch is being written, the next ones
+ * queue, and the next write takes them all (group commit). A batch costs the same few round trips
+ * whatever its size, so the rate grows with the load, and appends in one process never race for
+ * a position (processes still can: the unique _id settles that).
+ */
+class Writer {
+  private waiting: { inputs: readonly EntryInput[]; resolve(p: Placed[]): void; reject(e: unknown): void }[] =
+    [];
+  private running = false;
+  /** Per device, the highest position known taken or acknowledged: saves reading the head. */
+  private hints = new Map<string, number>();
+
+  constructor(private readonly deps: Deps) {}
+
+  submit(inputs: readonly EntryInput[]) {
+    return new Promise<Placed[]>((resolve, reject) => {
+      this.waiting.push({ inputs, resolve, reject });
+      if (!this.running) void this.run();
+    });
   }
-  const all = [...queues.values()];
-  const lock = locks.get(deps.store) ?? new KeyedLock();
-  locks.set(deps.store, lock);
-  const release = await lock.acquire(all.map((q) => q.key));
-  try {
-    await advance(deps, all);
+
+  private async run() {
+    this.running = true;
+    while (this.waiting.length) {
+      const batch = this.waiting.splice(0);
+      try {
+        const placed = await this.write(batch.flatMap((b) => b.inputs));
+        let at = 0;
+        for (const b of batch) {
+          b.resolve(placed.slice(at, at + b.inputs.length));
+          at += b.inputs.length;
+        }
+      } catch (err) {
+        this.hints.clear();
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.running = false;
+  }
+
+  private async write(inputs: EntryInput[]): Promise<Placed[]> {
+    const deps = this.deps;
+    const queues = new Map<string, Queue>();
+    const slots: { q: Queue; i: number }[] = [];
+    for (const input of inputs) {
+      const key = headKey(input.user_id, input.device_id);
+      const q = queues.get(key) ?? {
+        key,
+        user_id: input.user_id,
+        device_id: input.device_id,
+        inputs: [],
+        placed: [],
+        next: (this.hints.get(key) ?? -1) + 1,
+      };
+      slots.push({ q, i: q.inputs.push(input) - 1 });
+      queues.set(key, q);
+    }
+    const all = [...queues.values()];
+    await advance(
+      deps,
+      all.filter((q) => q.next === 0),
+    );
     let pending = all;
     while (pending.length) {
       await placeAll(deps, pending);
       pending = await retreatBelowAck(deps, pending);
     }
-  } finally {
-    release();
+    if (this.hints.size > MAX_HINTS) this.hints.clear();
+    for (const q of all) this.hints.set(q.key, q.next - 1);
+    // In input order: placed[i] is where inputs[i] went.
+    const placed = slots.map(({ q, i }) => q.placed[i]!);
+    const stream = deps.bus.keys.stream;
+    await deps.bus.publish({
+      kind: "entries",
+      targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
+    });
+    return placed;
   }
-  // In input order: placed[i] is where inputs[i] went.
-  const placed = slots.map(({ q, i }) => q.placed[i]!);
-  const stream = deps.bus.keys.stream;
-  await deps.bus.publish({
-    kind: "entries",
-    targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
-  });
-  return placed;
 }
 
 /** Moves each queue's next candidate past what its head says is written or acknowledged. */
 async function advance(deps: Deps, queues: Queue[]) {
+  if (!queues.length) return;
   const heads = await headsOf(deps)
     .find({ _id: { $in: queues.map((q) => q.key) } })
     .toArray();
   const byKey = new Map(heads.map((h) => [h._id, h]));
   for (const q of queues) {
     const h = byKey.get(q.key);
-    if (h) q.next = Math.max(q.next, h.last + 1, h.acked + 1);
+    q.next = Math.max(q.next, 1, (h?.last ?? 0) + 1, (h?.acked ?? 0) + 1);
   }
 }
 
@@ -211,21 +256,31 @@ async function insertInOrder(col: Collection<StreamEntryDoc>, docs: StreamEntryD
 }
 
 /**
- * Raises each head past what was placed, then checks the device has not acknowledged past it
- * meanwhile: acknowledged entries are deleted, and a writer whose head read came before that
- * could have claimed a freed position the device had already seen. Such a writer takes its
- * entries back and places them again after the acknowledged position. Returns those queues.
+ * Raises each head past what was placed, in one write that also checks the device has not
+ * acknowledged past it meanwhile: acknowledged entries are deleted, and a writer whose head read
+ * came before that could have claimed a freed position the device had already seen. Such a writer
+ * takes its entries back and places them again after the acknowledged position. Returns those.
  */
 async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
-  await raiseHeads(deps, queues);
+  const doubtful = await raiseHeads(deps, queues);
+  if (!doubtful.length) return [];
   const heads = await headsOf(deps)
-    .find({ _id: { $in: queues.map((q) => q.key) } })
+    .find({ _id: { $in: doubtful.map((q) => q.key) } })
     .toArray();
   const byKey = new Map(heads.map((h) => [h._id, h]));
   const again: Queue[] = [];
-  for (const q of queues) {
+  for (const q of doubtful) {
     const head = byKey.get(q.key);
-    if (!head || head.acked < Math.min(...q.placed.map((p) => p.position))) continue;
+    const first = Math.min(...q.placed.map((p) => p.position));
+    if (!head || head.acked < first) {
+      // Only a race to create the head: raise it now.
+      await headsOf(deps).updateOne(
+        { _id: q.key },
+        { $max: { last: top(q) }, $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 } },
+        { upsert: true },
+      );
+      continue;
+    }
     await entriesOf(deps).deleteMany({
       _id: { $in: q.placed.map((p) => entryId(q.user_id, q.device_id, p.position)) },
     });
@@ -236,26 +291,32 @@ async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
   return again;
 }
 
-/** One write for all the devices: each head's `last` goes up to what was placed, never down. */
-async function raiseHeads(deps: Deps, queues: Queue[]) {
+const top = (q: Queue) => Math.max(...q.placed.map((p) => p.position));
+
+/**
+ * One write for all the devices: each head's `last` goes up to what was placed, never down, where
+ * the head's `acked` is still below it. Returns the queues that write could not vouch for: their
+ * head has acknowledged that far (the filter missed, so the upsert hit the existing _id), or two
+ * first appends raced to create it.
+ */
+async function raiseHeads(deps: Deps, queues: Queue[]): Promise<Queue[]> {
   const ops = queues.map((q) => ({
     updateOne: {
-      filter: { _id: q.key },
+      filter: { _id: q.key, acked: { $lt: Math.min(...q.placed.map((p) => p.position)) } },
       update: {
-        $max: { last: Math.max(...q.placed.map((p) => p.position)) },
+        $max: { last: top(q) },
         $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 },
       },
       upsert: true,
     },
   }));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await headsOf(deps).bulkWrite(ops, { ordered: false });
-      return;
-    } catch (err) {
-      // Two first appends for a device raced to create its head: run again, as updates now.
-      if (!(err instanceof MongoBulkWriteError) || attempt > 2) throw err;
-      if (writeErrorsOf(err).some((e) => e.code !== 11000)) throw err;
-    }
+  try {
+    const r = await headsOf(deps).bulkWrite(ops, { ordered: false });
+    return r.matchedCount + r.upsertedCount === ops.length ? [] : queues;
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    const errors = writeErrorsOf(err);
+    if (errors.some((e) => e.code !== 11000)) throw err;
+    return errors.map((e) => queues[e.index]!);
   }
 }
