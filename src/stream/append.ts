@@ -256,31 +256,21 @@ async function insertInOrder(col: Collection<StreamEntryDoc>, docs: StreamEntryD
 }
 
 /**
- * Raises each head past what was placed, in one write that also checks the device has not
- * acknowledged past it meanwhile: acknowledged entries are deleted, and a writer whose head read
- * came before that could have claimed a freed position the device had already seen. Such a writer
- * takes its entries back and places them again after the acknowledged position. Returns those.
+ * Raises each head past what was placed, then checks the device has not acknowledged past it
+ * meanwhile: acknowledged entries are deleted, and a writer whose head read came before that
+ * could have claimed a freed position the device had already seen. Such a writer takes its
+ * entries back and places them again after the acknowledged position. Returns those queues.
  */
 async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
-  const doubtful = await raiseHeads(deps, queues);
-  if (!doubtful.length) return [];
+  await raiseHeads(deps, queues);
   const heads = await headsOf(deps)
-    .find({ _id: { $in: doubtful.map((q) => q.key) } })
+    .find({ _id: { $in: queues.map((q) => q.key) } })
     .toArray();
   const byKey = new Map(heads.map((h) => [h._id, h]));
   const again: Queue[] = [];
-  for (const q of doubtful) {
+  for (const q of queues) {
     const head = byKey.get(q.key);
-    const first = Math.min(...q.placed.map((p) => p.position));
-    if (!head || head.acked < first) {
-      // Only a race to create the head: raise it now.
-      await headsOf(deps).updateOne(
-        { _id: q.key },
-        { $max: { last: top(q) }, $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 } },
-        { upsert: true },
-      );
-      continue;
-    }
+    if (!head || head.acked < Math.min(...q.placed.map((p) => p.position))) continue;
     await entriesOf(deps).deleteMany({
       _id: { $in: q.placed.map((p) => entryId(q.user_id, q.device_id, p.position)) },
     });
@@ -291,32 +281,29 @@ async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
   return again;
 }
 
-const top = (q: Queue) => Math.max(...q.placed.map((p) => p.position));
-
 /**
- * One write for all the devices: each head's `last` goes up to what was placed, never down, where
- * the head's `acked` is still below it. Returns the queues that write could not vouch for: their
- * head has acknowledged that far (the filter missed, so the upsert hit the existing _id), or two
- * first appends raced to create it.
+ * One write for all the devices: each head's `last` goes up to what was placed, never down. The
+ * write is idempotent, so when two first appends race to create a head it simply runs again (the
+ * local store stops a batch of updates at its first error, whatever `ordered` says).
  */
-async function raiseHeads(deps: Deps, queues: Queue[]): Promise<Queue[]> {
+async function raiseHeads(deps: Deps, queues: Queue[]) {
   const ops = queues.map((q) => ({
     updateOne: {
-      filter: { _id: q.key, acked: { $lt: Math.min(...q.placed.map((p) => p.position)) } },
+      filter: { _id: q.key },
       update: {
-        $max: { last: top(q) },
+        $max: { last: Math.max(...q.placed.map((p) => p.position)) },
         $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 },
       },
       upsert: true,
     },
   }));
-  try {
-    const r = await headsOf(deps).bulkWrite(ops, { ordered: false });
-    return r.matchedCount + r.upsertedCount === ops.length ? [] : queues;
-  } catch (err) {
-    if (!(err instanceof MongoBulkWriteError)) throw err;
-    const errors = writeErrorsOf(err);
-    if (errors.some((e) => e.code !== 11000)) throw err;
-    return errors.map((e) => queues[e.index]!);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await headsOf(deps).bulkWrite(ops, { ordered: false });
+      return;
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || attempt > 2) throw err;
+      if (writeErrorsOf(err).some((e) => e.code !== 11000)) throw err;
+    }
   }
 }
