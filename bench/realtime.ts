@@ -222,7 +222,8 @@ const main = await startProcess();
       execArgv: ["--expose-gc", "--import", "tsx"],
       env: { ...process.env, BENCH_URI: uri, BENCH_DB: dbName, BENCH_SECRET: secret },
     });
-    const next = () => new Promise<any>((r) => child.once("message", r));
+    type Mem = { port: number; rss: number; heapUsed: number; external: number };
+    const next = () => new Promise<Mem>((r) => child.once("message", (m) => r(m as Mem)));
     const { port } = await next();
     const mem = async () => {
       await sleep(500);

@@ -1,19 +1,22 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
+import { conversationRoutes } from "./conversations/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
+import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
 import { realtimeRoutes } from "./realtime/rest.js";
 import { authGate, routeKey } from "./sessions/gate.js";
+import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
-import { jsonOnly, observe } from "./shared/middleware.js";
+import { apiBasics } from "./shared/middleware.js";
+import { requestIdOf } from "./shared/observe.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
 import { streamRoutes } from "./stream/index.js";
@@ -24,21 +27,14 @@ const API = "/api/v1";
 
 /** Builds the whole HTTP application from its dependencies; binds nothing. */
 export function createApp(deps: Deps) {
+  const { config } = deps;
+  // No middleware for every path: request ids, security headers, the access log and metrics are
+  // the HTTP server's (src/shared/observe.ts), so GET /healthz runs its handler and nothing else.
   const app = createRouter();
-  app.use("*", observe(deps.logger, deps.metrics, deps.config.TRUST_PROXY));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${deps.config.MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
-  app.use("*", jsonOnly);
 
   const api = createRouter();
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  api.use("*", apiBasics(config.TRUST_PROXY));
   api.use(
     "*",
     authGate(deps, () => {
@@ -46,6 +42,9 @@ export function createApp(deps: Deps) {
       return publicRoutes;
     }),
   );
+  // After the gate: a body is read only for a route that matched, and once its caller is known.
+  const publicBytes = Math.min(config.PUBLIC_BODY_BYTES, config.MAX_BODY_BYTES);
+  api.use("*", jsonBodies({ maxBytes: (c) => (c.get("auth") ? config.MAX_BODY_BYTES : publicBytes) }));
   for (const routes of [
     authRoutes,
     userRoutes,
@@ -53,6 +52,8 @@ export function createApp(deps: Deps) {
     keyRoutes,
     contactRoutes,
     blockRoutes,
+    conversationRoutes,
+    messageRoutes,
     streamRoutes,
     realtimeRoutes,
   ]) {
@@ -86,7 +87,7 @@ export function createApp(deps: Deps) {
   app.onError((err, c) => {
     const e = toAppError(err);
     if (e.status >= 500) {
-      deps.logger.error("request failed", { request_id: c.get("requestId"), error: err });
+      deps.logger.error("request failed", { request_id: requestIdOf(c), error: err });
     }
     return c.json(errorBody(e), e.status, e.headers);
   });
@@ -107,7 +108,7 @@ function declaredPublic(api: OpenAPIHono<AppEnv>) {
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException && err.status < 500) {
-    // Hono's own validators: malformed JSON or a wrong content type slipping past jsonOnly.
+    // Hono's own validator: malformed JSON (a body is parsed only there, once).
     return new AppError(/json/i.test(err.message) ? "INVALID_JSON" : "VALIDATION_ERROR", err.message);
   }
   return new AppError("INTERNAL_ERROR");

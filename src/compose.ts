@@ -1,8 +1,8 @@
 import type { Deps } from "./deps.js";
 import { createBus, feed } from "./feed/feed.js";
 import { inventory } from "./inventory.js";
+import { counters } from "./limits/counters.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
-import { slots } from "./limits/slots.js";
 import { Metrics } from "./shared/metrics.js";
 import { createTokens } from "./shared/tokens.js";
 
@@ -12,7 +12,7 @@ export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "
     ...base,
     inventory,
     metrics: new Metrics(),
-    limiter: createRateLimiter(slots.col(base.store.db), base.clock),
+    limiter: createRateLimiter(counters.col(base.store.db), base.clock),
     tokens: createTokens(base.config.JWT_SECRET, base.clock, base.config.ACCESS_TOKEN_TTL),
     bus: createBus(feed.col(base.store.db), base.config.JWT_SECRET),
   };

@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
+import { parseTrustProxy, type TrustProxy } from "./shared/client-ip.js";
 
-const bool = z
-  .enum(["true", "false", "1", "0", "yes", "no"])
-  .transform((v) => v === "true" || v === "1" || v === "yes");
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Every setting Hush reads, with its default. The entry file is the only caller of `loadConfig`. */
@@ -31,8 +29,24 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL: int(3_600, 365 * 86_400).default(30 * 86_400),
   OTP_TTL: int(60, 3_600).default(300),
   MAX_DEVICES: int(1, 100).default(6),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: z
+    .string()
+    .default("false")
+    .transform((v, ctx): TrustProxy => {
+      const parsed = parseTrustProxy(v);
+      if (typeof parsed === "string") {
+        ctx.addIssue({ code: "custom", message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  PUBLIC_BODY_BYTES: int(256, 1024 * 1024).default(16 * 1024),
+  HEADERS_TIMEOUT_MS: int(500, 120_000).default(10_000),
+  REQUEST_TIMEOUT_MS: int(500, 600_000).default(30_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  IDLE_TIMEOUT_MS: int(500, 3_600_000).default(60_000),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
   STREAM_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
@@ -64,6 +78,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
   }
   const e = parsed.data;
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError([
+      "HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS (headers are part of the request)",
+    ]);
+  }
   if (e.NODE_ENV === "production") {
     const problems: string[] = [];
     if (!e.JWT_SECRET)

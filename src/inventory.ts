@@ -1,9 +1,15 @@
 import { otpSessions } from "./auth/otp-flow.js";
+import { members } from "./conversations/members.js";
+import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
-import { slots } from "./limits/slots.js";
+import { counters } from "./limits/counters.js";
+import { clientIds } from "./messages/client-ids.js";
+import { messageKeys } from "./messages/keys.js";
+import { marks, receipts } from "./messages/receipts.js";
+import { messages } from "./messages/repo.js";
 import { presence } from "./presence/repo.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
@@ -18,6 +24,15 @@ import { users } from "./users/repo.js";
  * and the users collection comes last.
  */
 export const inventory: readonly AnyOwned[] = [
+  // Keys, receipts and marks go before the account leaves its conversations, and the
+  // conversations' own collections before devices: leaving tells the other members' devices.
+  messageKeys,
+  receipts,
+  marks,
+  clientIds,
+  messages,
+  members,
+  conversations,
   usedRefresh,
   authSessions,
   // After the sessions: its erasure closes the sockets those sessions had open.
@@ -30,6 +45,6 @@ export const inventory: readonly AnyOwned[] = [
   devices,
   contacts,
   blocks,
-  slots,
+  counters,
   users,
 ];

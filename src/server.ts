@@ -8,7 +8,10 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
+import { probePaths } from "./ops/routes.js";
 import { createRealtime, type Realtime } from "./realtime/index.js";
+import { observeRequests, routeNamer } from "./shared/observe.js";
+import { HushResponse } from "./shared/response.js";
 
 export interface HushServer {
   app: ReturnType<typeof createApp>;
@@ -24,26 +27,6 @@ export interface HushServer {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/**
- * A response sent before its request body was read to the end (a 413 from Content-Length, a 415,
- * an early error) says `Connection: close`, and Node then closes the socket after it: the unread
- * bytes can't be taken for the next request, and a keep-alive client knows not to reuse the
- * connection rather than finding it closed under its next request.
- */
-export function closeAfterUnreadBody(listener: Listener): Listener {
-  return (req, res) => {
-    const length = req.headers["content-length"];
-    if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
-      const writeHead = res.writeHead;
-      res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
-        if (!req.readableEnded) this.setHeader("Connection", "close");
-        return writeHead.apply(this, args);
-      } as typeof writeHead;
-    }
-    return listener(req, res);
-  };
-}
-
 export interface ServerOptions {
   /**
    * Runs around the handling of each request, so that everything the request causes happens
@@ -52,18 +35,43 @@ export interface ServerOptions {
   around?: (req: Request, handle: () => Response | Promise<Response>) => Response | Promise<Response>;
 }
 
+/**
+ * Node's limits on slow clients, from the configuration: a connection that has not sent its headers
+ * within HEADERS_TIMEOUT_MS, or its whole request within REQUEST_TIMEOUT_MS, gets a 408 and is
+ * closed; an idle keep-alive connection goes after KEEP_ALIVE_TIMEOUT_MS, and a socket silent for
+ * IDLE_TIMEOUT_MS is destroyed. Node checks the first two every `connectionsCheckingInterval`, so
+ * it is kept well below them. (A socket upgraded to a WebSocket leaves these behind.)
+ */
+function timeouts(config: Deps["config"]) {
+  const check = Math.max(100, Math.min(1_000, Math.floor(config.HEADERS_TIMEOUT_MS / 4)));
+  return {
+    options: { connectionsCheckingInterval: check },
+    apply(server: Server) {
+      server.headersTimeout = config.HEADERS_TIMEOUT_MS;
+      server.requestTimeout = config.REQUEST_TIMEOUT_MS;
+      server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
+      server.setTimeout(config.IDLE_TIMEOUT_MS);
+    },
+  };
+}
+
 export function createServer(deps: Deps, { around }: ServerOptions = {}): HushServer {
   const app = createApp(deps);
   const fetch: typeof app.fetch = around
     ? (req, ...rest) => around(req, () => app.fetch(req, ...rest))
     : app.fetch;
+  const limits = timeouts(deps.config);
   const server = createAdaptorServer({
     fetch,
     createServer: ((options: object, listener: Listener) =>
-      createHttpServer(options, closeAfterUnreadBody(listener))) as typeof createHttpServer,
+      createHttpServer(
+        { ...options, ...limits.options, ServerResponse: HushResponse as typeof ServerResponse },
+        observeRequests(listener, { ...deps, routeOf: routeNamer(app), quiet: new Set(probePaths) }),
+      )) as typeof createHttpServer,
   }) as Server;
   const realtime = createRealtime(deps);
   server.on("upgrade", realtime.upgrade);
+  limits.apply(server);
   let closing: Promise<void> | undefined;
   return {
     app,

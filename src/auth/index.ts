@@ -1,29 +1,27 @@
 import type { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
-import { claimOnce, slots } from "../limits/slots.js";
 import { isOnline } from "../presence/repo.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
-import { addSeconds, iso } from "../shared/clock.js";
+import { ipBucket } from "../shared/client-ip.js";
+import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
+import type { AppEnv } from "../shared/openapi.js";
 import { createRouter } from "../shared/openapi.js";
 import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
-import { checkOtp, startOtp } from "./otp-flow.js";
+import { budgets, startCosts } from "./budgets.js";
+import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 
-const SIGNUP_TOKEN_TTL = 900;
-const rules = {
-  signupIp: { name: "signup-ip", limit: 3, windowSeconds: 900 },
-  loginIp: { name: "login-ip", limit: 10, windowSeconds: 900 },
-  loginEmail: { name: "login-email", limit: 5, windowSeconds: 3600 },
-  resendEmail: { name: "resend-email", limit: 5, windowSeconds: 3600 },
-};
+/** The key per-IP budgets count under (an IPv6 /64 counts as one address). */
+const ipOf = (c: Context<AppEnv>) => ipBucket(c.get("clientIp"));
 
 export function authRoutes(deps: Deps) {
   const app = createRouter();
@@ -42,33 +40,32 @@ export function authRoutes(deps: Deps) {
     });
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");
-    await deps.limiter.enforce(c, rules.signupIp, c.get("clientIp"));
+    await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
     const started = await startOtp(deps, email, "signup");
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
 
   app.openapi(r.login, async (c) => {
     const { email } = c.req.valid("json");
-    await deps.limiter.enforce(c, rules.loginIp, c.get("clientIp"));
-    await deps.limiter.enforce(c, rules.loginEmail, email);
+    await deps.limiter.enforceAll(c, startCosts("login", email, ipOf(c)));
     const started = await startOtp(deps, email, "login");
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
 
   app.openapi(r.resend, async (c) => {
     const { email, purpose } = c.req.valid("json");
-    await deps.limiter.enforce(c, rules.resendEmail, email);
+    await deps.limiter.enforceAll(c, startCosts(purpose, email, ipOf(c)));
     const started = await startOtp(deps, email, purpose);
     return c.json({ ...started, message: `OTP resent successfully to ${email}` }, 200);
   });
 
   app.openapi(r.verify, async (c) => {
     const body = c.req.valid("json");
+    await deps.limiter.enforce(c, budgets.verifyIp, ipOf(c));
     const { session } = await checkOtp(
       deps,
-      body.session_id,
-      body.otp,
-      (k, v) => c.header(k, v),
+      { sessionId: body.session_id, code: body.otp, ip: ipOf(c) },
+      c,
       (s) => {
         if (s.purpose === "login" && !body.device_info) {
           throw new AppError("VALIDATION_ERROR", "device_info is required to log in", {
@@ -114,11 +111,10 @@ export function authRoutes(deps: Deps) {
         email: "must be the email the code was sent to",
       });
     }
-    const expiresAt = addSeconds(deps.clock.now(), SIGNUP_TOKEN_TTL);
     // Validation (profile, username, device) happened before this, so a typo does not burn the token.
     const user = await createUser(deps, body, async () => {
-      if (!(await claimOnce(slots.col(deps.store.db), `signup-complete:${claims.otpSessionId}`, expiresAt))) {
-        throw new AppError("OTP_USED", "This temp_token was already used");
+      if (!(await completeSignupOnce(deps, claims.otpSessionId, claims.email))) {
+        throw new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");
       }
     });
     await enroll(user._id, body.device_info);

@@ -1,69 +1,94 @@
-import { ObjectId } from "mongodb";
+import { isDuplicateKey } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { rateHeaders } from "../limits/ratelimit.js";
-import { claimOnce, claimSlot, slots as slotsOwner } from "../limits/slots.js";
+import { type HeaderSink, rateHeaders } from "../limits/ratelimit.js";
 import { addSeconds, seconds } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { emailExists } from "../users/repo.js";
-import { codeHash, codeMatches, newCode, OTP_ATTEMPTS, otpKey } from "./otp.js";
+import { guessCosts } from "./budgets.js";
+import { codeHash, codeMatches, newCode, newSessionId, OTP_ATTEMPTS, otpKey } from "./otp.js";
 
 export interface OtpSessionDoc {
-  _id: ObjectId;
+  /** 128 random bits, hex: the `session_id` callers hold. */
+  _id: string;
   email: string;
   purpose: "signup" | "login";
-  /** Keyed hash of the code; the code itself is never stored. */
+  /** Keyed hash of the code; the code itself is never stored. Emptied once the code is spent. */
   code_hash: string;
+  /** Codes checked against this session so far. */
+  attempts: number;
   created_at: Date;
   expires_at: Date;
   verified_at: Date | null;
+  /** Sign-up only: when its temp_token created the account (the token works once). */
+  completed_at: Date | null;
 }
 export const otpSessions = owned<OtpSessionDoc>({
   name: "otp_sessions",
   owner: "auth",
-  holds: "a pending email code: the email, purpose and a keyed hash of the code (never the code)",
-  indexes: [{ key: { email: 1, purpose: 1 } }],
+  holds:
+    "a pending email code: the email, purpose, attempts and a keyed hash of the code (never the code); " +
+    "one per email and purpose",
+  indexes: [{ key: { email: 1, purpose: 1 }, options: { unique: true } }],
   expires: true,
-  onExpiry: "erased when the code expires",
+  onExpiry: "erased when the code expires (a verified sign-up code when its temp_token does)",
   onAccountDeletion: "erased (by email)",
   eraseAccount: (col, a) => col.deleteMany({ email: a.email }),
 });
 
+/** Seconds a temp_token from a verified sign-up code stays good for complete-signup. */
+export const SIGNUP_TOKEN_TTL = 900;
+
 type Purpose = OtpSessionDoc["purpose"];
+const col = (deps: Deps) => otpSessions.col(deps.store.db);
+const REPLACE_TRIES = 5;
 
 /**
  * Starts an OTP session. When the request cannot lead anywhere (sign-up for an existing account,
  * login without one) the stored hash is of a code nobody receives, and the mail says why instead:
  * the caller sees the same answer, the same writes and a mail sent either way.
+ *
+ * One live code per email and purpose: the unique index makes a racing start fail its insert, and
+ * it then replaces the winner's session, so concurrent starts leave exactly one live code.
  */
 export async function startOtp(deps: Deps, email: string, purpose: Purpose) {
-  const sessions = otpSessions.col(deps.store.db);
+  const sessions = col(deps);
   const now = deps.clock.now();
   const exists = await emailExists(deps, email);
   const usable = purpose === "signup" ? !exists : exists;
-  await sessions.deleteMany({ email, purpose }); // earlier codes stop working
-  const _id = new ObjectId();
+  const _id = newSessionId();
   const code = newCode();
-  const key = otpKey(deps.config.JWT_SECRET);
-  await sessions.insertOne({
+  const doc: OtpSessionDoc = {
     _id,
     email,
     purpose,
-    code_hash: codeHash(key, _id.toHexString(), usable ? code : newCode() + newCode()),
+    code_hash: codeHash(otpKey(deps.config.JWT_SECRET), _id, usable ? code : newCode() + newCode()),
+    attempts: 0,
     created_at: now,
     expires_at: addSeconds(now, deps.config.OTP_TTL),
     verified_at: null,
-  });
+    completed_at: null,
+  };
+  for (let tries = 1; ; tries++) {
+    await sessions.deleteMany({ email, purpose }); // earlier codes stop working
+    try {
+      await sessions.insertOne(doc);
+      break;
+    } catch (err) {
+      if (!isDuplicateKey(err) || tries === REPLACE_TRIES) throw err;
+    }
+  }
   await deps.mailer.send({ to: email, ...mailFor(purpose, usable, code, deps.config.OTP_TTL) });
-  return { session_id: _id.toHexString(), expires_in: deps.config.OTP_TTL };
+  return { session_id: _id, expires_in: deps.config.OTP_TTL };
 }
 
+/** The code is in the body only: a subject shows on lock screens and in notifications. */
 function mailFor(purpose: Purpose, usable: boolean, code: string, ttl: number) {
   const minutes = Math.round(ttl / 60);
   if (usable) {
     const what = purpose === "signup" ? "finish signing up" : "log in";
     return {
-      subject: `Your Hush code: ${code}`,
+      subject: "Your Hush verification code",
       text: `Your Hush verification code is ${code}\n\nUse it to ${what}. It expires in ${minutes} minutes. If you did not ask for it, ignore this mail.`,
     };
   }
@@ -79,50 +104,81 @@ function mailFor(purpose: Purpose, usable: boolean, code: string, ttl: number) {
 }
 
 /**
- * Checks a code. Every check takes one of the session's 3 attempt slots before comparing, so
- * concurrent guesses cannot get more than 3 tries; the third wrong one erases the code's hash.
- * A right code is claimed once, so it cannot be used twice even by two racing requests.
+ * One answer for every session that cannot take a code: never issued, expired, burned by wrong
+ * codes, or already used. Telling them apart would let a caller probe which ids are live.
+ */
+const spent = () => new AppError("OTP_EXPIRED", "This code is no longer valid; request a new one");
+
+const live = (s: OtpSessionDoc | null, now: Date): s is OtpSessionDoc =>
+  s !== null && s.expires_at > now && s.verified_at === null && s.attempts < OTP_ATTEMPTS;
+
+export interface Guess {
+  sessionId: string;
+  code: string;
+  /** The caller's per-IP budget key, for the address's per-IP share of guesses. */
+  ip: string;
+}
+
+/**
+ * Checks a code. The address's guess budgets are spent first (all of its sessions, all IPs), then
+ * one of the session's 3 attempts with an atomic `$inc`, so concurrent guesses cannot get more
+ * than 3 tries; the third wrong one empties the code's hash. A right code is spent by a conditional
+ * update that only one caller can win.
  */
 export async function checkOtp(
   deps: Deps,
-  sessionId: string,
-  code: string,
-  setHeader: (k: string, v: string) => void,
+  guess: Guess,
+  sink: HeaderSink,
   precheck: (session: OtpSessionDoc) => void,
 ) {
-  const otp = otpSessions.col(deps.store.db);
-  const slots = slotsOwner.col(deps.store.db);
+  const sessions = col(deps);
   const now = deps.clock.now();
-  const _id = new ObjectId(sessionId);
-  const session = await otp.findOne({ _id });
-  if (!session) throw new AppError("NOT_FOUND", "OTP session not found; request a new code");
-  if (session.verified_at) throw new AppError("OTP_USED");
-  if (session.expires_at <= now) throw new AppError("OTP_EXPIRED");
+  const _id = guess.sessionId;
+  const session = await sessions.findOne({ _id });
+  if (!live(session, now)) throw spent();
   precheck(session); // request errors must not cost an attempt
+  await deps.limiter.enforceAll(sink, guessCosts(session.email, guess.ip));
 
-  const slot = await claimSlot(slots, `otp-attempt:${sessionId}`, OTP_ATTEMPTS, session.expires_at);
-  const verdict = {
-    allowed: slot !== null,
+  const counted = await sessions.findOneAndUpdate(
+    { _id },
+    { $inc: { attempts: 1 } },
+    { returnDocument: "after" },
+  );
+  const attempt = counted?.attempts ?? OTP_ATTEMPTS + 1;
+  if (attempt > OTP_ATTEMPTS) throw spent();
+  const left = OTP_ATTEMPTS - attempt;
+  const headers = rateHeaders({
+    allowed: true,
     limit: OTP_ATTEMPTS,
-    remaining: slot === null ? 0 : OTP_ATTEMPTS - slot,
+    remaining: left,
     resetAt: session.expires_at,
-  };
-  const headers = rateHeaders(verdict, now);
-  for (const [k, v] of Object.entries(headers)) setHeader(k, v);
-  if (slot === null) throw new AppError("OTP_ATTEMPTS_EXCEEDED", undefined, undefined, headers);
+    retryAfter: 0,
+  });
+  for (const [k, v] of Object.entries(headers)) sink.header(k, v);
 
-  if (!codeMatches(otpKey(deps.config.JWT_SECRET), sessionId, code, session.code_hash)) {
-    if (slot >= OTP_ATTEMPTS) {
-      await otp.updateOne({ _id }, { $set: { code_hash: "" } });
-      throw new AppError("OTP_INVALID", "Invalid OTP code; no attempts left, request a new code", {
-        otp: "wrong code",
-      });
-    }
-    throw new AppError("OTP_INVALID", `Invalid OTP code; ${OTP_ATTEMPTS - slot} attempt(s) left`, {
-      otp: "wrong code",
-    });
+  if (!codeMatches(otpKey(deps.config.JWT_SECRET), _id, guess.code, session.code_hash)) {
+    if (left === 0) await sessions.updateOne({ _id }, { $set: { code_hash: "" } });
+    const detail = left ? `${left} attempt(s) left` : "no attempts left, request a new code";
+    throw new AppError("OTP_INVALID", `Invalid OTP code; ${detail}`, { otp: "wrong code" });
   }
-  if (!(await claimOnce(slots, `otp-used:${sessionId}`, session.expires_at))) throw new AppError("OTP_USED");
-  await otp.updateOne({ _id }, { $set: { code_hash: "", verified_at: now } });
+  // A verified sign-up session stays until its temp_token expires: it is what makes the token single-use.
+  const keep = session.purpose === "signup" ? addSeconds(now, SIGNUP_TOKEN_TTL) : session.expires_at;
+  const { modifiedCount } = await sessions.updateOne(
+    { _id, verified_at: null },
+    { $set: { code_hash: "", verified_at: now, expires_at: keep } },
+  );
+  if (modifiedCount !== 1) throw spent(); // a racing request with the same code won
   return { session, expiresIn: Math.max(1, seconds(session.expires_at) - seconds(now)) };
+}
+
+/**
+ * Spends a verified sign-up session's temp_token: true for the one caller whose conditional update
+ * sets `completed_at`. False when it was used, or a newer code for the address replaced it.
+ */
+export async function completeSignupOnce(deps: Deps, sessionId: string, email: string) {
+  const { modifiedCount } = await col(deps).updateOne(
+    { _id: sessionId, email, purpose: "signup", verified_at: { $ne: null }, completed_at: null },
+    { $set: { completed_at: deps.clock.now() } },
+  );
+  return modifiedCount === 1;
 }

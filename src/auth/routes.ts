@@ -15,7 +15,10 @@ export const signup = route({
   summary: "Start sign-up: email a 6-digit code",
   description:
     "Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. " +
-    "Limited to 3 requests per 15 minutes per IP.",
+    "Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's " +
+    "mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at " +
+    "most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new " +
+    "code replaces the address's earlier one.",
   request: jsonBody(s.SignupRequest),
   responses: { 200: json(s.OtpStarted, "Code sent") },
   errors: ["RATE_LIMITED"],
@@ -29,7 +32,8 @@ export const login = route({
   operationId: "login",
   summary: "Start login: email a 6-digit code",
   description:
-    "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP and 5 per hour per email.",
+    "Answers the same whether or not an account exists. Limited to 10 per 15 minutes per IP (shown in " +
+    "X-RateLimit-*) and to the address's mail budget shared with sign-up and resend-otp (see signup).",
   request: jsonBody(s.LoginRequest),
   responses: { 200: json(s.OtpStarted, "Code sent") },
   errors: ["RATE_LIMITED"],
@@ -42,7 +46,8 @@ export const resend = route({
   security: [],
   operationId: "resendOtp",
   summary: "Send a new code; earlier codes for this email and purpose stop working",
-  description: "Limited to 5 per hour per email.",
+  description:
+    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.",
   request: jsonBody(s.ResendRequest),
   responses: { 200: json(s.OtpStarted, "Code resent") },
   errors: ["RATE_LIMITED"],
@@ -59,18 +64,14 @@ export const verify = route({
     "The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a " +
     "`temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session " +
     "and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the " +
-    "third wrong code burns it. 404 `NOT_FOUND` for an unknown session; `OTP_EXPIRED`, `OTP_USED` and " +
-    "`OTP_INVALID` as named; `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices.",
+    "third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always " +
+    "gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one " +
+    "address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes " +
+    "per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the " +
+    "account's devices.",
   request: jsonBody(s.VerifyRequest),
   responses: { 200: json(s.VerifyResult, "Verified") },
-  errors: [
-    "OTP_INVALID",
-    "OTP_EXPIRED",
-    "OTP_USED",
-    "NOT_FOUND",
-    "DEVICE_LIMIT_REACHED",
-    "OTP_ATTEMPTS_EXCEEDED",
-  ],
+  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED"],
 });
 
 export const completeSignup = route({

@@ -14,9 +14,18 @@ export const ResendRequest = z
   .object({ email: Email, purpose: Purpose.default("signup") })
   .openapi("ResendRequest");
 
+/** Handed to callers without an account, so it must not be guessable: see src/auth/otp.ts. */
+const OtpSessionId = z
+  .string()
+  .regex(/^[0-9a-f]{32}$/)
+  .openapi({
+    description: "128 random bits as 32 hex digits: not guessable, and not derivable from any other id",
+    example: "9f2c4e1ab07d43c6e5f81a2b3c4d5e6f",
+  });
+
 export const OtpStarted = z
   .object({
-    session_id: Id,
+    session_id: OtpSessionId,
     expires_in: z
       .number()
       .int()
@@ -28,7 +37,12 @@ export const OtpStarted = z
 
 export const VerifyRequest = z
   .object({
-    session_id: Id,
+    session_id: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^[0-9a-f]{32}$/, "must be the 32-hex-digit session_id that started the code")
+      .openapi({ description: "The `session_id` the code was started with (any letter case)" }),
     otp: z.string().regex(/^\d{6}$/, "must be 6 digits"),
     device_info: DeviceInfo.optional(),
   })

@@ -12,12 +12,22 @@ export interface Account {
 }
 
 /**
+ * What the cascades need of the dependency bag. An owner whose hooks need more (a departure that
+ * promotes an admin and tells the other members) declares the bag's type: `owned<Doc, Deps>()`;
+ * the cascades are always called with the whole bag.
+ */
+export interface CascadeDeps {
+  store: { db: Db };
+  inventory: readonly AnyOwned[];
+}
+
+/**
  * A collection and everything its owning feature promises about it: what one document is, its
  * indexes, and what happens to its documents on expiry and when an account or a device goes. The
  * inventory of what Hush stores, index creation, the expiry job and the deletion cascades are all
  * derived from these declarations, so a new collection cannot be forgotten by any of them.
  */
-export interface Owned<T extends Document = Document> {
+export interface Owned<T extends Document = Document, D = CascadeDeps> {
   name: string;
   /** The feature folder that reads and writes it; nobody else does. */
   owner: string;
@@ -32,17 +42,25 @@ export interface Owned<T extends Document = Document> {
   capped?: { size: number; max: number };
   onExpiry: string;
   onAccountDeletion: string;
-  eraseAccount(col: Collection<T>, account: Account): Promise<unknown>;
+  /**
+   * `deps` is there for owners whose erasure is more than a delete: leaving a group promotes an
+   * admin or erases the group, through the owner's own data access.
+   */
+  eraseAccount(col: Collection<T>, account: Account, deps: D): Promise<unknown>;
   /** What goes with one device of an account, when the collection holds per-device data. */
-  eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string): Promise<unknown>;
+  eraseDevice?(col: Collection<T>, userId: ObjectId, deviceId: string, deps: D): Promise<unknown>;
+  /** What goes when a conversation is erased for good (its last member left), for per-conversation data. */
+  eraseConversation?(col: Collection<T>, conversationId: ObjectId): Promise<unknown>;
+  /** What goes when one member leaves a conversation: what only they could read or had marked there. */
+  eraseMembership?(col: Collection<T>, conversationId: ObjectId, userId: ObjectId): Promise<unknown>;
   col(db: Db): Collection<T>;
 }
 
 /** Any owner, whatever its document type (Collection<T> is invariant in T). */
 // biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of owners
-export type AnyOwned = Owned<any>;
+export type AnyOwned = Owned<any, any>;
 
-export function owned<T extends Document>(def: Omit<Owned<T>, "col">): Owned<T> {
+export function owned<T extends Document, D = CascadeDeps>(def: Omit<Owned<T, D>, "col">): Owned<T, D> {
   return { ...def, col: (db) => db.collection<T>(def.name) };
 }
 
@@ -50,17 +68,21 @@ const noExpiry = "kept until deleted";
 export const never = { expires: false, onExpiry: noExpiry } as const;
 
 /** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
-export async function eraseAccount(db: Db, inventory: readonly AnyOwned[], account: Account) {
-  for (const c of inventory) await c.eraseAccount(c.col(db), account);
+export async function eraseAccount(deps: CascadeDeps, account: Account) {
+  for (const c of deps.inventory) await c.eraseAccount(c.col(deps.store.db), account, deps);
 }
 
-export async function eraseDevice(
-  db: Db,
-  inventory: readonly AnyOwned[],
-  userId: ObjectId,
-  deviceId: string,
-) {
-  for (const c of inventory) await c.eraseDevice?.(c.col(db), userId, deviceId);
+export async function eraseDevice(deps: CascadeDeps, userId: ObjectId, deviceId: string) {
+  for (const c of deps.inventory) await c.eraseDevice?.(c.col(deps.store.db), userId, deviceId, deps);
+}
+
+/** Erases a conversation and everything in it, in inventory order (the conversation itself last). */
+export async function eraseConversation(deps: CascadeDeps, conversationId: ObjectId) {
+  for (const c of deps.inventory) await c.eraseConversation?.(c.col(deps.store.db), conversationId);
+}
+
+export async function eraseMembership(deps: CascadeDeps, conversationId: ObjectId, userId: ObjectId) {
+  for (const c of deps.inventory) await c.eraseMembership?.(c.col(deps.store.db), conversationId, userId);
 }
 
 /** The inventory as a Markdown table, for docs/storage.md. */

@@ -49,7 +49,7 @@ export function deviceRoutes(deps: Deps) {
       if (!(await findDevice(deps, auth.userId, device_id)))
         throw new AppError("NOT_FOUND", "Device not found");
       // Sessions, keys and everything else tied to the device go with it (see src/inventory.ts).
-      await eraseDevice(deps.store.db, deps.inventory, auth.userId, device_id);
+      await eraseDevice(deps, auth.userId, device_id);
       return c.body(null, 204);
     });
 }

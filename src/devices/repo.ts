@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { decodeBase64 } from "../shared/base64.js";
@@ -44,12 +44,12 @@ const col = (deps: Deps) => devices.col(deps.store.db);
 export const listDevices = (deps: Deps, userId: ObjectId) =>
   col(deps).find({ user_id: userId }).sort({ created_at: 1 }).toArray();
 
-/** Every device of these users, as (user, device id) pairs. */
-export const deviceIdsOf = (deps: Deps, userIds: ObjectId[]) =>
+/** The devices of several users, oldest first; one query (a send checks a whole group's). */
+export const listDevicesOf = (deps: Deps, userIds: ObjectId[]) =>
   userIds.length
     ? col(deps)
         .find({ user_id: { $in: userIds } })
-        .project<{ user_id: ObjectId; device_id: string }>({ _id: 0, user_id: 1, device_id: 1 })
+        .sort({ created_at: 1 })
         .toArray()
     : Promise.resolve([]);
 
@@ -109,7 +109,7 @@ export async function registerDevice(
     if (rekeyed) await onRekey(keyType.key.keyType);
     return;
   }
-  const _id = new ObjectId();
+  const _id = newId();
   try {
     await devices.insertOne({
       _id,

@@ -44,7 +44,14 @@ export function keyRoutes(deps: Deps) {
       (d) => body.device_id === undefined || d.device_id === body.device_id,
     );
     if (body.device_id !== undefined && !devices.length) throw new AppError("NOT_FOUND", "Device not found");
-    return c.json({ devices: await Promise.all(devices.map((d) => claimBundle(deps, d))) }, 200);
+    const bundles = devices.map(async (d) => {
+      // Only a bundle that could carry one-time keys spends the device's budget.
+      const fresh = d.signed_prekey
+        ? (await deps.limiter.hit(r.deviceClaimRule, `${target.toHexString()}\n${d.device_id}`)).allowed
+        : false;
+      return claimBundle(deps, d, fresh);
+    });
+    return c.json({ devices: await Promise.all(bundles) }, 200);
   });
 
   return app;

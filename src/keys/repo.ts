@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { parseIdentityKey, verifySignature } from "../devices/crypto.js";
@@ -78,7 +78,7 @@ export async function storeKeys(deps: Deps, userId: ObjectId, deviceId: string, 
   const docs: PrekeyDoc[] = [
     ...(body.one_time_prekeys ?? []).map((k) => ({ ...k, kind: "ec" as const, signature: null })),
     ...(body.kem_prekeys ?? []).map((k) => ({ ...k, kind: "kem" as const })),
-  ].map((k) => ({ _id: new ObjectId(), user_id: userId, device_id: deviceId, created_at: now, ...k }));
+  ].map((k) => ({ _id: newId(), user_id: userId, device_id: deviceId, created_at: now, ...k }));
   const kinds = [...new Set(docs.map((d) => d.kind))];
   await assertRoom(deps, userId, deviceId, docs, kinds);
 
@@ -146,9 +146,15 @@ const takeOne = (deps: Deps, device: DeviceDoc, kind: Kind): Promise<PrekeyDoc |
     { sort: { key_id: 1 } },
   );
 
-export async function claimBundle(deps: Deps, device: DeviceDoc) {
+/**
+ * A device's bundle. `oneTime` false hands out the signed prekey and the last-resort KEM key but no
+ * one-time keys: what a claim gets once the device's claim budget is spent (a session can still
+ * start, and the device's stock is not drained).
+ */
+export async function claimBundle(deps: Deps, device: DeviceDoc, oneTime = true) {
   const spk = device.signed_prekey;
-  const [ec, kem] = spk ? await Promise.all([takeOne(deps, device, "ec"), takeOne(deps, device, "kem")]) : [];
+  const [ec, kem] =
+    spk && oneTime ? await Promise.all([takeOne(deps, device, "ec"), takeOne(deps, device, "kem")]) : [];
   const lastResort = spk ? device.kem_last_resort_prekey : null;
   return {
     device_id: device.device_id,

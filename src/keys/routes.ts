@@ -7,6 +7,13 @@ import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js"
 const MAX_UPLOAD = 100;
 export const PREKEY_STOCK = 500;
 export const claimRule = { name: "keys-claim", limit: 100, windowSeconds: 60 };
+/** One-time prekeys one device hands out a day, whoever claims: the rate its stock can be drained at. */
+export const deviceClaimRule = {
+  name: "keys-claim-device",
+  limit: 100,
+  windowSeconds: 86_400,
+  scope: "target" as const,
+};
 const tags = ["Keys"];
 
 /** Duplicate key ids inside one upload are a 400 naming the second entry. */
@@ -68,6 +75,12 @@ export const countKeys = route({
   security: bearer,
   operationId: "countKeys",
   summary: "How many unclaimed one-time prekeys the calling device has left",
+  description:
+    "The signal for a device to top up: upload more when either count falls below what a day of claims " +
+    `can take (${deviceClaimRule.limit}); claims beyond that get no one-time keys, so a device that keeps at ` +
+    "least that many never runs dry, however many accounts claim from it. Check it at start-up and after " +
+    "new sessions arrive; a count falling faster than the device's own new sessions explain means someone " +
+    "is claiming its keys.",
   responses: { 200: json(PrekeyCounts, "Counts") },
 });
 
@@ -139,8 +152,10 @@ export const claimKeys = route({
     "Each one-time prekey is handed out once and then deleted. A device without a signed prekey cannot " +
     "start a session, so its one-time prekeys are not spent: its keys come back null. A named device " +
     "that does not exist is a 404 `NOT_FOUND`; a user who has blocked the caller looks absent (404 " +
-    `\`USER_NOT_FOUND\`). Limited to ${claimRule.limit} claims a minute per calling account, so that ` +
-    "nobody drains another user's prekeys.",
+    `\`USER_NOT_FOUND\`). Limited to ${claimRule.limit} claims a minute per calling account. Each device hands ` +
+    `out at most ${deviceClaimRule.limit} one-time prekeys a day, whoever claims: past that a claim still gets ` +
+    "the signed prekey and the last-resort KEM key, but `one_time_prekey` null, so that nobody can drain a " +
+    "device's stock. A device learns how many keys it has left from GET /keys/count (see its description).",
   request: jsonBody(ClaimKeys),
   responses: {
     200: json(z.object({ devices: z.array(ClaimedDevice) }).openapi("KeyBundles"), "One bundle per device"),

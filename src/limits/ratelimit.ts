@@ -1,60 +1,150 @@
-import type { Context } from "hono";
 import type { Collection } from "mongodb";
-import { type Clock, seconds } from "../shared/clock.js";
+import type { Clock } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { sha256 } from "../shared/random.js";
-import { claimSlot, type SlotDoc } from "./slots.js";
+import type { CounterDoc } from "./counters.js";
 
 export interface Rule {
   name: string;
   limit: number;
   windowSeconds: number;
+  /**
+   * `caller` (the default): the caller's own budget (its IP, its account), shown in X-RateLimit-*.
+   * `target`: a budget that protects a person (an email address, a device) whoever calls; its count
+   * is never shown, since it would tell one caller what others did. A 429 carries only Retry-After.
+   */
+  scope?: "caller" | "target";
 }
+
 export interface Verdict {
   allowed: boolean;
   limit: number;
+  /** Hits left now, the previous window's weight included. */
   remaining: number;
+  /** End of the current counting window (hits then start to fade over the next one). */
   resetAt: Date;
+  /** Seconds until one more hit would be allowed; 0 when this one was. */
+  retryAfter: number;
+  /** Gives an allowed hit back (a request refused by another rule costs nothing). */
+  refund(): Promise<void>;
+}
+
+/** Where limit headers go: a Hono context satisfies it. */
+export interface HeaderSink {
+  header(name: string, value: string): void;
+}
+
+const EPSILON = 1e-9;
+
+/**
+ * The sliding-window-counter estimate: hits in the current fixed window plus the previous window's
+ * hits weighted by how much of it the sliding window still covers. `elapsed` is the fraction of the
+ * current window gone by; `counted` the current window's hits without the one being decided.
+ */
+export function slidingWindow(limit: number, elapsed: number, counted: number, previous: number) {
+  const carried = previous * (1 - elapsed);
+  const allowed = counted + 1 + carried <= limit + EPSILON;
+  const used = counted + (allowed ? 1 : 0) + carried;
+  return { allowed, remaining: Math.max(0, Math.floor(limit - used + EPSILON)), carried };
+}
+
+/** Fraction of a window to wait, from `elapsed`, until one more hit fits (nothing else arriving). */
+export function waitFraction(limit: number, elapsed: number, counted: number, previous: number): number {
+  const room = limit - 1 - counted;
+  if (room >= 0 && previous > 0) {
+    // Still in this window, once enough of the previous one has slid out.
+    const at = 1 - room / previous;
+    if (at < 1) return Math.max(0, at - elapsed);
+  }
+  // In the next window, where this window's hits become the weighted ones.
+  const next = counted > 0 ? Math.max(0, 1 - (limit - 1) / counted) : 0;
+  return 1 - elapsed + next;
 }
 
 /**
- * Fixed-window limits kept in MongoDB, so every server process sees the same counts. The counted
- * key (an IP, an email) is stored only as a hash.
+ * Rate limits kept in the database, so every server process sees the same counts. Each rule counts
+ * in fixed windows, one counter document per key and window, and decides on a sliding window: the
+ * current window's count plus the previous one's, weighted by its overlap (see docs/abuse.md for
+ * why this and not an exact log). A hit is one `$inc` upsert and one read, both by `_id`, in
+ * parallel. A refused hit is taken back, so hammering a closed budget does not keep it closed.
  */
-export function createRateLimiter(col: Collection<SlotDoc>, clock: Clock) {
-  async function hit(rule: Rule, key: string, resetAt?: Date): Promise<Verdict> {
-    const now = seconds(clock.now());
-    const windowStart = Math.floor(now / rule.windowSeconds) * rule.windowSeconds;
-    const reset = resetAt ?? new Date((windowStart + rule.windowSeconds) * 1000);
-    const slot = await claimSlot(col, sha256(`${rule.name}:${windowStart}:${key}`), rule.limit, reset);
+export function createRateLimiter(col: Collection<CounterDoc>, clock: Clock) {
+  async function hit(rule: Rule, key: string): Promise<Verdict> {
+    const now = clock.now().getTime();
+    const size = rule.windowSeconds * 1000;
+    const window = Math.floor(now / size);
+    const elapsed = (now - window * size) / size;
+    const base = sha256(`${rule.name}\n${key}`);
+    const id = `${base}.${window}`;
+    const [current, previous] = await Promise.all([
+      col.findOneAndUpdate(
+        { _id: id },
+        { $inc: { n: 1 }, $setOnInsert: { expires_at: new Date((window + 2) * size) } },
+        { upsert: true, returnDocument: "after" }, // no projection: the local store refuses one here
+      ),
+      col.findOne({ _id: `${base}.${window - 1}` }, { projection: { n: 1 } }),
+    ]);
+    const counted = (current?.n ?? 1) - 1;
+    const prev = previous?.n ?? 0;
+    const take = () => col.updateOne({ _id: id }, { $inc: { n: -1 } }).then(() => {});
+    const { allowed, remaining } = slidingWindow(rule.limit, elapsed, counted, prev);
+    if (!allowed) await take();
     return {
-      allowed: slot !== null,
+      allowed,
       limit: rule.limit,
-      remaining: slot === null ? 0 : rule.limit - slot,
-      resetAt: reset,
+      remaining,
+      resetAt: new Date((window + 1) * size),
+      retryAfter: allowed
+        ? 0
+        : Math.max(1, Math.ceil((waitFraction(rule.limit, elapsed, counted, prev) * size) / 1000)),
+      refund: allowed ? take : async () => {},
     };
   }
 
-  /** Counts a hit, sets the X-RateLimit-* headers and throws RATE_LIMITED when over the limit. */
-  async function enforce(c: Context, rule: Rule, key: string) {
-    const v = await hit(rule, key);
-    const headers = rateHeaders(v, clock.now());
-    for (const [k, val] of Object.entries(headers)) c.header(k, val);
-    if (!v.allowed)
-      throw new AppError("RATE_LIMITED", `Rate limit exceeded for ${rule.name}`, undefined, headers);
+  /**
+   * Counts one hit on every rule, all or nothing: if any refuses, the others are given back and
+   * RATE_LIMITED is thrown with Retry-After. X-RateLimit-* describe the tightest caller-scoped rule,
+   * also when a target budget refused: they then say nothing the caller did not already know.
+   */
+  async function enforceAll(sink: HeaderSink, hits: readonly (readonly [Rule, string])[]) {
+    const verdicts = await Promise.all(hits.map(([rule, key]) => hit(rule, key)));
+    const refused = hits.filter((_, i) => !verdicts[i]!.allowed).map(([rule]) => rule);
+    if (refused.length) await Promise.all(verdicts.map((v) => v.refund()));
+    // Only the caller's own budgets are shown; after a refusal every hit was given back.
+    const shown = verdicts
+      .filter((_, i) => hits[i]![0].scope !== "target")
+      .map((v) => (refused.length && v.allowed ? { ...v, remaining: Math.min(v.limit, v.remaining + 1) } : v))
+      .sort((a, b) => a.remaining - b.remaining)[0];
+    const headers = shown ? rateHeaders(shown) : {};
+    for (const [k, v] of Object.entries(headers)) sink.header(k, v);
+    if (refused.length) {
+      const retry = Math.max(...verdicts.map((v) => v.retryAfter));
+      throw new AppError(
+        "RATE_LIMITED",
+        `Rate limit exceeded: ${refused.map((r) => r.name).join(", ")}`,
+        undefined,
+        {
+          ...headers,
+          "Retry-After": String(retry),
+        },
+      );
+    }
   }
 
-  return { hit, enforce };
+  /** Counts a hit on one rule, sets its headers and throws RATE_LIMITED when over the limit. */
+  const enforce = (sink: HeaderSink, rule: Rule, key: string) => enforceAll(sink, [[rule, key]]);
+
+  return { hit, enforce, enforceAll };
 }
 export type RateLimiter = ReturnType<typeof createRateLimiter>;
 
 /** Echo's headers; Retry-After only once nothing is left. */
-export function rateHeaders(v: Verdict, now: Date): Record<string, string> {
+export function rateHeaders(v: Omit<Verdict, "refund">): Record<string, string> {
   const h: Record<string, string> = {
     "X-RateLimit-Limit": String(v.limit),
     "X-RateLimit-Remaining": String(v.remaining),
-    "X-RateLimit-Reset": String(seconds(v.resetAt)),
+    "X-RateLimit-Reset": String(Math.ceil(v.resetAt.getTime() / 1000)),
   };
-  if (!v.allowed) h["Retry-After"] = String(Math.max(1, seconds(v.resetAt) - seconds(now)));
+  if (!v.allowed) h["Retry-After"] = String(v.retryAfter);
   return h;
 }

@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Deps } from "../deps.js";
+import { AppError } from "../shared/errors.js";
 import { createRouter, json, route } from "../shared/openapi.js";
+import { safeEqualText } from "../shared/random.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
@@ -14,6 +16,8 @@ const Ready = z
   .openapi("Ready");
 
 const tags = ["Operations"];
+/** What load balancers and Prometheus poll: not written to the access log unless they fail. */
+export const probePaths = ["/healthz", "/readyz", "/metrics"];
 const banner = route({
   method: "get",
   path: "/",
@@ -48,9 +52,13 @@ const metrics = route({
   security: [],
   operationId: "metrics",
   summary: "Prometheus metrics",
+  description:
+    "Open when METRICS_TOKEN is unset (the default: keep it off the public side of the reverse proxy, as " +
+    "compose.yaml's proxy does); with METRICS_TOKEN set, it needs `Authorization: Bearer <METRICS_TOKEN>`.",
   responses: {
     200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
   },
+  errors: ["UNAUTHORIZED"],
 });
 
 export function opsRoutes(deps: Deps, version: string) {
@@ -64,7 +72,11 @@ export function opsRoutes(deps: Deps, version: string) {
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
         : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
     )
-    .openapi(metrics, (c) =>
-      c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" }),
-    );
+    .openapi(metrics, (c) => {
+      const token = deps.config.METRICS_TOKEN;
+      const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      if (token && !(given && safeEqualText(given, token)))
+        throw new AppError("UNAUTHORIZED", "Metrics token required");
+      return c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" });
+    });
 }

@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
@@ -49,6 +49,15 @@ export async function blockedBetween(deps: Deps, me: ObjectId, others: ObjectId[
   );
 }
 
+/** Which of `ids` have blocked `viewer`, as hex ids; one query. */
+export async function blockersOf(deps: Deps, viewer: ObjectId, ids: ObjectId[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const found = await col(deps)
+    .find({ blocker_id: { $in: ids }, blocked_id: viewer }, { projection: { blocker_id: 1 } })
+    .toArray();
+  return new Set(found.map((b) => b.blocker_id.toHexString()));
+}
+
 export function notSelf(me: ObjectId, them: ObjectId, what: string) {
   if (me.equals(them)) {
     throw new AppError("VALIDATION_ERROR", `You cannot ${what} yourself`, { user_id: "cannot be yourself" });
@@ -62,7 +71,7 @@ export async function blockUser(deps: Deps, me: ObjectId, them: ObjectId): Promi
   }
   try {
     await col(deps).insertOne({
-      _id: new ObjectId(),
+      _id: newId(),
       blocker_id: me,
       blocked_id: them,
       created_at: deps.clock.now(),

@@ -1,5 +1,5 @@
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
@@ -42,7 +42,7 @@ const noRequest = () => new AppError("NOT_FOUND", "No contact request from this 
 
 function newDoc(owner: ObjectId, contact: ObjectId, status: ContactDoc["status"], now: Date): ContactDoc {
   return {
-    _id: new ObjectId(),
+    _id: newId(),
     ...pair(owner, contact),
     status,
     display_name: null,

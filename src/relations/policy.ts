@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { blockedBetween, hasBlocked } from "./blocks.js";
+import { blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
 import { areContacts, contactNames } from "./contacts.js";
 
 /*
@@ -40,6 +40,43 @@ export async function canMessage(deps: Deps, sender: ObjectId, recipient: Recipi
   if (recipient.privacy.allow_messages_from === "everyone") return true;
   return areContacts(deps, recipient._id, sender);
 }
+
+/**
+ * Starting a 1:1 conversation with, or adding to a group, someone who may not be messaged: one
+ * who blocked the caller looks absent (USER_NOT_FOUND, as everywhere), a contacts-only account
+ * refuses with FORBIDDEN. `field` names the request field in the error.
+ */
+export async function assertMayMessage(deps: Deps, sender: ObjectId, recipient: Recipient, field: string) {
+  if (await canMessage(deps, sender, recipient)) return;
+  if (!(await canSee(deps, sender, recipient._id))) {
+    throw new AppError("USER_NOT_FOUND", undefined, { [field]: "user not found" });
+  }
+  throw new AppError("FORBIDDEN", "This user accepts messages from contacts only", {
+    [field]: "accepts messages from contacts only",
+  });
+}
+
+/** Adding someone to a group is messaging them: the same rule as starting a 1:1 conversation. */
+export const assertMayAddToGroup = assertMayMessage;
+
+/**
+ * Whether `sender` may post in a conversation they are a member of. In a 1:1 conversation the
+ * other person's rule (canMessage) applies to every message, so a block or a contacts-only setting
+ * made after the conversation began still holds. In a group, membership is enough: a block between
+ * two members does not silence either of them for everyone else.
+ */
+export async function maySendIn(
+  deps: Deps,
+  sender: ObjectId,
+  kind: "one_to_one" | "group",
+  other: Recipient | null,
+): Promise<boolean> {
+  if (kind === "group") return true;
+  return other !== null && canMessage(deps, sender, other);
+}
+
+/** Which of `ids` have blocked `viewer`: their presence (online, last seen) is hidden from the viewer. */
+export const blockersAmong = (deps: Deps, viewer: ObjectId, ids: ObjectId[]) => blockersOf(deps, viewer, ids);
 
 /** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
 export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {

@@ -1,5 +1,5 @@
-import { type Db, ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { Db, ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
@@ -74,7 +74,7 @@ export async function openSession(deps: Deps, userId: ObjectId, deviceId: string
   await revokeWhere(deps, { user_id: userId, device_id: deviceId });
   const now = deps.clock.now();
   const refresh = newRefreshToken();
-  const _id = new ObjectId();
+  const _id = newId();
   await sessionsOf(deps).insertOne({
     _id,
     user_id: userId,

@@ -22,6 +22,8 @@ export const errorCodes = {
   DEVICE_LIMIT_REACHED: [409, "Device limit reached; remove a device first"],
   PREKEY_LIMIT_REACHED: [409, "Too many one-time prekeys stored for this device"],
   INVALID_STATE: [409, "Not possible in the current state"],
+  DEVICE_MISMATCH: [409, "recipient_keys must name exactly the current devices"],
+  STALE_DEVICES: [410, "Some devices re-registered since their keys were fetched; see stale_devices"],
   PAYLOAD_TOO_LARGE: [413, "Request body too large"],
   UNSUPPORTED_MEDIA_TYPE: [415, "Content-Type must be application/json"],
   UPGRADE_REQUIRED: [426, "This endpoint speaks WebSocket only; send an Upgrade: websocket handshake"],
@@ -34,6 +36,18 @@ export type ErrorCode = keyof typeof errorCodes;
 export type ErrorStatus = (typeof errorCodes)[ErrorCode][0];
 export const statusOf = (code: ErrorCode): ErrorStatus => errorCodes[code][0];
 
+/** A device as an error names it: which devices a sender must add, drop or re-fetch keys for. */
+export interface DeviceRef {
+  user_id: string;
+  device_id: string;
+}
+/** Lists some codes carry besides `detail`, `code` and `fields`. */
+export interface ErrorExtras {
+  missing_devices?: DeviceRef[];
+  extra_devices?: DeviceRef[];
+  stale_devices?: DeviceRef[];
+}
+
 /** The only error type handlers throw; `app.onError` turns it into HABIBTI's `{detail, code}` body. */
 export class AppError extends Error {
   readonly status: ErrorStatus;
@@ -42,11 +56,17 @@ export class AppError extends Error {
     detail?: string,
     readonly fields?: Record<string, string>,
     readonly headers?: Record<string, string>,
+    readonly extras?: ErrorExtras,
   ) {
     super(detail ?? errorCodes[code][1]);
     this.status = errorCodes[code][0];
   }
 }
+
+const DeviceRefBody = z
+  .object({ user_id: z.string(), device_id: z.string() })
+  .openapi("DeviceRef", { description: "One device of one user" });
+const deviceList = (description: string) => z.array(DeviceRefBody).optional().openapi({ description });
 
 export const ErrorCodeSchema = z
   .enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]])
@@ -62,6 +82,9 @@ export const ErrorBody = z
       .record(z.string(), z.string())
       .optional()
       .openapi({ description: "On 400s: each bad field (dotted path) and what is wrong with it" }),
+    missing_devices: deviceList("DEVICE_MISMATCH: current devices the request left out"),
+    extra_devices: deviceList("DEVICE_MISMATCH: named devices that are not (or no longer) recipients"),
+    stale_devices: deviceList("STALE_DEVICES: devices that re-registered since their keys were fetched"),
   })
   .openapi("ErrorResponse", {
     example: { detail: "Invalid request data", code: "VALIDATION_ERROR", fields: { email: "Invalid email" } },
@@ -71,4 +94,5 @@ export const errorBody = (e: AppError) => ({
   detail: e.message,
   code: e.code,
   ...(e.fields ? { fields: e.fields } : {}),
+  ...e.extras,
 });

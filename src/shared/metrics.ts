@@ -1,32 +1,50 @@
 /** A small Prometheus text-format registry: counters and histograms with labels. */
 type Labels = Record<string, string | number>;
-const key = (l: Labels) =>
+/** Labels rendered once, as they appear between the braces: `method="GET",route="/healthz"`. */
+export const labelKey = (l: Labels) =>
   Object.entries(l)
     .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, "_")}"`)
     .join(",");
 
+interface Series {
+  counts: number[];
+  sum: number;
+  n: number;
+}
+
 export class Metrics {
   private counters = new Map<string, { help: string; values: Map<string, number> }>();
-  private histograms = new Map<
-    string,
-    { help: string; buckets: number[]; values: Map<string, { counts: number[]; sum: number; n: number }> }
-  >();
+  private histograms = new Map<string, { help: string; buckets: number[]; values: Map<string, Series> }>();
   private gauges = new Map<string, { help: string; read: () => number }>();
 
-  inc(name: string, help: string, labels: Labels, by = 1) {
+  /** A counter to add to by ready-made label keys: the per-request path builds no label objects. */
+  counter(name: string, help: string) {
     const c = getOr(this.counters, name, () => ({ help, values: new Map<string, number>() }));
-    const k = key(labels);
-    c.values.set(k, (c.values.get(k) ?? 0) + by);
+    return {
+      add(key: string, by: number) {
+        c.values.set(key, (c.values.get(key) ?? 0) + by);
+      },
+    };
+  }
+
+  histogram(name: string, help: string, buckets = defaultBuckets) {
+    const h = getOr(this.histograms, name, () => ({ help, buckets, values: new Map<string, Series>() }));
+    return {
+      observe(key: string, value: number) {
+        const v = getOr(h.values, key, () => ({ counts: h.buckets.map(() => 0), sum: 0, n: 0 }));
+        for (let i = 0; i < h.buckets.length; i++) if (value <= h.buckets[i]!) v.counts[i]! += 1;
+        v.sum += value;
+        v.n += 1;
+      },
+    };
+  }
+
+  inc(name: string, help: string, labels: Labels, by = 1) {
+    this.counter(name, help).add(labelKey(labels), by);
   }
 
   observe(name: string, help: string, labels: Labels, value: number, buckets = defaultBuckets) {
-    const h = getOr(this.histograms, name, () => ({ help, buckets, values: new Map() }));
-    const v = getOr(h.values, key(labels), () => ({ counts: h.buckets.map(() => 0), sum: 0, n: 0 }));
-    h.buckets.forEach((b, i) => {
-      if (value <= b) v.counts[i]! += 1;
-    });
-    v.sum += value;
-    v.n += 1;
+    this.histogram(name, help, buckets).observe(labelKey(labels), value);
   }
 
   gauge(name: string, help: string, read: () => number) {

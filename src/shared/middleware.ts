@@ -1,65 +1,26 @@
-import { randomUUID } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import type { MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
-import { AppError } from "./errors.js";
-import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+import type { Context, MiddlewareHandler } from "hono";
+import { clientAddressResolver, type TrustProxy } from "./client-ip.js";
 import type { AppEnv } from "./openapi.js";
 
-const incomingId = /^[A-Za-z0-9._-]{8,64}$/;
-
-/** Request id, client IP, access log and request metrics. Paths are logged without query strings. */
-export function observe(logger: Logger, metrics: Metrics, trustProxy: boolean): MiddlewareHandler<AppEnv> {
+/**
+ * What every API response shares: `Cache-Control: no-store` (responses carry tokens and personal
+ * data that no cache between client and server may keep) and the client's address, resolved as
+ * TRUST_PROXY says, for the per-IP budgets.
+ */
+export function apiBasics(trust: TrustProxy): MiddlewareHandler<AppEnv> {
+  const resolve = clientAddressResolver(trust);
   return async (c, next) => {
-    const started = performance.now();
-    const given = c.req.header("x-request-id");
-    const requestId = given && incomingId.test(given) ? given : randomUUID();
-    c.set("requestId", requestId);
-    c.set("clientIp", clientIp(c, trustProxy));
-    c.header("X-Request-Id", requestId);
+    c.header("Cache-Control", "no-store");
+    c.set("clientIp", resolve(peerOf(c), trust ? c.req.header("x-forwarded-for") : undefined));
     await next();
-    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
-    const status = c.res.status;
-    const ms = performance.now() - started;
-    const labels = { method: c.req.method, route, status };
-    metrics.inc("http_requests_total", "HTTP requests by route and status", labels);
-    metrics.observe("http_request_duration_seconds", "HTTP latency by route and status", labels, ms / 1000);
-    logger.info("request", {
-      request_id: requestId,
-      method: c.req.method,
-      route,
-      status,
-      ms: Math.round(ms),
-    });
   };
 }
 
-function clientIp(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() || c.req.header("x-real-ip");
-    if (forwarded) return forwarded;
-  }
+function peerOf(c: Context): string | undefined {
   try {
-    return getConnInfo(c).remote.address ?? "unknown";
+    return getConnInfo(c).remote.address;
   } catch {
-    return "unknown";
+    return undefined; // not served by @hono/node-server (app.request in a unit test)
   }
 }
-
-/** Bodies must be JSON: wrong types get a 415 and malformed JSON a 400 before any route runs. */
-export const jsonOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const method = c.req.method;
-  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return next();
-  const length = c.req.header("content-length");
-  const hasBody = (length !== undefined && length !== "0") || c.req.header("transfer-encoding") !== undefined;
-  if (!hasBody) return next();
-  const type = c.req.header("content-type") ?? "";
-  if (!/^application\/([a-z.+-]*\+)?json\s*(;|$)/i.test(type)) throw new AppError("UNSUPPORTED_MEDIA_TYPE");
-  try {
-    await c.req.json(); // cached by Hono for the route's validator
-  } catch {
-    throw new AppError("INVALID_JSON");
-  }
-  return next();
-};

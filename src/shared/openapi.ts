@@ -10,7 +10,7 @@ export interface Auth {
   deviceId: string;
   sessionId: ObjectId;
 }
-export type AppEnv = { Variables: { requestId: string; auth: Auth; clientIp: string } };
+export type AppEnv = { Variables: { auth: Auth; clientIp: string } };
 
 /** Turns every zod failure into one VALIDATION_ERROR naming each bad field. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
@@ -180,6 +180,7 @@ const statusText: Record<ErrorStatus, string> = {
   404: "Not found",
   405: "Method not allowed on this path; `Allow` lists the methods it has",
   409: "Conflict with the current state",
+  410: "Gone: what the request was built on has changed",
   413: "Body larger than the server's limit",
   415: "Body is not JSON (any request body must be JSON, even where none is expected)",
   426: "Not a WebSocket handshake",

@@ -52,8 +52,8 @@ const unplaced = (q: Queue) => q.placed.length < q.inputs.length;
  */
 export function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Placed[]> {
   if (!inputs.length) return Promise.resolve([]);
-  let writer = writers.get(deps.store);
-  if (!writer) writers.set(deps.store, (writer = new Writer(deps)));
+  const writer = writers.get(deps.store) ?? new Writer(deps);
+  writers.set(deps.store, writer);
   return writer.submit(inputs);
 }
 

@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { deviceIdsOf } from "../devices/repo.js";
+import { listDevicesOf } from "../devices/repo.js";
 import { pairState } from "../relations/contacts.js";
 import { contactAudience } from "../relations/policy.js";
 import { append, type EntryInput } from "./append.js";
@@ -25,7 +25,7 @@ export async function contactsChanged(deps: Deps, a: ObjectId, b: ObjectId, only
     { user: a, data: view(ab, b) },
     { user: b, data: view(ba, a) },
   ].filter((s) => !only || s.user.equals(only));
-  const devices = await deviceIdsOf(
+  const devices = await listDevicesOf(
     deps,
     sides.map((s) => s.user),
   );
@@ -52,7 +52,7 @@ export async function identityChanged(
   device: { device_id: string; identity_key: string; key_type: "ed25519" | "curve25519" },
 ) {
   const audience = [userId, ...(await contactAudience(deps, userId))];
-  const devices = await deviceIdsOf(deps, audience);
+  const devices = await listDevicesOf(deps, audience);
   const data: EntryData<"identity_changed"> = { user_id: userId.toHexString(), ...device };
   const refs = [data.user_id, `${data.user_id}:${device.device_id}`];
   await append(

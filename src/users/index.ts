@@ -53,6 +53,7 @@ export function userRoutes(deps: Deps) {
   app.openapi(r.searchUsers, async (c) => {
     const { q } = c.req.valid("query");
     const me = c.get("auth").userId;
+    await deps.limiter.enforce(c, r.searchRule, me.toHexString());
     const found = await findDiscoverable(deps, q.includes("@") ? "email" : "username", q);
     const visible = found && (await canSee(deps, me, found._id));
     return c.json({ users: visible ? [await publicView(me, found)] : [] }, 200);

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { ObjectId } from "mongodb";
-import { isDuplicateKey } from "../db/ids.js";
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
@@ -103,8 +103,12 @@ export async function updateUser(deps: Deps, id: ObjectId, set: Record<string, u
   }
 }
 
+/**
+ * Exact-email discovery is off until the user turns it on: an address is often known to people the
+ * user never gave it to, and "is this address on Hush?" is what sign-up and login refuse to answer.
+ */
 export const defaultPrivacy: Privacy = {
-  discoverable_by_email: true,
+  discoverable_by_email: false,
   discoverable_by_username: true,
   show_online_status: true,
   read_receipts: true,
@@ -153,7 +157,7 @@ export async function createUser(
   }
   await beforeInsert();
   const user: UserDoc = {
-    _id: new ObjectId(),
+    _id: newId(),
     email: body.email,
     username: body.username,
     username_lower: body.username.toLowerCase(),
@@ -182,9 +186,9 @@ export async function createUser(
 
 /** The caller's own user and devices; a deleted account's token is no longer any good. */
 export async function loadUser(deps: Deps, userId: ObjectId) {
-  const user = await findUser(deps, userId);
+  const [user, devices] = await Promise.all([findUser(deps, userId), listDevices(deps, userId)]);
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
-  return { user, devices: await listDevices(deps, userId) };
+  return { user, devices };
 }
 
 /**
@@ -194,5 +198,5 @@ export async function loadUser(deps: Deps, userId: ObjectId) {
  */
 export async function deleteAccount(deps: Deps, userId: ObjectId) {
   const user = await col(deps).findOne({ _id: userId }, { projection: { email: 1 } });
-  if (user) await eraseAccount(deps.store.db, deps.inventory, { _id: userId, email: user.email });
+  if (user) await eraseAccount(deps, { _id: userId, email: user.email });
 }

@@ -4,6 +4,7 @@ import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
+export const searchRule = { name: "users-search", limit: 30, windowSeconds: 3_600 };
 const PrivacyUpdate = PrivacyBody.partial().strict().openapi("PrivacyUpdate");
 
 export const UpdateMe = z
@@ -11,7 +12,11 @@ export const UpdateMe = z
     username: Username.optional(),
     ...ProfileFields,
     full_name: ProfileFields.full_name.optional(),
-    avatar_url: z.url().max(2048).nullable().optional(),
+    avatar_url: z
+      .url({ protocol: /^https$/, error: "must be an https:// URL" })
+      .max(2048)
+      .nullable()
+      .optional(),
     public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyUpdate.optional(),
   })
@@ -62,7 +67,10 @@ export const searchUsers = route({
   security: bearer,
   operationId: "searchUsers",
   summary: "Find a user by exact username or email",
-  description: "Only users who allow discovery that way are found; matching ignores case.",
+  description:
+    "Only users who allow discovery that way are found; matching ignores case. Finding someone by email " +
+    "needs their `discoverable_by_email`, off by default. Limited to " +
+    `${searchRule.limit} searches an hour per account, so that nobody can test a list of addresses.`,
   request: { query: SearchQuery },
   responses: {
     200: json(
@@ -70,6 +78,7 @@ export const searchUsers = route({
       "Matches (0 or 1)",
     ),
   },
+  errors: ["RATE_LIMITED"],
 });
 
 export const getUser = route({

@@ -37,7 +37,7 @@ export async function startHush(
   const config = loadConfig({
     NODE_ENV: "test",
     JWT_SECRET: randomBytes(32).toString("hex"),
-    TRUST_PROXY: "true",
+    TRUST_PROXY: "1", // the test client stands in for one proxy: the last X-Forwarded-For entry is the client
     LOG_LEVEL: "silent",
     SMTP_URL: smtp.url,
     ...env,
@@ -113,7 +113,10 @@ export async function startHush(
 export type Hush = Awaited<ReturnType<typeof startHush>>;
 
 let ipCounter = 0;
-/** A distinct client IP (through X-Forwarded-For, trusted in tests) so per-IP limits stay apart. */
+/**
+ * A distinct client IP, sent as the only X-Forwarded-For entry: with TRUST_PROXY=1 (startHush's
+ * default) the test client plays the one trusted proxy, so this is the address the server sees.
+ */
 export const freshIp = () => `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter++ & 255}`;
 
 export function newDeviceKey() {
@@ -135,6 +138,7 @@ export async function signUp(h: Hush, o: { email?: string; username?: string; de
   if (start.status !== 200) throw new Error(`signup ${start.status} ${JSON.stringify(start.body)}`);
   const verify = await h.req("POST", "/api/v1/auth/verify-otp", {
     body: { session_id: start.body.session_id, otp: h.smtp.code(email) },
+    headers,
   });
   if (verify.status !== 200) throw new Error(`verify ${verify.status} ${JSON.stringify(verify.body)}`);
   const device = newDeviceKey();
@@ -163,12 +167,11 @@ export type Account = Awaited<ReturnType<typeof signUp>>;
 
 /** Logs an existing account in on another device through the login OTP flow. */
 export async function logIn(h: Hush, email: string, deviceId: string, device = newDeviceKey()) {
-  const start = await h.req("POST", "/api/v1/auth/login", {
-    body: { email },
-    headers: { "x-forwarded-for": freshIp() },
-  });
+  const headers = { "x-forwarded-for": freshIp() };
+  const start = await h.req("POST", "/api/v1/auth/login", { body: { email }, headers });
   if (start.status !== 200) throw new Error(`login ${start.status} ${JSON.stringify(start.body)}`);
   const res = await h.req("POST", "/api/v1/auth/verify-otp", {
+    headers,
     body: {
       session_id: start.body.session_id,
       otp: h.smtp.code(email),

@@ -1,5 +1,6 @@
+import type { CommandStartedEvent } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Hush, startHush } from "../helpers/hush.js";
+import { type Hush, signUp, startHush } from "../helpers/hush.js";
 
 let h: Hush;
 beforeAll(async () => {
@@ -37,5 +38,27 @@ describe("the auth gate", () => {
     }
     expect(checked.open).toBeGreaterThanOrEqual(5);
     expect(checked.bearer).toBeGreaterThan(15);
+  });
+});
+
+describe("what authentication costs", () => {
+  it("the gate is one _id lookup of the session; GET /auth/me adds the user by _id and the devices", async () => {
+    const a = await signUp(h);
+    const seen: { name: string; collection: string; filter: unknown }[] = [];
+    const listen = (e: CommandStartedEvent) => {
+      if (e.commandName === "endSessions") return;
+      seen.push({ name: e.commandName, collection: e.command[e.commandName], filter: e.command.filter });
+    };
+    h.deps.store.client.on("commandStarted", listen);
+    try {
+      expect((await h.req("GET", "/api/v1/auth/me", { token: a.token })).status).toBe(200);
+    } finally {
+      h.deps.store.client.off("commandStarted", listen);
+    }
+    expect(seen).toHaveLength(3);
+    const [gate, ...handler] = seen;
+    expect(gate).toMatchObject({ name: "find", collection: "auth_sessions" });
+    expect(Object.keys(gate!.filter as object)).toEqual(["_id"]);
+    expect(handler.map((c) => c.collection).sort()).toEqual(["devices", "users"]);
   });
 });

@@ -23,7 +23,13 @@ const start = (email: string, path = "signup") =>
 const verify = (session_id: string, otp: string, device_info?: object) =>
   h.req("POST", "/api/v1/auth/verify-otp", {
     body: { session_id, otp, ...(device_info ? { device_info } : {}) },
+    headers: { "x-forwarded-for": freshIp() },
   });
+/** What every session that cannot take a code answers: unknown, expired, burned or used. */
+const SPENT = {
+  status: 400,
+  body: { code: "OTP_EXPIRED", detail: "This code is no longer valid; request a new one" },
+};
 const wrong = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, "0");
 const device = (id = "d1") => ({ device_id: id, device_name: "Phone", public_key: newDeviceKey().b64 });
 const profile = (email: string) => ({
@@ -39,7 +45,7 @@ describe("sign-up", () => {
     const s = await start(`  ${email.toUpperCase()} `);
     expect(s.status).toBe(200);
     expect(s.body).toEqual({
-      session_id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      session_id: expect.stringMatching(/^[0-9a-f]{32}$/),
       expires_in: 300,
       message: `OTP sent successfully to ${email}`,
     });
@@ -75,7 +81,7 @@ describe("sign-up", () => {
         avatar_url: null,
       },
       privacy: {
-        discoverable_by_email: true,
+        discoverable_by_email: false, // opt-in: see docs/abuse.md
         discoverable_by_username: true,
         show_online_status: true,
         read_receipts: true,
@@ -116,15 +122,15 @@ describe("sign-up", () => {
     const email = uniqueEmail();
     const s = await start(email);
     const code = h.smtp.code(email);
-    for (let i = 0; i < 3; i++) expect((await verify(s.body.session_id, wrong(code))).status).toBe(400);
-    const r = await verify(s.body.session_id, code);
-    expect(r).toMatchObject({ status: 429, body: { code: "OTP_ATTEMPTS_EXCEEDED" } });
-    expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect(r.headers.get("x-ratelimit-limit")).toBe("3");
-    expect(r.headers.get("x-ratelimit-remaining")).toBe("0");
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await verify(s.body.session_id, wrong(code)));
+    expect(answers.map((a) => a.body.code)).toEqual(["OTP_INVALID", "OTP_INVALID", "OTP_INVALID"]);
+    expect(answers[2]!.body.detail).toContain("no attempts left");
+    expect(answers[2]!.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(await verify(s.body.session_id, code)).toMatchObject(SPENT);
   });
 
-  it("gives concurrent guesses no more than 3 tries in all", async () => {
+  it("gives concurrent guesses no more than 3 tries in all, from however many IPs", async () => {
     const email = uniqueEmail();
     const s = await start(email);
     const code = h.smtp.code(email);
@@ -132,28 +138,40 @@ describe("sign-up", () => {
       String((Number(code) + 1 + i) % 1_000_000).padStart(6, "0"),
     );
     const results = await Promise.all(guesses.map((g) => verify(s.body.session_id, g)));
-    expect(results.filter((r) => r.status === 400)).toHaveLength(3);
-    expect(results.filter((r) => r.status === 429)).toHaveLength(17);
+    expect(results.filter((r) => r.body.code === "OTP_INVALID")).toHaveLength(3);
+    expect(results.filter((r) => r.body.code === "OTP_EXPIRED")).toHaveLength(17);
+    expect(await verify(s.body.session_id, code)).toMatchObject(SPENT);
   });
 
   it("rejects an expired code", async () => {
     const email = uniqueEmail();
     const s = await start(email);
     h.clock.advance(301);
-    const r = await verify(s.body.session_id, h.smtp.code(email));
-    expect(r).toMatchObject({ status: 400, body: { code: "OTP_EXPIRED" } });
+    expect(await verify(s.body.session_id, h.smtp.code(email))).toMatchObject(SPENT);
   });
 
-  it("rejects a code used twice", async () => {
+  it("rejects a code used twice, and lets exactly one of many racing right answers win", async () => {
     const email = uniqueEmail();
     const s = await start(email);
     const code = h.smtp.code(email);
     expect((await verify(s.body.session_id, code)).status).toBe(200);
-    expect(await verify(s.body.session_id, code)).toMatchObject({ status: 400, body: { code: "OTP_USED" } });
+    expect(await verify(s.body.session_id, code)).toMatchObject(SPENT);
+
+    const other = uniqueEmail();
+    const t = await start(other);
+    const racing = await Promise.all(
+      Array.from({ length: 10 }, () => verify(t.body.session_id, h.smtp.code(other))),
+    );
+    expect(racing.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of racing.filter((r) => r.status !== 200)) expect(r).toMatchObject(SPENT);
   });
 
-  it("an unknown session is a 404 and a malformed one a 400", async () => {
-    expect((await verify("507f1f77bcf86cd799439011", "123456")).status).toBe(404);
+  it("an unknown session answers like a spent one, and a malformed one is a 400 naming it", async () => {
+    expect(await verify("9f2c4e1ab07d43c6e5f81a2b3c4d5e6f", "123456")).toMatchObject(SPENT);
+    expect(await verify("507f1f77bcf86cd799439011", "123456")).toMatchObject({
+      status: 400,
+      body: { code: "VALIDATION_ERROR", fields: { session_id: expect.any(String) } },
+    });
     expect(await verify("nope", "12345")).toMatchObject({
       status: 400,
       body: { fields: { session_id: expect.any(String), otp: expect.any(String) } },
@@ -164,11 +182,14 @@ describe("sign-up", () => {
     const email = uniqueEmail();
     const first = await start(email);
     const oldCode = h.smtp.code(email);
-    const again = await h.req("POST", "/api/v1/auth/resend-otp", { body: { email, purpose: "signup" } });
+    const again = await h.req("POST", "/api/v1/auth/resend-otp", {
+      body: { email, purpose: "signup" },
+      headers: { "x-forwarded-for": freshIp() },
+    });
     expect(again.status).toBe(200);
     expect(again.body.message).toBe(`OTP resent successfully to ${email}`);
     expect(again.body.session_id).not.toBe(first.body.session_id);
-    expect((await verify(first.body.session_id, oldCode)).status).toBe(404);
+    expect(await verify(first.body.session_id, oldCode)).toMatchObject(SPENT);
     expect((await verify(again.body.session_id, h.smtp.code(email))).status).toBe(200);
   });
 
@@ -187,6 +208,19 @@ describe("sign-up", () => {
     expect(forged.status).toBe(401);
     const missing = await h.req("POST", "/api/v1/auth/complete-signup", { body: profile(email) });
     expect(missing).toMatchObject({ status: 400, body: { fields: { temp_token: expect.any(String) } } });
+  });
+
+  it("a temp_token raced by several complete-signups creates one account", async () => {
+    const email = uniqueEmail();
+    const s = await start(email);
+    const { body } = await verify(s.body.session_id, h.smtp.code(email));
+    const url = `/api/v1/auth/complete-signup?temp_token=${body.temp_token}`;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => h.req("POST", url, { body: profile(email) })),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    for (const r of results.filter((r) => r.status !== 201)) expect([400, 409]).toContain(r.status);
+    expect(await h.raw("users").countDocuments({ email })).toBe(1);
   });
 
   it("validates every profile field and names it", async () => {

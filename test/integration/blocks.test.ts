@@ -41,7 +41,10 @@ describe("blocking", () => {
   it("pages the block list, newest first", async () => {
     const a = await signUp(h);
     const others = [await signUp(h), await signUp(h), await signUp(h)];
-    for (const o of others) await block(a, o);
+    for (const o of others) {
+      await block(a, o);
+      h.clock.advance(1); // newest first goes by time; ids are random, so ties have no order
+    }
     const first = await blocks(a, "?limit=2");
     expect(first.body.pagination).toEqual({ total: 3, limit: 2, offset: 0, has_more: true });
     expect(first.body.blocks.map((b: any) => b.user_id)).toEqual([others[2]!.id, others[1]!.id]);
@@ -58,6 +61,7 @@ describe("blocking", () => {
     const unknown = "0123456789abcdef01234567";
     await block(b, a); // b now looks absent to a
     expect((await block(a, unknown)).status).toBe(204);
+    h.clock.advance(1);
     expect((await block(a, b)).status).toBe(204);
     const listed = (await blocks(a)).body.blocks;
     expect(listed).toEqual([

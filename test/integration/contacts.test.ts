@@ -172,6 +172,7 @@ describe("listing", () => {
     await accept(others[1]!, a);
     await request(others[2]!, { user_id: a.id }); // auto-accepts
     const incoming = await signUp(h);
+    h.clock.advance(1); // newest first goes by created_at; ids are random, so ties have no order
     await request(incoming, { user_id: a.id });
 
     const first = await list(a, "?limit=2");
@@ -228,7 +229,8 @@ describe("request limit", () => {
     expect(statuses[50]).toBe(429);
     expect(last).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
     expect(Number(last.headers.get("retry-after"))).toBeGreaterThan(0);
-    h.clock.advance(3600); // the access token has expired by now too
+    // Retry-After (up to two windows: the hour slides) outlasts the access token; refresh it.
+    h.clock.advance(Math.max(Number(last.headers.get("retry-after")), 901));
     const fresh = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
     const again = await h.req("POST", "/api/v1/contacts", {
       token: fresh.body.session_token,

@@ -4,6 +4,7 @@ import { BSON } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inventory } from "../../src/inventory.js";
 import { storageDoc } from "../../src/openapi-doc.js";
+import { wire } from "../helpers/e2e.js";
 import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
 
@@ -16,8 +17,38 @@ afterAll(() => h?.close());
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const ecPub = () => Uint8Array.of(5, ...x25519.getPublicKey(x25519.utils.randomSecretKey()));
 
-/** Touches every feature for `a`: keys, contacts, blocks, sessions, rate limits. */
+/** A 1:1 conversation both ways: messages, keys for each device, receipts, a deletion for one, a group. */
+async function converse(a: Account, other: Account) {
+  const as = (acc: Account) => ({ token: acc.token });
+  const conv = await h.req("POST", "/api/v1/conversations", { ...as(a), body: { participant_id: other.id } });
+  const id = conv.body.id;
+  const sendAs = async (from: Account, text: string) => {
+    const list = await h.req("GET", `/api/v1/conversations/${id}/devices`, as(from));
+    const to = list.body.devices.filter(
+      (d: any) => !(d.user_id === from.id && d.device_id === from.deviceId),
+    );
+    const body = { conversation_id: id, client_message_id: `c-${text}`, ...wire(text, to) };
+    const res = await h.req("POST", "/api/v1/messages", { ...as(from), body });
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  };
+  const mine = await sendAs(a, "from-a");
+  const theirs = await sendAs(other, "from-them");
+  expect((await h.req("POST", `/api/v1/messages/${theirs}/delivered`, as(a))).status).toBe(200);
+  expect((await h.req("POST", `/api/v1/messages/${theirs}/read`, as(a))).status).toBe(200);
+  expect((await h.req("POST", `/api/v1/messages/${mine}/read`, as(other))).status).toBe(200);
+  expect((await h.req("DELETE", `/api/v1/messages/${theirs}`, as(a))).status).toBe(200);
+  const third = await signUp(h);
+  const g = await h.req("POST", "/api/v1/conversations/groups", {
+    ...as(a),
+    body: { name: "Inventory", participant_ids: [other.id, third.id] },
+  });
+  expect(g.status).toBe(201);
+}
+
+/** Touches every feature for `a`: keys, contacts, blocks, sessions, rate limits, conversations and messages. */
 async function useEverything(a: Account, other: Account) {
+  await converse(a, other);
   const spk = ecPub();
   const upload = await h.req("PUT", "/api/v1/keys", {
     token: a.token,

@@ -321,6 +321,33 @@ describe("claims", () => {
     expect((await claim(d, { user_id: "xyz" })).body.fields).toHaveProperty("user_id");
   });
 
+  it("no number of accounts drains a device: it hands out 100 one-time keys a day, then only its fallbacks", async () => {
+    const d = await edDevice();
+    const lastResort = signed(d, 9999, kemPub());
+    await put(d, { signed_prekey: signed(d, 1), kem_last_resort_prekey: lastResort });
+    for (let i = 0; i < 3; i++)
+      expect((await put(d, { one_time_prekeys: ecKeys(i * 100, 100) })).status).toBe(200);
+    const drainers = await Promise.all(Array.from({ length: 5 }, () => edDevice()));
+    const bundles = [];
+    for (let round = 0; round < 25; round++) {
+      for (const x of drainers) {
+        const r = await claim(x, { user_id: d.userId, device_id: d.deviceId });
+        expect(r.status).toBe(200);
+        bundles.push(r.body.devices[0]);
+      }
+    }
+    const fresh = bundles.filter((b) => b.one_time_prekey !== null);
+    expect(fresh).toHaveLength(r.deviceClaimRule.limit);
+    expect(new Set(fresh.map((b) => b.one_time_prekey.key_id)).size).toBe(r.deviceClaimRule.limit);
+    // Past the budget a claim still starts a session: signed prekey and last-resort KEM key.
+    const late = bundles.at(-1);
+    expect(late).toMatchObject({ one_time_prekey: null, signed_prekey: { key_id: 1 } });
+    expect(late.kem_prekey).toEqual({ ...lastResort, last_resort: true });
+    // The device sees what is left (its signal to top up), and the stock was not drained.
+    expect(await count(d)).toEqual({ one_time_prekeys: 300 - r.deviceClaimRule.limit, kem_prekeys: 0 });
+    await h.raw("prekeys").deleteMany({ user_id: new ObjectId(d.userId) });
+  }, 60_000);
+
   it("limits claims to 100 a minute per caller", async () => {
     const [d, peer] = await Promise.all([edDevice(), edDevice()]);
     for (let i = 0; i < 100; i++) expect((await claim(peer, { user_id: d.userId })).status).toBe(200);
@@ -328,7 +355,7 @@ describe("claims", () => {
     expect(limited.status).toBe(429);
     expect(limited.body.code).toBe("RATE_LIMITED");
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
-    h.clock.advance(60);
+    h.clock.advance(Number(limited.headers.get("retry-after")));
     expect((await claim(peer, { user_id: d.userId })).status).toBe(200);
   });
 });

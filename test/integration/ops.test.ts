@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type Hush, startHush } from "../helpers/hush.js";
+import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { hostOf, startProxy } from "../helpers/proxy.js";
 
 let h: Hush;
@@ -46,6 +46,49 @@ describe("operations endpoints", () => {
     expect(r.body).toMatch(
       /http_request_duration_seconds_bucket\{method="GET",route="\/healthz",status="200",le="0.005"\}/,
     );
+  });
+});
+
+describe("response headers", () => {
+  it("every response carries the security headers of hono/secure-headers", async () => {
+    for (const path of ["/healthz", "/api/v1/nowhere", "/docs"]) {
+      const r = await h.req("GET", path);
+      expect(r.headers.get("x-content-type-options"), path).toBe("nosniff");
+      expect(r.headers.get("x-frame-options"), path).toBe("SAMEORIGIN");
+      expect(r.headers.get("referrer-policy"), path).toBe("no-referrer");
+      expect(r.headers.get("strict-transport-security"), path).toMatch(/^max-age=\d+/);
+    }
+  });
+
+  it("API responses, tokens and errors included, say Cache-Control: no-store", async () => {
+    const a = await signUp(h);
+    const refreshed = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.headers.get("cache-control")).toBe("no-store");
+    const me = await h.req("GET", "/api/v1/auth/me", { token: refreshed.body.session_token });
+    expect(me.headers.get("cache-control")).toBe("no-store");
+    expect((await h.req("GET", "/api/v1/auth/me")).headers.get("cache-control")).toBe("no-store");
+  });
+});
+
+describe("/metrics", () => {
+  it("is open by default, and needs the token once METRICS_TOKEN is set", async () => {
+    expect((await h.req("GET", "/metrics")).status).toBe(200);
+    const token = "metrics-token-0123456789";
+    const guarded = await startHush({ METRICS_TOKEN: token });
+    try {
+      expect(await guarded.req("GET", "/metrics")).toMatchObject({
+        status: 401,
+        body: { code: "UNAUTHORIZED" },
+      });
+      const wrong = await guarded.req("GET", "/metrics", { token: `${token}x` });
+      expect(wrong.status).toBe(401);
+      const ok = await guarded.req("GET", "/metrics", { token });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatch(/# TYPE http_requests_total counter/);
+    } finally {
+      await guarded.close();
+    }
   });
 });
 

@@ -45,7 +45,7 @@ describe("the index check's wiring", () => {
     expect(origins("find", "users")).toEqual(
       new Set(["POST /api/v1/auth/complete-signup", "GET /api/v1/users/{user_id}"]),
     );
-    expect(origins("delete", "slots")).toEqual(new Set([undefined])); // the sweeper, outside a request
+    expect(origins("delete", "rate_limits")).toEqual(new Set([undefined])); // the sweeper, outside a request
     // The test's own count went through h.raw, which the check does not watch.
     expect(origins("aggregate", "users")).toEqual(new Set(["POST /api/v1/auth/signup"]));
   });

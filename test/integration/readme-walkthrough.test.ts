@@ -96,7 +96,7 @@ afterAll(async () => {
 describe("README cURL walkthrough", () => {
   it("works as written, step by step", async () => {
     const steps = walkthrough();
-    expect(steps).toHaveLength(8);
+    expect(steps).toHaveLength(15);
     const vars: Record<string, string> = {};
     const outputs: string[] = [];
     const check = conformanceChecker();
@@ -115,12 +115,15 @@ describe("README cURL walkthrough", () => {
         if (body.temp_token) vars.TEMP_TOKEN = body.temp_token;
         if (body.session_token) vars.SESSION_TOKEN = body.session_token;
         if (body.refresh_token) vars.REFRESH_TOKEN = body.refresh_token;
+        if (body.username === "testuser") vars.USER_ID = body.id;
+        if (body.type === "one_to_one") vars.CONVERSATION_ID = body.id;
       } catch {}
     }
     rmSync(dir, { recursive: true, force: true });
-    const [signup, verify, complete, me, refresh, login, verifyLogin, logout] = outputs.map((o, i) =>
-      i === 7 ? o : JSON.parse(o),
+    const [signup, verify, complete, me, refresh, login, verifyLogin, logout, ...rest] = outputs.map(
+      (o, i) => (i === 7 ? o : JSON.parse(o)),
     );
+    const [, , friend, conversation, devices, sent, page] = rest;
     expect(signup).toMatchObject({ expires_in: 300, message: "OTP sent successfully to test@example.com" });
     expect(verify).toMatchObject({ verified: true });
     expect(complete).toMatchObject({
@@ -134,5 +137,20 @@ describe("README cURL walkthrough", () => {
     expect(verifyLogin).toMatchObject({ verified: true, user: { id: complete.id } });
     expect(verifyLogin.user.devices).toHaveLength(2);
     expect(logout.trim()).toBe("204");
+    expect(friend).toMatchObject({ username: "frienduser", devices: [{ device_id: "friend-phone" }] });
+    expect(conversation).toMatchObject({
+      type: "one_to_one",
+      participants: [{ user_id: complete.id, username: "testuser" }],
+    });
+    expect(devices.devices.map((d: { device_id: string }) => d.device_id).sort()).toEqual(
+      ["friend-phone", "laptop", "test-device"].sort(),
+    );
+    expect(sent).toMatchObject({
+      conversation_id: conversation.id,
+      sender_id: friend.id,
+      encrypted_content: "ZW5jcnlwdGVkIGJsb2I=",
+      recipient_keys: [],
+    });
+    expect(page).toMatchObject({ total: 1, has_more: false, messages: [{ id: sent.id }] });
   });
 });

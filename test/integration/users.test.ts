@@ -41,6 +41,21 @@ describe("profiles", () => {
     expect((await patch(a.token, { username: a.username })).status).toBe(200);
   });
 
+  it("takes only https avatar URLs: no javascript:, data:, file: or plain http", async () => {
+    const a = await signUp(h);
+    for (const bad of [
+      "javascript:alert(1)",
+      "data:text/html;base64,PHNjcmlwdD4=",
+      "file:///etc/passwd",
+      "http://cdn.example.com/a.png",
+    ]) {
+      const r = await patch(a.token, { avatar_url: bad });
+      expect(r, bad).toMatchObject({ status: 400, body: { fields: { avatar_url: expect.any(String) } } });
+    }
+    expect((await patch(a.token, { avatar_url: "https://cdn.example.com/a.png" })).status).toBe(200);
+    expect((await patch(a.token, { avatar_url: null })).status).toBe(200);
+  });
+
   it("GET /users/{id} shows the public profile only, and status only if shared", async () => {
     const a = await signUp(h);
     const b = await signUp(h);
@@ -68,14 +83,34 @@ describe("profiles", () => {
     const find = async (q: string) =>
       (await h.req("GET", `/api/v1/users/search?q=${encodeURIComponent(q)}`, { token: a.token })).body.users;
     expect((await find(b.username.toUpperCase())).map((u: any) => u.id)).toEqual([b.id]);
-    expect((await find(b.email)).map((u: any) => u.id)).toEqual([b.id]);
     expect(await find(b.username.slice(0, -1))).toEqual([]);
+    expect(await find(b.email)).toEqual([]); // email discovery is opt-in
+    await patch(b.token, { privacy: { discoverable_by_email: true } });
+    expect((await find(b.email)).map((u: any) => u.id)).toEqual([b.id]);
     await patch(b.token, { privacy: { discoverable_by_email: false } });
     expect(await find(b.email)).toEqual([]);
     expect(await find(b.username)).toHaveLength(1);
     await patch(b.token, { privacy: { discoverable_by_username: false } });
     expect(await find(b.username)).toEqual([]);
     expect((await h.req("GET", "/api/v1/users/search?q=ab", { token: a.token })).status).toBe(400);
+  });
+});
+
+describe("search limits", () => {
+  it("allows 30 searches an hour per account, then 429; other accounts are unaffected", async () => {
+    const [a, b] = await Promise.all([signUp(h), signUp(h)]);
+    const search = (token: string, i: number) =>
+      h.req("GET", `/api/v1/users/search?q=${encodeURIComponent(`probe${i}@example.com`)}`, { token });
+    const statuses = [];
+    for (let i = 0; i < 30; i++) statuses.push((await search(a.token, i)).status);
+    expect(statuses).toEqual(Array(30).fill(200));
+    const limited = await search(a.token, 99);
+    expect(limited).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await search(b.token, 0)).status).toBe(200);
+    h.clock.advance(Number(limited.headers.get("retry-after")));
+    const renewed = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
+    expect((await search(renewed.body.session_token, 100)).status).toBe(200);
   });
 });
 

@@ -39,6 +39,25 @@ describe("config", () => {
     ).not.toThrow();
   });
 
+  it("takes TRUST_PROXY as hops or addresses, off by default, and refuses a bare true", () => {
+    expect(loadConfig({}).TRUST_PROXY).toBeNull();
+    expect(loadConfig({ TRUST_PROXY: "1" }).TRUST_PROXY).toEqual({ hops: 1 });
+    expect(loadConfig({ TRUST_PROXY: "172.16.0.0/12" }).TRUST_PROXY).toEqual({ proxies: ["172.16.0.0/12"] });
+    expect(problems({ TRUST_PROXY: "true" })).toContain("TRUST_PROXY");
+  });
+
+  it("has server timeouts, and headers must arrive within the request timeout", () => {
+    expect(loadConfig({})).toMatchObject({
+      HEADERS_TIMEOUT_MS: 10_000,
+      REQUEST_TIMEOUT_MS: 30_000,
+      KEEP_ALIVE_TIMEOUT_MS: 5_000,
+      IDLE_TIMEOUT_MS: 60_000,
+    });
+    expect(problems({ HEADERS_TIMEOUT_MS: "20000", REQUEST_TIMEOUT_MS: "10000" })).toContain(
+      "HEADERS_TIMEOUT_MS",
+    );
+  });
+
   it("treats empty variables as unset", () => {
     expect(loadConfig({ PORT: "", MONGODB_URI: "" }).PORT).toBe(8000);
   });

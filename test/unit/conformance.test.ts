@@ -101,7 +101,7 @@ describe("the response conformance check", () => {
       url: "/api/v1/auth/signup",
       status: 200,
       headers: json({ "x-ratelimit-limit": "3", "x-ratelimit-reset": "1700000000" }),
-      body: { session_id: "507f1f77bcf86cd799439011", expires_in: 300, message: "sent" },
+      body: { session_id: "9f2c4e1ab07d43c6e5f81a2b3c4d5e6f", expires_in: 300, message: "sent" },
     };
     expect(() => check(limited)).toThrow(/X-RateLimit-Remaining is missing/);
     limited.headers.set("x-ratelimit-remaining", "two");

@@ -248,10 +248,10 @@ describe("Hush's declared indexes", () => {
       { blocker_id: 1, created_at: -1, _id: -1 },
     ],
     [
-      "a rate-limit slot count",
-      { aggregate: "slots", pipeline: [{ $match: { key: "k" } }, { $group: { _id: 1, n: { $sum: 1 } } }] },
-      "slots",
-      { key: 1 },
+      "the replacement of an address's earlier code",
+      { delete: "otp_sessions", deletes: [{ q: { email: "a@b.c", purpose: "login" }, limit: 0 }] },
+      "otp_sessions",
+      { email: 1, purpose: 1 },
     ],
     [
       "the sweeper",

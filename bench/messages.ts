@@ -1,0 +1,244 @@
+import { randomBytes } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { ObjectId } from "mongodb";
+import { members } from "../src/conversations/members.js";
+import { conversations } from "../src/conversations/repo.js";
+import type { Store } from "../src/db/store.js";
+import { type MessageKeyDoc, messageKeys } from "../src/messages/keys.js";
+import { type MessageDoc, messages } from "../src/messages/repo.js";
+import type { startSmtp } from "../test/helpers/smtp.js";
+
+/**
+ * Messaging figures over REST, loopback only, bounded: messages a second between two users with
+ * two devices each, the latency of POST /messages, and a history page at 1,000 and 100,000 stored
+ * messages (stored directly through the messages collections, not over HTTP), next to the
+ * store's own raw insert and find rates measured in the same run.
+ *
+ * The per-user limit of 100 sends a minute would stop a benchmark: the clock Hush runs on is moved
+ * two minutes ahead whenever a sender is about to reach it, so the limiter still runs and counts.
+ */
+export interface BenchContext {
+  base: string;
+  store: Store;
+  smtp: Awaited<ReturnType<typeof startSmtp>>;
+  /** Seconds the server's clock runs ahead of the wall clock. */
+  skew: { seconds: number };
+}
+
+const SENDS = Number(process.env.BENCH_SENDS ?? 1_000);
+const LATENCY_N = Number(process.env.BENCH_LATENCY_N ?? 300);
+const CONCURRENCY = 8;
+const BIG = Number(process.env.BENCH_BIG ?? 100_000);
+const b64 = (n: number) => randomBytes(n).toString("base64");
+
+const quantiles = (ms: number[]) => {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
+  return `p50=${q(0.5)}ms  p95=${q(0.95)}ms  p99=${q(0.99)}ms`;
+};
+const line = (label: string, figures: string) => console.log(`${label.padEnd(56)} ${figures}`);
+
+async function timed(n: number, fn: (i: number) => Promise<unknown>) {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+export async function benchMessages(ctx: BenchContext) {
+  const { base } = ctx;
+  const call = async (method: string, path: string, token?: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(body ? { "content-type": "application/json" } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = await res.json().catch(() => null);
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const publicKey = () =>
+    Buffer.from(ed25519.getPublicKey(ed25519.utils.randomSecretKey())).toString("base64");
+  let ip = 0;
+  const signUp = async (name: string) => {
+    const email = `${name}@bench.example`;
+    const s = await fetch(`${base}/api/v1/auth/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": `10.8.0.${ip++}` },
+      body: JSON.stringify({ email }),
+    }).then((r) => r.json());
+    const v = await call("POST", "/api/v1/auth/verify-otp", undefined, {
+      session_id: s.session_id,
+      otp: ctx.smtp.code(email),
+    });
+    const device_info = { device_id: `${name}-1`, device_name: "Phone", public_key: publicKey() };
+    const done = await call("POST", `/api/v1/auth/complete-signup?temp_token=${v.temp_token}`, undefined, {
+      email,
+      username: name,
+      full_name: name,
+      device_info,
+    });
+    const l = await fetch(`${base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": `10.8.1.${ip++}` },
+      body: JSON.stringify({ email }),
+    }).then((r) => r.json());
+    const second = await call("POST", "/api/v1/auth/verify-otp", undefined, {
+      session_id: l.session_id,
+      otp: ctx.smtp.code(email),
+      device_info: { device_id: `${name}-2`, device_name: "Laptop", public_key: publicKey() },
+    });
+    const id = done.id as string;
+    return [
+      { id, device: `${name}-1`, token: done.session_token as string },
+      { id, device: `${name}-2`, token: second.session_token as string },
+    ];
+  };
+
+  const [a1, a2] = await signUp("bench_alice");
+  const [b1, b2] = await signUp("bench_bob");
+  const devices = [a1!, a2!, b1!, b2!];
+  const conversation = (await call("POST", "/api/v1/conversations", a1!.token, { participant_id: b1!.id }))
+    .id;
+  // ~200 bytes of ciphertext, a 92-byte wrapped key (ephemeral X25519 key + AES-GCM of 32 bytes) per device.
+  const bodyFrom = (d: (typeof devices)[number]) => ({
+    conversation_id: conversation,
+    encrypted_content: b64(200),
+    content_type: "text",
+    recipient_keys: devices
+      .filter((x) => x !== d)
+      .map((x) => ({ user_id: x.id, device_id: x.device, encrypted_key: b64(92) })),
+  });
+
+  // The limiter allows 100 sends a minute per user, in sliding windows: skip two windows (so the
+  // previous one weighs nothing) before either user reaches it.
+  const perUser = new Map<string, number>();
+  const send = async (d: (typeof devices)[number]) => {
+    const n = (perUser.get(d.id) ?? 0) + 1;
+    if (n > 90) {
+      ctx.skew.seconds += 121;
+      perUser.clear();
+    }
+    perUser.set(d.id, (perUser.get(d.id) ?? 0) + 1);
+    return call("POST", "/api/v1/messages", d.token, bodyFrom(d));
+  };
+
+  line(
+    `POST /messages, sequential, 2 users x 2 devices`,
+    quantiles(await timed(LATENCY_N, (i) => send(devices[i % 4]!))),
+  );
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < SENDS) await send(devices[next++ % 4]!);
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  line(
+    `POST /messages, ${CONCURRENCY} in flight, ${SENDS} sends`,
+    `${(SENDS / seconds).toFixed(0)} messages/s`,
+  );
+
+  // Histories stored directly: a fresh conversation each, keys for the device that reads.
+  const reader = b1!;
+  const history = async (size: number) => {
+    const id = (
+      await call("POST", "/api/v1/conversations/groups", a1!.token, {
+        name: `history ${size}`,
+        participant_ids: [b1!.id],
+      })
+    ).id as string;
+    const conversationId = new ObjectId(id);
+    const sender = new ObjectId(a1!.id);
+    const readerId = new ObjectId(reader.id);
+    const now = new Date();
+    const db = ctx.store.db;
+    const BATCH = 1_000;
+    const insertStart = performance.now();
+    for (let from = 0; from < size; from += BATCH) {
+      const docs: MessageDoc[] = [];
+      const keys: MessageKeyDoc[] = [];
+      for (let seq = from + 1; seq <= Math.min(size, from + BATCH); seq++) {
+        const _id = new ObjectId();
+        docs.push({
+          _id,
+          conversation_id: conversationId,
+          seq,
+          sender_id: sender,
+          sender_device_id: a1!.device,
+          encrypted_content: b64(200),
+          encrypted_preview: null,
+          content_type: "text",
+          reply_to: null,
+          is_ephemeral: false,
+          ttl_seconds: null,
+          view_once: false,
+          version: 0,
+          next_version: 0,
+          created_at: now,
+          edited_at: null,
+          deleted: false,
+          deleted_at: null,
+        });
+        keys.push({
+          _id: new ObjectId(),
+          message_id: _id,
+          conversation_id: conversationId,
+          seq,
+          version: 0,
+          user_id: readerId,
+          device_id: reader.device,
+          encrypted_key: b64(92),
+          registration_id: null,
+        });
+      }
+      await messages.col(db).insertMany(docs, { ordered: false });
+      await messageKeys.col(db).insertMany(keys, { ordered: false });
+    }
+    const insertSeconds = (performance.now() - insertStart) / 1000;
+    await conversations
+      .col(db)
+      .updateOne({ _id: conversationId }, { $set: { seq: size, message_count: size } });
+    await members
+      .col(db)
+      .updateMany({ conversation_id: conversationId }, { $set: { joined_seq: 0, base_count: 0 } });
+    line(
+      `raw insertMany, ${size} messages + ${size} keys`,
+      `${((2 * size) / insertSeconds).toFixed(0)} docs/s`,
+    );
+
+    const ids = await messages
+      .col(db)
+      .find({ conversation_id: conversationId, seq: { $in: [Math.floor(size / 2)] } })
+      .toArray();
+    const middle = ids[0]!._id.toHexString();
+    const n = size > 10_000 ? 3 : 30; // the local store scans every page read at 100,000: keep it bounded
+    const page = (q: string) => () =>
+      call("GET", `/api/v1/messages/conversations/${id}/messages?limit=50${q}`, reader.token);
+    line(`GET history, newest 50 of ${size}`, quantiles(await timed(n, page(""))));
+    line(
+      `GET history, 50 before the middle of ${size}`,
+      quantiles(await timed(n, page(`&before=${middle}`))),
+    );
+    const found = await timed(n, () =>
+      messages
+        .col(db)
+        .find({ conversation_id: conversationId, seq: { $gt: size - 51 } })
+        .sort({ seq: -1 })
+        .limit(51)
+        .toArray(),
+    );
+    line(`raw find, newest 51 of ${size} (driver, no HTTP)`, quantiles(found));
+    const byId = await timed(n, () => messages.col(db).findOne({ _id: ids[0]!._id }));
+    line(`raw findOne by _id among ${size} (driver, no HTTP)`, quantiles(byId));
+  };
+  await history(1_000);
+  await history(BIG);
+}

@@ -1,0 +1,112 @@
+import type { ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
+import { listDevicesOf } from "../devices/repo.js";
+
+/** One device that must learn of a change. */
+export interface DeviceTarget {
+  user_id: ObjectId;
+  device_id: string;
+}
+/**
+ * The message as every device sees it: the Message body of the API (messages/schemas.ts) less
+ * `recipient_keys` and `status`; each target carries its own key only.
+ */
+export interface MessageEvent {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string | null;
+  sender_device_id: string | null;
+  encrypted_content: string | null;
+  content_type: string;
+  metadata: {
+    media_url: string | null;
+    reply_to: string | null;
+    is_ephemeral: boolean;
+    ttl_seconds: number | null;
+    view_once: boolean;
+  };
+  created_at: string;
+  edited_at: string | null;
+  is_deleted: boolean;
+}
+
+export type ConversationReason =
+  | "created"
+  | "renamed"
+  | "member_added"
+  | "member_removed"
+  | "member_left"
+  | "admin_added"
+  | "archived"
+  | "deleted";
+
+/**
+ * Everything that changes what some device should show. Each names its conversation, its message
+ * if any, and every device that must learn of it with what that device may see.
+ */
+export type Change =
+  | {
+      type: "new_message" | "message_edited";
+      conversation_id: ObjectId;
+      message_id: ObjectId;
+      message: MessageEvent;
+      targets: (DeviceTarget & { encrypted_key: string })[];
+    }
+  | {
+      type: "message_deleted";
+      conversation_id: ObjectId;
+      message_id: ObjectId;
+      deleted_for_everyone: boolean;
+      targets: DeviceTarget[];
+    }
+  | {
+      type: "message_status_update";
+      conversation_id: ObjectId;
+      message_id: ObjectId;
+      status: "delivered" | "read";
+      /** Who read it, or whose device it reached. */
+      user_id: ObjectId;
+      device_id: string | null;
+      timestamp: Date;
+      /** Whether the sender is told (false when the reader's read_receipts are off). */
+      to_sender: boolean;
+      targets: DeviceTarget[];
+    }
+  | {
+      type: "conversation_updated";
+      conversation_id: ObjectId;
+      reason: ConversationReason;
+      /** The member a membership change is about. */
+      user_id: ObjectId | null;
+      targets: DeviceTarget[];
+    };
+
+/**
+ * The one place where "a message or conversation changed" is recorded: every send, edit,
+ * deletion, receipt and membership or name change calls it exactly once. Today it counts; the
+ * realtime layer appends each change to every target device's stream from here.
+ */
+export async function recordChange(deps: Deps, change: Change) {
+  deps.metrics.inc("message_changes_total", "Message and conversation changes recorded, by type", {
+    type: change.type,
+  });
+  deps.metrics.inc(
+    "message_change_targets_total",
+    "Devices a recorded change is addressed to, by type",
+    { type: change.type },
+    change.targets.length,
+  );
+}
+
+/** Every current device of the users, less one device (the one making the change). */
+export async function devicesOf(
+  deps: Deps,
+  userIds: ObjectId[],
+  except?: { userId: ObjectId; deviceId: string },
+): Promise<DeviceTarget[]> {
+  const devices = await listDevicesOf(deps, userIds);
+  return devices
+    .filter((d) => !(except && d.user_id.equals(except.userId) && d.device_id === except.deviceId))
+    .map((d) => ({ user_id: d.user_id, device_id: d.device_id }));
+}

@@ -1,0 +1,60 @@
+import type { ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
+import { members } from "./members.js";
+
+/*
+ * Each member's unread and hidden counts and list position, kept by atomic $inc/$max/$set on their
+ * own member document: never recomputed by counting messages.
+ */
+const col = (deps: Deps) => members.col(deps.store.db);
+
+/** A page of the user's conversations that are not archived, newest activity first. */
+export async function listMemberships(deps: Deps, userId: ObjectId, limit: number, skip: number) {
+  const filter = { user_id: userId, archived: false };
+  const [docs, total] = await Promise.all([
+    col(deps).find(filter).sort({ last_activity_at: -1, _id: -1 }).skip(skip).limit(limit).toArray(),
+    col(deps).countDocuments(filter),
+  ]);
+  return { docs, total };
+}
+
+export const setArchived = (deps: Deps, conversationId: ObjectId, userId: ObjectId, archived: boolean) =>
+  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $set: { archived } });
+
+/**
+ * A new message at `seq`: one more unread for every member but the sender who sees it (joined
+ * before it), and the conversation back in everyone's list (a new message un-archives it). A
+ * member document counts a message exactly when it can see it, and a message stops counting once
+ * per member (consumeUnread), so the count is exact whatever the interleaving. Runs before the
+ * message is stored, so no read of it can come before its unread is counted; `by: -1` undoes it.
+ */
+export async function countNewMessage(
+  deps: Deps,
+  conversationId: ObjectId,
+  sender: ObjectId,
+  seq: number,
+  by: 1 | -1 = 1,
+) {
+  const now = deps.clock.now();
+  const reopen = by === 1 ? { $max: { last_activity_at: now }, $set: { archived: false } } : {};
+  await col(deps).updateMany(
+    { conversation_id: conversationId, joined_seq: { $lt: seq }, user_id: { $ne: sender } },
+    { $inc: { unread_count: by }, ...reopen },
+  );
+  if (by === 1) await col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen);
+}
+
+/** Members who see the message at `seq` (joined before it), but its sender. */
+export async function audienceOf(deps: Deps, conversationId: ObjectId, sender: ObjectId | null, seq: number) {
+  const seeing = await col(deps)
+    .find({ conversation_id: conversationId, joined_seq: { $lt: seq } })
+    .toArray();
+  return seeing.filter((m) => !sender || !m.user_id.equals(sender));
+}
+
+/** One message less unread (read, hidden or deleted for everyone), exactly once per message and member. */
+export const consumeUnread = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
+  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { unread_count: -1 } });
+
+export const countHidden = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
+  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { hidden_count: 1 } });

@@ -1,0 +1,100 @@
+import { parseId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { assertMayAddToGroup } from "../relations/policy.js";
+import { AppError } from "../shared/errors.js";
+import type { createRouter } from "../shared/openapi.js";
+import { findUser, findUsers } from "../users/repo.js";
+import type { ConversationContext } from "./context.js";
+import { depart, findMember, insertMember, insertMembers, newMember, setRole } from "./members.js";
+import { claimSeat, insertGroup, MAX_GROUP, releaseSeat, updateGroup } from "./repo.js";
+import * as r from "./routes.js";
+
+/** Groups: creation, name and picture, members, admins, leaving. Admin-only actions say so. */
+export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ctx: ConversationContext) {
+  const { limit, present, changed, group } = ctx;
+
+  app.openapi(r.createGroup, async (c) => {
+    const auth = c.get("auth");
+    await limit(c);
+    const body = c.req.valid("json");
+    const ids = body.participant_ids.map((id, i) => parseId(id, `participant_ids.${i}`));
+    const self = ids.findIndex((id) => id.equals(auth.userId));
+    if (self >= 0) {
+      throw new AppError("VALIDATION_ERROR", "The creator is a member already", {
+        [`participant_ids.${self}`]: "cannot be yourself",
+      });
+    }
+    const users = await findUsers(deps, ids);
+    for (const [i, id] of ids.entries()) {
+      const user = users.get(id.toHexString());
+      const field = `participant_ids.${i}`;
+      if (!user) throw new AppError("USER_NOT_FOUND", undefined, { [field]: "user not found" });
+      await assertMayAddToGroup(deps, auth.userId, user, field);
+    }
+    const conversation = await insertGroup(deps, body.name, body.picture_url ?? null, ids.length + 1);
+    await insertMembers(deps, [
+      newMember(deps, conversation, auth.userId, "admin", 0),
+      ...ids.map((id, i) => newMember(deps, conversation, id, "member", i + 1)),
+    ]);
+    await changed(auth, conversation._id, "created", null);
+    return c.json(await present(auth, conversation._id), 201);
+  });
+
+  app.openapi(r.updateGroup, async (c) => {
+    const auth = c.get("auth");
+    const { conversation } = await group(c, c.req.valid("param").conversation_id, true);
+    await updateGroup(deps, conversation._id, c.req.valid("json"));
+    await changed(auth, conversation._id, "renamed", null);
+    return c.json(await present(auth, conversation._id), 200);
+  });
+
+  app.openapi(r.addMember, async (c) => {
+    const auth = c.get("auth");
+    const { conversation } = await group(c, c.req.valid("param").conversation_id, true);
+    const target = parseId(c.req.valid("json").user_id, "user_id");
+    const user = await findUser(deps, target);
+    if (!user) throw new AppError("USER_NOT_FOUND", undefined, { user_id: "user not found" });
+    await assertMayAddToGroup(deps, auth.userId, user, "user_id");
+    const already = () => new AppError("CONFLICT", "Already a member", { user_id: "already a member" });
+    if (await findMember(deps, conversation._id, target)) throw already();
+    const seat = await claimSeat(deps, conversation._id);
+    if (!seat) throw new AppError("INVALID_STATE", `A group has at most ${MAX_GROUP} members`);
+    if (!(await insertMember(deps, newMember(deps, seat, target, "member", seat.joins - 1)))) {
+      await releaseSeat(deps, conversation._id);
+      throw already();
+    }
+    await changed(auth, conversation._id, "member_added", target);
+    return c.json(await present(auth, conversation._id), 201);
+  });
+
+  app.openapi(r.removeMember, async (c) => {
+    const auth = c.get("auth");
+    const params = c.req.valid("param");
+    const target = parseId(params.user_id, "user_id");
+    const self = target.equals(auth.userId);
+    const { conversation } = await group(c, params.conversation_id, !self);
+    if (!(await depart(deps, conversation, target, self ? "member_left" : "member_removed"))) {
+      throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
+    }
+    return c.body(null, 204);
+  });
+
+  app.openapi(r.addAdmin, async (c) => {
+    const auth = c.get("auth");
+    const { conversation } = await group(c, c.req.valid("param").conversation_id, true);
+    const target = parseId(c.req.valid("json").user_id, "user_id");
+    const member = await findMember(deps, conversation._id, target);
+    if (!member) throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
+    if (member.role !== "admin") {
+      await setRole(deps, member._id, "admin");
+      await changed(auth, conversation._id, "admin_added", target);
+    }
+    return c.json(await present(auth, conversation._id), 200);
+  });
+
+  app.openapi(r.leaveGroup, async (c) => {
+    const { conversation } = await group(c, c.req.valid("param").conversation_id, false);
+    await depart(deps, conversation, c.get("auth").userId, "member_left");
+    return c.body(null, 204);
+  });
+}

@@ -1,0 +1,93 @@
+import { devicesOf, recordChange } from "../changes/record.js";
+import { parseId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { listDevicesOf } from "../devices/repo.js";
+import { assertMayMessage } from "../relations/policy.js";
+import { AppError } from "../shared/errors.js";
+import { createRouter } from "../shared/openapi.js";
+import { findUser } from "../users/repo.js";
+import { conversationContext } from "./context.js";
+import { listMemberships, setArchived } from "./counters.js";
+import { groupRoutes } from "./groups.js";
+import { ensureDirectMembers, membersOf } from "./members.js";
+import { toConversationBodies, toConversationBody } from "./present.js";
+import { createOrGetDirect, findConversations } from "./repo.js";
+import * as r from "./routes.js";
+
+export function conversationRoutes(deps: Deps) {
+  const app = createRouter();
+  const ctx = conversationContext(deps);
+  const { limit, load, present, changed } = ctx;
+
+  app.openapi(r.createConversation, async (c) => {
+    const auth = c.get("auth");
+    await limit(c);
+    const other = parseId(c.req.valid("json").participant_id, "participant_id");
+    if (other.equals(auth.userId)) {
+      throw new AppError("VALIDATION_ERROR", "You cannot start a conversation with yourself", {
+        participant_id: "cannot be yourself",
+      });
+    }
+    const user = await findUser(deps, other);
+    if (!user) throw new AppError("USER_NOT_FOUND", undefined, { participant_id: "user not found" });
+    await assertMayMessage(deps, auth.userId, user, "participant_id");
+    const { conversation, created } = await createOrGetDirect(deps, auth.userId, other);
+    await ensureDirectMembers(deps, conversation, [auth.userId, other]);
+    if (created) await changed(auth, conversation._id, "created", null);
+    else await setArchived(deps, conversation._id, auth.userId, false);
+    const body = await present(auth, conversation._id);
+    return created ? c.json(body, 201) : c.json(body, 200);
+  });
+
+  app.openapi(r.listConversations, async (c) => {
+    const auth = c.get("auth");
+    await limit(c);
+    const q = c.req.valid("query");
+    const { docs, total } = await listMemberships(deps, auth.userId, q.limit, q.skip);
+    const found = await findConversations(
+      deps,
+      docs.map((m) => m.conversation_id),
+    );
+    const items = docs.flatMap((me) => {
+      const conversation = found.get(me.conversation_id.toHexString());
+      return conversation ? [{ conversation, me }] : [];
+    });
+    return c.json({ conversations: await toConversationBodies(deps, auth.userId, items), total }, 200);
+  });
+
+  app.openapi(r.getConversation, async (c) => {
+    const { conversation, me } = await load(c, c.req.valid("param").conversation_id);
+    return c.json(await toConversationBody(deps, c.get("auth").userId, conversation, me), 200);
+  });
+
+  app.openapi(r.listDevices, async (c) => {
+    const { conversation } = await load(c, c.req.valid("param").conversation_id);
+    const ids = (await membersOf(deps, conversation._id)).map((m) => m.user_id);
+    const devices = (await listDevicesOf(deps, ids)).map((d) => ({
+      user_id: d.user_id.toHexString(),
+      device_id: d.device_id,
+      identity_key: d.identity_key,
+      key_type: d.key_type,
+      registration_id: d.registration_id,
+    }));
+    return c.json({ devices }, 200);
+  });
+
+  app.openapi(r.archiveConversation, async (c) => {
+    const auth = c.get("auth");
+    const { conversation } = await load(c, c.req.valid("param").conversation_id);
+    await setArchived(deps, conversation._id, auth.userId, true);
+    const targets = await devicesOf(deps, [auth.userId], auth);
+    await recordChange(deps, {
+      type: "conversation_updated",
+      conversation_id: conversation._id,
+      reason: "archived",
+      user_id: auth.userId,
+      targets,
+    });
+    return c.body(null, 204);
+  });
+
+  groupRoutes(app, deps, ctx);
+  return app;
+}

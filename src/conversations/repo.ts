@@ -1,0 +1,182 @@
+import type { ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
+import { never, owned } from "../db/owned.js";
+import type { Deps } from "../deps.js";
+
+export type Kind = "one_to_one" | "group";
+/** What a conversation list shows of its newest message; the preview is the client's ciphertext. */
+export interface LastMessage {
+  message_id: ObjectId;
+  seq: number;
+  encrypted_preview: string | null;
+  timestamp: Date;
+  sender_id: ObjectId | null;
+}
+export interface ConversationDoc {
+  _id: ObjectId;
+  kind: Kind;
+  /** Unique: the two user ids, sorted, for a 1:1 conversation; `group:<id>` for a group. */
+  pair_key: string;
+  name: string | null;
+  picture_url: string | null;
+  /** Position of the newest message; a send takes the next one together with message_count. */
+  seq: number;
+  /** Messages stored, tombstones included. Moves in the same update as seq, never by counting. */
+  message_count: number;
+  member_count: number;
+  /** Seats ever taken: each member's `rank`, so "longest-standing" never depends on a clock tie. */
+  joins: number;
+  last_message: LastMessage | null;
+  created_at: Date;
+  updated_at: Date;
+}
+export const conversations = owned<ConversationDoc>({
+  name: "conversations",
+  owner: "conversations",
+  holds:
+    "a 1:1 conversation or a group: kind, group name and picture, message and member counters, and " +
+    "its newest message's id, sender, time and client-encrypted preview",
+  indexes: [{ key: { pair_key: 1 }, options: { unique: true } }, { key: { "last_message.sender_id": 1 } }],
+  ...never,
+  onAccountDeletion:
+    "the account leaves each of its conversations first (see conversation_members); where it sent " +
+    "the newest message, that message's sender becomes null (a deleted account)",
+  eraseAccount: (col, a) =>
+    col.updateMany({ "last_message.sender_id": a._id }, { $set: { "last_message.sender_id": null } }),
+  eraseConversation: (col, id) => col.deleteOne({ _id: id }),
+});
+const col = (deps: Deps) => conversations.col(deps.store.db);
+
+export const MIN_GROUP = 2;
+export const MAX_GROUP = 50;
+
+export const pairKey = (a: ObjectId, b: ObjectId) => [a.toHexString(), b.toHexString()].sort().join(":");
+
+export const findConversation = (deps: Deps, id: ObjectId) => col(deps).findOne({ _id: id });
+
+export const findConversations = async (deps: Deps, ids: ObjectId[]) => {
+  const found = ids.length
+    ? await col(deps)
+        .find({ _id: { $in: ids } })
+        .toArray()
+    : [];
+  return new Map(found.map((c) => [c._id.toHexString(), c]));
+};
+
+function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc>): ConversationDoc {
+  const now = deps.clock.now();
+  const _id = newId();
+  return {
+    _id,
+    kind,
+    pair_key: `group:${_id.toHexString()}`,
+    name: null,
+    picture_url: null,
+    seq: 0,
+    message_count: 0,
+    member_count: 0,
+    joins: 0,
+    last_message: null,
+    created_at: now,
+    updated_at: now,
+    ...fields,
+  };
+}
+
+/**
+ * The one 1:1 conversation of a pair. The unique pair_key makes the insert the arbiter: when both
+ * people create it at the same moment, one insert wins and the other reads the winner's document.
+ */
+export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
+  const key = pairKey(a, b);
+  const existing = await col(deps).findOne({ pair_key: key });
+  if (existing) return { conversation: existing, created: false };
+  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2, joins: 2 });
+  try {
+    await col(deps).insertOne(doc);
+    return { conversation: doc, created: true };
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    const winner = await col(deps).findOne({ pair_key: key });
+    if (!winner) throw err;
+    return { conversation: winner, created: false };
+  }
+}
+
+export async function insertGroup(deps: Deps, name: string, picture: string | null, members: number) {
+  const doc = newConversation(deps, "group", {
+    name,
+    picture_url: picture,
+    member_count: members,
+    joins: members,
+  });
+  await col(deps).insertOne(doc);
+  return doc;
+}
+
+export async function updateGroup(
+  deps: Deps,
+  id: ObjectId,
+  set: { name?: string; picture_url?: string | null },
+) {
+  await col(deps).updateOne({ _id: id }, { $set: { ...set, updated_at: deps.clock.now() } });
+}
+
+/**
+ * Takes the next message position. seq and message_count move in one atomic update, so a member
+ * who joins reads a consistent pair (see claimSeat) and `total` never needs a count.
+ */
+export async function takeSeq(deps: Deps, id: ObjectId) {
+  const doc = await col(deps).findOneAndUpdate(
+    { _id: id },
+    { $inc: { seq: 1, message_count: 1 } },
+    { returnDocument: "after" },
+  );
+  return doc?.seq ?? null;
+}
+
+/** A send that failed after taking its position: the position stays a gap, the count goes back. */
+export const uncount = (deps: Deps, id: ObjectId) =>
+  col(deps).updateOne({ _id: id }, { $inc: { message_count: -1 } });
+
+/** Records the newest message, unless a later one (higher seq) got there first. */
+export async function setLastMessage(deps: Deps, id: ObjectId, last: LastMessage) {
+  await col(deps).updateOne(
+    { _id: id, $or: [{ last_message: null }, { "last_message.seq": { $lt: last.seq } }] },
+    { $set: { last_message: last, updated_at: last.timestamp } },
+  );
+}
+
+/** An edit or a deletion of the newest message changes (or empties) its preview. */
+export async function setLastPreview(deps: Deps, id: ObjectId, messageId: ObjectId, preview: string | null) {
+  await col(deps).updateOne(
+    { _id: id, "last_message.message_id": messageId },
+    { $set: { "last_message.encrypted_preview": preview } },
+  );
+}
+
+/**
+ * Takes a seat in a group of at most MAX_GROUP: the conditional $inc cannot overfill it, however
+ * many additions race. Returns the group as of the seat taken (its seq is where the newcomer's
+ * history starts), or null when full or gone.
+ */
+export const claimSeat = (deps: Deps, id: ObjectId) =>
+  col(deps).findOneAndUpdate(
+    { _id: id, member_count: { $gte: 1, $lt: MAX_GROUP } },
+    { $inc: { member_count: 1, joins: 1 }, $set: { updated_at: deps.clock.now() } },
+    { returnDocument: "after" },
+  );
+
+/** Gives a seat back; returns how many members remain. */
+export async function releaseSeat(deps: Deps, id: ObjectId) {
+  const doc = await col(deps).findOneAndUpdate(
+    { _id: id },
+    { $inc: { member_count: -1 }, $set: { updated_at: deps.clock.now() } },
+    { returnDocument: "after" },
+  );
+  return doc?.member_count ?? 0;
+}
+
+/** A 1:1 conversation whose other person deleted their account keeps no trace of their id. */
+export const retirePairKey = (deps: Deps, id: ObjectId) =>
+  col(deps).updateOne({ _id: id, kind: "one_to_one" }, { $set: { pair_key: `gone:${id.toHexString()}` } });

@@ -1,0 +1,147 @@
+import { z } from "@hono/zod-openapi";
+import { KeyType } from "../devices/schemas.js";
+import { orNull, Timestamp } from "../shared/openapi.js";
+import { Id } from "../users/schemas.js";
+import { MAX_GROUP, MIN_GROUP } from "./repo.js";
+
+export const ConversationIdParam = z.object({
+  conversation_id: Id.openapi({ param: { in: "path" } }),
+});
+export const MemberParams = z.object({
+  conversation_id: Id.openapi({ param: { in: "path" } }),
+  user_id: Id.openapi({ param: { in: "path" } }),
+});
+
+const GroupName = z.string().trim().min(1).max(64).openapi({ example: "Project Team" });
+const PictureUrl = z.url().max(2048).openapi({ example: "https://example.com/group.jpg" });
+
+export const CreateConversation = z
+  .object({ participant_id: Id.openapi({ description: "The other person" }) })
+  .strict()
+  .openapi("CreateConversationRequest");
+
+export const CreateGroup = z
+  .object({
+    name: GroupName,
+    participant_ids: z
+      .array(Id)
+      .min(MIN_GROUP - 1)
+      .max(MAX_GROUP - 1)
+      .superRefine((ids, ctx) => {
+        const seen = new Set<string>();
+        ids.forEach((id, i) => {
+          if (seen.has(id.toLowerCase()))
+            ctx.addIssue({ code: "custom", path: [i], message: "listed twice" });
+          seen.add(id.toLowerCase());
+        });
+      })
+      .openapi({
+        description: `Everyone but the creator: ${MIN_GROUP - 1}-${MAX_GROUP - 1} distinct users (a group has ${MIN_GROUP}-${MAX_GROUP} members)`,
+      }),
+    picture_url: PictureUrl.optional(),
+  })
+  .strict()
+  .openapi("CreateGroupRequest");
+
+export const UpdateGroup = z
+  .object({
+    name: GroupName.optional(),
+    picture_url: PictureUrl.nullable().optional().openapi({ description: "null removes the picture" }),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
+  .openapi("UpdateGroupRequest");
+
+export const UserRef = z.object({ user_id: Id }).strict().openapi("GroupMemberRequest");
+
+export const ConversationQuery = z.object({
+  limit: z.coerce
+    .number<string>()
+    .int()
+    .min(1)
+    .max(100)
+    .default(50)
+    .openapi({ param: { in: "query" }, description: "Page size, 1-100" }),
+  skip: z.coerce
+    .number<string>()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(0)
+    .openapi({
+      param: { in: "query" },
+      type: "integer",
+      minimum: 0,
+      maximum: 10_000,
+      default: 0,
+      description: "Conversations to skip, 0-10000",
+    }),
+});
+
+export const Role = z.enum(["admin", "member"]).openapi("MemberRole");
+
+export const ConversationDevices = z
+  .object({
+    devices: z.array(
+      z
+        .object({
+          user_id: z.string(),
+          device_id: z.string(),
+          identity_key: z.string(),
+          key_type: KeyType,
+          registration_id: z.number().int().nullable(),
+        })
+        .openapi("ConversationDevice"),
+    ),
+  })
+  .openapi("ConversationDevices");
+
+export const Participant = z
+  .object({
+    user_id: z.string(),
+    username: z.string(),
+    full_name: z.string(),
+    avatar_url: z.string().nullable(),
+    online: z.boolean(),
+    last_seen: Timestamp.nullable().openapi({ description: "Null when they do not share it" }),
+    role: Role,
+  })
+  .openapi("Participant");
+
+export const LastMessageBody = z
+  .object({
+    message_id: z.string(),
+    encrypted_preview: z.string().nullable().openapi({
+      description: "The sender's encrypted preview; null when none was sent or the message was deleted",
+    }),
+    timestamp: Timestamp,
+    sender_id: z.string().nullable().openapi({ description: "Null when the sender deleted their account" }),
+  })
+  .openapi("LastMessage");
+
+export const ConversationBody = z
+  .object({
+    id: z.string(),
+    type: z.enum(["one_to_one", "group"]).openapi("ConversationType"),
+    name: z.string().nullable().openapi({ description: "Groups only" }),
+    picture_url: z.string().nullable(),
+    participants: z.array(Participant).openapi({ description: "Every other member, longest-standing first" }),
+    member_count: z.number().int(),
+    role: Role,
+    last_message: orNull(LastMessageBody),
+    unread_count: z.number().int(),
+    archived: z.boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi("Conversation", {
+    description:
+      "A conversation as the caller sees it: `role`, `unread_count` and `archived` are the caller's own",
+  });
+
+export const ConversationList = z
+  .object({
+    conversations: z.array(ConversationBody),
+    total: z.number().int().openapi({ description: "The caller's conversations that are not archived" }),
+  })
+  .openapi("ConversationList");

@@ -1,0 +1,92 @@
+import type { z } from "@hono/zod-openapi";
+import type { ObjectId } from "mongodb";
+import { mine } from "../conversations/access.js";
+import { parseId } from "../db/ids.js";
+import type { Deps } from "../deps.js";
+import { AppError } from "../shared/errors.js";
+import type { Auth } from "../shared/openapi.js";
+import { keysForDevice } from "./keys.js";
+import { toMessageBody } from "./present.js";
+import { hiddenSeqs, receiptsFor } from "./receipts.js";
+import { findMessage, type MessageDoc, messageRange } from "./repo.js";
+import type { HistoryQuery } from "./schemas.js";
+
+/** The position a before/after cursor names: a message of this conversation, or a 400 naming it. */
+async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field: string) {
+  const m = await findMessage(deps, parseId(id, field));
+  if (!m?.conversation_id.equals(conversationId)) {
+    throw new AppError("VALIDATION_ERROR", `${field} is not a message of this conversation`, {
+      [field]: "not a message of this conversation",
+    });
+  }
+  return m.seq;
+}
+
+/**
+ * Walks the conversation from a position, nearest first, skipping what the member deleted for
+ * themselves, until `want` messages are found or the range is exhausted. Each step is one range
+ * read on {conversation_id, seq} and one on the member's own marks: the cost follows the page (and
+ * the deletions in it), never the conversation's length.
+ */
+async function walk(
+  deps: Deps,
+  conversationId: ObjectId,
+  userId: ObjectId,
+  range: { above: number; below: number },
+  direction: 1 | -1,
+  want: number,
+) {
+  const found: MessageDoc[] = [];
+  let { above, below } = range;
+  while (found.length < want) {
+    const need = want - found.length;
+    const batch = await messageRange(deps, conversationId, above, below, direction, need);
+    if (!batch.length) break;
+    const seqs = batch.map((m) => m.seq);
+    const hidden = await hiddenSeqs(deps, conversationId, userId, Math.min(...seqs), Math.max(...seqs));
+    found.push(...batch.filter((m) => !hidden.has(m.seq)));
+    if (batch.length < need) break; // the range is exhausted
+    if (direction === 1) above = batch.at(-1)!.seq;
+    else below = batch.at(-1)!.seq;
+  }
+  return found;
+}
+
+/**
+ * One page of history as the calling device sees it: oldest first, its own keys only, receipts
+ * on the caller's own messages. `total` comes from counters (messages stored since the member
+ * joined, less those they deleted for themselves), never from counting the conversation.
+ */
+export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer<typeof HistoryQuery>) {
+  const conversationId = parseId(id, "conversation_id");
+  const { conversation, me } = await mine(deps, conversationId, auth.userId);
+  const range = { above: me.joined_seq, below: Number.MAX_SAFE_INTEGER };
+  if (q.after) range.above = Math.max(range.above, await cursorSeq(deps, conversationId, q.after, "after"));
+  if (q.before) range.below = await cursorSeq(deps, conversationId, q.before, "before");
+  const direction = q.after ? 1 : -1;
+
+  const found = await walk(deps, conversationId, auth.userId, range, direction, q.limit + 1);
+  const page = found.slice(0, q.limit).sort((a, b) => a.seq - b.seq);
+  const own = page.filter((m) => m.sender_id?.equals(auth.userId)).map((m) => m._id);
+  const [keys, receipts] = await Promise.all([
+    keysForDevice(deps, page, auth.userId, auth.deviceId),
+    receiptsFor(deps, own),
+  ]);
+  const messages = page.map((m) => {
+    const k = m._id.toHexString();
+    return toMessageBody(m, auth.userId, keys.get(k), receipts.get(k));
+  });
+  const total = conversation.message_count - me.base_count - me.hidden_count;
+  return { messages, has_more: found.length > q.limit, total: Math.max(0, total) };
+}
+
+/** One message as the calling device sees it (the answer to a send, an edit or a replay). */
+export async function messageFor(deps: Deps, auth: Auth, m: MessageDoc) {
+  const isMine = m.sender_id?.equals(auth.userId) ?? false;
+  const [keys, receipts] = await Promise.all([
+    keysForDevice(deps, [m], auth.userId, auth.deviceId),
+    receiptsFor(deps, isMine ? [m._id] : []),
+  ]);
+  const k = m._id.toHexString();
+  return toMessageBody(m, auth.userId, keys.get(k), receipts.get(k));
+}

@@ -1,0 +1,74 @@
+import type { z } from "@hono/zod-openapi";
+import { ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
+import { listDevicesOf } from "../devices/repo.js";
+import { AppError, type DeviceRef } from "../shared/errors.js";
+import type { Auth } from "../shared/openapi.js";
+import type { WrappedKey } from "./keys.js";
+import type { RecipientKey } from "./schemas.js";
+
+const ref = (userId: ObjectId | string, deviceId: string): DeviceRef => ({
+  user_id: typeof userId === "string" ? userId : userId.toHexString(),
+  device_id: deviceId,
+});
+const id = (r: DeviceRef) => `${r.user_id}:${r.device_id}`;
+
+/**
+ * The device-list check, as Signal's server does it: the keys must name exactly every current
+ * device of every other member, and every other device of the sender (the sending device may
+ * name itself, since it may want to read its own message from history later). Anything else is a
+ * 409 DEVICE_MISMATCH listing what is missing and what is extra, so the client fetches keys and
+ * retries. A key naming a registration_id the device no longer has (it re-registered since the
+ * sender fetched its bundle) is a 410 STALE_DEVICES: a message nobody could open is not stored.
+ */
+export async function checkRecipients(
+  deps: Deps,
+  sender: Auth,
+  members: ObjectId[],
+  keys: z.infer<typeof RecipientKey>[],
+): Promise<WrappedKey[]> {
+  const devices = await listDevicesOf(deps, members);
+  const expected = new Map(
+    devices
+      .filter((d) => !(d.user_id.equals(sender.userId) && d.device_id === sender.deviceId))
+      .map((d) => [id(ref(d.user_id, d.device_id)), d]),
+  );
+  const given = keys.map((k) => ({ ...k, user_id: new ObjectId(k.user_id) }));
+  const givenIds = new Set(given.map((k) => id(ref(k.user_id, k.device_id))));
+  const self = id(ref(sender.userId, sender.deviceId));
+
+  const missing = [...expected.keys()].filter((k) => !givenIds.has(k));
+  const extra = [...givenIds].filter((k) => !expected.has(k) && k !== self);
+  if (missing.length || extra.length) {
+    const split = (k: string) => ref(k.slice(0, 24), k.slice(25));
+    throw new AppError(
+      "DEVICE_MISMATCH",
+      `recipient_keys must name every current device: ${missing.length} missing, ${extra.length} extra`,
+      undefined,
+      undefined,
+      { missing_devices: missing.map(split), extra_devices: extra.map(split) },
+    );
+  }
+
+  const ownDevice = devices.find((d) => d.user_id.equals(sender.userId) && d.device_id === sender.deviceId);
+  const stale = given.filter((k) => {
+    if (k.registration_id === undefined) return false;
+    const device = expected.get(id(ref(k.user_id, k.device_id))) ?? ownDevice;
+    return device?.registration_id !== k.registration_id;
+  });
+  if (stale.length) {
+    throw new AppError(
+      "STALE_DEVICES",
+      `${stale.length} device(s) re-registered since their keys were fetched; fetch them again`,
+      undefined,
+      undefined,
+      { stale_devices: stale.map((k) => ref(k.user_id, k.device_id)) },
+    );
+  }
+  return given.map((k) => ({
+    user_id: k.user_id,
+    device_id: k.device_id,
+    encrypted_key: k.encrypted_key,
+    registration_id: k.registration_id ?? null,
+  }));
+}

@@ -1,0 +1,118 @@
+import type { ObjectId } from "mongodb";
+import { never, owned } from "../db/owned.js";
+import type { Deps } from "../deps.js";
+import type { ContentType } from "./schemas.js";
+
+export interface MessageDoc {
+  _id: ObjectId;
+  conversation_id: ObjectId;
+  /** Position in the conversation (unique there): history pages are ranges of it. */
+  seq: number;
+  /** Null once the sender's account is deleted. */
+  sender_id: ObjectId | null;
+  /** Which of the sender's devices encrypted it (recipients pick the session by it); null once removed. */
+  sender_device_id: string | null;
+  /** Opaque ciphertext; null once deleted for everyone. */
+  encrypted_content: string | null;
+  encrypted_preview: string | null;
+  content_type: ContentType;
+  reply_to: ObjectId | null;
+  is_ephemeral: boolean;
+  ttl_seconds: number | null;
+  view_once: boolean;
+  /** Which set of wrapped keys is current (an edit writes a new set, then drops the old). */
+  version: number;
+  next_version: number;
+  created_at: Date;
+  edited_at: Date | null;
+  deleted: boolean;
+  deleted_at: Date | null;
+}
+export const messages = owned<MessageDoc>({
+  name: "messages",
+  owner: "messages",
+  holds:
+    "one message: opaque ciphertext (no key that opens it), content type, reply reference, sender " +
+    "and sending device, position, timestamps; a tombstone without ciphertext once deleted for everyone",
+  indexes: [
+    { key: { conversation_id: 1, seq: 1 }, options: { unique: true } },
+    { key: { sender_id: 1, sender_device_id: 1 } },
+  ],
+  ...never,
+  onAccountDeletion:
+    "kept for the conversation's other members, with sender and sending device set to null (a " +
+    "deleted account); erased with the conversation once nobody is left in it",
+  eraseAccount: (col, a) =>
+    col.updateMany({ sender_id: a._id }, { $set: { sender_id: null, sender_device_id: null } }),
+  eraseDevice: (col, userId, deviceId) =>
+    col.updateMany({ sender_id: userId, sender_device_id: deviceId }, { $set: { sender_device_id: null } }),
+  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
+});
+const col = (deps: Deps) => messages.col(deps.store.db);
+
+export const findMessage = (deps: Deps, id: ObjectId) => col(deps).findOne({ _id: id });
+
+export const findMessages = (deps: Deps, ids: ObjectId[]) =>
+  col(deps)
+    .find({ _id: { $in: ids } })
+    .toArray();
+
+export const insertMessage = (deps: Deps, doc: MessageDoc) => col(deps).insertOne(doc);
+
+/**
+ * Up to `limit` messages of a conversation strictly between two positions, nearest to `from`
+ * first: descending from `below`, or ascending from `above`.
+ */
+export function messageRange(
+  deps: Deps,
+  conversationId: ObjectId,
+  above: number,
+  below: number,
+  direction: 1 | -1,
+  limit: number,
+) {
+  return col(deps)
+    .find({ conversation_id: conversationId, seq: { $gt: above, $lt: below } })
+    .sort({ seq: direction })
+    .limit(limit)
+    .toArray();
+}
+
+/** Reserves the next key-set version for an edit, while the message is not deleted. */
+export const nextVersion = (deps: Deps, id: ObjectId) =>
+  col(deps).findOneAndUpdate(
+    { _id: id, deleted: false },
+    { $inc: { next_version: 1 } },
+    { returnDocument: "after" },
+  );
+
+/** Applies an edit unless the message was deleted or a later edit (higher version) landed. */
+export async function applyEdit(
+  deps: Deps,
+  id: ObjectId,
+  version: number,
+  set: Pick<MessageDoc, "encrypted_content" | "encrypted_preview" | "content_type">,
+) {
+  const { modifiedCount } = await col(deps).updateOne(
+    { _id: id, deleted: false, version: { $lt: version } },
+    { $set: { ...set, version, edited_at: deps.clock.now() } },
+  );
+  return modifiedCount === 1;
+}
+
+/** Turns a message into a tombstone; true for the call that did it. */
+export async function tombstone(deps: Deps, id: ObjectId) {
+  const { modifiedCount } = await col(deps).updateOne(
+    { _id: id, deleted: false },
+    {
+      $set: {
+        deleted: true,
+        deleted_at: deps.clock.now(),
+        encrypted_content: null,
+        encrypted_preview: null,
+        reply_to: null,
+      },
+    },
+  );
+  return modifiedCount === 1;
+}
