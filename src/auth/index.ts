@@ -1,12 +1,14 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
+import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
+import { identityAudience } from "../relations/policy.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { ipBucket } from "../shared/client-ip.js";
 import { iso } from "../shared/clock.js";
@@ -32,11 +34,13 @@ export function authRoutes(deps: Deps) {
   const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>) =>
     registerDevice(deps, userId, info, async (key_type) => {
       await dropPrekeys(deps, userId, info.device_id);
-      await identityChanged(deps, userId, {
-        device_id: info.device_id,
-        identity_key: info.public_key,
-        key_type,
-      });
+      const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
+      await identityChanged(
+        deps,
+        userId,
+        { device_id: info.device_id, identity_key: info.public_key, key_type },
+        audience,
+      );
     });
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");

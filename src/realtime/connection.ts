@@ -174,17 +174,20 @@ export class Connection {
       const handler = handlers[event.type] as (d: Deps, s: Connection, e: ClientEvent) => Promise<void>;
       await handler(this.deps, this, event);
     } catch (err) {
-      if (err instanceof AppError) return this.fail(err, event.type);
+      // A failed send names its client_message_id, so the client knows which one failed.
+      const id = event.type === "send_message" ? event.data.client_message_id : undefined;
+      const extra = id ? { client_message_id: id } : {};
+      if (err instanceof AppError) return this.fail(err, event.type, extra);
       this.deps.logger.error("socket event failed", { type: event.type, error: err });
-      this.fail(new AppError("INTERNAL_ERROR"), event.type);
+      this.fail(new AppError("INTERNAL_ERROR"), event.type, extra);
     }
   }
 
-  private fail(e: AppError, inReplyTo?: string) {
+  private fail(e: AppError, inReplyTo?: string, extra: { client_message_id?: string } = {}) {
     const { detail, ...rest } = errorBody(e);
     this.send({
       type: "error",
-      data: { message: detail, ...rest, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}) },
+      data: { message: detail, ...rest, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}), ...extra },
     });
   }
 

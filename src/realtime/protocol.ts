@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { MessageBody, SendMessage } from "../messages/schemas.js";
 import { type ErrorCode, errorCodes } from "../shared/errors.js";
 import { StreamEntry, SyncPage } from "../stream/schemas.js";
 
@@ -9,6 +10,7 @@ import { StreamEntry, SyncPage } from "../stream/schemas.js";
  */
 
 const HexId = z.string().regex(/^[0-9a-fA-F]{24}$/, "must be a 24-character hex id");
+const DeviceRef = z.object({ user_id: z.string(), device_id: z.string() });
 const Iso = z.string().describe("ISO 8601 time");
 const event = <T extends string, D extends z.ZodType>(type: T, data: D, description: string) =>
   z.object({ type: z.literal(type), data }).describe(description);
@@ -34,6 +36,13 @@ export const clientEvents = {
     z.object({ up_to: z.number().int().min(0).describe("The newest position the device has stored") }),
     "The device has stored every entry up to `up_to`; the server may drop them. Answered by `acked`",
   ),
+  send_message: event(
+    "send_message",
+    SendMessage,
+    "Sends a message: the same body and rules as POST /api/v1/messages (the same rate limit too). " +
+      "Answered by `message_ack`, or by an `error` with the code and fields the REST call would get " +
+      "(DEVICE_MISMATCH with missing_devices and extra_devices included), carrying the client_message_id",
+  ),
   sync: event(
     "sync",
     z.object({
@@ -53,6 +62,7 @@ export const ClientEvent = z.discriminatedUnion("type", [
   clientEvents.ping,
   clientEvents.ack,
   clientEvents.sync,
+  clientEvents.send_message,
 ]);
 export type ClientEvent = z.infer<typeof ClientEvent>;
 
@@ -89,8 +99,24 @@ export const serverEvents = {
         .optional()
         .describe("Each bad field and what is wrong with it"),
       in_reply_to: z.string().optional().describe("The type of the client frame this answers, when known"),
+      client_message_id: z.string().optional().describe("For a failed send_message: the id it carried"),
+      missing_devices: z.array(DeviceRef).optional().describe("DEVICE_MISMATCH: devices left out"),
+      extra_devices: z
+        .array(DeviceRef)
+        .optional()
+        .describe("DEVICE_MISMATCH: devices that are not recipients"),
+      stale_devices: z.array(DeviceRef).optional().describe("STALE_DEVICES: devices to re-fetch keys for"),
     }),
     "A frame could not be handled; the connection stays open unless a close follows",
+  ),
+  message_ack: event(
+    "message_ack",
+    z.object({
+      client_message_id: z.string().nullable().describe("The send's client_message_id, if it had one"),
+      message: MessageBody.describe("The message as POST /messages answers it"),
+      replay: z.boolean().describe("True when the client_message_id was sent before: nothing new was stored"),
+    }),
+    "Answer to `send_message`",
   ),
   acked: event(
     "acked",
@@ -114,6 +140,7 @@ export const ServerEvent = z.discriminatedUnion("type", [
   serverEvents.authenticated,
   serverEvents.pong,
   serverEvents.error,
+  serverEvents.message_ack,
   serverEvents.acked,
   serverEvents.sync_result,
   serverEvents.typing_indicator,

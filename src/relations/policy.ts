@@ -87,9 +87,8 @@ export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: Ob
 }
 
 /**
- * Who hears about changes to a user's devices (identity keys) and, if they share it, their
- * presence: their accepted contacts, less anyone on either side of a block. Conversation
- * co-members join this list when conversations exist.
+ * Who hears, if the user shares it, of their presence: their accepted contacts, less anyone on
+ * either side of a block. (Not their conversations' other members: a group can hold strangers.)
  */
 export async function contactAudience(deps: Deps, userId: ObjectId): Promise<ObjectId[]> {
   const contacts = (await contactNames(deps, userId, "accepted")).map((c) => c.contact_id);
@@ -108,6 +107,18 @@ export async function presenceAudience(deps: Deps, user: PresenceSubject): Promi
   return user.privacy.show_online_status ? contactAudience(deps, user._id) : [];
 }
 
+/**
+ * Who is told a user's device has a new identity key: whoever encrypts to it, i.e. their contacts
+ * and the members of their conversations (`coMembers`). A block does not hide it from a co-member,
+ * who still encrypts to the user in a group they share.
+ */
+export async function identityAudience(deps: Deps, userId: ObjectId, coMembers: ObjectId[]) {
+  const all = new Map(
+    [...(await contactAudience(deps, userId)), ...coMembers].map((u) => [u.toHexString(), u]),
+  );
+  return [...all.values()];
+}
+
 /** Whether `viewer` may see `target`'s online status and last seen (in a profile, say). */
 export async function maySeePresence(
   deps: Deps,
@@ -117,4 +128,10 @@ export async function maySeePresence(
   if (viewer.equals(target._id)) return true;
   if (!target.privacy.show_online_status) return false;
   return (await blockedBetween(deps, viewer, [target._id])).size === 0;
+}
+
+/** Which of a conversation's other members see `typer` typing: none on either side of a block. */
+export async function typingAudience(deps: Deps, typer: ObjectId, members: ObjectId[]): Promise<ObjectId[]> {
+  const blocked = await blockedBetween(deps, typer, members);
+  return members.filter((m) => !blocked.has(m.toHexString()));
 }

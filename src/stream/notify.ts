@@ -2,7 +2,6 @@ import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
 import { pairState } from "../relations/contacts.js";
-import { contactAudience } from "../relations/policy.js";
 import { append, type EntryInput } from "./append.js";
 import type { EntryData } from "./schemas.js";
 
@@ -43,16 +42,17 @@ export async function contactsChanged(deps: Deps, a: ObjectId, b: ObjectId, only
 }
 
 /**
- * A device of `userId` now has a different identity key: the user's contacts' devices and the
- * user's own other devices get `identity_changed`, the safety-number change their clients show.
+ * A device of `userId` now has a different identity key: the devices of `audience` (whoever
+ * encrypts to the user: contacts, co-members) and the user's own other devices get
+ * `identity_changed`, the safety-number change their clients show.
  */
 export async function identityChanged(
   deps: Deps,
   userId: ObjectId,
   device: { device_id: string; identity_key: string; key_type: "ed25519" | "curve25519" },
+  audience: ObjectId[],
 ) {
-  const audience = [userId, ...(await contactAudience(deps, userId))];
-  const devices = await listDevicesOf(deps, audience);
+  const devices = await listDevicesOf(deps, [userId, ...audience.filter((u) => !u.equals(userId))]);
   const data: EntryData<"identity_changed"> = { user_id: userId.toHexString(), ...device };
   const refs = [data.user_id, `${data.user_id}:${device.device_id}`];
   await append(

@@ -37,12 +37,15 @@ export const streamEntries = owned<StreamEntryDoc>({
   name: "stream_entries",
   owner: "stream",
   holds:
-    "one entry of a device's ordered update stream (contact changes, identity changes; messages, edits, deletions, receipts and membership changes once they exist), with its position",
-  indexes: [{ key: { user_id: 1, device_id: 1, position: 1 } }, { key: { refs: 1 } }],
+    "one entry of a device's ordered update stream, with its position: a message (ciphertext and this device's wrapped key only), an edit, a deletion, a receipt, a conversation change, a contact or identity-key change",
+  indexes: [
+    { key: { user_id: 1, device_id: 1, position: 1 } },
+    { key: { refs: 1, user_id: 1, device_id: 1 } },
+  ],
   expires: true,
   onExpiry: "erased once the retention (`STREAM_RETENTION_SECONDS`, 30 days) passes unacknowledged",
   onAccountDeletion:
-    "the account's devices' streams erased; entries in others' streams that name it become `erased` (content dropped, position kept). Device removal does the same for the device",
+    "the account's devices' streams erased; entries in others' streams that name it become `erased` (content dropped, position kept). The same for a removed device, an erased conversation, a message deleted for everyone, and a departing member's copies of the conversation",
   eraseAccount: async (col, a) => {
     await col.deleteMany({ user_id: a._id });
     await redact(col, a._id.toHexString());
@@ -51,6 +54,10 @@ export const streamEntries = owned<StreamEntryDoc>({
     await col.deleteMany({ user_id: userId, device_id: deviceId });
     await redact(col, `${userId.toHexString()}:${deviceId}`);
   },
+  // The copies of an erased conversation's messages, and of what a departing member could read.
+  eraseConversation: (col, id) => redact(col, id.toHexString()),
+  eraseMembership: (col, id, userId) =>
+    col.updateMany({ refs: id.toHexString(), user_id: userId }, { $set: erased }),
 });
 export const streamHeads = owned<StreamHeadDoc>({
   name: "stream_heads",
@@ -68,7 +75,11 @@ export const streamHeads = owned<StreamHeadDoc>({
  * claimed again by a writer whose head read is old, and a device past it would never see that.
  */
 export const redact = (col: Collection<StreamEntryDoc>, ref: string) =>
-  col.updateMany({ refs: ref }, { $set: { type: "erased", data: {}, refs: [] } });
+  col.updateMany({ refs: ref }, { $set: erased });
+const erased = { type: "erased" as const, data: {}, refs: [] };
+
+/** Empties the entries that name `ref` (a message deleted for everyone) in every stream. */
+export const redactRef = (deps: Deps, ref: string) => redact(entriesOf(deps), ref);
 
 const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
 const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
@@ -127,6 +138,14 @@ export async function readAfter(
     .limit(limit + 1)
     .toArray();
   return { entries: docs.slice(0, limit).map(toBody), has_more: docs.length > limit };
+}
+
+/** The newest position in the device's stream of an entry naming `ref` (a message id), if any. */
+export async function positionOfRef(deps: Deps, userId: ObjectId, deviceId: string, ref: string) {
+  const found = await entriesOf(deps)
+    .find({ refs: ref, user_id: userId, device_id: deviceId }, { projection: { position: 1 } })
+    .toArray();
+  return found.reduce((max, d) => Math.max(max, d.position), 0) || null;
 }
 
 /** One page of the device's stream after `since`, and its newest position: GET /sync and the socket's `sync`. */
