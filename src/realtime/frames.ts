@@ -37,7 +37,10 @@ export function parseFrame(data: RawData, isBinary: boolean, maxBytes: number): 
   }
   const result = clientEvents[type].safeParse(json);
   if (!result.success) {
-    const fields = fieldErrors(result.error);
+    // Named within `data`, as the same field of the same body is named by the REST route.
+    const fields = Object.fromEntries(
+      Object.entries(fieldErrors(result.error)).map(([k, v]) => [k.replace(/^data\./, ""), v]),
+    );
     return {
       error: new AppError("VALIDATION_ERROR", `Invalid ${type}: ${Object.keys(fields).join(", ")}`, fields),
       inReplyTo: type,

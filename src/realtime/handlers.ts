@@ -68,7 +68,7 @@ export const handlers: Handlers = {
   /** A delivery receipt, and an acknowledgement of this device's stream up to that message. */
   async message_delivered(deps, socket, { data }) {
     const { auth } = socket;
-    await markDelivered(deps, auth, parseId(data.message_id, "data.message_id"));
+    await markDelivered(deps, auth, parseId(data.message_id, "message_id"));
     const position = await positionOfRef(deps, auth.userId, auth.deviceId, data.message_id.toLowerCase());
     if (position) await acknowledge(deps, auth.userId, auth.deviceId, position);
   },
@@ -76,7 +76,7 @@ export const handlers: Handlers = {
   async message_read(deps, socket, { data }) {
     const { auth } = socket;
     const { user } = await loadUser(deps, auth.userId);
-    await readMessage(deps, auth, user, parseId(data.message_id, "data.message_id"));
+    await readMessage(deps, auth, user, parseId(data.message_id, "message_id"));
   },
 
   typing_start: (deps, socket, { data }) => typing(deps, socket.auth, data.conversation_id, true),
@@ -85,7 +85,7 @@ export const handlers: Handlers = {
 
 /** Live only: the other members who may see it (src/relations/policy.ts) hear it, wherever they are. */
 async function typing(deps: Deps, auth: Auth, conversationId: string, isTyping: boolean) {
-  const id = parseId(conversationId, "data.conversation_id");
+  const id = parseId(conversationId, "conversation_id");
   await mine(deps, id, auth.userId);
   const others = (await membersOf(deps, id)).map((m) => m.user_id).filter((u) => !u.equals(auth.userId));
   const to: ObjectId[] = await typingAudience(deps, auth.userId, others);
