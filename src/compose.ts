@@ -14,6 +14,6 @@ export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "
     metrics: new Metrics(),
     limiter: createRateLimiter(counters.col(base.store.db), base.clock),
     tokens: createTokens(base.config.JWT_SECRET, base.clock, base.config.ACCESS_TOKEN_TTL),
-    bus: createBus(feed.col(base.store.db), base.config.JWT_SECRET),
+    bus: createBus(feed.col(base.store.db), base.config.JWT_SECRET, base.logger),
   };
 }

@@ -1,5 +1,6 @@
 import { type Collection, type Db, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
+import type { Logger } from "../shared/logger.js";
 import { hmac } from "../shared/random.js";
 import type { CloseName } from "./close.js";
 
@@ -80,7 +81,10 @@ export interface Bus {
   receive(doc: FeedDoc): void;
 }
 
-export function createBus(col: Collection<FeedDoc>, secret: string): Bus {
+/** Feed writes tried before a notice is given up (see `publish`). */
+const ATTEMPTS = 3;
+
+export function createBus(col: Collection<FeedDoc>, secret: string, logger: Logger): Bus {
   const origin = new ObjectId().toHexString();
   const listeners = new Set<Listener>();
   const emit = (event: FeedEvent) => {
@@ -89,10 +93,26 @@ export function createBus(col: Collection<FeedDoc>, secret: string): Bus {
   return {
     origin,
     keys: feedKeys(secret),
+    /**
+     * A notice that cannot be written is logged, not thrown: what it announces is already written
+     * (stream entries, a revoked session), and the other processes' sockets still get it, from the
+     * stream at the device's next notice or when their tailer resumes, and at the next session check.
+     */
     async publish(event) {
       emit(event);
       const about = event.kind === "live" ? { about: event.about } : {};
-      await col.insertOne({ _id: new ObjectId(), origin, event, ...about });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await col.insertOne({ _id: new ObjectId(), origin, event, ...about });
+          return;
+        } catch (err) {
+          if (attempt >= ATTEMPTS) {
+            logger.warn("realtime notice not written to the feed", { kind: event.kind, error: err });
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 20 * attempt));
+        }
+      }
     },
     subscribe(listener) {
       listeners.add(listener);

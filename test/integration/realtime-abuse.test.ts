@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { append, type EntryInput } from "../../src/stream/append.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
-import { connect, wsUrl } from "../helpers/ws.js";
+import { connect, refused, wsUrl } from "../helpers/ws.js";
 
 // Small limits so that each guard is reached quickly: frames of 2 KiB, 5 frames a minute, a
 // 16 KiB send buffer.
@@ -95,6 +95,18 @@ describe("throttling", () => {
       reason: "too many frames, kept on past the limit",
     });
     await second.client.close();
+  });
+});
+
+describe("socket count", () => {
+  it("a user past WS_MAX_SOCKETS_PER_USER open sockets on a process is refused with 429", async () => {
+    const a = await signUp(h);
+    const open = [await connect(h, a.token), await connect(h, a.token), await connect(h, a.token)];
+    const fourth = await refused(`${wsUrl(h)}?token=${a.token}`);
+    expect(fourth).toEqual({ status: 429, body: expect.objectContaining({ code: "RATE_LIMITED" }) });
+    await open[0]!.client.close();
+    const again = await connect(h, a.token);
+    for (const s of [...open.slice(1), again]) await s.client.close();
   });
 });
 
