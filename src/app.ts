@@ -13,6 +13,8 @@ import { keyRoutes } from "./keys/index.js";
 import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
+import { asyncApiDocument } from "./realtime/asyncapi.js";
+import { realtimeRoutes } from "./realtime/rest.js";
 import { authGate, routeKey } from "./sessions/gate.js";
 import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
@@ -20,6 +22,7 @@ import { apiBasics } from "./shared/middleware.js";
 import { requestIdOf } from "./shared/observe.js";
 import { type AppEnv, createRouter } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
+import { streamRoutes } from "./stream/index.js";
 import { userRoutes } from "./users/index.js";
 
 export const VERSION = "0.1.0";
@@ -64,6 +67,8 @@ export function createApp(deps: Deps) {
     conversationRoutes,
     messageRoutes,
     attachmentRoutes,
+    streamRoutes,
+    realtimeRoutes,
   ]) {
     api.route("/", routes(deps));
   }
@@ -81,6 +86,8 @@ export function createApp(deps: Deps) {
     spec ??= openApiDocument(app);
     return c.json(spec);
   });
+  const asyncApi = asyncApiDocument(VERSION);
+  app.get("/asyncapi.json", (c) => c.json(asyncApi));
   app.route("/", docsRoutes());
 
   app.notFound((c) => {

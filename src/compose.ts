@@ -1,4 +1,5 @@
 import type { Deps } from "./deps.js";
+import { createBus, feed } from "./feed/feed.js";
 import { inventory } from "./inventory.js";
 import { counters } from "./limits/counters.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
@@ -6,12 +7,13 @@ import { Metrics } from "./shared/metrics.js";
 import { createTokens } from "./shared/tokens.js";
 
 /** Builds the dependency bag from what the entry file (or a test) created. */
-export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory">): Deps {
+export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory" | "bus">): Deps {
   return {
     ...base,
     inventory,
     metrics: new Metrics(),
     limiter: createRateLimiter(counters.col(base.store.db), base.clock),
     tokens: createTokens(base.config.JWT_SECRET, base.clock, base.config.ACCESS_TOKEN_TTL),
+    bus: createBus(feed.col(base.store.db), base.config.JWT_SECRET, base.logger),
   };
 }

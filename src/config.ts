@@ -62,6 +62,11 @@ const envSchema = z.object({
   ATTACHMENT_MAX_BYTES: int(1_024, 16 * 1024 ** 3).default(100 * 1024 * 1024),
   ATTACHMENT_QUOTA_BYTES: int(1_024, 1024 ** 4).default(1024 ** 3),
   ATTACHMENT_TTL: int(60, 30 * 86_400).default(86_400),
+  STREAM_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
+  WS_HEARTBEAT_MS: int(100, 600_000).default(30_000),
+  WS_MAX_BUFFERED_BYTES: int(16 * 1024, 64 * 1024 * 1024).default(1024 * 1024),
+  WS_MESSAGES_PER_MINUTE: int(1, 100_000).default(200),
+  WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -2,6 +2,7 @@ import type { Change } from "./changes/record.js";
 import type { Config } from "./config.js";
 import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
+import type { Bus } from "./feed/feed.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
 import type { Clock } from "./shared/clock.js";
@@ -23,4 +24,6 @@ export interface Deps {
   tokens: Tokens;
   /** Sees every recorded change before it is delivered; tests read changes through it. */
   onChange?: (change: Change) => void;
+  /** Realtime events: to this process's sockets at once, to the other processes through MongoDB. */
+  bus: Bus;
 }

@@ -5,15 +5,18 @@ import { members } from "./conversations/members.js";
 import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
+import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
 import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
+import { presence } from "./presence/repo.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
+import { streamEntries, streamHeads } from "./stream/repo.js";
 import { users } from "./users/repo.js";
 
 /**
@@ -37,6 +40,11 @@ export const inventory: readonly AnyOwned[] = [
   conversations,
   usedRefresh,
   authSessions,
+  // After the sessions: its erasure closes the sockets those sessions had open.
+  presence,
+  feed,
+  streamEntries,
+  streamHeads,
   otpSessions,
   prekeys,
   devices,

@@ -1,11 +1,12 @@
 import { MongoClient } from "mongodb";
-import { createApp, openApiDocument } from "./app.js";
+import { createApp, openApiDocument, VERSION } from "./app.js";
 import { createDeps } from "./compose.js";
 import { loadConfig } from "./config.js";
 import { inventoryTable } from "./db/owned.js";
 import { storeOf } from "./db/store.js";
 import { inventory } from "./inventory.js";
 import { consoleMailer } from "./mail/mailer.js";
+import { asyncApiJson as asyncApi } from "./realtime/asyncapi.js";
 import { systemClock } from "./shared/clock.js";
 import { createLogger } from "./shared/logger.js";
 
@@ -23,6 +24,9 @@ export function specApp() {
 export const generateOpenApi = () => openApiDocument(specApp());
 
 export const openApiJson = () => `${JSON.stringify(generateOpenApi(), null, 2)}\n`;
+
+/** The AsyncAPI document of the WebSocket protocol, as served at /asyncapi.json. */
+export const asyncApiJson = () => asyncApi(VERSION);
 
 /** docs/storage.md: the inventory of what Hush stores, derived from each collection's owner. */
 export const storageDoc = () =>

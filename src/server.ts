@@ -9,13 +9,19 @@ import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
 import { probePaths } from "./ops/routes.js";
+import { createRealtime, type Realtime } from "./realtime/index.js";
 import { observeRequests, routeNamer } from "./shared/observe.js";
 import { HushResponse } from "./shared/response.js";
 
 export interface HushServer {
   app: ReturnType<typeof createApp>;
+  /** The WebSocket endpoint on the same port (GET /api/v1/ws). */
+  realtime: Realtime;
   listen(port: number, host?: string): Promise<AddressInfo>;
-  /** Stops accepting, lets in-flight requests finish, then resolves. Safe to call twice. */
+  /**
+   * Stops accepting, closes WebSockets with 1001, lets in-flight requests finish, then stops the
+   * realtime background units. Safe to call twice.
+   */
   close(): Promise<void>;
 }
 
@@ -63,26 +69,34 @@ export function createServer(deps: Deps, { around }: ServerOptions = {}): HushSe
         observeRequests(listener, { ...deps, routeOf: routeNamer(app), quiet: new Set(probePaths) }),
       )) as typeof createHttpServer,
   }) as Server;
+  const realtime = createRealtime(deps);
+  server.on("upgrade", realtime.upgrade);
   limits.apply(server);
   let closing: Promise<void> | undefined;
   return {
     app,
+    realtime,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => resolve(server.address() as AddressInfo));
       }),
     close() {
-      closing ??= new Promise((resolve) => {
-        if (!server.listening) return resolve();
-        // Keep-alive connections go as soon as their in-flight request is answered, not at their timeout.
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
-        server.close(() => {
-          clearInterval(sweep);
-          resolve();
+      closing ??= (async () => {
+        const drained = new Promise<void>((resolve) => {
+          if (!server.listening) return resolve();
+          // Keep-alive connections go as soon as their in-flight request is answered, not at their timeout.
+          const sweep = setInterval(() => server.closeIdleConnections(), 50);
+          server.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
+          server.closeIdleConnections();
         });
-        server.closeIdleConnections();
-      });
+        await realtime.closeSockets();
+        await drained;
+        await realtime.stop();
+      })();
       return closing;
     },
   };

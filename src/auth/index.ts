@@ -1,17 +1,21 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
+import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
+import { isOnline } from "../presence/repo.js";
+import { identityAudience } from "../relations/policy.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { ipBucket } from "../shared/client-ip.js";
 import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import type { AppEnv } from "../shared/openapi.js";
 import { createRouter } from "../shared/openapi.js";
+import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
 import { budgets, startCosts } from "./budgets.js";
@@ -23,9 +27,21 @@ const ipOf = (c: Context<AppEnv>) => ipBucket(c.get("clientIp"));
 
 export function authRoutes(deps: Deps) {
   const app = createRouter();
-  /** A login or sign-up registers the device it comes from; a reinstall's old prekeys go. */
+  /**
+   * A login or sign-up registers the device it comes from; a reinstall's old prekeys go, and
+   * whoever encrypts to that device is told its identity key changed.
+   */
   const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>) =>
-    registerDevice(deps, userId, info, () => dropPrekeys(deps, userId, info.device_id));
+    registerDevice(deps, userId, info, async (key_type) => {
+      await dropPrekeys(deps, userId, info.device_id);
+      const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
+      await identityChanged(
+        deps,
+        userId,
+        { device_id: info.device_id, identity_key: info.public_key, key_type },
+        audience,
+      );
+    });
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");
     await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
@@ -150,7 +166,7 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.me, async (c) => {
     const auth = c.get("auth");
     const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
   });
 
   return app;

@@ -6,6 +6,7 @@ import { canSee } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
+import { contactsChanged } from "../stream/notify.js";
 import { findUsers } from "../users/repo.js";
 import * as r from "./routes.js";
 
@@ -39,7 +40,8 @@ export function blockRoutes(deps: Deps) {
       // Stored whether or not the id is an account: the answer must not tell which it is.
       await insertBlock(deps, me, them);
       // After the insert, so a contact request racing this block either is deleted here or sees it.
-      await removePair(deps, me, them);
+      // Only a contact that existed is reported gone: a block of a stranger tells them nothing.
+      if (await removePair(deps, me, them)) await contactsChanged(deps, me, them);
       return c.body(null, 204);
     })
     .openapi(r.unblockUser, async (c) => {

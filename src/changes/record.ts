@@ -1,6 +1,11 @@
+import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
+import { append } from "../stream/append.js";
+import { redactRef } from "../stream/repo.js";
+import type { ConversationChange, MessageEventBody } from "../stream/schemas.js";
+import { entriesFor } from "./entries.js";
 
 /** One device that must learn of a change. */
 export interface DeviceTarget {
@@ -9,42 +14,12 @@ export interface DeviceTarget {
 }
 /**
  * The message as every device sees it: the Message body of the API (messages/schemas.ts) less
- * `recipient_keys` and `status`; each target carries its own key only.
+ * `recipient_keys` and `status`; each target carries its own key only. Its schema is the stream's
+ * (src/stream/schemas.ts), where each device's copy gets that key.
  */
-export interface MessageEvent {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  sender_id: string | null;
-  sender_device_id: string | null;
-  encrypted_content: string | null;
-  content_type: string;
-  metadata: {
-    media_url: string | null;
-    reply_to: string | null;
-    is_ephemeral: boolean;
-    ttl_seconds: number | null;
-    view_once: boolean;
-    /** When the message disappears (null: it does not). */
-    expires_at: string | null;
-    /** View-once: false in the change announcing it (every recipient still has to open it). */
-    opened: boolean | null;
-  };
-  created_at: string;
-  edited_at: string | null;
-  is_deleted: boolean;
-}
+export type MessageEvent = Omit<MessageEventBody, "recipient_keys">;
 
-export type ConversationReason =
-  | "created"
-  | "renamed"
-  | "member_added"
-  | "member_removed"
-  | "member_left"
-  | "admin_added"
-  | "archived"
-  | "deleted"
-  | "timer_changed";
+export type ConversationReason = z.infer<typeof ConversationChange>;
 
 /**
  * Everything that changes what some device should show. Each names its conversation, its message
@@ -107,8 +82,8 @@ export type Change =
 
 /**
  * The one place where "a message or conversation changed" is recorded: every send, edit,
- * deletion, receipt and membership or name change calls it exactly once. Today it counts; the
- * realtime layer appends each change to every target device's stream from here.
+ * deletion, receipt and membership or name change calls it exactly once. Each target device gets
+ * an entry in its stream (src/stream/), which live sockets receive at once, on any process.
  */
 export async function recordChange(deps: Deps, change: Change) {
   deps.onChange?.(change);
@@ -121,6 +96,14 @@ export async function recordChange(deps: Deps, change: Change) {
     { type: change.type },
     change.targets.length,
   );
+  // The stream's copies of a message deleted for everyone, or expired, go with its ciphertext.
+  if (
+    (change.type === "message_deleted" && change.deleted_for_everyone) ||
+    change.type === "message_expired"
+  ) {
+    await redactRef(deps, change.message_id.toHexString());
+  }
+  await append(deps, entriesFor(change));
 }
 
 /** Every current device of the users, less one device (the one making the change). */

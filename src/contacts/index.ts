@@ -18,6 +18,7 @@ import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { page } from "../shared/pagination.js";
+import { contactsChanged } from "../stream/notify.js";
 import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
 import * as r from "./routes.js";
 import type { ContactBody } from "./schemas.js";
@@ -67,23 +68,28 @@ export function contactRoutes(deps: Deps) {
       notSelf(caller, user._id, "add");
       await assertMayRequestContact(deps, caller, user._id);
       const doc = await requestContact(deps, caller, user._id, body.display_name);
+      await contactsChanged(deps, caller, user._id);
       const entry = toContactBody(doc, user);
       return doc.status === "requested" ? c.json(entry, 201) : c.json(entry, 200);
     })
     .openapi(r.acceptContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
       const doc = await acceptContact(deps, c.get("auth").userId, them);
+      await contactsChanged(deps, c.get("auth").userId, them);
       return c.json(toContactBody(doc, await userOf(them)), 200);
     })
     .openapi(r.deleteContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
       if (!(await removeContact(deps, c.get("auth").userId, them)))
         throw new AppError("NOT_FOUND", "Not in your contacts");
+      await contactsChanged(deps, c.get("auth").userId, them);
       return c.body(null, 204);
     })
     .openapi(r.updateContact, async (c) => {
       const them = parseId(c.req.valid("param").user_id, "user_id");
-      const doc = await renameContact(deps, c.get("auth").userId, them, c.req.valid("json").display_name);
+      const me = c.get("auth").userId;
+      const doc = await renameContact(deps, me, them, c.req.valid("json").display_name);
+      await contactsChanged(deps, me, them, me);
       return c.json(toContactBody(doc, await userOf(them)), 200);
     })
     .openapi(r.listContacts, async (c) => {

@@ -54,6 +54,20 @@ export const findMember = (deps: Deps, conversationId: ObjectId, userId: ObjectI
 export const membersOf = (deps: Deps, conversationId: ObjectId) =>
   col(deps).find({ conversation_id: conversationId }).sort({ rank: 1 }).toArray();
 
+/** Everyone who shares a conversation with the user, the user left out; two queries. */
+export async function coMembersOf(deps: Deps, userId: ObjectId): Promise<ObjectId[]> {
+  const mine = await col(deps)
+    .find({ user_id: userId }, { projection: { conversation_id: 1 } })
+    .toArray();
+  if (!mine.length) return [];
+  const all = await col(deps)
+    .find({ conversation_id: { $in: mine.map((m) => m.conversation_id) } }, { projection: { user_id: 1 } })
+    .toArray();
+  const seen = new Map(all.map((m) => [m.user_id.toHexString(), m.user_id]));
+  seen.delete(userId.toHexString());
+  return [...seen.values()];
+}
+
 /** Members of several conversations, grouped by conversation hex id; one query. */
 export async function membersOfMany(deps: Deps, ids: ObjectId[]) {
   const found = ids.length

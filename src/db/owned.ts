@@ -35,6 +35,11 @@ export interface Owned<T extends Document = Document, D = CascadeDeps> {
   indexes: IndexDecl[];
   /** Documents carry `expires_at`; the expiry job erases them once it has passed. */
   expires: boolean;
+  /**
+   * A capped collection (created at start-up when missing): the oldest documents make room for new
+   * ones. The local store trims only when asked (see src/feed/tail.ts).
+   */
+  capped?: { size: number; max: number };
   onExpiry: string;
   onAccountDeletion: string;
   /**

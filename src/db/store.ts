@@ -73,6 +73,7 @@ export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes
  * (except where the owner says a TTL deletion would strand data, see `Owned.ttlBackstop`).
  */
 async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: number | null, logger: Logger) {
+  for (const c of inventory.filter((c) => c.capped)) await ensureCapped(db, c.name, c.capped!);
   for (const c of inventory) {
     for (const { key, options } of c.indexes) await db.collection(c.name).createIndex(key, options);
   }
@@ -95,6 +96,16 @@ async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: numb
     expiry: ttlIndexes ? `expiry job, TTL indexes ${grace} s later as a backstop` : "expiry job only",
   });
   return { ttlIndexes };
+}
+
+/** Creates a capped collection unless it exists; another process starting at once may win the race. */
+async function ensureCapped(db: Db, name: string, capped: { size: number; max: number }) {
+  if (await db.listCollections({ name }, { nameOnly: true }).hasNext()) return;
+  try {
+    await db.createCollection(name, { capped: true, ...capped });
+  } catch (err) {
+    if (!(err instanceof MongoServerError && err.code === 48)) throw err; // NamespaceExists
+  }
 }
 
 async function ensureTtl(db: Db, name: string, grace: number) {

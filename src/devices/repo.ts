@@ -78,7 +78,7 @@ export async function registerDevice(
   deps: Deps,
   userId: ObjectId,
   info: z.infer<typeof DeviceInfo>,
-  onRekey: () => Promise<unknown>,
+  onRekey: (keyType: DeviceDoc["key_type"]) => Promise<unknown>,
 ) {
   const devices = col(deps);
   const now = deps.clock.now();
@@ -106,7 +106,7 @@ export async function registerDevice(
         },
       },
     );
-    if (rekeyed) await onRekey();
+    if (rekeyed) await onRekey(keyType.key.keyType);
     return;
   }
   const _id = newId();

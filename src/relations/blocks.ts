@@ -33,6 +33,22 @@ export async function hasBlocked(deps: Deps, owner: ObjectId, viewer: ObjectId):
   return (await col(deps).countDocuments({ blocker_id: owner, blocked_id: viewer }, { limit: 1 })) > 0;
 }
 
+/** Which of `others` `me` has blocked or been blocked by, as hex ids; two queries for the lot. */
+export async function blockedBetween(deps: Deps, me: ObjectId, others: ObjectId[]): Promise<Set<string>> {
+  if (!others.length) return new Set();
+  const [mine, theirs] = await Promise.all([
+    col(deps)
+      .find({ blocker_id: me, blocked_id: { $in: others } }, { projection: { blocked_id: 1 } })
+      .toArray(),
+    col(deps)
+      .find({ blocker_id: { $in: others }, blocked_id: me }, { projection: { blocker_id: 1 } })
+      .toArray(),
+  ]);
+  return new Set(
+    [...mine.map((b) => b.blocked_id), ...theirs.map((b) => b.blocker_id)].map((id) => id.toHexString()),
+  );
+}
+
 /** Which of `ids` have blocked `viewer`, as hex ids; one query. */
 export async function blockersOf(deps: Deps, viewer: ObjectId, ids: ObjectId[]): Promise<Set<string>> {
   if (!ids.length) return new Set();

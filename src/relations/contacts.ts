@@ -161,9 +161,15 @@ export const contactNames = (deps: Deps, me: ObjectId, status?: ContactDoc["stat
     .project<Pick<ContactDoc, "contact_id" | "display_name">>({ contact_id: 1, display_name: 1 })
     .toArray();
 
-/** Drops both directions between two users (a block ends any contact or request). */
-export const removePair = (deps: Deps, a: ObjectId, b: ObjectId) =>
-  col(deps).deleteMany({ $or: [pair(a, b), pair(b, a)] });
+/** Drops both directions between two users (a block ends any contact or request); true when any existed. */
+export const removePair = async (deps: Deps, a: ObjectId, b: ObjectId) =>
+  (await col(deps).deleteMany({ $or: [pair(a, b), pair(b, a)] })).deletedCount > 0;
+
+/** Both directions between two users as stored now (null where there is none). */
+export async function pairState(deps: Deps, a: ObjectId, b: ObjectId) {
+  const [ab, ba] = await Promise.all([col(deps).findOne(pair(a, b)), col(deps).findOne(pair(b, a))]);
+  return { ab, ba };
+}
 
 export const areContacts = async (deps: Deps, a: ObjectId, b: ObjectId) =>
   (await col(deps).countDocuments({ ...pair(a, b), status: "accepted" }, { limit: 1 })) > 0;

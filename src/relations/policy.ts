@@ -1,8 +1,8 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { blockersOf, hasBlocked } from "./blocks.js";
-import { areContacts } from "./contacts.js";
+import { blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
+import { areContacts, contactNames } from "./contacts.js";
 
 /*
  * Who may see whom and who may message whom: the one place these rules live. Every route (and,
@@ -84,4 +84,54 @@ export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: Ob
   if (await hasBlocked(deps, me, them)) {
     throw new AppError("INVALID_STATE", "You have blocked this user; unblock them first");
   }
+}
+
+/**
+ * Who hears, if the user shares it, of their presence: their accepted contacts, less anyone on
+ * either side of a block. (Not their conversations' other members: a group can hold strangers.)
+ */
+export async function contactAudience(deps: Deps, userId: ObjectId): Promise<ObjectId[]> {
+  const contacts = (await contactNames(deps, userId, "accepted")).map((c) => c.contact_id);
+  const blocked = await blockedBetween(deps, userId, contacts);
+  return contacts.filter((c) => !blocked.has(c.toHexString()));
+}
+
+/** The part of a user the presence rules read. */
+export interface PresenceSubject {
+  _id: ObjectId;
+  privacy: { show_online_status: boolean };
+}
+
+/** Who is told live when a user comes online or goes offline: nobody unless they share it. */
+export async function presenceAudience(deps: Deps, user: PresenceSubject): Promise<ObjectId[]> {
+  return user.privacy.show_online_status ? contactAudience(deps, user._id) : [];
+}
+
+/**
+ * Who is told a user's device has a new identity key: whoever encrypts to it, i.e. their contacts
+ * and the members of their conversations (`coMembers`). A block does not hide it from a co-member,
+ * who still encrypts to the user in a group they share.
+ */
+export async function identityAudience(deps: Deps, userId: ObjectId, coMembers: ObjectId[]) {
+  const all = new Map(
+    [...(await contactAudience(deps, userId)), ...coMembers].map((u) => [u.toHexString(), u]),
+  );
+  return [...all.values()];
+}
+
+/** Whether `viewer` may see `target`'s online status and last seen (in a profile, say). */
+export async function maySeePresence(
+  deps: Deps,
+  viewer: ObjectId,
+  target: PresenceSubject,
+): Promise<boolean> {
+  if (viewer.equals(target._id)) return true;
+  if (!target.privacy.show_online_status) return false;
+  return (await blockedBetween(deps, viewer, [target._id])).size === 0;
+}
+
+/** Which of a conversation's other members see `typer` typing: none on either side of a block. */
+export async function typingAudience(deps: Deps, typer: ObjectId, members: ObjectId[]): Promise<ObjectId[]> {
+  const blocked = await blockedBetween(deps, typer, members);
+  return members.filter((m) => !blocked.has(m.toHexString()));
 }

@@ -107,10 +107,16 @@ async function tokenPair(
   };
 }
 
-/** Erases the session and what was kept to spot reuse of its refresh tokens. */
+/**
+ * Erases the session and what was kept to spot reuse of its refresh tokens, and closes its
+ * WebSockets on every server process (close code 4001).
+ */
 export async function revokeSession(deps: Deps, sessionId: ObjectId) {
   const { deletedCount } = await sessionsOf(deps).deleteOne({ _id: sessionId });
   await usedOf(deps).deleteMany({ session_id: sessionId });
+  if (deletedCount) {
+    await deps.bus.publish({ kind: "close", session_id: sessionId.toHexString(), reason: "SESSION_ENDED" });
+  }
   return deletedCount === 1;
 }
 

@@ -29,6 +29,7 @@ export const errorCodes = {
   PAYLOAD_TOO_LARGE: [413, "Request body too large"],
   UNSUPPORTED_MEDIA_TYPE: [415, "Content-Type must be application/json"],
   RANGE_NOT_SATISFIABLE: [416, "No requested range lies within the attachment; see Content-Range"],
+  UPGRADE_REQUIRED: [426, "This endpoint speaks WebSocket only; send an Upgrade: websocket handshake"],
   RATE_LIMITED: [429, "Rate limit exceeded"],
   OTP_ATTEMPTS_EXCEEDED: [429, "Too many OTP verification attempts"],
   INTERNAL_ERROR: [500, "An unexpected error occurred"],

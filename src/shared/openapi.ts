@@ -232,6 +232,7 @@ const statusText: Record<ErrorStatus, string> = {
     "Body is not of the declared media type (JSON, unless the operation's request body says otherwise; " +
     "a body must be JSON even where none is expected)",
   416: "Range not satisfiable; Content-Range gives the size",
+  426: "Not a WebSocket handshake",
   429: "Rate limited; see Retry-After and the X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
 };

@@ -1,19 +1,32 @@
+import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { canSee, visibleTo } from "../relations/policy.js";
+import { isOnline } from "../presence/repo.js";
+import { canSee, maySeePresence, visibleTo } from "../relations/policy.js";
 import { createRouter } from "../shared/openapi.js";
 import { toPublicUser, toUserBody } from "./present.js";
-import { assertPastDate, deleteAccount, findDiscoverable, findUser, loadUser, updateUser } from "./repo.js";
+import {
+  assertPastDate,
+  deleteAccount,
+  findDiscoverable,
+  findUser,
+  loadUser,
+  type UserDoc,
+  updateUser,
+} from "./repo.js";
 import * as r from "./routes.js";
 
 export function userRoutes(deps: Deps) {
   const app = createRouter();
+  /** Another user as the viewer sees them: with their status only where policy allows. */
+  const publicView = async (viewer: ObjectId, user: UserDoc) =>
+    toPublicUser(user, (await maySeePresence(deps, viewer, user)) ? await isOnline(deps, user._id) : null);
 
   // Declared before getUser: a static segment must win over /users/{user_id}.
   app.openapi(r.getMe, async (c) => {
     const auth = c.get("auth");
     const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
   });
 
   app.openapi(r.updateMe, async (c) => {
@@ -29,7 +42,7 @@ export function userRoutes(deps: Deps) {
     if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
     await updateUser(deps, auth.userId, set);
     const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId), 200);
+    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
   });
 
   app.openapi(r.deleteMe, async (c) => {
@@ -43,13 +56,14 @@ export function userRoutes(deps: Deps) {
     await deps.limiter.enforce(c, r.searchRule, me.toHexString());
     const found = await findDiscoverable(deps, q.includes("@") ? "email" : "username", q);
     const visible = found && (await canSee(deps, me, found._id));
-    return c.json({ users: visible ? [toPublicUser(found)] : [] }, 200);
+    return c.json({ users: visible ? [await publicView(me, found)] : [] }, 200);
   });
 
   app.openapi(r.getUser, async (c) => {
     const id = parseId(c.req.valid("param").user_id, "user_id");
-    const user = await visibleTo(deps, c.get("auth").userId, await findUser(deps, id));
-    return c.json(toPublicUser(user), 200);
+    const me = c.get("auth").userId;
+    const user = await visibleTo(deps, me, await findUser(deps, id));
+    return c.json(await publicView(me, user), 200);
   });
 
   return app;

@@ -7,10 +7,12 @@ import type { PublicUserBody, UserBody } from "./schemas.js";
 
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
 
+/** `online`: the user has an open WebSocket on some server process (src/presence/repo.ts). */
 export function toUserBody(
   u: UserDoc,
   devices: DeviceDoc[],
   currentDeviceId?: string,
+  online = false,
 ): z.infer<typeof UserBody> {
   return {
     id: u._id.toHexString(),
@@ -20,15 +22,16 @@ export function toUserBody(
     profile: { ...u.profile, created_at: iso(u.created_at) },
     privacy: u.privacy,
     devices: devices.map((d) => toDeviceBody(d, currentDeviceId)),
-    status: { online: false, last_seen: iso(u.last_seen_at) },
+    status: { online, last_seen: iso(u.last_seen_at) },
   };
 }
 
-export function toPublicUser(u: UserDoc): z.infer<typeof PublicUserBody> {
+/** `online` is null when the viewer may not see the user's status (src/relations/policy.ts). */
+export function toPublicUser(u: UserDoc, online: boolean | null): z.infer<typeof PublicUserBody> {
   return {
     id: u._id.toHexString(),
     username: u.username,
     profile: { full_name: u.profile.full_name, bio: u.profile.bio, avatar_url: u.profile.avatar_url },
-    status: u.privacy.show_online_status ? { online: false, last_seen: iso(u.last_seen_at) } : null,
+    status: online === null ? null : { online, last_seen: iso(u.last_seen_at) },
   };
 }

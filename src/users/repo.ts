@@ -51,6 +51,10 @@ export const users = owned<UserDoc>({
 const col = (deps: Deps) => users.col(deps.store.db);
 
 export const findUser = (deps: Deps, id: ObjectId) => col(deps).findOne({ _id: id });
+/** The user was last seen now (their last socket closed). */
+export const touchLastSeen = (deps: Deps, id: ObjectId) =>
+  col(deps).updateOne({ _id: id }, { $set: { last_seen_at: deps.clock.now() } });
+
 export const findByEmail = (deps: Deps, email: string) => col(deps).findOne({ email });
 export const emailExists = async (deps: Deps, email: string) =>
   (await col(deps).countDocuments({ email }, { limit: 1 })) > 0;

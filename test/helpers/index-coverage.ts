@@ -24,7 +24,7 @@
  * `$elemMatch`, fields under `$nor`) is range. `$expr`, `$where`, `$text` and the like need what
  * this model does not have, so they make the shape uncovered. Dotted paths are plain fields.
  *
- * Commands: find (filter, sort), update (each `updates[i].q`, `sort`), delete (each
+ * Commands: find (filter, sort; none for a tailable find on a capped collection), update (each `updates[i].q`, `sort`), delete (each
  * `deletes[i].q`), findAndModify (query, sort), count (query; none is a metadata count and needs no
  * index), distinct (query), aggregate (a leading `$match`, then a `$sort` right at the start or
  * right after it; countDocuments arrives this way). Commands without a query are ignored.
@@ -85,6 +85,9 @@ export function shapesOf(command: Doc): Shape[] {
   const of = (filter: unknown, sort?: unknown) => shapes(collection, name, asDoc(filter), asDoc(sort));
   switch (name) {
     case "find":
+      // A tailable cursor reads a capped collection in insertion order, which no index serves or
+      // needs to: MongoDB refuses any other plan for it.
+      if (command.tailable === true) return [];
       return of(command.filter, command.sort);
     case "findAndModify":
       return of(command.query, command.sort);

@@ -26,6 +26,10 @@ export async function startProxy(target: { host: string; port: number }) {
       open = false;
       for (const s of sockets) s.destroy();
     },
+    /** Accepts connections again, as a database back from an outage would. */
+    restore() {
+      open = true;
+    },
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

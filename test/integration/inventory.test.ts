@@ -6,6 +6,7 @@ import { inventory } from "../../src/inventory.js";
 import { storageDoc } from "../../src/openapi-doc.js";
 import { wire } from "../helpers/e2e.js";
 import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import { connect } from "../helpers/ws.js";
 
 let h: Hush;
 beforeAll(async () => {
@@ -111,8 +112,16 @@ describe("the inventory of what Hush stores", () => {
     const [a, b] = [await signUp(h), await signUp(h)];
     await logIn(h, a.email, "second-device");
     await useEverything(a, b);
+    // Realtime too: contacts with sockets open, so there are stream entries, presence and
+    // announcements that name the account.
+    expect((await h.req("POST", `/api/v1/contacts/${a.id}/accept`, { token: b.token })).status).toBe(200);
+    const watcher = await connect(h, b.token);
+    const socket = await connect(h, a.token);
+    await watcher.client.next("user_status");
     expect(await mentions(a.id, a.email)).not.toEqual([]);
     expect((await h.req("DELETE", "/api/v1/users/me", { token: a.token })).status).toBe(204);
+    expect((await socket.client.closed).code).toBe(4003);
+    await watcher.client.close();
     expect(await mentions(a.id, a.email)).toEqual([]);
     expect(await mentions(b.id)).not.toEqual([]); // the other account is untouched
   });

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openApiJson } from "../../src/openapi-doc.js";
+import { asyncApiJson, openApiJson } from "../../src/openapi-doc.js";
 import { errorCodes } from "../../src/shared/errors.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 
@@ -48,6 +48,36 @@ describe("OpenAPI spec", () => {
   it("schemas/openapi.json is what the code generates (run `npm run schemas` after changing a route)", () => {
     const committed = readFileSync(new URL("../../schemas/openapi.json", import.meta.url), "utf8");
     expect(committed).toBe(openApiJson());
+  });
+
+  it("schemas/asyncapi.json is what the WebSocket protocol's schemas generate (`npm run schemas`)", () => {
+    const committed = readFileSync(new URL("../../schemas/asyncapi.json", import.meta.url), "utf8");
+    expect(committed).toBe(asyncApiJson());
+  });
+
+  it("the server serves the AsyncAPI 3 document at /asyncapi.json, every event with a schema", async () => {
+    const r = await h.req("GET", "/asyncapi.json");
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual(JSON.parse(asyncApiJson()));
+    expect(r.body.asyncapi).toBe("3.0.0");
+    expect(r.body.channels.socket.address).toBe("/api/v1/ws");
+    const messages = r.body.components.messages;
+    const named = [
+      "typing_start",
+      "ack",
+      "sync",
+      "authenticated",
+      "pong",
+      "error",
+      "user_status",
+      "contacts_updated",
+    ];
+    for (const name of named) expect(messages[name]?.payload?.type, name).toBe("object");
+    for (const op of Object.values<any>(r.body.operations)) {
+      expect(["send", "receive"]).toContain(op.action);
+      const [msg] = op.messages;
+      expect(messages[msg.$ref.split("/").pop()], msg.$ref).toBeDefined();
+    }
   });
 
   it("the server serves the same document at /openapi.json", () => {

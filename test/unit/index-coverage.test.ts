@@ -92,6 +92,11 @@ describe("query shapes", () => {
     }
   });
 
+  it("takes a tailable find (a capped collection read in insertion order) as no query shape", () => {
+    expect(shapesOf({ find: "feed", filter: {}, tailable: true, awaitData: true, batchSize: 1 })).toEqual([]);
+    expect(shapesOf({ find: "feed", filter: {} }).map(describeShape)).toEqual(["feed.find {} sort {}"]);
+  });
+
   it("tells equality from range, whatever the value's type", () => {
     const shape = shapesOf(
       find({

@@ -1,0 +1,114 @@
+import type { EntryInput } from "../stream/append.js";
+import type { Change } from "./record.js";
+
+const hex = (id: { toHexString(): string } | null) => id?.toHexString() ?? null;
+
+/**
+ * A change as stream entries, one per target device. `refs` name whom and what each entry is
+ * about, so that erasing any of them (a message deleted for everyone, a conversation erased, an
+ * account deleted, a member leaving) empties the entry in every stream.
+ */
+export function entriesFor(change: Change): EntryInput[] {
+  const conversation = change.conversation_id.toHexString();
+  switch (change.type) {
+    case "new_message":
+    case "message_edited": {
+      const { message } = change;
+      const refs = [message.id, conversation, ...(message.sender_id ? [message.sender_id] : [])];
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: change.type,
+        data: {
+          message: {
+            ...message,
+            // A view-once message's key is handed out only by POST /messages/{id}/open.
+            recipient_keys:
+              t.encrypted_key === null
+                ? []
+                : [
+                    {
+                      user_id: t.user_id.toHexString(),
+                      device_id: t.device_id,
+                      encrypted_key: t.encrypted_key,
+                    },
+                  ],
+          },
+        },
+        refs,
+      }));
+    }
+    case "message_deleted": {
+      const data = {
+        message_id: change.message_id.toHexString(),
+        conversation_id: conversation,
+        deleted_for_everyone: change.deleted_for_everyone,
+      };
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: "message_deleted",
+        data,
+        refs: [data.message_id, conversation],
+      }));
+    }
+    case "message_viewed": {
+      const data = {
+        message_id: change.message_id.toHexString(),
+        conversation_id: conversation,
+        user_id: change.user_id.toHexString(),
+        device_id: change.device_id,
+        timestamp: change.timestamp.toISOString(),
+      };
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: "message_viewed",
+        data,
+        refs: [data.message_id, conversation, data.user_id, `${data.user_id}:${data.device_id}`],
+      }));
+    }
+    case "message_expired": {
+      const data = { message_id: change.message_id.toHexString(), conversation_id: conversation };
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: "message_expired",
+        data,
+        refs: [data.message_id, conversation],
+      }));
+    }
+    case "message_status_update": {
+      const data = {
+        message_id: change.message_id.toHexString(),
+        conversation_id: conversation,
+        status: change.status,
+        user_id: change.user_id.toHexString(),
+        device_id: change.device_id,
+        timestamp: change.timestamp.toISOString(),
+      };
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: "message_status_update",
+        data,
+        refs: [
+          data.message_id,
+          conversation,
+          data.user_id,
+          ...(data.device_id ? [`${data.user_id}:${data.device_id}`] : []),
+        ],
+      }));
+    }
+    case "conversation_updated": {
+      const data = { conversation_id: conversation, reason: change.reason, user_id: hex(change.user_id) };
+      return change.targets.map((t) => ({
+        user_id: t.user_id,
+        device_id: t.device_id,
+        type: "conversation_updated",
+        data,
+        refs: [conversation, ...(data.user_id ? [data.user_id] : [])],
+      }));
+    }
+  }
+}

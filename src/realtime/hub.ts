@@ -1,0 +1,171 @@
+import type { WebSocket } from "ws";
+import type { Deps } from "../deps.js";
+import type { FeedEvent } from "../feed/feed.js";
+import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
+import { sessionForGate } from "../sessions/repo.js";
+import type { Auth } from "../shared/openapi.js";
+import { Connection, type HubSide } from "./connection.js";
+import type { CloseName, ServerEvent } from "./protocol.js";
+import { announce } from "./status.js";
+
+/** Over-limit frames a user may keep sending in one window before their socket is closed. */
+const STRIKES = 20;
+
+/**
+ * This process's sockets, indexed by user, and what happens to them on each realtime event (from
+ * this process or, through the feed, from another): stream positions, closes, live events.
+ */
+export function createHub(deps: Deps) {
+  const conns = new Set<Connection>();
+  const byUser = new Map<string, Set<Connection>>();
+  /** The same sockets by the names the feed uses: stream key (user and device) and user key. */
+  const byStream = new Map<string, Set<Connection>>();
+  const byUserKey = new Map<string, Set<Connection>>();
+  const keys = deps.bus.keys;
+  const streamKey = (c: Connection) => keys.stream(c.userHex, c.auth.deviceId);
+  const userKey = (c: Connection) => keys.user(c.userHex);
+  const index = (map: Map<string, Set<Connection>>, key: string, c: Connection, add: boolean) => {
+    const set = map.get(key) ?? new Set();
+    if (add) map.set(key, set.add(c));
+    else if (set.delete(c) && set.size === 0) map.delete(key);
+  };
+  const frames = new Map<string, { window: number; count: number; strikes: number }>();
+  /** Presence work of closed sockets, awaited at shutdown so it finishes before the store closes. */
+  const cleanups = new Set<Promise<unknown>>();
+  /** Each socket's presence record, written once it is authenticated; its removal waits for it. */
+  const opened = new WeakMap<Connection, Promise<unknown>>();
+  const waitFor = (p: Promise<unknown>) => {
+    const tracked = p.catch((err) => deps.logger.warn("presence update failed", { error: err }));
+    cleanups.add(tracked);
+    void tracked.finally(() => cleanups.delete(tracked));
+  };
+
+  const side: HubSide = {
+    countFrame(userHex) {
+      const window = Math.floor(deps.clock.now().getTime() / 60_000);
+      const f = frames.get(userHex);
+      const c = f && f.window === window ? f : { window, count: 0, strikes: 0 };
+      frames.set(userHex, c);
+      if (++c.count <= deps.config.WS_MESSAGES_PER_MINUTE) return "ok";
+      return ++c.strikes > STRIKES ? "abuse" : "limited";
+    },
+    detached(conn) {
+      conns.delete(conn);
+      index(byUser, conn.userHex, conn, false);
+      index(byStream, streamKey(conn), conn, false);
+      index(byUserKey, userKey(conn), conn, false);
+      if (!byUser.has(conn.userHex)) frames.delete(conn.userHex);
+      const present = { id: conn.id, userId: conn.auth.userId, deviceId: conn.auth.deviceId };
+      const after = opened.get(conn) ?? Promise.resolve();
+      waitFor(
+        after
+          .catch(() => {})
+          .then(() => socketClosed(deps, present))
+          // An account being erased is not announced: nothing may name it once it is gone.
+          .then((last) =>
+            last && conn.closedFor !== "ACCOUNT_DELETED" ? announce(deps, present.userId, false) : undefined,
+          ),
+      );
+    },
+  };
+
+  function onEvent(event: FeedEvent) {
+    if (event.kind === "entries") {
+      for (const t of event.targets) for (const c of byStream.get(t.k) ?? []) c.notify(t.p);
+    } else if (event.kind === "close") {
+      const sockets = new Set(event.sockets ?? []);
+      for (const c of conns) {
+        if (sockets.has(c.id.toHexString()) || c.auth.sessionId.toHexString() === event.session_id)
+          c.close(event.reason);
+      }
+    } else if (event.kind === "live") {
+      // Built from the live schemas in protocol.ts by their producers (status.ts, typing).
+      const live = event.event as ServerEvent;
+      for (const u of event.to) for (const c of byUserKey.get(u) ?? []) c.send(live);
+    }
+  }
+  const unsubscribe = deps.bus.subscribe(onEvent);
+  deps.metrics.gauge("ws_connections", "Open WebSockets on this process", () => conns.size);
+
+  const heartbeat = setInterval(() => {
+    for (const c of conns) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+    if (conns.size)
+      waitFor(
+        refreshSockets(
+          deps,
+          [...conns].map((c) => c.id),
+        ),
+      );
+  }, deps.config.WS_HEARTBEAT_MS);
+  heartbeat.unref();
+
+  return {
+    /** Sockets this process holds for a user. */
+    count: (userHex: string) => byUser.get(userHex)?.size ?? 0,
+    get size() {
+      return conns.size;
+    },
+
+    /** Takes an upgraded socket: registered before its position is read, so no notice falls between. */
+    async attach(ws: WebSocket, auth: Auth) {
+      const conn = new Connection(deps, ws, auth, side);
+      conns.add(conn);
+      index(byUser, conn.userHex, conn, true);
+      index(byStream, streamKey(conn), conn, true);
+      index(byUserKey, userKey(conn), conn, true);
+      try {
+        await conn.start();
+      } catch (err) {
+        deps.logger.warn("socket start failed", { error: err });
+        ws.terminate();
+        return;
+      }
+      if (!conn.isOpen) return; // closed while starting: nothing to record
+      const present = { id: conn.id, userId: auth.userId, deviceId: auth.deviceId };
+      const open = socketOpened(deps, present);
+      opened.set(conn, open);
+      waitFor(
+        open.then(async (first) => {
+          // A session ended while this socket was starting closed the sockets it found in presence,
+          // which may not have had this one yet: look again now that it is there.
+          if (!(await sessionForGate(deps, auth.sessionId))) return conn.close(await conn.endedBy());
+          if (first) await announce(deps, auth.userId, true);
+        }),
+      );
+    },
+
+    /** Every socket catches up from the stream: after the feed cursor was lost and found again. */
+    resume() {
+      for (const c of conns) void c.resync();
+    },
+
+    /** Closes every socket with a code, waiting (briefly) for them and their presence updates. */
+    async closeAll(name: CloseName) {
+      const closed = [...conns].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.ws.readyState === c.ws.CLOSED) return resolve();
+            c.ws.once("close", () => resolve());
+            c.close(name);
+          }),
+      );
+      await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2_000).unref())]);
+      for (const c of conns) c.ws.terminate();
+      for (let i = 0; conns.size && i < 100; i++) await new Promise((r) => setTimeout(r, 10));
+      while (cleanups.size) await Promise.all([...cleanups]);
+    },
+
+    stop() {
+      clearInterval(heartbeat);
+      unsubscribe();
+    },
+  };
+}
+export type Hub = ReturnType<typeof createHub>;

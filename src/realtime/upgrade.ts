@@ -1,0 +1,71 @@
+import { type IncomingMessage, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import type { WebSocketServer } from "ws";
+import type { Deps } from "../deps.js";
+import { authenticate } from "../sessions/gate.js";
+import { AppError, errorBody } from "../shared/errors.js";
+import type { Hub } from "./hub.js";
+
+export const WS_PATH = "/api/v1/ws";
+/** The subprotocol a client offers next to `bearer.<token>`; the server answers with it. */
+export const SUBPROTOCOL = "hush.v1";
+
+/**
+ * The token from `?token=` or from a `Sec-WebSocket-Protocol` value (`bearer.<token>`, or the bare
+ * token), which keeps it out of URLs and proxy logs.
+ */
+export function tokenOf(req: IncomingMessage, url: URL): string | null {
+  const query = url.searchParams.get("token");
+  if (query) return query;
+  const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  for (const p of offered) {
+    if (p.startsWith("bearer.")) return p.slice("bearer.".length);
+    if (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(p)) return p;
+  }
+  return null;
+}
+
+/** Answers an upgrade request with an HTTP error in HABIBTI's shape and closes the connection. */
+function refuse(socket: Duplex, e: AppError) {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(errorBody(e));
+  socket.end(
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\n` +
+      "Content-Type: application/json\r\n" +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      "Connection: close\r\n\r\n" +
+      body,
+  );
+}
+
+/**
+ * Handles the HTTP server's `upgrade` event: authenticates before upgrading, so a bad, expired or
+ * revoked token gets a plain 401 and never a socket.
+ */
+export function upgradeHandler(deps: Deps, wss: WebSocketServer, hub: Hub, accepting: () => boolean) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname !== WS_PATH) return refuse(socket, new AppError("NOT_FOUND", "Route not found"));
+      if (!accepting()) return refuse(socket, new AppError("INTERNAL_ERROR", "Server shutting down"));
+      const token = tokenOf(req, url);
+      if (!token) {
+        return refuse(
+          socket,
+          new AppError("UNAUTHORIZED", "Missing token: pass ?token= or a `bearer.<token>` subprotocol"),
+        );
+      }
+      const auth = await authenticate(deps, token);
+      if (hub.count(auth.userId.toHexString()) >= deps.config.WS_MAX_SOCKETS_PER_USER) {
+        return refuse(socket, new AppError("RATE_LIMITED", "Too many open sockets for this account"));
+      }
+      if (socket.destroyed) return;
+      wss.handleUpgrade(req, socket, head, (ws) => void hub.attach(ws, auth));
+    })().catch((err) => {
+      if (err instanceof AppError) return refuse(socket, err);
+      deps.logger.error("websocket upgrade failed", { error: err });
+      refuse(socket, new AppError("INTERNAL_ERROR"));
+    });
+  };
+}

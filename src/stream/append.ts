@@ -1,0 +1,309 @@
+import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
+import type { Deps } from "../deps.js";
+import { addSeconds } from "../shared/clock.js";
+import { entryId, headKey, type StreamEntryDoc, streamEntries, streamHeads } from "./repo.js";
+import type { EntryData, EntryType } from "./schemas.js";
+
+/*
+ * Appending to device streams. A position is claimed by inserting the entry under the _id
+ * `<user>:<device>:<position>`: the insert is the allocation, so a position exists exactly when its
+ * entry is written, and nobody can see position N+1 while N is claimed but unwritten. A writer
+ * tries the position after the device's head (a hint it raises after each insert) and, when the
+ * unique _id says it is taken, the next one; so it only ever lands on N+1 after N was written. The
+ * argument in full is in docs/realtime.md; test/integration/stream.test.ts forces the races.
+ */
+
+const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
+const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
+
+/** One entry to append: for one device, of one type. */
+export type EntryInput = {
+  [T in EntryType]: {
+    user_id: ObjectId;
+    device_id: string;
+    type: T;
+    data: EntryData<T>;
+    /** Whom and what the entry names, for erasure (see StreamEntryDoc.refs). */
+    refs: string[];
+  };
+}[EntryType];
+
+export interface Placed {
+  user_id: ObjectId;
+  device_id: string;
+  position: number;
+}
+
+/** One device's share of an append: its inputs in order, the first `placed.length` of them written. */
+interface Queue {
+  key: string;
+  user_id: ObjectId;
+  device_id: string;
+  inputs: EntryInput[];
+  placed: Placed[];
+  next: number;
+}
+const unplaced = (q: Queue) => q.placed.length < q.inputs.length;
+
+/**
+ * Appends entries to their devices' streams, each device's in the order given, and tells every
+ * server process (deps.bus) so that live sockets get them. The one way anything enters a stream.
+ * Resolves with where each input went, in input order.
+ */
+export function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Placed[]> {
+  if (!inputs.length) return Promise.resolve([]);
+  const writer = writers.get(deps.store) ?? new Writer(deps);
+  writers.set(deps.store, writer);
+  return writer.submit(inputs);
+}
+
+/** One writer per store client, i.e. per process. */
+const writers = new WeakMap<object, Writer>();
+const MAX_HINTS = 10_000;
+
+/**
+ * A process's appends, written in batches: while one batch is being written, the next ones
+ * queue, and the next write takes them all (group commit). A batch costs the same few round trips
+ * whatever its size, so the rate grows with the load, and appends in one process never race for
+ * a position (processes still can: the unique _id settles that).
+ */
+class Writer {
+  private waiting: { inputs: readonly EntryInput[]; resolve(p: Placed[]): void; reject(e: unknown): void }[] =
+    [];
+  private running = false;
+  /** Per device, the highest position known taken or acknowledged: saves reading the head. */
+  private hints = new Map<string, number>();
+
+  constructor(private readonly deps: Deps) {}
+
+  submit(inputs: readonly EntryInput[]) {
+    return new Promise<Placed[]>((resolve, reject) => {
+      this.waiting.push({ inputs, resolve, reject });
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run() {
+    this.running = true;
+    while (this.waiting.length) {
+      const batch = this.waiting.splice(0);
+      try {
+        const placed = await this.write(batch.flatMap((b) => b.inputs));
+        let at = 0;
+        for (const b of batch) {
+          b.resolve(placed.slice(at, at + b.inputs.length));
+          at += b.inputs.length;
+        }
+      } catch (err) {
+        this.hints.clear();
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.running = false;
+  }
+
+  private async write(inputs: EntryInput[]): Promise<Placed[]> {
+    const deps = this.deps;
+    const queues = new Map<string, Queue>();
+    const slots: { q: Queue; i: number }[] = [];
+    for (const input of inputs) {
+      const key = headKey(input.user_id, input.device_id);
+      const q = queues.get(key) ?? {
+        key,
+        user_id: input.user_id,
+        device_id: input.device_id,
+        inputs: [],
+        placed: [],
+        next: (this.hints.get(key) ?? -1) + 1,
+      };
+      slots.push({ q, i: q.inputs.push(input) - 1 });
+      queues.set(key, q);
+    }
+    const all = [...queues.values()];
+    await advance(
+      deps,
+      all.filter((q) => q.next === 0),
+    );
+    let pending = all;
+    while (pending.length) {
+      await placeAll(deps, pending);
+      pending = await retreatBelowAck(deps, pending);
+    }
+    if (this.hints.size > MAX_HINTS) this.hints.clear();
+    for (const q of all) this.hints.set(q.key, q.next - 1);
+    // In input order: placed[i] is where inputs[i] went.
+    const placed = slots.map(({ q, i }) => q.placed[i]!);
+    const stream = deps.bus.keys.stream;
+    await deps.bus.publish({
+      kind: "entries",
+      targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
+    });
+    return placed;
+  }
+}
+
+/** Moves each queue's next candidate past what its head says is written or acknowledged. */
+async function advance(deps: Deps, queues: Queue[]) {
+  if (!queues.length) return;
+  const heads = await headsOf(deps)
+    .find({ _id: { $in: queues.map((q) => q.key) } })
+    .toArray();
+  const byKey = new Map(heads.map((h) => [h._id, h]));
+  for (const q of queues) {
+    const h = byKey.get(q.key);
+    q.next = Math.max(q.next, 1, (h?.last ?? 0) + 1, (h?.acked ?? 0) + 1);
+  }
+}
+
+/**
+ * Inserts every queue's entries at its next positions. Devices with one entry go in one unordered
+ * insert; a device with several gets an ordered insert of its own, which stops at the first taken
+ * position, so its entries never land out of order.
+ */
+async function placeAll(deps: Deps, queues: Queue[]) {
+  const now = deps.clock.now();
+  const expires_at = addSeconds(now, deps.config.STREAM_RETENTION_SECONDS);
+  const doc = (q: Queue, offset: number): StreamEntryDoc => {
+    const item = q.inputs[q.placed.length + offset]!;
+    const position = q.next + offset;
+    return {
+      _id: entryId(q.user_id, q.device_id, position),
+      user_id: q.user_id,
+      device_id: q.device_id,
+      position,
+      type: item.type,
+      data: item.data,
+      refs: item.refs,
+      created_at: now,
+      expires_at,
+    };
+  };
+  const place = (q: Queue, count: number) => {
+    for (let i = 0; i < count; i++)
+      q.placed.push({ user_id: q.user_id, device_id: q.device_id, position: q.next + i });
+    q.next += count;
+  };
+  const col = entriesOf(deps);
+  let round = queues.filter(unplaced);
+  while (round.length) {
+    const left = (q: Queue) => q.inputs.length - q.placed.length;
+    const singles = round.filter((q) => left(q) === 1);
+    const conflicted: Queue[] = [];
+    const jobs = round
+      .filter((q) => left(q) > 1)
+      .map(async (q) => {
+        const docs = Array.from({ length: left(q) }, (_, i) => doc(q, i));
+        const written = await insertInOrder(col, docs);
+        place(q, written);
+        if (written < docs.length) {
+          conflicted.push(q);
+          q.next++;
+        }
+      });
+    if (singles.length) {
+      jobs.push(
+        (async () => {
+          const taken = await insertClaims(
+            col,
+            singles.map((q) => doc(q, 0)),
+          );
+          singles.forEach((q, i) => {
+            if (!taken.has(i)) place(q, 1);
+            else {
+              conflicted.push(q);
+              q.next++;
+            }
+          });
+        })(),
+      );
+    }
+    await Promise.all(jobs);
+    // Someone else wrote there: their head update tells how far to skip instead of one by one.
+    if (conflicted.length) await advance(deps, conflicted);
+    round = round.filter(unplaced);
+  }
+}
+
+const writeErrorsOf = (err: MongoBulkWriteError) =>
+  Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+
+/** Inserts each doc; returns the indexes whose _id (their position) was already taken. */
+async function insertClaims(col: Collection<StreamEntryDoc>, docs: StreamEntryDoc[]) {
+  const taken = new Set<number>();
+  try {
+    await col.insertMany(docs, { ordered: false });
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    for (const e of writeErrorsOf(err)) {
+      if (e.code !== 11000) throw err;
+      taken.add(e.index);
+    }
+  }
+  return taken;
+}
+
+/** Inserts docs in order until one's position is taken; returns how many were written. */
+async function insertInOrder(col: Collection<StreamEntryDoc>, docs: StreamEntryDoc[]) {
+  try {
+    await col.insertMany(docs, { ordered: true });
+    return docs.length;
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    const [first] = writeErrorsOf(err);
+    if (first?.code !== 11000) throw err;
+    return first.index;
+  }
+}
+
+/**
+ * Raises each head past what was placed, then checks the device has not acknowledged past it
+ * meanwhile: acknowledged entries are deleted, and a writer whose head read came before that
+ * could have claimed a freed position the device had already seen. Such a writer takes its
+ * entries back and places them again after the acknowledged position. Returns those queues.
+ */
+async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
+  await raiseHeads(deps, queues);
+  const heads = await headsOf(deps)
+    .find({ _id: { $in: queues.map((q) => q.key) } })
+    .toArray();
+  const byKey = new Map(heads.map((h) => [h._id, h]));
+  const again: Queue[] = [];
+  for (const q of queues) {
+    const head = byKey.get(q.key);
+    if (!head || head.acked < Math.min(...q.placed.map((p) => p.position))) continue;
+    await entriesOf(deps).deleteMany({
+      _id: { $in: q.placed.map((p) => entryId(q.user_id, q.device_id, p.position)) },
+    });
+    q.placed = [];
+    q.next = Math.max(head.last, head.acked) + 1;
+    again.push(q);
+  }
+  return again;
+}
+
+/**
+ * One write for all the devices: each head's `last` goes up to what was placed, never down. The
+ * write is idempotent, so when two first appends race to create a head it simply runs again (the
+ * local store stops a batch of updates at its first error, whatever `ordered` says).
+ */
+async function raiseHeads(deps: Deps, queues: Queue[]) {
+  const ops = queues.map((q) => ({
+    updateOne: {
+      filter: { _id: q.key },
+      update: {
+        $max: { last: Math.max(...q.placed.map((p) => p.position)) },
+        $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 },
+      },
+      upsert: true,
+    },
+  }));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await headsOf(deps).bulkWrite(ops, { ordered: false });
+      return;
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || attempt > 2) throw err;
+      if (writeErrorsOf(err).some((e) => e.code !== 11000)) throw err;
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import type { Collection, ObjectId } from "mongodb";
+import { never, owned } from "../db/owned.js";
+import type { Deps } from "../deps.js";
+import type { EntryType, StreamEntryBody } from "./schemas.js";
+
+/*
+ * One ordered stream per device: its collections and how they are read and acknowledged.
+ * Entries are written only by append.ts.
+ */
+
+export interface StreamEntryDoc {
+  _id: string;
+  user_id: ObjectId;
+  device_id: string;
+  position: number;
+  type: EntryType;
+  data: Record<string, unknown>;
+  /**
+   * Whom and what the entry names (user ids, `user:device`, message ids): erasing any of them
+   * turns the entry into `erased`, keeping its position.
+   */
+  refs: string[];
+  created_at: Date;
+  expires_at: Date;
+}
+export interface StreamHeadDoc {
+  _id: string;
+  user_id: ObjectId;
+  device_id: string;
+  /** The highest position known to be written; may trail appends in flight (never leads them). */
+  last: number;
+  /** The highest position the device said it has stored; entries up to it are dropped. */
+  acked: number;
+}
+
+export const streamEntries = owned<StreamEntryDoc>({
+  name: "stream_entries",
+  owner: "stream",
+  holds:
+    "one entry of a device's ordered update stream, with its position: a message (ciphertext and this device's wrapped key only), an edit, a deletion, a receipt, a conversation change, a contact or identity-key change",
+  indexes: [
+    { key: { user_id: 1, device_id: 1, position: 1 } },
+    { key: { refs: 1, user_id: 1, device_id: 1 } },
+  ],
+  expires: true,
+  onExpiry: "erased once the retention (`STREAM_RETENTION_SECONDS`, 30 days) passes unacknowledged",
+  onAccountDeletion:
+    "the account's devices' streams erased; entries in others' streams that name it become `erased` (content dropped, position kept). The same for a removed device, an erased conversation, a message deleted for everyone, and a departing member's copies of the conversation",
+  eraseAccount: async (col, a) => {
+    await col.deleteMany({ user_id: a._id });
+    await redact(col, a._id.toHexString());
+  },
+  eraseDevice: async (col, userId, deviceId) => {
+    await col.deleteMany({ user_id: userId, device_id: deviceId });
+    await redact(col, `${userId.toHexString()}:${deviceId}`);
+  },
+  // The copies of an erased conversation's messages, and of what a departing member could read.
+  eraseConversation: (col, id) => redact(col, id.toHexString()),
+  eraseMembership: (col, id, userId) =>
+    col.updateMany({ refs: id.toHexString(), user_id: userId }, { $set: erased }),
+});
+export const streamHeads = owned<StreamHeadDoc>({
+  name: "stream_heads",
+  owner: "stream",
+  holds: "a device's stream counters: the newest position written and the newest it acknowledged",
+  indexes: [{ key: { user_id: 1 } }],
+  ...never,
+  onAccountDeletion: "erased; device removal erases that device's (a device enrolled again starts at 1)",
+  eraseAccount: (col, a) => col.deleteMany({ user_id: a._id }),
+  eraseDevice: (col, userId, deviceId) => col.deleteOne({ _id: headKey(userId, deviceId) }),
+});
+
+/**
+ * Empties every entry that names `ref`. Its position stays taken: a freed position could be
+ * claimed again by a writer whose head read is old, and a device past it would never see that.
+ */
+export const redact = (col: Collection<StreamEntryDoc>, ref: string) =>
+  col.updateMany({ refs: ref }, { $set: erased });
+const erased = { type: "erased" as const, data: {}, refs: [] };
+
+/** Empties the entries that name `ref` (a message deleted for everyone) in every stream. */
+export const redactRef = (deps: Deps, ref: string) => redact(entriesOf(deps), ref);
+
+const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
+const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
+
+export const headKey = (userId: ObjectId, deviceId: string) => `${userId.toHexString()}:${deviceId}`;
+export const entryId = (userId: ObjectId, deviceId: string, position: number) =>
+  `${headKey(userId, deviceId)}:${position}`;
+
+const toBody = (d: StreamEntryDoc) =>
+  ({ type: d.type, position: d.position, data: d.data }) as StreamEntryBody;
+
+/** The device's newest written position: its head, plus any appends still raising it. */
+export async function currentPosition(deps: Deps, userId: ObjectId, deviceId: string): Promise<number> {
+  const head = await headsOf(deps).findOne({ _id: headKey(userId, deviceId) });
+  let p = head ? Math.max(head.last, head.acked) : 0;
+  while (await entriesOf(deps).findOne({ _id: entryId(userId, deviceId, p + 1) }, { projection: { _id: 1 } }))
+    p++;
+  return p;
+}
+
+/**
+ * Entries after `after` up to `upTo`, in order. Short ranges (the live case) are read by _id,
+ * which the local store serves from its index too; longer ones by the position index.
+ */
+export async function readRange(
+  deps: Deps,
+  userId: ObjectId,
+  deviceId: string,
+  after: number,
+  upTo: number,
+): Promise<StreamEntryBody[]> {
+  if (upTo <= after) return [];
+  if (upTo - after <= 8) {
+    const ids = Array.from({ length: upTo - after }, (_, i) => entryId(userId, deviceId, after + 1 + i));
+    const found = await Promise.all(ids.map((_id) => entriesOf(deps).findOne({ _id })));
+    return found.filter((d) => d !== null).map(toBody);
+  }
+  const docs = await entriesOf(deps)
+    .find({ user_id: userId, device_id: deviceId, position: { $gt: after, $lte: upTo } })
+    .sort({ position: 1 })
+    .toArray();
+  return docs.map(toBody);
+}
+
+/** A page of the entries after `since`, in order, for sync. */
+export async function readAfter(
+  deps: Deps,
+  userId: ObjectId,
+  deviceId: string,
+  since: number,
+  limit: number,
+) {
+  const docs = await entriesOf(deps)
+    .find({ user_id: userId, device_id: deviceId, position: { $gt: since } })
+    .sort({ position: 1 })
+    .limit(limit + 1)
+    .toArray();
+  return { entries: docs.slice(0, limit).map(toBody), has_more: docs.length > limit };
+}
+
+/** The newest position in the device's stream of an entry naming `ref` (a message id), if any. */
+export async function positionOfRef(deps: Deps, userId: ObjectId, deviceId: string, ref: string) {
+  const found = await entriesOf(deps)
+    .find({ refs: ref, user_id: userId, device_id: deviceId }, { projection: { position: 1 } })
+    .toArray();
+  return found.reduce((max, d) => Math.max(max, d.position), 0) || null;
+}
+
+/** One page of the device's stream after `since`, and its newest position: GET /sync and the socket's `sync`. */
+export async function syncPage(deps: Deps, userId: ObjectId, deviceId: string, since: number, limit: number) {
+  const page = await readAfter(deps, userId, deviceId, since, limit);
+  // Read after the page, so it is at least the last position in it.
+  return { ...page, position: await currentPosition(deps, userId, deviceId) };
+}
+
+/**
+ * Records that the device has stored everything up to `upTo` (at most its newest position) and
+ * drops those entries. The head goes first: an append checks it after inserting (retreatBelowAck).
+ */
+export async function acknowledge(deps: Deps, userId: ObjectId, deviceId: string, upTo: number) {
+  const p = Math.min(upTo, await currentPosition(deps, userId, deviceId));
+  if (p <= 0) return 0;
+  await headsOf(deps).updateOne(
+    { _id: headKey(userId, deviceId) },
+    { $max: { acked: p }, $setOnInsert: { user_id: userId, device_id: deviceId, last: p } },
+    { upsert: true },
+  );
+  await entriesOf(deps).deleteMany({ user_id: userId, device_id: deviceId, position: { $lte: p } });
+  return p;
+}

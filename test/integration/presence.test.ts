@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import { type Client, connect } from "../helpers/ws.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(() => h?.close());
+
+async function befriend(a: Account, b: Account) {
+  expect((await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: b.id } })).status).toBe(
+    201,
+  );
+  expect((await h.req("POST", `/api/v1/contacts/${a.id}/accept`, { token: b.token })).status).toBe(200);
+}
+
+/** Everything a socket has been sent up to now: a ping's pong comes after whatever was queued before it. */
+async function settled(c: Client) {
+  await c.ask({ type: "ping" }, "pong");
+  return c.seen("user_status");
+}
+
+const statusOf = async (viewer: Account, target: Account) =>
+  (await h.req("GET", `/api/v1/users/${target.id}`, { token: viewer.token })).body.status;
+
+describe("presence", () => {
+  it("contacts see a user come online with the first socket and go offline with the last", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await befriend(a, b);
+    const watcher = await connect(h, b.token);
+    expect(await statusOf(b, a)).toMatchObject({ online: false });
+
+    const first = await connect(h, a.token);
+    const online = await watcher.client.next("user_status");
+    expect(online.data).toMatchObject({ user_id: a.id, online: true });
+    expect(await statusOf(b, a)).toMatchObject({ online: true });
+    expect((await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.online).toBe(true);
+
+    const laptop = await logIn(h, a.email, "laptop");
+    const second = await connect(h, laptop.res.body.session_token);
+    await first.client.close();
+    // Still online on the laptop. (Sockets opening and closing at once may repeat "online": an
+    // announcement says the state, so a repeat is harmless; never a wrong "offline".)
+    expect((await settled(watcher.client)).filter((e) => !e.data.online)).toEqual([]);
+
+    const before = Date.parse(
+      (await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.last_seen,
+    );
+    h.clock.advance(5);
+    await second.client.close();
+    let offline = await watcher.client.next("user_status");
+    while (offline.data.online) offline = await watcher.client.next("user_status");
+    expect(offline.data).toMatchObject({ user_id: a.id, online: false });
+    expect(Date.parse(offline.data.last_seen)).toBeGreaterThan(before);
+    expect(await statusOf(b, a)).toMatchObject({ online: false, last_seen: offline.data.last_seen });
+    await watcher.client.close();
+  });
+
+  it("people who are not contacts hear nothing", async () => {
+    const [a, b, stranger] = [await signUp(h), await signUp(h), await signUp(h)];
+    await befriend(a, b);
+    const contact = await connect(h, b.token);
+    const other = await connect(h, stranger.token);
+    const s = await connect(h, a.token);
+    await contact.client.next("user_status");
+    expect(await settled(other.client)).toEqual([]);
+    for (const c of [contact, other, s]) await c.client.close();
+  });
+
+  it("a user who hides their status is never announced and shows no status", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await befriend(a, b);
+    const hide = await h.req("PATCH", "/api/v1/users/me", {
+      token: a.token,
+      body: { privacy: { show_online_status: false } },
+    });
+    expect(hide.status).toBe(200);
+    const contact = await connect(h, b.token);
+    const s = await connect(h, a.token);
+    expect(await settled(contact.client)).toEqual([]);
+    expect(await statusOf(b, a)).toBeNull();
+    // The user still sees their own.
+    expect((await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.online).toBe(true);
+    await s.client.close();
+    expect(await settled(contact.client)).toEqual([]);
+    await contact.client.close();
+  });
+
+  it("a block either way stops the announcements and hides the status", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    await befriend(a, b);
+    expect((await h.req("POST", `/api/v1/users/${a.id}/block`, { token: b.token })).status).toBe(204);
+    const watcher = await connect(h, b.token);
+    const s = await connect(h, a.token);
+    expect(await settled(watcher.client)).toEqual([]);
+    expect(await statusOf(b, a)).toBeNull();
+    await s.client.close();
+    await watcher.client.close();
+  });
+});

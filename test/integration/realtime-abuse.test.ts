@@ -1,0 +1,172 @@
+import { ObjectId } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { append, type EntryInput } from "../../src/stream/append.js";
+import { type Hush, signUp, startHush } from "../helpers/hush.js";
+import { connect, refused, wsUrl } from "../helpers/ws.js";
+
+// Small limits so that each guard is reached quickly: frames of 2 KiB, 5 frames a minute, a
+// 16 KiB send buffer.
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush({
+    MAX_BODY_BYTES: "2048",
+    WS_MESSAGES_PER_MINUTE: "5",
+    WS_MAX_BUFFERED_BYTES: "16384",
+  });
+});
+afterAll(() => h?.close());
+
+const metric = async (line: RegExp) => {
+  const text = (await h.req("GET", "/metrics")).body as string;
+  return Number(
+    text
+      .split("\n")
+      .find((l) => line.test(l))
+      ?.split(" ")
+      .at(-1) ?? 0,
+  );
+};
+
+describe("malformed frames", () => {
+  it("each gets an error naming the problem, and the connection stays up", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    const cases: [string | Buffer, boolean, Record<string, unknown>][] = [
+      ["{not json", false, { code: "INVALID_JSON" }],
+      ["[1,2]", false, { code: "VALIDATION_ERROR", fields: { type: "required" } }],
+      [
+        JSON.stringify({ type: "shout", data: {} }),
+        false,
+        { code: "VALIDATION_ERROR", fields: { type: expect.stringContaining("typing_start") } },
+      ],
+      [
+        JSON.stringify({ type: "ack", data: { up_to: "lots" } }),
+        false,
+        { code: "VALIDATION_ERROR", fields: { up_to: expect.any(String) }, in_reply_to: "ack" },
+      ],
+      [
+        JSON.stringify({ type: "typing_start", data: { conversation_id: "nope" } }),
+        false,
+        {
+          code: "VALIDATION_ERROR",
+          fields: { conversation_id: expect.any(String) },
+          in_reply_to: "typing_start",
+        },
+      ],
+      [Buffer.from([1, 2, 3]), true, { code: "VALIDATION_ERROR" }],
+      [JSON.stringify({ type: "ping", pad: "x".repeat(3000) }), false, { code: "PAYLOAD_TOO_LARGE" }],
+    ];
+    for (const [frame, binary, expected] of cases) {
+      h.clock.advance(60); // a fresh frame budget for each
+      const error = client.next("error");
+      client.sendRaw(frame, binary);
+      expect((await error).data).toMatchObject({ message: expect.any(String), ...expected });
+    }
+    h.clock.advance(60);
+    expect((await client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+    await client.close();
+  });
+
+  it("a frame past four times the body limit is not read: the socket closes with 1009", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    client.sendRaw(JSON.stringify({ type: "ping", pad: "x".repeat(4 * 2048 + 10) }));
+    expect((await client.closed).code).toBe(1009);
+  });
+});
+
+describe("throttling", () => {
+  it("past the frame budget each frame gets RATE_LIMITED; a client that keeps on is closed with 4008", async () => {
+    const a = await signUp(h);
+    const first = await connect(h, a.token);
+    const second = await connect(h, a.token); // same user, same budget
+    for (let i = 0; i < 5; i++) await (i % 2 ? second : first).client.ask({ type: "ping" }, "pong");
+    const limited = await first.client.ask({ type: "ping" }, "error");
+    expect(limited.data).toMatchObject({ code: "RATE_LIMITED" });
+    expect((await second.client.ask({ type: "ping" }, "error")).data.code).toBe("RATE_LIMITED");
+    // A minute later the budget is back.
+    h.clock.advance(60);
+    expect((await first.client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+    for (let i = 0; i < 4; i++) await first.client.ask({ type: "ping" }, "pong");
+    for (let i = 0; i < 25; i++) first.client.send({ type: "ping" });
+    expect(await first.client.closed).toEqual({
+      code: 4008,
+      reason: "too many frames, kept on past the limit",
+    });
+    await second.client.close();
+  });
+});
+
+describe("socket count", () => {
+  it("a user past WS_MAX_SOCKETS_PER_USER open sockets on a process is refused with 429", async () => {
+    const a = await signUp(h);
+    const open = [await connect(h, a.token), await connect(h, a.token), await connect(h, a.token)];
+    const fourth = await refused(`${wsUrl(h)}?token=${a.token}`);
+    expect(fourth).toEqual({ status: 429, body: expect.objectContaining({ code: "RATE_LIMITED" }) });
+    await open[0]!.client.close();
+    const again = await connect(h, a.token);
+    for (const s of [...open.slice(1), again]) await s.client.close();
+  });
+});
+
+describe("dead and slow clients", () => {
+  it("a client that stops answering pings is cut; one that answers stays", async () => {
+    const own = await startHush({ WS_HEARTBEAT_MS: "300" });
+    try {
+      const a = await signUp(own);
+      const silent = await connect(own, a.token, { options: { autoPong: false } });
+      const alive = await connect(own, a.token);
+      expect((await silent.client.closed).code).toBe(1006);
+      expect((await alive.client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+      expect(alive.client.ws.readyState).toBe(WebSocket.OPEN);
+      await alive.client.close();
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("a socket whose unsent data passes the bound is closed with 4009, not buffered further", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    const before = await metric(/^ws_closes_total\{reason="SLOW_CONSUMER"\}/);
+    // The client stops reading; the server keeps getting entries for it.
+    (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const big = (n: number): EntryInput => ({
+      user_id: new ObjectId(a.id),
+      device_id: a.deviceId,
+      type: "contacts_updated",
+      data: { user_id: a.id, status: "accepted", display_name: `${n}`.padEnd(60_000, ".") },
+      refs: [],
+    });
+    for (let round = 0; round < 40; round++) {
+      await append(
+        h.deps,
+        Array.from({ length: 20 }, (_, i) => big(round * 20 + i)),
+      );
+      if ((await metric(/^ws_closes_total\{reason="SLOW_CONSUMER"\}/)) > before) break;
+    }
+    expect(await metric(/^ws_closes_total\{reason="SLOW_CONSUMER"\}/)).toBe(before + 1);
+    (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await client.closed).code).toBe(4009);
+    // Whatever it missed is still there to sync.
+    const again = await connect(h, a.token);
+    const page = await again.client.ask({ type: "sync", data: { since: 0, limit: 5 } }, "sync_result");
+    expect(page.data.entries[0]?.position).toBe(1);
+    await again.client.close();
+  });
+});
+
+describe("shutdown", () => {
+  it("closes every socket with 1001 and refuses new ones", async () => {
+    const own = await startHush();
+    const a = await signUp(own);
+    const { client } = await connect(own, a.token);
+    const closing = own.close();
+    expect(await client.closed).toEqual({ code: 1001, reason: "server shutting down; reconnect" });
+    await closing;
+    await expect(
+      new Promise((res, rej) => new WebSocket(wsUrl(own)).once("open", res).once("error", rej)),
+    ).rejects.toThrow();
+  });
+});

@@ -1,0 +1,127 @@
+import { randomBytes } from "node:crypto";
+import { ObjectId } from "mongodb";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { append, type EntryInput } from "../../src/stream/append.js";
+import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import { hostOf, startProxy } from "../helpers/proxy.js";
+import { connect } from "../helpers/ws.js";
+
+// Two server processes' worth of state (separate apps, buses, sockets, feed tailers) over one database.
+let a: Hush;
+let b: Hush;
+const dbName = `hush_rt_scale_${randomBytes(4).toString("hex")}`;
+const secret = randomBytes(32).toString("hex");
+beforeAll(async () => {
+  a = await startHush({ JWT_SECRET: secret }, { dbName });
+  b = await startHush({ JWT_SECRET: secret }, { dbName });
+});
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+});
+
+const entry = (who: Account, deviceId: string, n: number): EntryInput => ({
+  user_id: new ObjectId(who.id),
+  device_id: deviceId,
+  type: "contacts_updated",
+  data: { user_id: who.id, status: "accepted", display_name: `n${n}` },
+  refs: [],
+});
+
+describe("several server processes on one database", () => {
+  it("an entry written on one process reaches a socket on the other", async () => {
+    const alice = await signUp(a);
+    const bob = await signUp(a);
+    const onB = await connect(b, bob.token);
+    await a.req("POST", "/api/v1/contacts", { token: alice.token, body: { user_id: bob.id } });
+    const got = await onB.client.next("contacts_updated");
+    expect(got.data).toEqual({ user_id: alice.id, status: "incoming", display_name: null });
+    await onB.client.close();
+  });
+
+  it("writers on both processes interleave, and a socket still gets every position once, in order", async () => {
+    const alice = await signUp(a);
+    const onB = await connect(b, alice.token);
+    const writes = Array.from({ length: 40 }, (_, n) =>
+      append(n % 2 ? a.deps : b.deps, [entry(alice, alice.deviceId, n)]),
+    );
+    const placed = (await Promise.all(writes)).flat().map((p) => p.position);
+    expect(placed.sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const live = [];
+    for (let i = 0; i < 40; i++) live.push((await onB.client.next("contacts_updated")).position);
+    expect(live).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    await onB.client.close();
+  });
+
+  it("a logout on one process closes that session's socket on the other with 4001", async () => {
+    const alice = await signUp(a);
+    const onB = await connect(b, alice.token);
+    expect((await a.req("POST", "/api/v1/auth/logout", { token: alice.token })).status).toBe(204);
+    expect(await onB.client.closed).toEqual({ code: 4001, reason: "session revoked or ended" });
+  });
+
+  it("removing a device closes its sockets everywhere with 4002, and only its", async () => {
+    const alice = await signUp(a);
+    const other = await logIn(a, alice.email, "other-device");
+    const otherToken = other.res.body.session_token as string;
+    const first = await connect(b, alice.token);
+    const second = await connect(a, otherToken);
+    expect((await a.req("DELETE", `/api/v1/devices/${alice.deviceId}`, { token: otherToken })).status).toBe(
+      204,
+    );
+    expect((await first.client.closed).code).toBe(4002);
+    const pong = await second.client.ask({ type: "ping" }, "pong");
+    expect(pong.type).toBe("pong");
+    await second.client.close();
+  });
+
+  it("deleting the account closes every socket of it, on every process, with 4003", async () => {
+    const alice = await signUp(a);
+    const other = await logIn(a, alice.email, "other-device");
+    const s1 = await connect(a, alice.token);
+    const s2 = await connect(b, other.res.body.session_token as string);
+    expect((await b.req("DELETE", "/api/v1/users/me", { token: alice.token })).status).toBe(204);
+    expect((await s1.client.closed).code).toBe(4003);
+    expect((await s2.client.closed).code).toBe(4003);
+  });
+
+  it("a process that loses its feed cursor catches its sockets up when it is back, losing nothing", async () => {
+    const proxy = await startProxy(hostOf(inject("mongoUri")));
+    const c = await startHush(
+      { JWT_SECRET: secret },
+      { dbName, uri: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` },
+    );
+    try {
+      const alice = await signUp(a);
+      const onC = await connect(c, alice.token);
+      await append(a.deps, [entry(alice, alice.deviceId, 1)]);
+      expect((await onC.client.next("contacts_updated")).position).toBe(1);
+      proxy.cut(); // c loses the database: its tailer's cursor with it
+      await append(
+        a.deps,
+        [2, 3, 4].map((n) => entry(alice, alice.deviceId, n)),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      const caught = [];
+      try {
+        for (let i = 0; i < 3; i++) caught.push(await onC.client.next("contacts_updated", 15_000));
+      } catch (e) {
+        console.log(
+          c.logs
+            .filter((l) => /warn|error/.test(l))
+            .map((l) => l.slice(0, 400))
+            .join("\n"),
+        );
+        throw e;
+      }
+      expect(caught.map((e) => [e.position, e.data])).toEqual(
+        [2, 3, 4].map((n) => [n, { user_id: alice.id, status: "accepted", display_name: `n${n}` }]),
+      );
+      await onC.client.close();
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+});

@@ -1,0 +1,169 @@
+import { ObjectId } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { ServerEvent } from "../../src/realtime/protocol.js";
+import { append, type EntryInput } from "../../src/stream/append.js";
+import { type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import { wsUrl } from "../helpers/ws.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(() => h?.close());
+
+type Entry = { type: string; position: number; data: { display_name: string } };
+
+/**
+ * A device as a careful client runs it: it stores entries strictly in position order, asks for
+ * what it has not got with `sync` after each (re)connect, and acknowledges now and then. It also
+ * checks the server's promise on each socket: live entries come one position after another,
+ * starting right after the position `authenticated` announced.
+ */
+class Device {
+  stored: Entry[] = [];
+  private pending = new Map<number, Entry>();
+  private ws?: WebSocket;
+  private live: { expect: number } | null = null;
+  violations: string[] = [];
+  connections = 0;
+
+  constructor(
+    readonly name: string,
+    private token: string,
+  ) {}
+
+  get position() {
+    return this.stored.at(-1)?.position ?? 0;
+  }
+
+  connect() {
+    const ws = new WebSocket(`${wsUrl(h)}?token=${this.token}`);
+    this.ws = ws;
+    this.live = null;
+    this.connections++;
+    ws.on("message", (raw) => {
+      const event = ServerEvent.parse(JSON.parse(raw.toString())) as { type: string } & Record<string, any>;
+      if (ws !== this.ws) return;
+      if (event.type === "authenticated") {
+        this.live = { expect: event.data.position + 1 };
+        this.syncFrom(ws);
+      } else if (event.type === "sync_result") {
+        for (const e of event.data.entries) this.take(e);
+        if (event.data.has_more || this.position < event.data.position) this.syncFrom(ws);
+      } else if (event.type === "contacts_updated") {
+        if (!this.live || event.position !== this.live.expect)
+          this.violations.push(`${this.name}: live ${event.position}, expected ${this.live?.expect}`);
+        if (this.live) this.live.expect = event.position + 1;
+        this.take(event as Entry);
+      }
+    });
+    ws.on("error", () => {});
+  }
+
+  /** Drops the connection abruptly, as a network cut would. */
+  cut() {
+    this.ws?.terminate();
+    this.ws = undefined;
+  }
+
+  ack() {
+    if (this.ws?.readyState === WebSocket.OPEN)
+      this.ws.send(JSON.stringify({ type: "ack", data: { up_to: this.position } }));
+  }
+
+  async close() {
+    this.cut();
+  }
+
+  private syncFrom(ws: WebSocket) {
+    if (ws.readyState === WebSocket.OPEN)
+      ws.send(JSON.stringify({ type: "sync", data: { since: this.position, limit: 100 } }));
+  }
+
+  private take(e: Entry) {
+    if (e.position > this.position) this.pending.set(e.position, e);
+    for (let next = this.pending.get(this.position + 1); next; next = this.pending.get(this.position + 1)) {
+      this.pending.delete(next.position);
+      this.stored.push(next);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("a burst of 1,000 entries with sockets cut at random", () => {
+  it("leaves every device with every entry exactly once, in order", { timeout: 300_000 }, async () => {
+    const a = await signUp(h);
+    const second = await logIn(h, a.email, "a-second");
+    const b = await signUp(h);
+    const targets = [
+      { user: new ObjectId(a.id), device: a.deviceId, token: a.token },
+      { user: new ObjectId(a.id), device: "a-second", token: second.res.body.session_token as string },
+      { user: new ObjectId(b.id), device: b.deviceId, token: b.token },
+    ];
+    const devices = targets.map((t) => new Device(t.device, t.token));
+    for (const d of devices) d.connect();
+
+    // What each device's stream must hold: position -> name, from what `append` placed.
+    const expected = targets.map(() => new Map<number, string>());
+    const TOTAL = 1_000;
+    const PRODUCERS = 4;
+    const BATCH = 5; // entries a producer appends at once, for every device
+    let produced = 0;
+    const producer = async (p: number) => {
+      for (let n = p * BATCH; n < TOTAL; n += PRODUCERS * BATCH) {
+        const names = Array.from({ length: BATCH }, (_, i) => `n${n + i}`);
+        const inputs: EntryInput[] = targets.flatMap((t) =>
+          names.map((name) => ({
+            user_id: t.user,
+            device_id: t.device,
+            type: "contacts_updated" as const,
+            data: { user_id: a.id, status: "accepted" as const, display_name: name },
+            refs: [],
+          })),
+        );
+        const placed = await append(h.deps, inputs);
+        placed.forEach((pl, i) => {
+          const d = targets.findIndex((t) => t.user.equals(pl.user_id) && t.device === pl.device_id);
+          expected[d]!.set(pl.position, (inputs[i]!.data as { display_name: string }).display_name);
+        });
+        produced += BATCH;
+      }
+    };
+
+    // Chaos: while the burst runs, cut a random socket at random moments, reconnect it a little
+    // later, and have devices acknowledge what they stored.
+    let bursting = true;
+    const chaos = (async () => {
+      while (bursting) {
+        await sleep(50 + Math.random() * 200);
+        const d = devices[Math.floor(Math.random() * devices.length)]!;
+        if (Math.random() < 0.3) d.ack();
+        d.cut();
+        await sleep(Math.random() * 60);
+        d.connect();
+      }
+    })();
+    await Promise.all(Array.from({ length: PRODUCERS }, (_, p) => producer(p)));
+    bursting = false;
+    await chaos;
+    expect(produced).toBe(TOTAL);
+
+    // Everyone reconnected: each catches up through sync, then nothing is left to get.
+    for (let waited = 0; waited < 30_000; waited += 50) {
+      if (devices.every((d) => d.position === TOTAL)) break;
+      await sleep(50);
+    }
+    for (const [i, d] of devices.entries()) {
+      expect(d.connections, d.name).toBeGreaterThan(1);
+      expect(d.stored.map((e) => e.position)).toEqual(Array.from({ length: TOTAL }, (_, k) => k + 1));
+      expect(d.stored.map((e) => e.data.display_name)).toEqual(
+        d.stored.map((e) => expected[i]!.get(e.position)),
+      );
+      expect(new Set(d.stored.map((e) => e.data.display_name)).size).toBe(TOTAL);
+      expect(d.violations).toEqual([]);
+    }
+    for (const d of devices) await d.close();
+  });
+});
