@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
+import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
@@ -23,11 +24,11 @@ import {
 const LEASE_MS = 60_000;
 
 /**
- * The hook for what expired messages own elsewhere: their encrypted attachments, once attachments
- * exist (src/attachments, another branch). Called with every batch before the messages go; the one
- * place to add that erasure.
+ * What expired messages own elsewhere: their encrypted attachments, with their chunks. Called with
+ * every batch before the messages go, so a crash half way leaves messages whose next run erases
+ * what is left.
  */
-async function eraseAttachmentsOf(_deps: Deps, _messageIds: ObjectId[]) {}
+const eraseAttachmentsOf = (deps: Deps, messageIds: ObjectId[]) => eraseForMessages(deps, messageIds);
 
 /**
  * Erases every message past its `expires_at` (disappearing messages, tombstones past their
@@ -174,6 +175,7 @@ export async function capViewOnce(deps: Deps, now: Date): Promise<number> {
         await setLastPreview(deps, m.conversation_id, m._id, null);
       } else await clearViewOnceCap(deps, m._id);
       await eraseMessageKeys(deps, m._id);
+      await eraseAttachmentsOf(deps, [m._id]);
     }
     if (due.length < deps.config.EXPIRY_BATCH) return erased;
   }

@@ -152,4 +152,38 @@ describe("attachments in messages", () => {
     expect(await stored(sent.id)).toEqual({ doc: false, chunks: 0 });
     expect(await stored(theirs.id)).toEqual({ doc: true, chunks: 3 });
   });
+  it("a disappearing message's attachments are erased when it expires", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const { id } = await upload(a);
+    expect((await send(h, a, ab, "brief", { ttl_seconds: 30, attachment_ids: [id] })).res.status).toBe(201);
+    expect((await fetchAs(b, id)).status).toBe(200);
+    h.clock.advance(31);
+    await sweepOnce(h.deps);
+    expect(await stored(id)).toEqual({ doc: false, chunks: 0 });
+    expect((await fetchAs(b, id)).status).toBe(404);
+  });
+
+  it("a view-once message's attachments go once its last recipient device opens it", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const { id, data } = await upload(a);
+    const sent = await send(h, a, ab, "once", { view_once: true, attachment_ids: [id] });
+    expect(sent.res.status).toBe(201);
+    const got = await fetchAs(b, id); // fetched first: useless without the key
+    expect(sha256(got.bytes)).toBe(sha256(data));
+    expect((await call(b, "POST", `/messages/${sent.res.body.id}/open`)).status).toBe(200);
+    expect(await stored(id)).toEqual({ doc: false, chunks: 0 });
+    expect((await fetchAs(b, id)).status).toBe(404);
+  });
+
+  it("a view-once message nobody opens loses its attachments at the cap", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const { id } = await upload(a);
+    await send(h, a, ab, "unopened", { view_once: true, attachment_ids: [id] });
+    h.clock.advance(h.deps.config.VIEW_ONCE_CAP_SECONDS + 1);
+    await sweepOnce(h.deps);
+    expect(await stored(id)).toEqual({ doc: false, chunks: 0 });
+  });
 });
