@@ -127,6 +127,7 @@ const config = loadConfig({
   JWT_SECRET: "b".repeat(32),
   ACCESS_TOKEN_TTL: "86400", // the messaging bench moves the clock past rate-limit windows
   ATTACHMENT_QUOTA_BYTES: String(64 * 1024 ** 3),
+  REQUEST_TIMEOUT_MS: "600000", // a history page at 100,000 messages takes tens of seconds on the local store
 });
 // The wall clock, which the messaging bench may move ahead (see bench/messages.ts).
 const skew = { seconds: 0 };

@@ -12,6 +12,8 @@ import type { AttachmentDoc } from "./repo.js";
  * never in one.
  */
 export async function mayRead(deps: Deps, viewer: ObjectId, doc: AttachmentDoc): Promise<boolean> {
+  // A disappearing message's attachments go with it at once, before the expiry job erases them.
+  if (doc.message_expires_at && doc.message_expires_at <= deps.clock.now()) return false;
   if (doc.uploader_id.equals(viewer)) return true;
   if (!doc.conversation_id || doc.message_seq === null) return false;
   const member = await findMember(deps, doc.conversation_id, viewer);

@@ -16,6 +16,8 @@ export interface Owner {
   conversation_id: ObjectId;
   /** The message's position: members who joined after it cannot read it, nor its attachments. */
   message_seq: number;
+  /** When the message disappears (ttl_seconds), if it does: its attachments can't be read after. */
+  message_expires_at: Date | null;
 }
 
 const col = (deps: Deps) => attachments.col(deps.store.db);
@@ -51,7 +53,15 @@ export async function releaseFromMessage(deps: Deps, messageId: ObjectId) {
   const expires = new Date(deps.clock.now().getTime() + deps.config.ATTACHMENT_TTL * 1000);
   await col(deps).updateMany(
     { message_id: messageId },
-    { $set: { message_id: null, conversation_id: null, message_seq: null, expires_at: expires } },
+    {
+      $set: {
+        message_id: null,
+        conversation_id: null,
+        message_seq: null,
+        message_expires_at: null,
+        expires_at: expires,
+      },
+    },
   );
 }
 

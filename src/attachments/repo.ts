@@ -29,6 +29,7 @@ export interface AttachmentDoc {
   message_id: ObjectId | null;
   conversation_id: ObjectId | null;
   message_seq: number | null;
+  message_expires_at?: Date | null;
 }
 
 export const attachments = owned<AttachmentDoc>({
@@ -140,6 +141,7 @@ export async function openUpload(deps: Deps, userId: ObjectId, size: number, res
     message_id: null,
     conversation_id: null,
     message_seq: null,
+    message_expires_at: null,
   };
   await col(deps).insertOne(doc);
   try {

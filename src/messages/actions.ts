@@ -1,5 +1,4 @@
 import type { ObjectId } from "mongodb";
-import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { audienceOf, consumeUnread, countHidden } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
@@ -122,7 +121,6 @@ export async function deleteForEveryone(deps: Deps, auth: Auth, id: ObjectId) {
   }
   if (!(await tombstone(deps, message))) return; // a racing deletion did it
   await eraseMessageKeys(deps, id);
-  await eraseForMessages(deps, [id]);
   await setLastPreview(deps, message.conversation_id, id, null);
   for (const member of await audienceOf(deps, message.conversation_id, message.sender_id, message.seq)) {
     await consume(deps, message, member);

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { ObjectId } from "mongodb";
+import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
+import { newId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { eraseKeysOf, eraseMessageKeys } from "./keys.js";
 import { claimMarks, eraseMarksOf, eraseReceiptsOf, type MarkDoc, marksOf } from "./receipts.js";
@@ -22,13 +23,6 @@ import {
 
 /** How long one run's claim on a batch holds before another process may take it over. */
 const LEASE_MS = 60_000;
-
-/**
- * What expired messages own elsewhere: their encrypted attachments, with their chunks. Called with
- * every batch before the messages go, so a crash half way leaves messages whose next run erases
- * what is left.
- */
-const eraseAttachmentsOf = (deps: Deps, messageIds: ObjectId[]) => eraseForMessages(deps, messageIds);
 
 /**
  * Erases every message past its `expires_at` (disappearing messages, tombstones past their
@@ -59,7 +53,7 @@ async function eraseBatch(deps: Deps, won: MessageDoc[], token: string, now: Dat
     const k = m.conversation_id.toHexString();
     byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
   }
-  await eraseAttachmentsOf(deps, ids);
+  await eraseForMessages(deps, ids); // the blobs these messages carried
   await eraseKeysOf(deps, ids);
   await eraseReceiptsOf(deps, ids);
   const marks = await marksOf(deps, ids);
@@ -111,7 +105,7 @@ async function uncount(deps: Deps, list: MessageDoc[], members: MemberDoc[], mar
       if (mark?.hidden) t.hidden++;
       else if (!mark && !msg.sender_id?.equals(member.user_id)) {
         claims.push({
-          _id: new ObjectId(),
+          _id: newId(),
           message_id: msg._id,
           conversation_id: msg.conversation_id,
           user_id: member.user_id,
@@ -175,7 +169,6 @@ export async function capViewOnce(deps: Deps, now: Date): Promise<number> {
         await setLastPreview(deps, m.conversation_id, m._id, null);
       } else await clearViewOnceCap(deps, m._id);
       await eraseMessageKeys(deps, m._id);
-      await eraseAttachmentsOf(deps, [m._id]);
     }
     if (due.length < deps.config.EXPIRY_BATCH) return erased;
   }

@@ -1,4 +1,5 @@
 import type { ObjectId } from "mongodb";
+import { eraseForMessages } from "../attachments/owners.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { expireMessages } from "./expiry.js";
@@ -143,6 +144,8 @@ export async function tombstone(deps: Deps, m: Pick<MessageDoc, "_id" | "expires
       $unset: { view_once_until: "" },
     },
   );
+  // The ciphertext is gone, so are the blobs it named (delete for everyone, view-once done or capped).
+  if (modifiedCount === 1) await eraseForMessages(deps, [m._id]);
   return modifiedCount === 1;
 }
 

@@ -161,8 +161,8 @@ export const openMessage = route({
     "calls exactly one succeeds. The sender's devices are told (`message_viewed`) unless the caller's " +
     "`read_receipts` setting is off. Once every recipient device has opened it, the ciphertext and " +
     "the attachments it carries are erased and a tombstone remains: a client downloads a view-once " +
-    "message's attachments (useless without the key) before opening it. A message that is not view-once, or the sender's own, is 409 " +
-    `INVALID_STATE. ${hidden}`,
+    "message's attachments (useless without the key) before opening it. A message that is not " +
+    `view-once, or the sender's own, is 409 INVALID_STATE. ${hidden}`,
   request: { params: MessageIdParam },
   responses: { 200: json(OpenedKey, "The calling device's key, now erased from the server") },
   errors: ["NOT_FOUND", "INVALID_STATE", "VIEW_ONCE_OPENED"],

@@ -99,7 +99,12 @@ async function store(
   const message: MessageDoc = { ...doc, seq };
   await countNewMessage(deps, conversation._id, auth.userId, seq);
   let undoKeys: (() => Promise<unknown>) | undefined;
-  const owner = { message_id: message._id, conversation_id: conversation._id, message_seq: seq };
+  const owner = {
+    message_id: message._id,
+    conversation_id: conversation._id,
+    message_seq: seq,
+    message_expires_at: message.expires_at ?? null,
+  };
   try {
     if (attachmentIds.length) await claimForMessage(deps, auth.userId, attachmentIds, owner);
     undoKeys = await insertKeys(deps, message, 0, keys, auth.userId, message.created_at);

@@ -1,5 +1,4 @@
 import type { ObjectId } from "mongodb";
-import { eraseForMessages } from "../attachments/owners.js";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
@@ -14,8 +13,7 @@ import { tombstone } from "./repo.js";
  * Hands the calling device its key of a view-once message, once: the key is found and erased in
  * one step (takeKey), so a second open from any session, or the losers of racing opens, get 410
  * VIEW_ONCE_OPENED. The sender's devices are told (message_viewed) unless the viewer turned read
- * receipts off. When no recipient device is left to open it, the ciphertext and the attachments it
- * carries go: a tombstone remains.
+ * receipts off. When no recipient device is left to open it, the ciphertext goes: a tombstone remains.
  */
 export async function openViewOnce(deps: Deps, auth: Auth, viewer: UserDoc, id: ObjectId) {
   const { message } = await visibleMessage(deps, auth.userId, id);
@@ -38,7 +36,6 @@ export async function openViewOnce(deps: Deps, auth: Auth, viewer: UserDoc, id: 
   }
   if (!(await unopenedBy(deps, id, message.sender_id)) && (await tombstone(deps, message))) {
     await eraseMessageKeys(deps, id);
-    await eraseForMessages(deps, [id]);
     await setLastPreview(deps, message.conversation_id, id, null);
   }
   return key;

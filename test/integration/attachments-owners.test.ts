@@ -37,6 +37,7 @@ const owner = (seq = 1) => ({
   message_id: new ObjectId(),
   conversation_id: new ObjectId(),
   message_seq: seq,
+  message_expires_at: null,
 });
 const doc = (id: ObjectId) => h.raw("attachments").findOne({ _id: id });
 const chunks = (id: ObjectId) =>
