@@ -159,9 +159,10 @@ export const openMessage = route({
     "device its own, and erases it in the same step. Any later call for that device, from any " +
     "session, is 410 VIEW_ONCE_OPENED (so is a message whose ciphertext is already erased); of racing " +
     "calls exactly one succeeds. The sender's devices are told (`message_viewed`) unless the caller's " +
-    "`read_receipts` setting is off. Once every recipient device has opened it, the ciphertext is " +
-    "erased and a tombstone remains. A message that is not view-once, or the sender's own, is 409 " +
-    `INVALID_STATE. ${hidden}`,
+    "`read_receipts` setting is off. Once every recipient device has opened it, the ciphertext and " +
+    "the attachments it carries are erased and a tombstone remains: a client downloads a view-once " +
+    "message's attachments (useless without the key) before opening it. A message that is not " +
+    `view-once, or the sender's own, is 409 INVALID_STATE. ${hidden}`,
   request: { params: MessageIdParam },
   responses: { 200: json(OpenedKey, "The calling device's key, now erased from the server") },
   errors: ["NOT_FOUND", "INVALID_STATE", "VIEW_ONCE_OPENED"],

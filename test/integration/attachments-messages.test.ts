@@ -177,4 +177,13 @@ describe("attachments in messages", () => {
     expect(await stored(sent.id)).toEqual({ doc: false, chunks: 0 });
     expect(await stored(theirs.id)).toEqual({ doc: true, chunks: 3 });
   });
+  it("a view-once message nobody opens loses its attachments at the cap", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const ab = await direct(h, a, b);
+    const { id } = await upload(a);
+    await send(h, a, ab, "unopened", { view_once: true, attachment_ids: [id] });
+    h.clock.advance(h.deps.config.VIEW_ONCE_CAP_SECONDS + 1);
+    await sweepOnce(h.deps);
+    expect(await stored(id)).toEqual({ doc: false, chunks: 0 });
+  });
 });
