@@ -34,10 +34,13 @@ import { createUser } from "../src/users/repo.js";
  * parsed the new_message frame. Ciphertext and wrapped keys are random bytes: the server never
  * opens them.
  *
- * BENCH_SECONDS (10) sets the steady run, BENCH_SOCKETS (5000) the idle sockets.
+ * BENCH_SECONDS (10) sets the steady run, BENCH_SOCKETS (5000) the idle sockets, BENCH_PARTS the
+ * parts to run (entries,messages,xproc,memory).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 5_000);
+/** BENCH_PARTS: which of entries,messages,xproc,memory to run (all by default). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? "entries,messages,xproc,memory").split(","));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = (xs: number[], p: number) => {
@@ -266,11 +269,11 @@ async function figures(mode: Mode, rate: number) {
   }
 }
 
-await figures("entries", 100);
-await figures("messages", 100);
+if (PARTS.has("entries")) await figures("entries", 100);
+if (PARTS.has("messages")) await figures("messages", 100);
 
 // Across processes: the recipient's socket on a second server process, the sender on the first.
-{
+if (PARTS.has("xproc")) {
   const second = await startProcess();
   const a = await account(main.deps, 1);
   const b = await account(main.deps, 1);
@@ -288,7 +291,7 @@ await figures("messages", 100);
 }
 
 // Memory per idle authenticated socket, each server in a process of its own.
-{
+if (PARTS.has("memory")) {
   const users = await Promise.all(
     Array.from({ length: Math.ceil(SOCKETS / 100) }, () => account(main.deps, 1)),
   );
@@ -306,34 +309,40 @@ await figures("messages", 100);
       child.send("mem");
       return next();
     };
-    const before = await mem();
     const sockets: WebSocket[] = [];
-    for (let i = 0; i < SOCKETS; i += 50) {
-      const batch = Array.from({ length: Math.min(50, SOCKETS - i) }, (_, k) => {
-        const token = tokens[(i + k) % tokens.length]!;
-        return new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws?token=${token}`);
-          ws.once(mode === "hush" ? "message" : "open", () => resolve(ws));
-          ws.once("error", reject);
+    const open = async (upTo: number) => {
+      for (let i = sockets.length; i < upTo; i += 50) {
+        const batch = Array.from({ length: Math.min(50, upTo - i) }, (_, k) => {
+          const token = tokens[(i + k) % tokens.length]!;
+          return new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws?token=${token}`);
+            ws.once(mode === "hush" ? "message" : "open", () => resolve(ws));
+            ws.once("error", reject);
+          });
         });
-      });
-      sockets.push(...(await Promise.all(batch)));
-    }
-    await sleep(2_000); // presence records and announcements settle
-    const after = await mem();
+        sockets.push(...(await Promise.all(batch)));
+      }
+      await sleep(2_000); // presence records and announcements settle
+      return mem();
+    };
+    // Per socket from the second half only: what the first half grew once (connection pools,
+    // caches, the sockets' own first allocations) is left out of the slope.
+    const half = await open(SOCKETS / 2);
+    const full = await open(SOCKETS);
     for (const s of sockets) s.terminate();
     child.kill();
+    const n = SOCKETS - SOCKETS / 2;
     return {
-      rss: (after.rss - before.rss) / SOCKETS,
-      heap: (after.heapUsed + after.external - before.heapUsed - before.external) / SOCKETS,
-      total: after.rss,
+      rss: (full.rss - half.rss) / n,
+      heap: (full.heapUsed + full.external - half.heapUsed - half.external) / n,
+      total: full.rss,
     };
   };
   const bare = await measure("bare");
   const hush = await measure("hush");
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   console.log(
-    `memory per idle socket at ${SOCKETS} (RSS; heap+external)`.padEnd(52),
+    `memory per idle socket, ${SOCKETS / 2} to ${SOCKETS} (RSS; heap+external)`.padEnd(52),
     `hush ${kib(hush.rss)}; ${kib(hush.heap)}   bare ws ${kib(bare.rss)}; ${kib(bare.heap)}   ` +
       `(ratio ${(hush.rss / bare.rss).toFixed(2)}x RSS, ${(hush.heap / bare.heap).toFixed(2)}x heap; hush process ${mib(hush.total)})`,
   );
