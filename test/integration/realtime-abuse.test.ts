@@ -6,13 +6,14 @@ import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect, refused, wsUrl } from "../helpers/ws.js";
 
 // Small limits so that each guard is reached quickly: frames of 2 KiB, 5 frames a minute, a
-// 16 KiB send buffer.
+// 16 KiB send buffer, 3 sockets a user.
 let h: Hush;
 beforeAll(async () => {
   h = await startHush({
     MAX_BODY_BYTES: "2048",
     WS_MESSAGES_PER_MINUTE: "5",
     WS_MAX_BUFFERED_BYTES: "16384",
+    WS_MAX_SOCKETS_PER_USER: "3",
   });
 });
 afterAll(() => h?.close());
