@@ -158,6 +158,22 @@ describe("dead and slow clients", () => {
   });
 });
 
+describe("HTTP timeouts", () => {
+  it("do not reach a socket once it is a WebSocket: an idle one outlives IDLE_TIMEOUT_MS", async () => {
+    const own = await startHush({ IDLE_TIMEOUT_MS: "500" });
+    try {
+      const a = await signUp(own);
+      const { client } = await connect(own, a.token);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(client.ws.readyState).toBe(WebSocket.OPEN);
+      expect((await client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+      await client.close();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe("shutdown", () => {
   it("closes every socket with 1001 and refuses new ones", async () => {
     const own = await startHush();
