@@ -4,6 +4,7 @@ import type { FeedEvent } from "../feed/feed.js";
 import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
 import type { Auth } from "../shared/openapi.js";
+import type { StreamEntryBody } from "../stream/schemas.js";
 import { Connection, type HubSide } from "./connection.js";
 import type { CloseName, ServerEvent } from "./protocol.js";
 import { announce } from "./status.js";
@@ -73,7 +74,9 @@ export function createHub(deps: Deps) {
 
   function onEvent(event: FeedEvent) {
     if (event.kind === "entries") {
-      for (const t of event.targets) for (const c of byStream.get(t.k) ?? []) c.notify(t.p);
+      for (const t of event.targets) {
+        for (const c of byStream.get(t.k) ?? []) c.notify(t.p, t.entry as StreamEntryBody | undefined);
+      }
     } else if (event.kind === "close") {
       const sockets = new Set(event.sockets ?? []);
       for (const c of conns) {

@@ -170,7 +170,11 @@ class Writer {
     this.track(
       deps.bus.publish({
         kind: "entries",
-        targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
+        targets: placed.map((p, i) => ({
+          k: stream(p.user_id.toHexString(), p.device_id),
+          p: p.position,
+          entry: { type: inputs[i]!.type, position: p.position, data: inputs[i]!.data },
+        })),
       }),
     );
     return placed;
