@@ -55,7 +55,7 @@ const local = process.env.MONGODB_URI ? undefined : await startLocalStore(dir);
 const uri = process.env.MONGODB_URI ?? local!.uri;
 const dbName = `hush_bench_rt_${randomBytes(4).toString("hex")}`;
 const secret = randomBytes(32).toString("hex");
-const logger = createLogger("silent");
+const logger = createLogger(process.env.BENCH_LOG === "error" ? "error" : "silent");
 
 async function startProcess() {
   const config = loadConfig({ NODE_ENV: "test", JWT_SECRET: secret, WS_MAX_SOCKETS_PER_USER: "10000" });
