@@ -68,6 +68,7 @@ export async function settleAppends(deps: Deps) {
 /** One writer per store client, i.e. per process. */
 const writers = new WeakMap<object, Writer>();
 const MAX_HINTS = 10_000;
+const RAISE_AFTER_MS = 250;
 
 /**
  * A process's appends, written in batches: while one batch is being written, the next ones
@@ -86,16 +87,34 @@ class Writer {
   /** Heads to raise, with the position to raise each to. */
   private dirty = new Map<string, { user_id: ObjectId; device_id: string; last: number }>();
   private raising = false;
+  private raiseTimer: NodeJS.Timeout | undefined;
   /** Background work (head raises, feed notices) still in flight. */
   private background = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: Deps) {}
 
   async settle() {
-    while (this.running || this.background.size) {
+    while (this.running || this.background.size || this.raiseTimer) {
+      if (this.raiseTimer) this.raiseNow();
       await Promise.all([...this.background]);
       if (this.running) await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /**
+   * Heads are raised a little after the writes, for everything written meanwhile: a raise is a
+   * write per device, which at once would queue behind it the next batch's insert (the store
+   * writes one thing at a time), and this process needs no head (it has its hints).
+   */
+  private scheduleRaise() {
+    this.raiseTimer ??= setTimeout(() => this.raiseNow(), RAISE_AFTER_MS);
+    this.raiseTimer.unref?.();
+  }
+
+  private raiseNow() {
+    if (this.raiseTimer) clearTimeout(this.raiseTimer);
+    this.raiseTimer = undefined;
+    this.track(this.raiseHeads());
   }
 
   private track(p: Promise<unknown>) {
@@ -162,7 +181,7 @@ class Writer {
       const last = Math.max(q.next - 1, this.dirty.get(q.key)?.last ?? 0);
       this.dirty.set(q.key, { user_id: q.user_id, device_id: q.device_id, last });
     }
-    this.track(this.raiseHeads());
+    this.scheduleRaise();
     // In input order: placed[i] is where inputs[i] went.
     const placed = slots.map(({ q, i }) => q.placed[i]!);
     const stream = deps.bus.keys.stream;
