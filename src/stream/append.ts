@@ -232,6 +232,24 @@ async function advance(deps: Deps, queues: Queue[]) {
     const h = byKey.get(q.key);
     q.next = Math.max(q.next, 1, (h?.last ?? 0) + 1, (h?.acked ?? 0) + 1);
   }
+  // A device's first entries: its head is made now, before them, so that the later raises (which
+  // never create one) cannot bring a head back after the device or its account was erased.
+  const missing = queues.filter((q) => !byKey.has(q.key));
+  if (missing.length) {
+    const docs = missing.map((q) => ({
+      _id: q.key,
+      user_id: q.user_id,
+      device_id: q.device_id,
+      last: 0,
+      acked: 0,
+    }));
+    await headsOf(deps)
+      .insertMany(docs, { ordered: false })
+      .catch((err) => {
+        if (!(err instanceof MongoBulkWriteError) || writeErrorsOf(err).some((e) => e.code !== 11000))
+          throw err;
+      });
+  }
 }
 
 /**
@@ -365,28 +383,13 @@ async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
 }
 
 /**
- * One write for all the devices: each head's `last` goes up to what was placed, never down. The
- * write is idempotent, so when two first appends race to create a head it simply runs again (the
- * local store stops a batch of updates at its first error, whatever `ordered` says).
+ * One write for all the devices: each head's `last` goes up to what was placed, never down. It
+ * creates no head (`advance` did, before the first entries): a raise that comes after the device
+ * was erased finds nothing to raise.
  */
 async function raiseHeads(deps: Deps, heads: { user_id: ObjectId; device_id: string; last: number }[]) {
   const ops = heads.map((h) => ({
-    updateOne: {
-      filter: { _id: headKey(h.user_id, h.device_id) },
-      update: {
-        $max: { last: h.last },
-        $setOnInsert: { user_id: h.user_id, device_id: h.device_id, acked: 0 },
-      },
-      upsert: true,
-    },
+    updateOne: { filter: { _id: headKey(h.user_id, h.device_id) }, update: { $max: { last: h.last } } },
   }));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await headsOf(deps).bulkWrite(ops, { ordered: false });
-      return;
-    } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) || attempt > 2) throw err;
-      if (writeErrorsOf(err).some((e) => e.code !== 11000)) throw err;
-    }
-  }
+  await headsOf(deps).bulkWrite(ops, { ordered: false });
 }
