@@ -34,10 +34,13 @@ import { createUser } from "../src/users/repo.js";
  * parsed the new_message frame. Ciphertext and wrapped keys are random bytes: the server never
  * opens them.
  *
- * BENCH_SECONDS (10) sets the steady run, BENCH_SOCKETS (5000) the idle sockets.
+ * BENCH_SECONDS (10) sets the steady run, BENCH_SOCKETS (5000) the idle sockets, BENCH_PARTS the
+ * parts to run (entries,messages,xproc,memory).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 5_000);
+/** BENCH_PARTS: which of entries,messages,xproc,memory to run (all by default). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? "entries,messages,xproc,memory").split(","));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = (xs: number[], p: number) => {
@@ -52,7 +55,7 @@ const local = process.env.MONGODB_URI ? undefined : await startLocalStore(dir);
 const uri = process.env.MONGODB_URI ?? local!.uri;
 const dbName = `hush_bench_rt_${randomBytes(4).toString("hex")}`;
 const secret = randomBytes(32).toString("hex");
-const logger = createLogger("silent");
+const logger = createLogger(process.env.BENCH_LOG === "error" ? "error" : "silent");
 
 async function startProcess() {
   const config = loadConfig({ NODE_ENV: "test", JWT_SECRET: secret, WS_MAX_SOCKETS_PER_USER: "10000" });
@@ -262,15 +265,31 @@ async function figures(mode: Mode, rate: number) {
       ),
       `p50=${ms(q(times, 0.5))}  p99=${ms(q(times, 0.99))}`,
     );
+    if (mode === "entries") {
+      // The store's own floor for it: one insert of as many documents of the same size.
+      const floor: number[] = [];
+      const scratch = main.store.db.collection("bench_scratch");
+      for (let i = 0; i < 20; i++) {
+        const t = performance.now();
+        await scratch.insertMany(
+          receivers.map((d) => ({ user_id: d.userId, device_id: d.deviceId, data: bytes(60) })),
+        );
+        floor.push(performance.now() - t);
+      }
+      console.log(
+        `  the store alone: one insert of ${receivers.length} documents, n=20`.padEnd(52),
+        `p50=${ms(q(floor, 0.5))}  p99=${ms(q(floor, 0.99))}`,
+      );
+    }
     for (const s of sockets) s.close();
   }
 }
 
-await figures("entries", 100);
-await figures("messages", 100);
+if (PARTS.has("entries")) await figures("entries", 100);
+if (PARTS.has("messages")) await figures("messages", 100);
 
 // Across processes: the recipient's socket on a second server process, the sender on the first.
-{
+if (PARTS.has("xproc")) {
   const second = await startProcess();
   const a = await account(main.deps, 1);
   const b = await account(main.deps, 1);
@@ -288,7 +307,7 @@ await figures("messages", 100);
 }
 
 // Memory per idle authenticated socket, each server in a process of its own.
-{
+if (PARTS.has("memory")) {
   const users = await Promise.all(
     Array.from({ length: Math.ceil(SOCKETS / 100) }, () => account(main.deps, 1)),
   );
@@ -306,36 +325,48 @@ await figures("messages", 100);
       child.send("mem");
       return next();
     };
-    const before = await mem();
     const sockets: WebSocket[] = [];
-    for (let i = 0; i < SOCKETS; i += 50) {
-      const batch = Array.from({ length: Math.min(50, SOCKETS - i) }, (_, k) => {
-        const token = tokens[(i + k) % tokens.length]!;
-        return new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws?token=${token}`);
-          ws.once(mode === "hush" ? "message" : "open", () => resolve(ws));
-          ws.once("error", reject);
+    const open = async (upTo: number) => {
+      for (let i = sockets.length; i < upTo; i += 50) {
+        const batch = Array.from({ length: Math.min(50, upTo - i) }, (_, k) => {
+          const token = tokens[(i + k) % tokens.length]!;
+          return new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws?token=${token}`);
+            ws.once(mode === "hush" ? "message" : "open", () => resolve(ws));
+            ws.once("error", reject);
+          });
         });
-      });
-      sockets.push(...(await Promise.all(batch)));
-    }
-    await sleep(2_000); // presence records and announcements settle
-    const after = await mem();
+        sockets.push(...(await Promise.all(batch)));
+      }
+      await sleep(2_000); // presence records and announcements settle
+      return mem();
+    };
+    // Heap per socket from the second half only: what the first half grew once (connection pools,
+    // caches, the sockets' own first allocations) is left out of the slope.
+    // Warm up (code compiled, the store's connection pool grown), then measure from there.
+    await open(Math.min(500, SOCKETS / 2));
+    for (const s of sockets.splice(0)) s.terminate();
+    await sleep(1_000);
+    const base = await mem();
+    const half = await open(SOCKETS / 2);
+    const full = await open(SOCKETS);
     for (const s of sockets) s.terminate();
     child.kill();
+    const n = SOCKETS - SOCKETS / 2;
     return {
-      rss: (after.rss - before.rss) / SOCKETS,
-      heap: (after.heapUsed + after.external - before.heapUsed - before.external) / SOCKETS,
-      total: after.rss,
+      // RSS moves in allocator-sized steps (and shrinks when a GC hands pages back): whole range.
+      rss: (full.rss - base.rss) / SOCKETS,
+      heap: (full.heapUsed + full.external - half.heapUsed - half.external) / n,
+      total: full.rss,
     };
   };
   const bare = await measure("bare");
   const hush = await measure("hush");
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   console.log(
-    `memory per idle socket at ${SOCKETS} (RSS; heap+external)`.padEnd(52),
-    `hush ${kib(hush.rss)}; ${kib(hush.heap)}   bare ws ${kib(bare.rss)}; ${kib(bare.heap)}   ` +
-      `(ratio ${(hush.rss / bare.rss).toFixed(2)}x RSS, ${(hush.heap / bare.heap).toFixed(2)}x heap; hush process ${mib(hush.total)})`,
+    `memory per idle socket at ${SOCKETS}`.padEnd(52),
+    `heap+external ${kib(hush.heap)} (bare ws ${kib(bare.heap)}, ${(hush.heap / bare.heap).toFixed(2)}x)   ` +
+      `RSS ${kib(hush.rss)} (bare ws ${kib(bare.rss)}, ${(hush.rss / bare.rss).toFixed(2)}x)   hush process ${mib(hush.total)}`,
   );
 }
 

@@ -165,8 +165,11 @@ export function authRoutes(deps: Deps) {
 
   app.openapi(r.me, async (c) => {
     const auth = c.get("auth");
-    const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
+    const [{ user, devices }, online] = await Promise.all([
+      loadUser(deps, auth.userId),
+      isOnline(deps, auth.userId),
+    ]);
+    return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
   });
 
   return app;

@@ -20,8 +20,11 @@ export interface LiveEvent {
 }
 
 export type FeedEvent =
-  /** Devices (by stream key) have entries up to these positions. */
-  | { kind: "entries"; targets: { k: string; p: number }[] }
+  /**
+   * Devices (by stream key) have entries up to these positions. `entry` is the entry itself, for
+   * this process's sockets only: it is never written to the feed.
+   */
+  | { kind: "entries"; targets: { k: string; p: number; entry?: unknown }[] }
   /** Close these sockets, or every socket of this session. */
   | { kind: "close"; sockets?: string[]; session_id?: string; reason: CloseName }
   /** Send a live-only event to these users' sockets (by user key); `about` is its subject's id. */
@@ -101,9 +104,13 @@ export function createBus(col: Collection<FeedDoc>, secret: string, logger: Logg
     async publish(event) {
       emit(event);
       const about = event.kind === "live" ? { about: event.about } : {};
+      const stored: FeedEvent =
+        event.kind === "entries"
+          ? { kind: "entries", targets: event.targets.map(({ k, p }) => ({ k, p })) }
+          : event;
       for (let attempt = 1; ; attempt++) {
         try {
-          await col.insertOne({ _id: new ObjectId(), origin, event, ...about });
+          await col.insertOne({ _id: new ObjectId(), origin, event: stored, ...about });
           return;
         } catch (err) {
           if (attempt >= ATTEMPTS) {

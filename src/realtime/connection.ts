@@ -6,6 +6,7 @@ import { sessionForGate } from "../sessions/repo.js";
 import { AppError, errorBody } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { currentPosition, readRange } from "../stream/repo.js";
+import type { StreamEntryBody } from "../stream/schemas.js";
 import { findUser } from "../users/repo.js";
 import { parseFrame } from "./frames.js";
 import { handlers } from "./handlers.js";
@@ -82,10 +83,18 @@ export class Connection {
     this.pump();
   }
 
-  /** The device has an entry at `position`. */
-  notify(position: number) {
+  /**
+   * The device has an entry at `position`; `entry` is it, when it was written in this process. The
+   * very next position, with nothing being read, goes straight out; anything else is read in order.
+   */
+  notify(position: number, entry?: StreamEntryBody) {
     if (position <= this.target) return;
     this.target = position;
+    if (entry && position === this.sent + 1 && !this.pumping && !this.closed) {
+      this.send(entry);
+      this.sent = position;
+      return;
+    }
     this.pump();
   }
 

@@ -4,10 +4,13 @@ import type { FeedEvent } from "../feed/feed.js";
 import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
 import type { Auth } from "../shared/openapi.js";
+import type { StreamEntryBody } from "../stream/schemas.js";
 import { Connection, type HubSide } from "./connection.js";
 import type { CloseName, ServerEvent } from "./protocol.js";
 import { announce } from "./status.js";
 
+/** Heartbeats between two backstop catch-ups of every socket (see the heartbeat). */
+const RESYNC_EVERY = 4;
 /** Over-limit frames a user may keep sending in one window before their socket is closed. */
 const STRIKES = 20;
 
@@ -71,7 +74,9 @@ export function createHub(deps: Deps) {
 
   function onEvent(event: FeedEvent) {
     if (event.kind === "entries") {
-      for (const t of event.targets) for (const c of byStream.get(t.k) ?? []) c.notify(t.p);
+      for (const t of event.targets) {
+        for (const c of byStream.get(t.k) ?? []) c.notify(t.p, t.entry as StreamEntryBody | undefined);
+      }
     } else if (event.kind === "close") {
       const sockets = new Set(event.sockets ?? []);
       for (const c of conns) {
@@ -87,7 +92,11 @@ export function createHub(deps: Deps) {
   const unsubscribe = deps.bus.subscribe(onEvent);
   deps.metrics.gauge("ws_connections", "Open WebSockets on this process", () => conns.size);
 
+  let beats = 0;
   const heartbeat = setInterval(() => {
+    // Every few beats, each socket re-reads its position and session: a backstop for a notice the
+    // feed never carried (a write that failed), bounded to a couple of minutes.
+    if (++beats % RESYNC_EVERY === 0) for (const c of conns) void c.resync();
     for (const c of conns) {
       if (!c.alive) {
         c.ws.terminate();

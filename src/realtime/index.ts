@@ -1,6 +1,7 @@
 import { WebSocketServer } from "ws";
 import type { Deps } from "../deps.js";
 import { startTail } from "../feed/tail.js";
+import { settleAppends } from "../stream/append.js";
 import { createHub } from "./hub.js";
 import { SUBPROTOCOL, upgradeHandler } from "./upgrade.js";
 
@@ -30,11 +31,15 @@ export function createRealtime(deps: Deps) {
       accepting = false;
       await hub.closeAll("SHUTDOWN");
     },
-    /** Stops the background units: heartbeat and feed tailer. Safe to call twice. */
+    /**
+     * Stops the background units: heartbeat, feed tailer, and waits for the stream writes in
+     * flight. Safe to call twice.
+     */
     async stop() {
       accepting = false;
       hub.stop();
       await tail.stop();
+      await settleAppends(deps);
       wss.close();
     },
   };

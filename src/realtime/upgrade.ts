@@ -44,28 +44,47 @@ function refuse(socket: Duplex, e: AppError) {
  */
 export function upgradeHandler(deps: Deps, wss: WebSocketServer, hub: Hub, accepting: () => boolean) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
-    void (async () => {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      if (url.pathname !== WS_PATH) return refuse(socket, new AppError("NOT_FOUND", "Route not found"));
-      if (!accepting()) return refuse(socket, new AppError("INTERNAL_ERROR", "Server shutting down"));
-      const token = tokenOf(req, url);
-      if (!token) {
-        return refuse(
-          socket,
-          new AppError("UNAUTHORIZED", "Missing token: pass ?token= or a `bearer.<token>` subprotocol"),
-        );
-      }
-      const auth = await authenticate(deps, token);
-      if (hub.count(auth.userId.toHexString()) >= deps.config.WS_MAX_SOCKETS_PER_USER) {
-        return refuse(socket, new AppError("RATE_LIMITED", "Too many open sockets for this account"));
-      }
-      if (socket.destroyed) return;
-      wss.handleUpgrade(req, socket, head, (ws) => void hub.attach(ws, auth));
-    })().catch((err) => {
-      if (err instanceof AppError) return refuse(socket, err);
-      deps.logger.error("websocket upgrade failed", { error: err });
-      refuse(socket, new AppError("INTERNAL_ERROR"));
-    });
+    // Until `ws` takes the socket over (it has its own error handler), a reset must not throw. Made
+    // outside this scope: a closure here would keep the request, token and all, alive with the socket.
+    const onError = destroyer(socket);
+    socket.on("error", onError);
+    accept(deps, wss, hub, accepting, req, socket, head)
+      .catch((err) => {
+        if (err instanceof AppError) return refuse(socket, err);
+        deps.logger.error("websocket upgrade failed", { error: err });
+        refuse(socket, new AppError("INTERNAL_ERROR"));
+      })
+      .finally(() => {
+        if (!socket.destroyed && socket.listenerCount("error") > 1) socket.off("error", onError);
+      });
   };
+}
+
+const destroyer = (socket: Duplex) => () => socket.destroy();
+
+async function accept(
+  deps: Deps,
+  wss: WebSocketServer,
+  hub: Hub,
+  accepting: () => boolean,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+) {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  if (url.pathname !== WS_PATH) return refuse(socket, new AppError("NOT_FOUND", "Route not found"));
+  if (!accepting()) return refuse(socket, new AppError("INTERNAL_ERROR", "Server shutting down"));
+  const token = tokenOf(req, url);
+  if (!token) {
+    return refuse(
+      socket,
+      new AppError("UNAUTHORIZED", "Missing token: pass ?token= or a `bearer.<token>` subprotocol"),
+    );
+  }
+  const auth = await authenticate(deps, token);
+  if (hub.count(auth.userId.toHexString()) >= deps.config.WS_MAX_SOCKETS_PER_USER) {
+    return refuse(socket, new AppError("RATE_LIMITED", "Too many open sockets for this account"));
+  }
+  if (socket.destroyed) return;
+  wss.handleUpgrade(req, socket, head, (ws) => void hub.attach(ws, auth));
 }

@@ -127,7 +127,11 @@ export async function maySeePresence(
 ): Promise<boolean> {
   if (viewer.equals(target._id)) return true;
   if (!target.privacy.show_online_status) return false;
-  return (await blockedBetween(deps, viewer, [target._id])).size === 0;
+  const [theirs, mine] = await Promise.all([
+    hasBlocked(deps, target._id, viewer),
+    hasBlocked(deps, viewer, target._id),
+  ]);
+  return !theirs && !mine;
 }
 
 /** Which of a conversation's other members see `typer` typing: none on either side of a block. */

@@ -1,7 +1,7 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
-import { entryId, headKey, type StreamEntryDoc, streamEntries, streamHeads } from "./repo.js";
+import { entryId, firstFree, headKey, type StreamEntryDoc, streamEntries, streamHeads } from "./repo.js";
 import type { EntryData, EntryType } from "./schemas.js";
 
 /*
@@ -57,15 +57,26 @@ export function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Place
   return writer.submit(inputs);
 }
 
+/**
+ * Resolves once this process's appends, head raises and feed notices have all been written:
+ * shutdown waits for it before the store closes.
+ */
+export async function settleAppends(deps: Deps) {
+  await writers.get(deps.store)?.settle();
+}
+
 /** One writer per store client, i.e. per process. */
 const writers = new WeakMap<object, Writer>();
 const MAX_HINTS = 10_000;
+const RAISE_AFTER_MS = 250;
 
 /**
  * A process's appends, written in batches: while one batch is being written, the next ones
- * queue, and the next write takes them all (group commit). A batch costs the same few round trips
- * whatever its size, so the rate grows with the load, and appends in one process never race for
- * a position (processes still can: the unique _id settles that).
+ * queue, and the next write takes them all (group commit). On the way to delivery a batch costs
+ * one insert and one read of the heads whatever its size, so the rate grows with the load, and
+ * appends in one process never race for a position (processes still can: the unique _id settles
+ * that). The heads' `last` hints are raised in the background, in one write for whatever batches
+ * went by meanwhile, and the notice to the other processes is written after local delivery.
  */
 class Writer {
   private waiting: { inputs: readonly EntryInput[]; resolve(p: Placed[]): void; reject(e: unknown): void }[] =
@@ -73,8 +84,43 @@ class Writer {
   private running = false;
   /** Per device, the highest position known taken or acknowledged: saves reading the head. */
   private hints = new Map<string, number>();
+  /** Heads to raise, with the position to raise each to. */
+  private dirty = new Map<string, { user_id: ObjectId; device_id: string; last: number }>();
+  private raising = false;
+  private raiseTimer: NodeJS.Timeout | undefined;
+  /** Background work (head raises, feed notices) still in flight. */
+  private background = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: Deps) {}
+
+  async settle() {
+    while (this.running || this.background.size || this.raiseTimer) {
+      if (this.raiseTimer) this.raiseNow();
+      await Promise.all([...this.background]);
+      if (this.running) await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * Heads are raised a little after the writes, for everything written meanwhile: a raise is a
+   * write per device, which at once would queue behind it the next batch's insert (the store
+   * writes one thing at a time), and this process needs no head (it has its hints).
+   */
+  private scheduleRaise() {
+    this.raiseTimer ??= setTimeout(() => this.raiseNow(), RAISE_AFTER_MS);
+    this.raiseTimer.unref?.();
+  }
+
+  private raiseNow() {
+    if (this.raiseTimer) clearTimeout(this.raiseTimer);
+    this.raiseTimer = undefined;
+    this.track(this.raiseHeads());
+  }
+
+  private track(p: Promise<unknown>) {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
 
   submit(inputs: readonly EntryInput[]) {
     return new Promise<Placed[]>((resolve, reject) => {
@@ -130,15 +176,48 @@ class Writer {
       pending = await retreatBelowAck(deps, pending);
     }
     if (this.hints.size > MAX_HINTS) this.hints.clear();
-    for (const q of all) this.hints.set(q.key, q.next - 1);
+    for (const q of all) {
+      this.hints.set(q.key, q.next - 1);
+      const last = Math.max(q.next - 1, this.dirty.get(q.key)?.last ?? 0);
+      this.dirty.set(q.key, { user_id: q.user_id, device_id: q.device_id, last });
+    }
+    this.scheduleRaise();
     // In input order: placed[i] is where inputs[i] went.
     const placed = slots.map(({ q, i }) => q.placed[i]!);
     const stream = deps.bus.keys.stream;
-    await deps.bus.publish({
-      kind: "entries",
-      targets: placed.map((p) => ({ k: stream(p.user_id.toHexString(), p.device_id), p: p.position })),
-    });
+    // This process's sockets hear at once; the feed write (never throws) is not waited for.
+    this.track(
+      deps.bus.publish({
+        kind: "entries",
+        targets: placed.map((p, i) => ({
+          k: stream(p.user_id.toHexString(), p.device_id),
+          p: p.position,
+          entry: { type: inputs[i]!.type, position: p.position, data: inputs[i]!.data },
+        })),
+      }),
+    );
     return placed;
+  }
+
+  /**
+   * Raises the heads of the devices written since the last raise, in one write, until none are
+   * left. A raise that fails is left for the next batch: a head that trails only costs readers and
+   * other processes a few `_id` probes (`firstFree`, `currentPosition`).
+   */
+  private async raiseHeads() {
+    if (this.raising) return;
+    this.raising = true;
+    try {
+      while (this.dirty.size) {
+        const heads = [...this.dirty.values()];
+        this.dirty.clear();
+        await raiseHeads(this.deps, heads);
+      }
+    } catch (err) {
+      this.deps.logger.warn("stream heads not raised; they trail until the next append", { error: err });
+    } finally {
+      this.raising = false;
+    }
   }
 }
 
@@ -152,6 +231,24 @@ async function advance(deps: Deps, queues: Queue[]) {
   for (const q of queues) {
     const h = byKey.get(q.key);
     q.next = Math.max(q.next, 1, (h?.last ?? 0) + 1, (h?.acked ?? 0) + 1);
+  }
+  // A device's first entries: its head is made now, before them, so that the later raises (which
+  // never create one) cannot bring a head back after the device or its account was erased.
+  const missing = queues.filter((q) => !byKey.has(q.key));
+  if (missing.length) {
+    const docs = missing.map((q) => ({
+      _id: q.key,
+      user_id: q.user_id,
+      device_id: q.device_id,
+      last: 0,
+      acked: 0,
+    }));
+    await headsOf(deps)
+      .insertMany(docs, { ordered: false })
+      .catch((err) => {
+        if (!(err instanceof MongoBulkWriteError) || writeErrorsOf(err).some((e) => e.code !== 11000))
+          throw err;
+      });
   }
 }
 
@@ -218,8 +315,13 @@ async function placeAll(deps: Deps, queues: Queue[]) {
       );
     }
     await Promise.all(jobs);
-    // Someone else wrote there: their head update tells how far to skip instead of one by one.
-    if (conflicted.length) await advance(deps, conflicted);
+    // Someone else wrote there: skip past what they wrote, by their head and by probing.
+    if (conflicted.length) {
+      await advance(deps, conflicted);
+      await Promise.all(
+        conflicted.map(async (q) => (q.next = await firstFree(deps, q.user_id, q.device_id, q.next))),
+      );
+    }
     round = round.filter(unplaced);
   }
 }
@@ -256,13 +358,12 @@ async function insertInOrder(col: Collection<StreamEntryDoc>, docs: StreamEntryD
 }
 
 /**
- * Raises each head past what was placed, then checks the device has not acknowledged past it
- * meanwhile: acknowledged entries are deleted, and a writer whose head read came before that
- * could have claimed a freed position the device had already seen. Such a writer takes its
- * entries back and places them again after the acknowledged position. Returns those queues.
+ * Checks each device has not acknowledged past what was just placed: acknowledged entries are
+ * deleted, and a writer whose head read came before that could have claimed a freed position the
+ * device had already seen. Such a writer takes its entries back and places them again after the
+ * acknowledged position. Returns those queues.
  */
 async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
-  await raiseHeads(deps, queues);
   const heads = await headsOf(deps)
     .find({ _id: { $in: queues.map((q) => q.key) } })
     .toArray();
@@ -282,28 +383,13 @@ async function retreatBelowAck(deps: Deps, queues: Queue[]): Promise<Queue[]> {
 }
 
 /**
- * One write for all the devices: each head's `last` goes up to what was placed, never down. The
- * write is idempotent, so when two first appends race to create a head it simply runs again (the
- * local store stops a batch of updates at its first error, whatever `ordered` says).
+ * One write for all the devices: each head's `last` goes up to what was placed, never down. It
+ * creates no head (`advance` did, before the first entries): a raise that comes after the device
+ * was erased finds nothing to raise.
  */
-async function raiseHeads(deps: Deps, queues: Queue[]) {
-  const ops = queues.map((q) => ({
-    updateOne: {
-      filter: { _id: q.key },
-      update: {
-        $max: { last: Math.max(...q.placed.map((p) => p.position)) },
-        $setOnInsert: { user_id: q.user_id, device_id: q.device_id, acked: 0 },
-      },
-      upsert: true,
-    },
+async function raiseHeads(deps: Deps, heads: { user_id: ObjectId; device_id: string; last: number }[]) {
+  const ops = heads.map((h) => ({
+    updateOne: { filter: { _id: headKey(h.user_id, h.device_id) }, update: { $max: { last: h.last } } },
   }));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await headsOf(deps).bulkWrite(ops, { ordered: false });
-      return;
-    } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) || attempt > 2) throw err;
-      if (writeErrorsOf(err).some((e) => e.code !== 11000)) throw err;
-    }
-  }
+  await headsOf(deps).bulkWrite(ops, { ordered: false });
 }

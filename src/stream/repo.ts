@@ -91,13 +91,37 @@ export const entryId = (userId: ObjectId, deviceId: string, position: number) =>
 const toBody = (d: StreamEntryDoc) =>
   ({ type: d.type, position: d.position, data: d.data }) as StreamEntryBody;
 
-/** The device's newest written position: its head, plus any appends still raising it. */
+/**
+ * The first position at or after `from` with no entry. Taken positions above the acknowledged
+ * ones are contiguous (see docs/realtime.md), so it gallops forward, then halves back: a few
+ * `_id` lookups however far a trailing head is behind.
+ */
+export async function firstFree(deps: Deps, userId: ObjectId, deviceId: string, from: number) {
+  const taken = async (p: number) =>
+    (await entriesOf(deps).findOne({ _id: entryId(userId, deviceId, p) }, { projection: { _id: 1 } })) !==
+    null;
+  if (!(await taken(from))) return from;
+  let lo = from; // taken
+  let step = 1;
+  let hi = from + 1;
+  while (await taken(hi)) {
+    lo = hi;
+    step *= 2;
+    hi = lo + step;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await taken(mid)) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/** The device's newest written position: its head, plus what was written past it (heads trail). */
 export async function currentPosition(deps: Deps, userId: ObjectId, deviceId: string): Promise<number> {
   const head = await headsOf(deps).findOne({ _id: headKey(userId, deviceId) });
-  let p = head ? Math.max(head.last, head.acked) : 0;
-  while (await entriesOf(deps).findOne({ _id: entryId(userId, deviceId, p + 1) }, { projection: { _id: 1 } }))
-    p++;
-  return p;
+  const known = head ? Math.max(head.last, head.acked) : 0;
+  return (await firstFree(deps, userId, deviceId, known + 1)) - 1;
 }
 
 /**

@@ -25,8 +25,11 @@ export function userRoutes(deps: Deps) {
   // Declared before getUser: a static segment must win over /users/{user_id}.
   app.openapi(r.getMe, async (c) => {
     const auth = c.get("auth");
-    const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
+    const [{ user, devices }, online] = await Promise.all([
+      loadUser(deps, auth.userId),
+      isOnline(deps, auth.userId),
+    ]);
+    return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
   });
 
   app.openapi(r.updateMe, async (c) => {
@@ -41,8 +44,11 @@ export function userRoutes(deps: Deps) {
     for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
     if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
     await updateUser(deps, auth.userId, set);
-    const { user, devices } = await loadUser(deps, auth.userId);
-    return c.json(toUserBody(user, devices, auth.deviceId, await isOnline(deps, auth.userId)), 200);
+    const [{ user, devices }, online] = await Promise.all([
+      loadUser(deps, auth.userId),
+      isOnline(deps, auth.userId),
+    ]);
+    return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
   });
 
   app.openapi(r.deleteMe, async (c) => {

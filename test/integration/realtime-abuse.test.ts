@@ -6,13 +6,14 @@ import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect, refused, wsUrl } from "../helpers/ws.js";
 
 // Small limits so that each guard is reached quickly: frames of 2 KiB, 5 frames a minute, a
-// 16 KiB send buffer.
+// 16 KiB send buffer, 3 sockets a user.
 let h: Hush;
 beforeAll(async () => {
   h = await startHush({
     MAX_BODY_BYTES: "2048",
     WS_MESSAGES_PER_MINUTE: "5",
     WS_MAX_BUFFERED_BYTES: "16384",
+    WS_MAX_SOCKETS_PER_USER: "3",
   });
 });
 afterAll(() => h?.close());
@@ -154,6 +155,22 @@ describe("dead and slow clients", () => {
     const page = await again.client.ask({ type: "sync", data: { since: 0, limit: 5 } }, "sync_result");
     expect(page.data.entries[0]?.position).toBe(1);
     await again.client.close();
+  });
+});
+
+describe("HTTP timeouts", () => {
+  it("do not reach a socket once it is a WebSocket: an idle one outlives IDLE_TIMEOUT_MS", async () => {
+    const own = await startHush({ IDLE_TIMEOUT_MS: "500" });
+    try {
+      const a = await signUp(own);
+      const { client } = await connect(own, a.token);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(client.ws.readyState).toBe(WebSocket.OPEN);
+      expect((await client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+      await client.close();
+    } finally {
+      await own.close();
+    }
   });
 });
 

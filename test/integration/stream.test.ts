@@ -2,7 +2,7 @@ import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deps } from "../../src/deps.js";
 import { sweepOnce } from "../../src/jobs/jobs.js";
-import { append, type EntryInput } from "../../src/stream/append.js";
+import { append, type EntryInput, settleAppends } from "../../src/stream/append.js";
 import { acknowledge, currentPosition, readAfter } from "../../src/stream/repo.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
@@ -180,6 +180,27 @@ describe("a device's stream", () => {
     // The position is not reused.
     const [next] = await append(h.deps, [entry(d.userId, d.deviceId, 2)]);
     expect(next!.position).toBe(2);
+  });
+
+  it("a head left behind (its raise lost, as in a crash) only costs probes: nothing is overwritten", async () => {
+    const d = device();
+    await append(
+      h.deps,
+      Array.from({ length: 37 }, (_, n) => entry(d.userId, d.deviceId, n)),
+    );
+    await settleAppends(h.deps);
+    await h.raw("stream_heads").updateOne({ _id: `${d.userId.toHexString()}:${d.deviceId}` } as never, {
+      $set: { last: 3 },
+    });
+    expect(await currentPosition(h.deps, d.userId, d.deviceId)).toBe(37);
+    // A writer in another process, which has no hint of its own, finds the first free position.
+    const other = { ...h.deps, store: { ...h.deps.store } } as Deps;
+    const [placed] = await append(other, [entry(d.userId, d.deviceId, 99)]);
+    expect(placed!.position).toBe(38);
+    expect((await readAfter(h.deps, d.userId, d.deviceId, 36, 10)).entries.map(nameOf)).toEqual([
+      "n36",
+      "n99",
+    ]);
   });
 
   it("pages in order with has_more", async () => {
