@@ -278,14 +278,6 @@ describe("claims", () => {
     });
     expect(up.status).toBe(200);
     const results = await Promise.all(Array.from({ length: 80 }, () => claim(peer, { user_id: d.userId })));
-    if (results.some((r) => r.status !== 200))
-      console.log(
-        "DBG",
-        h.logs
-          .filter((l) => l.includes("error"))
-          .slice(-5)
-          .join("\n"),
-      );
     expect(results.map((r) => r.status)).toEqual(Array(80).fill(200));
     const bundles = results.map((r) => r.body.devices[0]);
     const ec = bundles.map((b) => b.one_time_prekey?.key_id).filter((k) => k !== undefined);
