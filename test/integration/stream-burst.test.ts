@@ -105,6 +105,28 @@ class Device {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * While a burst runs: cuts a random device's socket at random moments, reconnects it a little
+ * later, and has devices acknowledge what they stored now and then. Resolves once stopped.
+ */
+function chaos(devices: Device[]) {
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      await sleep(50 + Math.random() * 200);
+      const d = devices[Math.floor(Math.random() * devices.length)]!;
+      if (Math.random() < 0.3) d.ack();
+      d.cut();
+      await sleep(Math.random() * 60);
+      d.connect();
+    }
+  })();
+  return () => {
+    running = false;
+    return done;
+  };
+}
+
 describe("a burst of 1,000 entries with sockets cut at random", () => {
   it("leaves every device with every entry exactly once, in order", { timeout: 300_000 }, async () => {
     const a = await signUp(h);
@@ -145,22 +167,9 @@ describe("a burst of 1,000 entries with sockets cut at random", () => {
       }
     };
 
-    // Chaos: while the burst runs, cut a random socket at random moments, reconnect it a little
-    // later, and have devices acknowledge what they stored.
-    let bursting = true;
-    const chaos = (async () => {
-      while (bursting) {
-        await sleep(50 + Math.random() * 200);
-        const d = devices[Math.floor(Math.random() * devices.length)]!;
-        if (Math.random() < 0.3) d.ack();
-        d.cut();
-        await sleep(Math.random() * 60);
-        d.connect();
-      }
-    })();
+    const stopChaos = chaos(devices);
     await Promise.all(Array.from({ length: PRODUCERS }, (_, p) => producer(p)));
-    bursting = false;
-    await chaos;
+    await stopChaos();
     expect(produced).toBe(TOTAL);
 
     // Everyone reconnected: each catches up through sync, then nothing is left to get.
@@ -216,20 +225,9 @@ describe("a burst of 1,000 messages with sockets cut at random", () => {
         i++;
       }
     };
-    let bursting = true;
-    const chaos = (async () => {
-      while (bursting) {
-        await sleep(50 + Math.random() * 200);
-        const d = devices[Math.floor(Math.random() * devices.length)]!;
-        if (Math.random() < 0.3) d.ack();
-        d.cut();
-        await sleep(Math.random() * 60);
-        d.connect();
-      }
-    })();
+    const stopChaos = chaos(devices);
     await Promise.all([sender(a1), sender(b)]);
-    bursting = false;
-    await chaos;
+    await stopChaos();
 
     // What each device must hold: the other sender's messages, and for a2 both senders'.
     const fromA = sent.get(a1.deviceId)!;
