@@ -52,6 +52,7 @@ export class HushClient extends Emitter {
   /** Counters an app (or a test) can read: how often the SDK fixed things up on its own. */
   readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0 };
   private stream: DeviceStream | null = null;
+  private replenishing: Promise<number> | null = null;
   private readonly identity: IdentityKeyPair;
 
   private constructor(
@@ -133,10 +134,17 @@ export class HushClient extends Emitter {
   }
 
   /** Publishes the signed prekey once and tops up one-time prekeys when the server runs low. */
-  async replenishPrekeys() {
-    const added = await replenishPrekeys(this.api, this.o.store, this.identity);
-    this.stats.prekeysUploaded += added;
-    return added;
+  replenishPrekeys(): Promise<number> {
+    // One at a time: two concurrent top-ups would hand out the same key ids.
+    this.replenishing ??= replenishPrekeys(this.api, this.o.store, this.identity)
+      .then((added) => {
+        this.stats.prekeysUploaded += added;
+        return added;
+      })
+      .finally(() => {
+        this.replenishing = null;
+      });
+    return this.replenishing;
   }
 
   // ---- the stream -------------------------------------------------------------------------
@@ -167,6 +175,8 @@ export class HushClient extends Emitter {
       },
     });
     await this.stream.start();
+    // Claims may have drained the stock while this device was away.
+    void this.replenishPrekeys().catch(() => {});
   }
 
   /** Resolves once every entry the server has announced is applied. */
