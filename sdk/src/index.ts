@@ -1,4 +1,4 @@
-export type { AttachmentRef } from "./attachments.js";
+export { type AttachmentRef, downloadAttachment, uploadAttachment } from "./attachments.js";
 export type { CodeCallback } from "./auth.js";
 export { type ClientOptions, HushClient, type SendOptions } from "./client.js";
 export { safetyNumber } from "./crypto.js";

@@ -58,7 +58,7 @@ class Terminal {
     proc.stderr!.on("data", (d: Buffer) => this.lines.push(`stderr: ${d}`));
   }
   /** The first line from `from` on matching `re`, now or when it comes. */
-  waitFor(re: RegExp, from = 0, timeoutMs = 20_000): Promise<string> {
+  waitFor(re: RegExp, from = 0, timeoutMs = 30_000): Promise<string> {
     const found = this.lines.slice(from).find((l) => re.test(l));
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
@@ -135,7 +135,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("README two-terminal chat", () => {
+describe("README two-terminal chat", { timeout: 120_000 }, () => {
   it("works as written: two accounts chat live, see receipts and typing, and send a file end to end", async () => {
     const all = steps();
     expect(all).toHaveLength(6);

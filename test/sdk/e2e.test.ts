@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HushClient, MemoryStore } from "@hush/sdk";
+import { downloadAttachment, HushClient, MemoryStore } from "@hush/sdk";
 import { FileStore } from "@hush/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Hush, startHush } from "../helpers/hush.js";
@@ -39,7 +39,8 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe("the SDK against the real server", () => {
+// Several sign-ups per test (each publishes 200 prekeys) on a loaded two-core machine.
+describe("the SDK against the real server", { timeout: 120_000 }, () => {
   it("two accounts, one with two devices, exchange messages, receipts, typing and a file end to end", async () => {
     const alice = track(await account(h, { store: memory(), tag: "alice" }));
     const bob = track(await account(h, { store: memory(), tag: "bob" }));
@@ -97,6 +98,32 @@ describe("the SDK against the real server", () => {
     expect(ref).toMatchObject({ name: "notes.bin", size: fileBytes.length });
     const downloaded = await bobLaptop.download(ref!);
     expect(Buffer.from(downloaded).equals(Buffer.from(fileBytes))).toBe(true);
+    // A download cut off half way resumes with a range from where it stopped.
+    const asked: string[] = [];
+    let cut = false;
+    const flaky = async (request: Request) => {
+      asked.push(request.headers.get("range") ?? "whole");
+      const res = await bobLaptop.fetch(request);
+      if (cut) return res;
+      cut = true;
+      const reader = res.body!.getReader();
+      let passed = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (passed > 300_000) return c.error(new Error("connection reset"));
+          const { done, value } = await reader.read();
+          if (done) return c.close();
+          passed += value.length;
+          c.enqueue(value);
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const resumed = await downloadAttachment(flaky, h.url, ref!);
+    expect(Buffer.from(resumed).equals(Buffer.from(fileBytes))).toBe(true);
+    expect(asked).toHaveLength(2);
+    expect(asked[0]).toBe("whole");
+    expect(Number(/^bytes=(\d+)-$/.exec(asked[1]!)![1])).toBeGreaterThan(300_000);
     // A tampered digest is refused rather than decrypted.
     await expect(bobLaptop.download({ ...ref!, sha256: "0".repeat(64) })).rejects.toThrow(/digest/);
 

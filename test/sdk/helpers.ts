@@ -84,7 +84,7 @@ export function recorder<K extends keyof Events>(client: HushClient, name: K) {
   });
   return {
     seen,
-    until(test: (e: E[]) => boolean, timeoutMs = 10_000): Promise<E[]> {
+    until(test: (e: E[]) => boolean, timeoutMs = 30_000): Promise<E[]> {
       if (test(seen)) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(

@@ -11,7 +11,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-describe("the SDK's prekeys", () => {
+describe("the SDK's prekeys", { timeout: 120_000 }, () => {
   it("publishes a signed prekey and one-time prekeys, and tops them up when the server's count runs low", async () => {
     const store = new MemoryStore();
     const alice = await account(h, { store, tag: "alice" });
