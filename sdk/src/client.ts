@@ -159,9 +159,14 @@ export class HushClient extends Emitter {
       socket: this.o.socket ?? nodeSocket,
       token: () => this.tokens.access,
       renew: async () => {
-        // Any authenticated call refreshes an expired token (authedFetch); false when it cannot.
-        const me = await this.api.GET("/api/v1/auth/me");
-        return me.response.ok;
+        // Any authenticated call refreshes an expired token (authedFetch). Only a refusal ends
+        // the session: a server that cannot be reached is tried again later.
+        try {
+          const me = await this.api.GET("/api/v1/auth/me");
+          return me.response.status !== 401;
+        } catch {
+          return true;
+        }
       },
       apply: (entry) => this.apply(entry),
       frame: (frame) => {
