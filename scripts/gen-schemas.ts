@@ -1,11 +1,17 @@
 import { writeFileSync } from "node:fs";
 import { asyncApiJson, openApiJson, storageDoc } from "../src/openapi-doc.js";
+import { sdkApiTypes, sdkSocketTypes } from "./sdk-types.js";
 
 // Regenerates schemas/openapi.json from the route declarations and schemas/asyncapi.json from the
-// WebSocket protocol's schemas; a test fails when either drifts.
-writeFileSync(new URL("../schemas/openapi.json", import.meta.url), openApiJson());
-console.log("wrote schemas/openapi.json");
-writeFileSync(new URL("../schemas/asyncapi.json", import.meta.url), asyncApiJson());
-console.log("wrote schemas/asyncapi.json");
-writeFileSync(new URL("../docs/storage.md", import.meta.url), storageDoc());
-console.log("wrote docs/storage.md");
+// WebSocket protocol's schemas, and the SDK's types from both; a test fails when any drifts.
+const write = (path: string, text: string) => {
+  writeFileSync(new URL(`../${path}`, import.meta.url), text);
+  console.log(`wrote ${path}`);
+};
+const openApi = openApiJson();
+const asyncApi = asyncApiJson();
+write("schemas/openapi.json", openApi);
+write("schemas/asyncapi.json", asyncApi);
+write("docs/storage.md", storageDoc());
+write("sdk/src/generated/api.ts", await sdkApiTypes(openApi));
+write("sdk/src/generated/socket.ts", await sdkSocketTypes(asyncApi));

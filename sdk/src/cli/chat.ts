@@ -1,0 +1,223 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { createInterface } from "node:readline";
+import { FileStore, HushClient, type ReceivedMessage } from "../node.js";
+
+/*
+ * A command-line chat on the SDK. Lines in, lines out, so a person can use it in a terminal and a
+ * program (a test) can drive it through stdin/stdout:
+ *
+ *   npm run chat -- [--server URL] [--dir DIR] signup EMAIL USERNAME [--device ID]
+ *   npm run chat -- [--server URL] [--dir DIR] login EMAIL [--device ID]
+ *   npm run chat -- [--server URL] [--dir DIR]                 (the device kept in DIR)
+ *
+ * Then: /list, /open USERNAME, any text (sent to the open conversation), /file PATH,
+ * /save [MESSAGE_ID|last] DIR, /typing, /history, /safety USERNAME, /logout, /quit.
+ */
+
+const HELP =
+  "commands: /list, /open USERNAME, TEXT, /file PATH, /save [ID|last] DIR, /typing, /history, /safety USERNAME, /logout, /quit";
+
+function parseArgs(argv: string[]) {
+  const flags: Record<string, string> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--")) flags[a.slice(2)] = argv[++i] ?? "";
+    else rest.push(a);
+  }
+  return { flags, rest };
+}
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function main() {
+  const { flags, rest } = parseArgs(process.argv.slice(2));
+  const baseUrl = (flags.server ?? process.env.HUSH_SERVER ?? "http://localhost:8000").replace(/\/$/, "");
+  const dir = flags.dir ?? ".hush/default";
+  const store = new FileStore(dir);
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  const queue: string[] = [];
+  const waiting: ((line: string | null) => void)[] = [];
+  let closed = false;
+  lines.on("line", (l) => {
+    const w = waiting.shift();
+    if (w) w(l);
+    else queue.push(l);
+  });
+  lines.on("close", () => {
+    closed = true;
+    for (const w of waiting.splice(0)) w(null);
+  });
+  const nextLine = () =>
+    queue.length
+      ? Promise.resolve(queue.shift()!)
+      : closed
+        ? Promise.resolve(null)
+        : new Promise<string | null>((r) => waiting.push(r));
+  const code = async (email: string) => {
+    out(`enter the code mailed to ${email}:`);
+    const line = await nextLine();
+    if (line === null) throw new Error("no code given");
+    return line.trim();
+  };
+
+  const [command, email, username] = rest;
+  const common = {
+    baseUrl,
+    store,
+    deviceId: flags.device ?? "cli",
+    deviceName: flags.device ?? "Command line",
+  };
+  let client: HushClient | null;
+  if (command === "signup" && email && username)
+    client = await HushClient.signUp({ ...common, email, username, fullName: flags.name ?? username, code });
+  else if (command === "login" && email) client = await HushClient.logIn({ ...common, email, code });
+  else if (command === undefined) client = await HushClient.resume({ baseUrl, store });
+  else
+    throw new Error(
+      "usage: chat [--server URL] [--dir DIR] [signup EMAIL USERNAME | login EMAIL] [--device ID]",
+    );
+  if (!client) throw new Error(`no device in ${dir}: sign up or log in first`);
+  const me = client;
+
+  const names = new Map<string, string>();
+  const nameOf = (userId: string | null) => (userId ? (names.get(userId) ?? userId) : "(deleted account)");
+  const learn = async () => {
+    for (const c of await me.conversations())
+      for (const p of c.participants) names.set(p.user_id, p.username);
+  };
+  let open: { id: string; with: string } | null = null;
+  const received: ReceivedMessage[] = [];
+
+  const show = (m: ReceivedMessage, verb = "") => {
+    const who = m.outgoing ? "you" : nameOf(m.senderId);
+    const trust = m.verified ? "" : " (unverified)";
+    if (m.viewOnce && m.text === null) return out(`${who}${verb}: [view-once message ${m.id}]`);
+    out(`${who}${verb}: ${m.text}${trust}`);
+    for (const a of m.attachments) out(`  file ${a.name} (${a.size} bytes) in message ${m.id}`);
+  };
+
+  me.on("message", async (m) => {
+    if (!names.has(m.senderId ?? "")) await learn().catch(() => {});
+    received.push(m);
+    show(m);
+    if (!m.outgoing && open?.id === m.conversationId) me.markRead(m.id);
+  });
+  me.on("edited", (m) => show(m, " (edited)"));
+  me.on("deleted", (d) => out(`deleted ${d.messageId}`));
+  me.on("receipt", (r) => out(`${r.status} ${r.message_id} by ${nameOf(r.user_id)}`));
+  me.on("typing", (t) => {
+    if (t.is_typing) out(`${nameOf(t.user_id)} is typing`);
+  });
+  me.on("identity_changed", (c) =>
+    out(`safety number with ${nameOf(c.userId)} changed (device ${c.deviceId}): ${c.safetyNumber}`),
+  );
+  me.on("undecryptable", (u) => out(`could not decrypt ${u.messageId}: ${u.reason}`));
+  me.on("ended", (e) => {
+    out(`session ended (${e.code} ${e.reason})`);
+    process.exit(1);
+  });
+
+  await learn();
+  await me.connect();
+  out(`ready as ${me.device.email} (device ${me.deviceId})`);
+  out(HELP);
+
+  const handle = async (line: string) => {
+    const [cmd = "", ...args] = line.trim().split(/\s+/);
+    switch (cmd) {
+      case "":
+        return;
+      case "/list": {
+        const list = await me.conversations();
+        if (!list.length) out("no conversations yet");
+        for (const c of list)
+          out(
+            `${c.id} ${c.name ?? c.participants.map((p) => p.username).join(", ")} (${c.unread_count} unread)`,
+          );
+        return;
+      }
+      case "/open": {
+        const name = args[0];
+        if (!name) return out("usage: /open USERNAME");
+        const found = (await me.findUser(name)).users.find((u) => u.username === name);
+        if (!found) return out(`no user ${name}`);
+        names.set(found.id, found.username);
+        const c = await me.startConversation(found.id);
+        open = { id: c.id, with: found.username };
+        out(`opened conversation ${c.id} with ${found.username}`);
+        // What arrived before it was open is read now.
+        for (const m of received) if (m.conversationId === c.id && !m.outgoing) me.markRead(m.id);
+        return;
+      }
+      case "/history": {
+        if (!open) return out("open a conversation first: /open USERNAME");
+        for (const m of (await me.history(open.id)).reverse()) show(m);
+        return;
+      }
+      case "/typing":
+        if (!open) return out("open a conversation first: /open USERNAME");
+        return me.typing(open.id);
+      case "/file": {
+        const path = args.join(" ");
+        if (!open) return out("open a conversation first: /open USERNAME");
+        const bytes = new Uint8Array(readFileSync(path));
+        const sent = await me.send(open.id, basename(path), {
+          attachments: [{ bytes, name: basename(path) }],
+        });
+        return out(`sent ${sent.id} (file ${basename(path)}, ${bytes.length} bytes)`);
+      }
+      case "/save": {
+        const [which, target] = args.length > 1 ? args : ["last", args[0]];
+        if (!target) return out("usage: /save [MESSAGE_ID|last] DIR");
+        const m =
+          which === "last"
+            ? received.findLast((x) => x.attachments.length > 0)
+            : received.find((x) => x.id === which);
+        if (!m?.attachments.length) return out("no such message with a file");
+        for (const a of m.attachments) {
+          const path = join(target, basename(a.name));
+          writeFileSync(path, await me.download(a));
+          out(`saved ${path} (${a.size} bytes, digest checked)`);
+        }
+        return;
+      }
+      case "/safety": {
+        const user = [...names].find(([, n]) => n === args[0]);
+        if (!user) return out(`no conversation with ${args[0]}`);
+        return out(`safety number with ${args[0]}: ${me.safetyNumber(user[0])}`);
+      }
+      case "/logout":
+        await me.logout();
+        out("logged out");
+        return process.exit(0);
+      case "/quit":
+        me.disconnect();
+        return process.exit(0);
+      default: {
+        if (cmd.startsWith("/")) return out(HELP);
+        if (!open) return out("open a conversation first: /open USERNAME");
+        const sent = await me.send(open.id, line);
+        return out(`sent ${sent.id}`);
+      }
+    }
+  };
+
+  for (let line = await nextLine(); line !== null; line = await nextLine()) {
+    try {
+      await handle(line);
+    } catch (e) {
+      out(`error: ${(e as Error).message}`);
+    }
+  }
+  me.disconnect();
+  process.exit(0);
+}
+
+main().catch((e) => {
+  out(`error: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,509 @@
+import { type AttachmentRef, downloadAttachment, uploadAttachment } from "./attachments.js";
+import { type CodeCallback, type DeviceOptions, deviceIdentity, logInFlow, signUpFlow } from "./auth.js";
+import { fromUtf8, hex, unb64, utf8 } from "./bytes.js";
+import {
+  type IdentityKeyPair,
+  openMessage,
+  randomBytes,
+  randomKey,
+  sealMessage,
+  unwrapKey,
+  wrapKey,
+} from "./crypto.js";
+import { Directory } from "./directory.js";
+import { Emitter, type Envelope, type ReceivedMessage } from "./events.js";
+import { type Api, apiClient, authedFetch, type Fetch, HushError, ok, Tokens } from "./http.js";
+import { replenishPrekeys } from "./prekeys.js";
+import { type ClientStore, type DeviceRecord, keys, type SessionRecord } from "./store.js";
+import { DeviceStream, nodeSocket, type SocketFactory } from "./stream.js";
+import type { ContentType, Message, MessageEvent, StreamEntry } from "./types.js";
+
+export interface ClientOptions {
+  /** Where the server is, e.g. http://localhost:8000 */
+  baseUrl: string;
+  store: ClientStore;
+  /** The fetch to use (default: the global one); tests pass one that checks every answer. */
+  fetch?: Fetch;
+  /** How to open the socket (default: the `ws` package). */
+  socket?: SocketFactory;
+}
+
+export interface SendOptions {
+  attachments?: { bytes: Uint8Array; name: string; type?: string }[];
+  viewOnce?: boolean;
+  ttlSeconds?: number;
+  replyTo?: string;
+  contentType?: ContentType;
+}
+
+/** How many times a send re-fetches the device list after DEVICE_MISMATCH or STALE_DEVICES. */
+const SEND_ATTEMPTS = 4;
+const RETRIED = new Set(["DEVICE_MISMATCH", "STALE_DEVICES"]);
+
+/**
+ * One device of one account: its keys stay in `store`; the server sees only ciphertext, wrapped
+ * keys and public keys. Events arrive once `connect()` has opened the device's stream.
+ */
+export class HushClient extends Emitter {
+  readonly api: Api;
+  /** The authenticated fetch behind `api`, for calls outside the JSON API (attachment bytes). */
+  readonly fetch: Fetch;
+  readonly directory: Directory;
+  /** Counters an app (or a test) can read: how often the SDK fixed things up on its own. */
+  readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0 };
+  private stream: DeviceStream | null = null;
+  private replenishing: Promise<number> | null = null;
+  private readonly identity: IdentityKeyPair;
+
+  private constructor(
+    private readonly o: ClientOptions,
+    readonly device: DeviceRecord & { userId: string },
+    private readonly tokens: Tokens,
+  ) {
+    super();
+    this.identity = { secretKey: unb64(device.secretKey), publicKey: unb64(device.publicKey) };
+    this.fetch = authedFetch(tokens, o.fetch ?? ((r) => globalThis.fetch(r)));
+    this.api = apiClient(o.baseUrl, this.fetch);
+    this.directory = new Directory(
+      this.api,
+      o.store,
+      { userId: device.userId, deviceId: device.deviceId, publicKey: device.publicKey },
+      (change) => this.emit("identity_changed", change),
+    );
+  }
+
+  get userId() {
+    return this.device.userId;
+  }
+  get deviceId() {
+    return this.device.deviceId;
+  }
+
+  /** Signs up a new account with this device as its first; the mailed code comes from `code`. */
+  static async signUp(
+    o: ClientOptions &
+      DeviceOptions & { email: string; username: string; fullName: string; code: CodeCallback },
+  ) {
+    const device = await deviceIdentity(o.store, o.email, o.deviceId);
+    const { userId, session } = await signUpFlow(HushClient.publicApi(o), device, o);
+    return HushClient.ready(o, device, userId, session);
+  }
+
+  /** Logs this device in to an existing account (a new device, or this one again). */
+  static async logIn(o: ClientOptions & DeviceOptions & { email: string; code: CodeCallback }) {
+    const device = await deviceIdentity(o.store, o.email, o.deviceId);
+    const { userId, session } = await logInFlow(HushClient.publicApi(o), device, o);
+    return HushClient.ready(o, device, userId, session);
+  }
+
+  /** The device as it was left in `store`, with its session; null when it has none. */
+  static async resume(o: ClientOptions): Promise<HushClient | null> {
+    const device = await o.store.get<DeviceRecord>(keys.device);
+    const session = await o.store.get<SessionRecord>(keys.session);
+    if (!device?.userId || !session) return null;
+    const client = new HushClient(o, { ...device, userId: device.userId }, HushClient.tokensFor(o, session));
+    await client.directory.load();
+    return client;
+  }
+
+  private static publicApi(o: ClientOptions) {
+    return apiClient(o.baseUrl, o.fetch ?? ((r) => globalThis.fetch(r)));
+  }
+
+  private static tokensFor(o: ClientOptions, session: SessionRecord) {
+    const api = HushClient.publicApi(o);
+    return new Tokens(
+      o.store,
+      async (refreshToken) => {
+        const r = await api.POST("/api/v1/auth/refresh", { body: { refresh_token: refreshToken } });
+        return r.data ? { sessionToken: r.data.session_token, refreshToken: r.data.refresh_token } : null;
+      },
+      session,
+    );
+  }
+
+  private static async ready(o: ClientOptions, device: DeviceRecord, userId: string, session: SessionRecord) {
+    const record = { ...device, userId };
+    await o.store.set(keys.device, record);
+    const tokens = HushClient.tokensFor(o, session);
+    await tokens.set(session);
+    const client = new HushClient(o, record, tokens);
+    await client.directory.load();
+    await client.replenishPrekeys();
+    return client;
+  }
+
+  /** Publishes the signed prekey once and tops up one-time prekeys when the server runs low. */
+  replenishPrekeys(): Promise<number> {
+    // One at a time: two concurrent top-ups would hand out the same key ids.
+    this.replenishing ??= replenishPrekeys(this.api, this.o.store, this.identity)
+      .then((added) => {
+        this.stats.prekeysUploaded += added;
+        return added;
+      })
+      .finally(() => {
+        this.replenishing = null;
+      });
+    return this.replenishing;
+  }
+
+  // ---- the stream -------------------------------------------------------------------------
+
+  /** Opens the device's socket; resolves once authenticated. Catching up goes on (see `caughtUp`). */
+  async connect() {
+    this.stream?.stop();
+    const url = `${this.o.baseUrl.replace(/^http/, "ws")}/api/v1/ws`;
+    this.stream = new DeviceStream({
+      url,
+      store: this.o.store,
+      socket: this.o.socket ?? nodeSocket,
+      token: () => this.tokens.access,
+      renew: async () => {
+        // Any authenticated call refreshes an expired token (authedFetch). Only a refusal ends
+        // the session: a server that cannot be reached is tried again later.
+        try {
+          const me = await this.api.GET("/api/v1/auth/me");
+          return me.response.status !== 401;
+        } catch {
+          return true;
+        }
+      },
+      apply: (entry) => this.apply(entry),
+      frame: (frame) => {
+        if (frame.type === "typing_indicator") void this.emit("typing", frame.data);
+        else if (frame.type === "user_status") void this.emit("presence", frame.data);
+        else if (frame.type === "error")
+          void this.emit("error", { code: frame.data.code, message: frame.data.message });
+      },
+      ended: (code, reason) => {
+        void this.emit("ended", { code, reason });
+      },
+    });
+    await this.stream.start();
+    // Claims may have drained the stock while this device was away.
+    void this.replenishPrekeys().catch(() => {});
+  }
+
+  /** Resolves once every entry the server has announced is applied. */
+  caughtUp() {
+    return this.stream?.idle() ?? Promise.resolve();
+  }
+
+  /** The last stream position this device stored. */
+  get position() {
+    return this.stream?.stored ?? 0;
+  }
+
+  /** Closes the socket (the session stays: `connect` again later). */
+  disconnect() {
+    this.stream?.stop();
+    this.stream = null;
+  }
+
+  /** Drops the socket as a crash would: no goodbye, nothing more applied. */
+  kill() {
+    this.stream?.kill();
+    this.stream = null;
+  }
+
+  private async apply(entry: StreamEntry) {
+    await this.emit("entry", entry);
+    switch (entry.type) {
+      case "new_message":
+      case "message_edited": {
+        const message = await this.decrypt(entry.data.message);
+        if (!message) return;
+        await this.emit(entry.type === "new_message" ? "message" : "edited", message);
+        // A receipt to the sender (and an acknowledgement of this entry).
+        if (entry.type === "new_message" && !message.outgoing)
+          this.trySend({ type: "message_delivered", data: { message_id: message.id } });
+        return;
+      }
+      case "message_deleted":
+        return this.emit("deleted", {
+          messageId: entry.data.message_id,
+          conversationId: entry.data.conversation_id,
+          forEveryone: entry.data.deleted_for_everyone,
+        });
+      case "message_status_update":
+        return this.emit("receipt", entry.data);
+      case "message_viewed":
+        return this.emit("viewed", {
+          messageId: entry.data.message_id,
+          conversationId: entry.data.conversation_id,
+          userId: entry.data.user_id,
+          deviceId: entry.data.device_id,
+          timestamp: entry.data.timestamp,
+        });
+      case "message_expired":
+        return this.emit("expired", {
+          messageId: entry.data.message_id,
+          conversationId: entry.data.conversation_id,
+        });
+      case "conversation_updated":
+        this.directory.forget(entry.data.conversation_id);
+        return this.emit("conversation", entry.data);
+      case "contacts_updated":
+        return this.emit("contact", entry.data);
+      case "identity_changed":
+        return this.directory.observe(
+          entry.data.user_id,
+          entry.data.device_id,
+          entry.data.identity_key,
+          "stream",
+        );
+      case "erased":
+        return;
+    }
+  }
+
+  private trySend(frame: Parameters<DeviceStream["send"]>[0]) {
+    try {
+      this.stream?.send(frame);
+    } catch {
+      // The socket is between connections: the entry is acknowledged with the next `ack` anyway.
+    }
+  }
+
+  // ---- decrypting ---------------------------------------------------------------------------
+
+  /** Decrypts a message as the server gives it to this device (its own wrapped key only). */
+  async decrypt(m: MessageEvent | Message, wrapped?: string): Promise<ReceivedMessage | null> {
+    const base: ReceivedMessage = {
+      id: m.id,
+      conversationId: m.conversation_id,
+      seq: m.seq,
+      senderId: m.sender_id,
+      senderDeviceId: m.sender_device_id,
+      outgoing: m.sender_id === this.userId,
+      text: null,
+      attachments: [],
+      viewOnce: m.metadata.view_once,
+      verified: false,
+      createdAt: m.created_at,
+      editedAt: m.edited_at,
+      expiresAt: m.metadata.expires_at,
+      encryptedContent: m.encrypted_content,
+    };
+    if (m.encrypted_content === null) return base;
+    const mine = m.recipient_keys.find((k) => k.user_id === this.userId && k.device_id === this.deviceId);
+    const encryptedKey = wrapped ?? mine?.encrypted_key;
+    if (!encryptedKey) {
+      if (m.metadata.view_once) return base;
+      await this.emit("undecryptable", {
+        messageId: m.id,
+        conversationId: m.conversation_id,
+        reason: "no key for this device",
+      });
+      return null;
+    }
+    try {
+      const key = unwrapKey(this.identity, encryptedKey, this.userId, this.deviceId);
+      const senderKey =
+        m.sender_id && m.sender_device_id
+          ? await this.directory.identityOf(m.sender_id, m.sender_device_id)
+          : undefined;
+      const { body, verified } = openMessage(key, m.conversation_id, m.encrypted_content, senderKey);
+      const envelope = JSON.parse(fromUtf8(body)) as Envelope;
+      return { ...base, text: envelope.text, attachments: envelope.attachments ?? [], verified };
+    } catch (e) {
+      await this.emit("undecryptable", {
+        messageId: m.id,
+        conversationId: m.conversation_id,
+        reason: String(e),
+      });
+      return null;
+    }
+  }
+
+  /** Opens a view-once message: its key is handed to this device once, then gone from the server. */
+  async openViewOnce(message: ReceivedMessage): Promise<ReceivedMessage> {
+    const got = ok(
+      "open view-once",
+      await this.api.POST("/api/v1/messages/{message_id}/open", {
+        params: { path: { message_id: message.id } },
+      }),
+    );
+    if (!message.encryptedContent) throw new Error("nothing to open: the message has no content");
+    const opened = await this.decrypt(
+      {
+        id: message.id,
+        conversation_id: message.conversationId,
+        seq: message.seq,
+        sender_id: message.senderId,
+        sender_device_id: message.senderDeviceId,
+        encrypted_content: message.encryptedContent,
+        content_type: "text",
+        metadata: {
+          media_url: null,
+          reply_to: null,
+          is_ephemeral: false,
+          ttl_seconds: null,
+          view_once: true,
+          expires_at: message.expiresAt,
+          opened: true,
+        },
+        created_at: message.createdAt,
+        edited_at: message.editedAt,
+        is_deleted: false,
+        recipient_keys: [],
+      },
+      got.encrypted_key,
+    );
+    if (!opened) throw new Error("the view-once message could not be decrypted");
+    return opened;
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /**
+   * Encrypts once under a fresh key, wraps the key for every device of every member (this
+   * account's other devices and this one included), and sends. When the server says the device
+   * list changed (DEVICE_MISMATCH) or a device re-registered (STALE_DEVICES), re-fetches it and
+   * sends again with the same client_message_id: the app never sees it.
+   */
+  async send(conversationId: string, text: string, o: SendOptions = {}): Promise<Message> {
+    const attachments: AttachmentRef[] = [];
+    for (const a of o.attachments ?? [])
+      attachments.push(
+        await uploadAttachment(this.api, a.bytes, {
+          name: a.name,
+          type: a.type ?? "application/octet-stream",
+        }),
+      );
+    const envelope: Envelope = { v: 1, text, ...(attachments.length ? { attachments } : {}) };
+    const key = randomKey();
+    const content = sealMessage(this.identity, key, conversationId, utf8(JSON.stringify(envelope)));
+    const clientMessageId = hex(randomBytes(16));
+    return this.withDevices(conversationId, async (recipientKeys) =>
+      this.api.POST("/api/v1/messages", {
+        body: {
+          conversation_id: conversationId,
+          encrypted_content: content,
+          content_type: o.contentType ?? (attachments.length ? "file" : "text"),
+          recipient_keys: recipientKeys(key),
+          client_message_id: clientMessageId,
+          is_ephemeral: o.ttlSeconds !== undefined,
+          view_once: o.viewOnce ?? false,
+          ...(o.ttlSeconds !== undefined ? { ttl_seconds: o.ttlSeconds } : {}),
+          ...(o.replyTo ? { reply_to: o.replyTo } : {}),
+          ...(attachments.length ? { attachment_ids: attachments.map((a) => a.id) } : {}),
+        },
+      }),
+    );
+  }
+
+  /** Replaces a message's content (the sender's, within the edit window), newly encrypted. */
+  async edit(conversationId: string, messageId: string, text: string): Promise<Message> {
+    const key = randomKey();
+    const content = sealMessage(this.identity, key, conversationId, utf8(JSON.stringify({ v: 1, text })));
+    return this.withDevices(conversationId, async (recipientKeys) =>
+      this.api.PUT("/api/v1/messages/{message_id}", {
+        params: { path: { message_id: messageId } },
+        body: { encrypted_content: content, recipient_keys: recipientKeys(key) },
+      }),
+    );
+  }
+
+  /** Deletes a message for everyone (the sender, within the window) or for this account only. */
+  async delete(messageId: string, forEveryone = true) {
+    return ok(
+      "delete message",
+      await this.api.DELETE("/api/v1/messages/{message_id}", {
+        params: { path: { message_id: messageId } },
+        body: { delete_for_everyone: forEveryone },
+      }),
+    );
+  }
+
+  private async withDevices<T>(
+    conversationId: string,
+    call: (
+      recipientKeys: (
+        key: Uint8Array,
+      ) => { user_id: string; device_id: string; encrypted_key: string; registration_id?: number }[],
+    ) => Promise<{ data?: T; error?: unknown; response: Response }>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const devices = await this.directory.devicesOf(conversationId, attempt > 1);
+      const res = await call((key) =>
+        devices.map((d) => ({
+          user_id: d.user_id,
+          device_id: d.device_id,
+          encrypted_key: wrapKey(key, d.identity_key, d.user_id, d.device_id),
+          ...(d.registration_id !== null ? { registration_id: d.registration_id } : {}),
+        })),
+      );
+      const code = (res.error as { code?: string } | undefined)?.code;
+      if (res.data === undefined && code && RETRIED.has(code) && attempt < SEND_ATTEMPTS) {
+        this.stats.deviceListRefetches++;
+        continue;
+      }
+      return ok("send", res);
+    }
+  }
+
+  // ---- receipts, typing, conversations ------------------------------------------------------
+
+  markRead(messageId: string) {
+    this.trySend({ type: "message_read", data: { message_id: messageId } });
+  }
+
+  typing(conversationId: string, on = true) {
+    this.trySend({ type: on ? "typing_start" : "typing_stop", data: { conversation_id: conversationId } });
+  }
+
+  async conversations() {
+    return ok("conversations", await this.api.GET("/api/v1/conversations", { params: { query: {} } }))
+      .conversations;
+  }
+
+  /** The 1:1 conversation with a user (created, or the existing one). */
+  async startConversation(userId: string) {
+    return ok(
+      "create conversation",
+      await this.api.POST("/api/v1/conversations", { body: { participant_id: userId } }),
+    );
+  }
+
+  async findUser(query: string) {
+    return ok(
+      "search users",
+      await this.api.GET("/api/v1/users/search", { params: { query: { q: query } } }),
+    );
+  }
+
+  /** A page of history, decrypted (newest first, as the server pages it). */
+  async history(conversationId: string, limit = 50): Promise<ReceivedMessage[]> {
+    const page = ok(
+      "history",
+      await this.api.GET("/api/v1/messages/conversations/{conversation_id}/messages", {
+        params: { path: { conversation_id: conversationId }, query: { limit } },
+      }),
+    );
+    const out: ReceivedMessage[] = [];
+    for (const m of page.messages) {
+      const d = await this.decrypt(m);
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  /** Downloads an attachment a message carried, checks its digest and decrypts it. */
+  download(ref: AttachmentRef, o: { attempts?: number } = {}) {
+    return downloadAttachment(this.fetch, this.o.baseUrl, ref, o);
+  }
+
+  safetyNumber(userId: string) {
+    return this.directory.safetyNumber(userId);
+  }
+
+  /** Ends this session on the server and forgets its tokens; the device keys stay. */
+  async logout() {
+    this.disconnect();
+    const res = await this.api.POST("/api/v1/auth/logout", {});
+    if (!res.response.ok && res.response.status !== 401)
+      throw new HushError(res.response.status, null, "logout");
+    await this.tokens.set(null);
+  }
+}

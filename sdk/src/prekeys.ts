@@ -1,0 +1,65 @@
+import { b64 } from "./bytes.js";
+import { type IdentityKeyPair, newPrekey, randomBytes } from "./crypto.js";
+import { type Api, ok } from "./http.js";
+import { type ClientStore, keys, type PrekeyRecord } from "./store.js";
+
+/** Top up below this many unclaimed one-time prekeys: what a day of claims can take (GET /keys/count). */
+export const PREKEY_LOW = 100;
+/** Fill up to this many; the server holds at most 500 per device. */
+export const PREKEY_TARGET = 200;
+const PER_UPLOAD = 100;
+
+const registrationId = () => {
+  const [a, b] = randomBytes(2);
+  return 1 + (((a! << 8) | b!) % 16380);
+};
+
+/**
+ * Publishes the device's registration id and signed prekey once, and one-time prekeys whenever
+ * the server's count falls below PREKEY_LOW. Secrets are stored before their public halves are
+ * uploaded, so a published key always has its secret on the device. Returns how many were added.
+ */
+export async function replenishPrekeys(api: Api, store: ClientStore, identity: IdentityKeyPair) {
+  const record: PrekeyRecord = (await store.get<PrekeyRecord>(keys.prekeys)) ?? {
+    registrationId: registrationId(),
+    nextKeyId: 1,
+    signed: null,
+    oneTime: {},
+  };
+  let added = 0;
+  if (!record.signed) {
+    const spk = newPrekey(identity);
+    record.signed = { keyId: record.nextKeyId++, secretKey: b64(spk.secretKey) };
+    await store.set(keys.prekeys, record);
+    ok(
+      "upload signed prekey",
+      await api.PUT("/api/v1/keys", {
+        body: {
+          registration_id: record.registrationId,
+          signed_prekey: {
+            key_id: record.signed.keyId,
+            public_key: b64(spk.publicKey),
+            signature: b64(spk.signature),
+          },
+        },
+      }),
+    );
+  }
+  let count = ok("count prekeys", await api.GET("/api/v1/keys/count")).one_time_prekeys;
+  if (count >= PREKEY_LOW) return added;
+  while (count < PREKEY_TARGET) {
+    const batch = Array.from({ length: Math.min(PER_UPLOAD, PREKEY_TARGET - count) }, () => {
+      const k = newPrekey(identity);
+      const keyId = record.nextKeyId++;
+      record.oneTime[keyId] = b64(k.secretKey);
+      return { key_id: keyId, public_key: b64(k.publicKey) };
+    });
+    await store.set(keys.prekeys, record);
+    count = ok(
+      "upload prekeys",
+      await api.PUT("/api/v1/keys", { body: { one_time_prekeys: batch } }),
+    ).one_time_prekeys;
+    added += batch.length;
+  }
+  return added;
+}

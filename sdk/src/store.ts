@@ -1,0 +1,57 @@
+/**
+ * Where a device keeps what must survive a restart: its private keys, its session, the identity
+ * keys it pinned, and its stream position. Values are JSON; writes must be durable when `set`
+ * returns, because the stream position is acknowledged to the server right after it is stored.
+ */
+export interface ClientStore {
+  get<T>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** A store that lives as long as the process: for tests and throwaway clients. */
+export class MemoryStore implements ClientStore {
+  private readonly data = new Map<string, string>();
+  async get<T>(key: string) {
+    const v = this.data.get(key);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  }
+  async set(key: string, value: unknown) {
+    this.data.set(key, JSON.stringify(value));
+  }
+  async delete(key: string) {
+    this.data.delete(key);
+  }
+  /** Everything stored, as text: lets a test prove what (not) to find in it. */
+  dump(): string {
+    return JSON.stringify(Object.fromEntries(this.data));
+  }
+}
+
+/** The records the SDK keeps, by key. */
+export interface DeviceRecord {
+  userId: string | null;
+  email: string;
+  deviceId: string;
+  /** base64 Ed25519 secret and public key */
+  secretKey: string;
+  publicKey: string;
+}
+export interface SessionRecord {
+  sessionToken: string;
+  refreshToken: string;
+}
+export interface PrekeyRecord {
+  registrationId: number;
+  nextKeyId: number;
+  signed: { keyId: number; secretKey: string } | null;
+  /** One-time prekeys' secrets by key id, until claimed ones are used (never, in this scheme) or pruned. */
+  oneTime: Record<string, string>;
+}
+export const keys = {
+  device: "device",
+  session: "session",
+  prekeys: "prekeys",
+  pins: "pins",
+  position: "stream_position",
+} as const;

@@ -1,0 +1,48 @@
+import { MemoryStore, PREKEY_LOW, PREKEY_TARGET } from "@hush/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Hush, startHush } from "../helpers/hush.js";
+import { account } from "./helpers.js";
+
+let h: Hush;
+beforeAll(async () => {
+  h = await startHush();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe("the SDK's prekeys", { timeout: 120_000 }, () => {
+  it("publishes a signed prekey and one-time prekeys, and tops them up when the server's count runs low", async () => {
+    const store = new MemoryStore();
+    const alice = await account(h, { store, tag: "alice" });
+    const bob = await account(h, { tag: "bob" });
+    const count = async () => (await alice.api.GET("/api/v1/keys/count")).data!.one_time_prekeys;
+    expect(await count()).toBe(PREKEY_TARGET);
+    // Nothing to do while the stock is above the threshold.
+    expect(await alice.replenishPrekeys()).toBe(0);
+
+    const claim = async () => {
+      const r = await bob.api.POST("/api/v1/keys/claim", {
+        body: { user_id: alice.userId, device_id: alice.deviceId },
+      });
+      expect(r.response.status).toBe(200);
+      return r.data!.devices[0]!;
+    };
+    const first = await claim();
+    expect(first.signed_prekey).not.toBeNull();
+    expect(first.one_time_prekey).not.toBeNull();
+    // Each one published has its secret on the device (and only there).
+    const held = JSON.parse(JSON.parse(store.dump()).prekeys);
+    expect(held.oneTime[first.one_time_prekey!.key_id]).toBeTypeOf("string");
+    expect(held.signed.keyId).toBe(first.signed_prekey!.key_id);
+
+    // A day of claims (the most a device hands out), then one more the next day: under the threshold.
+    const claims = PREKEY_TARGET - PREKEY_LOW; // 100: the device's daily allowance, the first included
+    await Promise.all(Array.from({ length: claims - 1 }, claim));
+    h.clock.advance(86_401); // every access token has expired too: the SDK refreshes on its own
+    await claim();
+    expect(await count()).toBe(PREKEY_LOW - 1);
+    expect(await alice.replenishPrekeys()).toBe(PREKEY_TARGET - PREKEY_LOW + 1);
+    expect(await count()).toBe(PREKEY_TARGET);
+  });
+});
