@@ -252,6 +252,10 @@ export class HushClient extends Emitter {
           entry.data.identity_key,
           "stream",
         );
+      case "prekeys_low":
+        // Claims took this device's one-time prekeys below the mark (or spent the day's budget).
+        void this.replenishPrekeys().catch(() => {});
+        return;
       case "erased":
         return;
     }

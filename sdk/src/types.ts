@@ -33,6 +33,7 @@ export type DeclaredEntry =
   | Frames["conversation_updated"]
   | Frames["contacts_updated"]
   | Frames["identity_changed"]
+  | Frames["prekeys_low"]
   | Frames["erased"];
 
 /*

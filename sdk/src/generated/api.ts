@@ -385,7 +385,7 @@ export interface paths {
         };
         /**
          * How many unclaimed one-time prekeys the calling device has left
-         * @description The signal for a device to top up: upload more when either count falls below what a day of claims can take (100); claims beyond that get no one-time keys, so a device that keeps at least that many never runs dry, however many accounts claim from it. Check it at start-up and after new sessions arrive; a count falling faster than the device's own new sessions explain means someone is claiming its keys.
+         * @description The signal for a device to top up: upload more when either count falls below what a day of claims can take (100); claims beyond that get no one-time keys, so a device that keeps at least that many never runs dry, however many accounts claim from it. Check it at start-up and after new sessions arrive; a count falling faster than the device's own new sessions explain means someone is claiming its keys. The device's stream also carries a `prekeys_low` entry when a claim leaves fewer than 100 of a kind it stocks, or finds its daily claim budget spent.
          */
         get: operations["countKeys"];
         put?: never;
@@ -1853,7 +1853,7 @@ export interface components {
             /** @description The newest position in the stream now */
             position: number;
         };
-        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["ErasedEntry"];
+        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["PrekeysLowEntry"] | components["schemas"]["ErasedEntry"];
         NewMessageEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -2031,6 +2031,29 @@ export interface components {
             identity_key: string;
             key_type: components["schemas"]["KeyType"];
         };
+        PrekeysLowEntry: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "prekeys_low";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: components["schemas"]["PrekeysLow"];
+        };
+        /** @description This device's one-time prekeys run low or are being claimed fast: upload more (PUT /api/v1/keys) */
+        PrekeysLow: {
+            /** @description This device's unclaimed one-time EC prekeys now */
+            one_time_prekeys: number;
+            /** @description This device's unclaimed one-time KEM prekeys now */
+            kem_prekeys: number;
+            reason: components["schemas"]["PrekeysLowReason"];
+        };
+        /**
+         * @description `low`: a claim left a kind below the top-up mark; `claim_budget_spent`: this device handed out its one-time prekeys for the day, so claims now get none (someone may be draining them)
+         * @enum {string}
+         */
+        PrekeysLowReason: "low" | "claim_budget_spent";
         ErasedEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript

@@ -364,6 +364,19 @@ export interface components {
                     };
                 } | {
                     /** @constant */
+                    type: "prekeys_low";
+                    /** @description The entry's place in this device's stream */
+                    position: number;
+                    data: {
+                        /** @description This device's unclaimed one-time EC prekeys now */
+                        one_time_prekeys: number;
+                        /** @description This device's unclaimed one-time KEM prekeys now */
+                        kem_prekeys: number;
+                        /** @enum {string} */
+                        reason: "low" | "claim_budget_spent";
+                    };
+                } | {
+                    /** @constant */
                     type: "erased";
                     /** @description The entry's place in this device's stream */
                     position: number;
@@ -548,6 +561,20 @@ export interface components {
                 identity_key: string;
                 /** @enum {string} */
                 key_type: "ed25519" | "curve25519";
+            };
+        };
+        prekeys_low: {
+            /** @constant */
+            type: "prekeys_low";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: {
+                /** @description This device's unclaimed one-time EC prekeys now */
+                one_time_prekeys: number;
+                /** @description This device's unclaimed one-time KEM prekeys now */
+                kem_prekeys: number;
+                /** @enum {string} */
+                reason: "low" | "claim_budget_spent";
             };
         };
         erased: {
