@@ -80,8 +80,10 @@ describe("presence", () => {
     const s = await connect(h, a.token);
     expect(await settled(contact.client)).toEqual([]);
     expect(await statusOf(b, a)).toBeNull();
-    // The user still sees their own.
-    expect((await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.online).toBe(true);
+    // The user still sees their own (the socket's presence is recorded just after `authenticated`).
+    const own = async () => (await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.online;
+    for (let i = 0; i < 50 && !(await own()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await own()).toBe(true);
     await s.client.close();
     expect(await settled(contact.client)).toEqual([]);
     await contact.client.close();
