@@ -22,6 +22,9 @@ export function entriesFor(change: Change): EntryInput[] {
         data: {
           message: {
             ...message,
+            // Whether this device has opened it: false where its key is withheld (a view-once
+            // recipient; POST /messages/{id}/open marks its copy), null for the sender's devices.
+            metadata: { ...message.metadata, opened: t.encrypted_key === null ? false : null },
             // A view-once message's key is handed out only by POST /messages/{id}/open.
             recipient_keys:
               t.encrypted_key === null

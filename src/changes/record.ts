@@ -3,7 +3,7 @@ import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
 import { append } from "../stream/append.js";
-import { redactRef } from "../stream/repo.js";
+import { markOpened, redactCopies, redactRef } from "../stream/repo.js";
 import type { ConversationChange, MessageEventBody } from "../stream/schemas.js";
 import { entriesFor } from "./entries.js";
 
@@ -105,6 +105,13 @@ export async function recordChange(deps: Deps, change: Change) {
   }
   await append(deps, entriesFor(change));
 }
+
+/** A device opened a view-once message: its own copy in its stream says so from now on (`opened`). */
+export const recordOpened = (deps: Deps, messageId: ObjectId, userId: ObjectId, deviceId: string) =>
+  markOpened(deps, messageId.toHexString(), userId, deviceId);
+
+/** A view-once message's ciphertext was erased (opened by all, or capped): so are its copies in every stream. */
+export const eraseCopies = (deps: Deps, messageId: ObjectId) => redactCopies(deps, messageId.toHexString());
 
 /** Every current device of the users, less one device (the one making the change). */
 export async function devicesOf(

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
-import { devicesOf, recordChange } from "../changes/record.js";
+import { devicesOf, eraseCopies, recordChange } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
@@ -169,6 +169,7 @@ export async function capViewOnce(deps: Deps, now: Date): Promise<number> {
         await setLastPreview(deps, m.conversation_id, m._id, null);
       } else await clearViewOnceCap(deps, m._id);
       await eraseMessageKeys(deps, m._id);
+      await eraseCopies(deps, m._id);
     }
     if (due.length < deps.config.EXPIRY_BATCH) return erased;
   }
