@@ -9,6 +9,12 @@ const hex = (id: { toHexString(): string } | null) => id?.toHexString() ?? null;
  * account deleted, a member leaving) empties the entry in every stream.
  */
 export function entriesFor(change: Change): EntryInput[] {
+  // Entries about a message that expires read as `erased` from its expiry (StreamEntryDoc.hide_at).
+  const hide_at = "expires_at" in change ? change.expires_at : null;
+  return entriesOf(change).map((e) => (hide_at ? { ...e, hide_at } : e));
+}
+
+function entriesOf(change: Change): EntryInput[] {
   const conversation = change.conversation_id.toHexString();
   switch (change.type) {
     case "new_message":

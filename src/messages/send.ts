@@ -130,6 +130,7 @@ async function store(
     message_id: message._id,
     message: toMessageEvent(message),
     targets: targetsOf(keys, auth, message),
+    expires_at: message.expires_at,
   });
   return message;
 }

@@ -33,6 +33,7 @@ export async function openViewOnce(deps: Deps, auth: Auth, viewer: UserDoc, id: 
       device_id: auth.deviceId,
       timestamp: deps.clock.now(),
       targets: await devicesOf(deps, [message.sender_id]),
+      expires_at: message.expires_at,
     });
   }
   if (!(await unopenedBy(deps, id, message.sender_id)) && (await tombstone(deps, message))) {

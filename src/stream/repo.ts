@@ -20,6 +20,11 @@ export interface StreamEntryDoc {
    * turns the entry into `erased`, keeping its position.
    */
   refs: string[];
+  /**
+   * When the message the entry is about expires (its copy, an edit, a receipt): from then it is
+   * read as `erased`, at once, and the message expiry job empties it in place (`redactHidden`).
+   */
+  hide_at?: Date;
   created_at: Date;
   expires_at: Date;
 }
@@ -41,6 +46,7 @@ export const streamEntries = owned<StreamEntryDoc>({
   indexes: [
     { key: { user_id: 1, device_id: 1, position: 1 } },
     { key: { refs: 1, user_id: 1, device_id: 1 } },
+    { key: { hide_at: 1 }, options: { sparse: true } },
   ],
   expires: true,
   onExpiry: "erased once the retention (`STREAM_RETENTION_SECONDS`, 30 days) passes unacknowledged",
@@ -77,6 +83,14 @@ export const streamHeads = owned<StreamHeadDoc>({
 export const redact = (col: Collection<StreamEntryDoc>, ref: string) =>
   col.updateMany({ refs: ref }, { $set: erased });
 const erased = { type: "erased" as const, data: {}, refs: [] };
+
+/**
+ * Empties in place every entry whose message has expired (`hide_at` passed): the message expiry
+ * job's one write for all the copies, edits and receipts of what it erased (an indexed range on
+ * MongoDB; one pass over the collection on the local store, whatever the number of messages).
+ */
+export const redactHidden = (deps: Deps, now: Date) =>
+  entriesOf(deps).updateMany({ hide_at: { $lte: now } }, { $set: erased, $unset: { hide_at: "" } });
 
 /** Empties the entries that name `ref` (a message deleted for everyone) in every stream. */
 export const redactRef = (deps: Deps, ref: string) => redact(entriesOf(deps), ref);
@@ -122,21 +136,17 @@ export const entryId = (userId: ObjectId, deviceId: string, position: number) =>
   `${headKey(userId, deviceId)}:${position}`;
 
 /**
- * An entry as a device receives it. A copy of a message past its `expires_at` is served as
- * `erased` at its position from that instant, before the expiry job empties it in place: nothing
+ * An entry as a device receives it, live or in a sync page. One about a message past its expiry
+ * (`hide_at`) is `erased` from that instant, before the expiry job empties it in place: nothing
  * expired is read, and the position the device would have seen live is still there.
  */
-function toBody(d: StreamEntryDoc, now: Date): StreamEntryBody {
-  if (hasExpired(d, now)) return { type: "erased", position: d.position, data: {} };
+export function visible(
+  d: Pick<StreamEntryDoc, "type" | "position" | "data"> & { hide_at?: Date | null },
+  now: Date,
+): StreamEntryBody {
+  if (d.hide_at && d.hide_at <= now) return { type: "erased", position: d.position, data: {} };
   return { type: d.type, position: d.position, data: d.data } as StreamEntryBody;
 }
-const hasExpired = (d: StreamEntryDoc, now: Date) => {
-  if (d.type !== "new_message" && d.type !== "message_edited") return false;
-  const at = (d.data as { message?: { metadata?: { expires_at?: string | null } } }).message?.metadata
-    ?.expires_at;
-  return typeof at === "string" && Date.parse(at) <= now.getTime();
-};
-
 /**
  * The first position at or after `from` with no entry. Taken positions above the acknowledged
  * ones are contiguous (see docs/realtime.md), so it gallops forward, then halves back: a few
@@ -186,14 +196,14 @@ export async function readRange(
     const ids = Array.from({ length: upTo - after }, (_, i) => entryId(userId, deviceId, after + 1 + i));
     const found = await Promise.all(ids.map((_id) => entriesOf(deps).findOne({ _id })));
     const now = deps.clock.now();
-    return found.filter((d) => d !== null).map((d) => toBody(d, now));
+    return found.filter((d) => d !== null).map((d) => visible(d, now));
   }
   const docs = await entriesOf(deps)
     .find({ user_id: userId, device_id: deviceId, position: { $gt: after, $lte: upTo } })
     .sort({ position: 1 })
     .toArray();
   const now = deps.clock.now();
-  return docs.map((d) => toBody(d, now));
+  return docs.map((d) => visible(d, now));
 }
 
 /** A page of the entries after `since`, in order, for sync. */
@@ -210,7 +220,7 @@ export async function readAfter(
     .limit(limit + 1)
     .toArray();
   const now = deps.clock.now();
-  return { entries: docs.slice(0, limit).map((d) => toBody(d, now)), has_more: docs.length > limit };
+  return { entries: docs.slice(0, limit).map((d) => visible(d, now)), has_more: docs.length > limit };
 }
 
 /** The newest position in the device's stream of an entry naming `ref` (a message id), if any. */
