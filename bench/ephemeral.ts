@@ -15,9 +15,12 @@ import { line, type MessagingBench, quantiles, timed } from "./messages.js";
  */
 const EXPIRED = Number(process.env.BENCH_EXPIRED ?? 100_000);
 const N = Number(process.env.BENCH_LATENCY_N ?? 300);
+/** The job's batch (EXPIRY_BATCH); unset, the server's default. */
+const BATCH = process.env.BENCH_EXPIRY_BATCH ? Number(process.env.BENCH_EXPIRY_BATCH) : undefined;
 const b64 = (n: number) => randomBytes(n).toString("base64");
 
-export async function benchEphemeral(deps: Deps, m: MessagingBench) {
+export async function benchEphemeral(server: Deps, m: MessagingBench) {
+  const deps = BATCH ? { ...server, config: { ...server.config, EXPIRY_BATCH: BATCH } } : server;
   const [a1, , b1] = m.devices;
   const db = deps.store.db;
   const read = () =>
@@ -97,6 +100,7 @@ export async function benchEphemeral(deps: Deps, m: MessagingBench) {
       { $set: { joined_seq: 0, base_count: 0, unread_count: EXPIRED } },
     );
 
+  const stored = await messages.col(db).countDocuments({});
   const start = performance.now();
   let done = false;
   const job = expireMessages(deps, deps.clock.now()).finally(() => {
@@ -110,6 +114,7 @@ export async function benchEphemeral(deps: Deps, m: MessagingBench) {
   }
   const erased = await job;
   const seconds = (performance.now() - start) / 1000;
+  line(`messages stored when the job started`, `${stored}`);
   line(
     `expiry job: erase ${erased} expired messages (batch ${deps.config.EXPIRY_BATCH})`,
     `${seconds.toFixed(1)} s, ${(erased / seconds).toFixed(0)} messages/s`,

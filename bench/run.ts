@@ -128,6 +128,7 @@ const config = loadConfig({
   ACCESS_TOKEN_TTL: "86400", // the messaging bench moves the clock past rate-limit windows
   ATTACHMENT_QUOTA_BYTES: String(64 * 1024 ** 3),
   REQUEST_TIMEOUT_MS: "600000", // a history page at 100,000 messages takes tens of seconds on the local store
+  IDLE_TIMEOUT_MS: "600000", // and sends no byte meanwhile: the socket must not be cut as idle
 });
 // The wall clock, which the messaging bench may move ahead (see bench/messages.ts).
 const skew = { seconds: 0 };

@@ -9,6 +9,7 @@ import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
+import { erasures } from "./messages/erasures.js";
 import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
@@ -35,6 +36,7 @@ export const inventory: readonly AnyOwned[] = [
   receipts,
   marks,
   clientIds,
+  erasures,
   messages,
   members,
   conversations,

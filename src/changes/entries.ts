@@ -9,6 +9,12 @@ const hex = (id: { toHexString(): string } | null) => id?.toHexString() ?? null;
  * account deleted, a member leaving) empties the entry in every stream.
  */
 export function entriesFor(change: Change): EntryInput[] {
+  // Entries about a message that expires read as `erased` from its expiry (StreamEntryDoc.hide_at).
+  const hide_at = "expires_at" in change ? change.expires_at : null;
+  return entriesOf(change).map((e) => (hide_at ? { ...e, hide_at } : e));
+}
+
+function entriesOf(change: Change): EntryInput[] {
   const conversation = change.conversation_id.toHexString();
   switch (change.type) {
     case "new_message":
@@ -22,6 +28,9 @@ export function entriesFor(change: Change): EntryInput[] {
         data: {
           message: {
             ...message,
+            // Whether this device has opened it: false where its key is withheld (a view-once
+            // recipient; POST /messages/{id}/open marks its copy), null for the sender's devices.
+            metadata: { ...message.metadata, opened: t.encrypted_key === null ? false : null },
             // A view-once message's key is handed out only by POST /messages/{id}/open.
             recipient_keys:
               t.encrypted_key === null

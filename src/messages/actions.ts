@@ -51,6 +51,7 @@ export async function readMessage(deps: Deps, auth: Auth, reader: UserDoc, id: O
       timestamp: deps.clock.now(),
       to_sender: listed,
       targets: [...sender, ...own],
+      expires_at: message.expires_at,
     });
   }
   return first;
@@ -85,6 +86,7 @@ export async function markDelivered(deps: Deps, auth: Auth, id: ObjectId) {
     timestamp: deps.clock.now(),
     to_sender: true,
     targets: await devicesOf(deps, [message.sender_id]),
+    expires_at: message.expires_at,
   });
 }
 
@@ -100,6 +102,7 @@ export async function hideMessage(deps: Deps, auth: Auth, id: ObjectId) {
     message_id: id,
     deleted_for_everyone: false,
     targets: await devicesOf(deps, [auth.userId], auth),
+    expires_at: message.expires_at,
   });
 }
 
@@ -132,5 +135,6 @@ export async function deleteForEveryone(deps: Deps, auth: Auth, id: ObjectId) {
     message_id: id,
     deleted_for_everyone: true,
     targets: await devicesOf(deps, everyone, auth),
+    expires_at: message.expires_at,
   });
 }

@@ -55,6 +55,7 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
     message_id: id,
     message: toMessageEvent(current),
     targets: targetsOf(keys, auth, current),
+    expires_at: current.expires_at,
   });
   return current;
 }

@@ -1,19 +1,19 @@
-import { randomBytes } from "node:crypto";
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
-import { devicesOf, recordChange } from "../changes/record.js";
+import { type Change, devicesOf, eraseCopies, recordChanges } from "../changes/record.js";
 import { uncountErased } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
 import { newId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { redactHidden } from "../stream/repo.js";
+import { claimErasures } from "./erasures.js";
 import { eraseKeysOf, eraseMessageKeys } from "./keys.js";
 import { claimMarks, eraseMarksOf, eraseReceiptsOf, type MarkDoc, marksOf } from "./receipts.js";
 import {
-  claimExpired,
   clearViewOnceCap,
-  eraseClaimed,
-  expiredIds,
+  deleteMessages,
+  expiredMessages,
   isExpired,
   type MessageDoc,
   messageRange,
@@ -21,50 +21,102 @@ import {
   viewOnceDue,
 } from "./repo.js";
 
-/** How long one run's claim on a batch holds before another process may take it over. */
-const LEASE_MS = 60_000;
+/**
+ * How long the run that took a message is given to finish with it before another run erases what
+ * is left of it (the first run died, or stalls).
+ */
+export const LEASE_MS = 60_000;
+
+/**
+ * Test hooks: awaited between a batch's steps, so that a test can run another process's job
+ * there (the interleavings of test/integration/expiry-jobs.test.ts). Production passes none.
+ */
+export interface ExpiryPauses {
+  /** After the batch is read, before it is claimed. */
+  beforeClaim?: () => Promise<void>;
+  /** After the claim, before anything is counted or erased. */
+  afterClaim?: () => Promise<void>;
+}
 
 /**
  * Erases every message past its `expires_at` (disappearing messages, tombstones past their
- * retention), in batches of EXPIRY_BATCH. Each batch is claimed first (claimExpired: per-document
- * atomic), so with several processes each message is erased, and announced, by exactly one. The
- * work follows what expired: one indexed range read on `expires_at` a batch.
+ * retention), in batches of EXPIRY_BATCH, and empties their copies in every stream.
+ *
+ * Each message's counters and its `message_expired` are the business of exactly one run: the one
+ * whose insert of the message's id into `message_erasures` went in (claimErasures: the unique
+ * `_id` decides, on both stores). Any other run, on any process, that meets the message after
+ * LEASE_MS only erases what is left of it (idempotent deletes), and never counts or announces it;
+ * before that it leaves it alone. So a run that stalls past its lease while another takes the
+ * batch over still has each counter adjusted once. The work follows what expired: one indexed
+ * range read on `expires_at` a batch, the rest by `_id` or over the batch's ids.
  */
-export async function expireMessages(deps: Deps, now: Date): Promise<number> {
+export async function expireMessages(deps: Deps, now: Date, pauses: ExpiryPauses = {}): Promise<number> {
   const batch = deps.config.EXPIRY_BATCH;
   let erased = 0;
+  let touched = false;
   for (;;) {
-    const ids = await expiredIds(deps, now, batch);
-    if (!ids.length) break;
-    const token = randomBytes(12).toString("hex");
-    const won = await claimExpired(deps, ids, token, now, LEASE_MS);
-    if (won.length) await eraseBatch(deps, won, token, now);
+    const found = await expiredMessages(deps, now, batch);
+    if (!found.length) break;
+    // Read before the claim: once a claim lapses another run erases the marks, and this run, if it
+    // won, must still count with them.
+    const marks = await marksOf(
+      deps,
+      found.map((m) => m._id),
+    );
+    await pauses.beforeClaim?.();
+    const { won, lapsed } = await claimErasures(
+      deps,
+      found.map((m) => m._id),
+      LEASE_MS,
+    );
+    await pauses.afterClaim?.();
+    const ours = new Set(won.map((id) => id.toHexString()));
+    const mine = (id: ObjectId) => ours.has(id.toHexString());
+    if (won.length) {
+      const list = found.filter((m) => mine(m._id));
+      await eraseBatch(
+        deps,
+        list,
+        marks.filter((m) => mine(m.message_id)),
+        now,
+      );
+    }
+    if (lapsed.length) await eraseRemains(deps, lapsed);
     erased += won.length;
-    // Nothing won: what is left is another process's claim, being erased there.
-    if (ids.length < batch || !won.length) break;
+    touched ||= won.length + lapsed.length > 0;
+    // Nothing taken: what is left is another run's, within its lease.
+    if (found.length < batch || !(won.length + lapsed.length)) break;
   }
+  // The copies, edits and receipts of what expired, in every stream, in one write.
+  if (touched) await redactHidden(deps, now);
   return erased;
 }
 
-async function eraseBatch(deps: Deps, won: MessageDoc[], token: string, now: Date) {
-  const ids = won.map((m) => m._id);
+/** The physical part, idempotent: whatever the messages still have, and the messages. */
+async function eraseRemains(deps: Deps, ids: ObjectId[]) {
+  await eraseForMessages(deps, ids); // the blobs these messages carried
+  await eraseKeysOf(deps, ids);
+  await eraseReceiptsOf(deps, ids);
+  await eraseMarksOf(deps, ids);
+  await deleteMessages(deps, ids);
+}
+
+/** Messages this run won: counted out, erased, their conversations fixed, announced. */
+async function eraseBatch(deps: Deps, won: MessageDoc[], marks: MarkDoc[], now: Date) {
   const byConversation = new Map<string, MessageDoc[]>();
   for (const m of won) {
     const k = m.conversation_id.toHexString();
     byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
   }
-  await eraseForMessages(deps, ids); // the blobs these messages carried
-  await eraseKeysOf(deps, ids);
-  await eraseReceiptsOf(deps, ids);
-  const marks = await marksOf(deps, ids);
+  const ids = won.map((m) => m._id);
   const audiences = new Map<string, MemberDoc[]>();
   for (const [k, list] of byConversation) {
     const members = await membersOf(deps, list[0]!.conversation_id);
     audiences.set(k, members);
     await uncount(deps, list, members, marks);
   }
-  await eraseMarksOf(deps, ids);
-  await eraseClaimed(deps, ids, token);
+  await eraseRemains(deps, ids);
+  const changes: Change[] = [];
   for (const [k, list] of byConversation) {
     const conversationId = list[0]!.conversation_id;
     await fixConversation(deps, conversationId, list, now);
@@ -73,20 +125,16 @@ async function eraseBatch(deps: Deps, won: MessageDoc[], token: string, now: Dat
       (audiences.get(k) ?? []).map((m) => m.user_id),
     );
     for (const m of list) {
-      await recordChange(deps, {
-        type: "message_expired",
-        conversation_id: conversationId,
-        message_id: m._id,
-        targets,
-      });
+      changes.push({ type: "message_expired", conversation_id: conversationId, message_id: m._id, targets });
     }
   }
+  await recordChanges(deps, changes);
 }
 
 /**
  * Takes erased messages out of each member's counters, keeping them exact: a message from before
  * they joined leaves their base count, one they hid their hidden count, and one that still counted
- * as unread their unread count, through the same mark insert a read makes (so a racing read and the
+ * as unread their unread count, through the same mark insert a read uses (so a racing read and the
  * job cannot both take it back).
  */
 async function uncount(deps: Deps, list: MessageDoc[], members: MemberDoc[], marks: MarkDoc[]) {
@@ -169,6 +217,7 @@ export async function capViewOnce(deps: Deps, now: Date): Promise<number> {
         await setLastPreview(deps, m.conversation_id, m._id, null);
       } else await clearViewOnceCap(deps, m._id);
       await eraseMessageKeys(deps, m._id);
+      await eraseCopies(deps, m._id);
     }
     if (due.length < deps.config.EXPIRY_BATCH) return erased;
   }

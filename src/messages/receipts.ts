@@ -1,4 +1,4 @@
-import type { ObjectId } from "mongodb";
+import { MongoBulkWriteError, type ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
@@ -162,18 +162,18 @@ export const marksOf = (deps: Deps, messageIds: ObjectId[]) =>
  * went in (a racing read's mark got there first for the others).
  */
 export async function claimMarks(deps: Deps, docs: MarkDoc[]) {
-  if (!docs.length) return new Set<string>();
+  const lost = new Set<number>();
   try {
-    await markCol(deps).insertMany(docs, { ordered: false });
+    if (docs.length) await markCol(deps).insertMany(docs, { ordered: false });
   } catch (err) {
-    const errors = (err as { writeErrors?: unknown[] }).writeErrors;
-    const duplicates = Array.isArray(errors) ? errors.every(isDuplicateKey) : isDuplicateKey(err);
-    if (!duplicates) throw err;
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    // Which inserts lost is in the error itself: no read back.
+    for (const e of Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]) {
+      if (!isDuplicateKey(e)) throw err;
+      lost.add(e.index);
+    }
   }
-  const inserted = await markCol(deps)
-    .find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 } })
-    .toArray();
-  return new Set(inserted.map((d) => d._id.toHexString()));
+  return new Set(docs.filter((_, i) => !lost.has(i)).map((d) => d._id.toHexString()));
 }
 
 export const eraseMarksOf = (deps: Deps, messageIds: ObjectId[]) =>

@@ -36,9 +36,6 @@ export interface MessageDoc {
   expires_at: Date | null;
   /** View-once only: when its ciphertext is erased whether or not every recipient opened it. */
   view_once_until?: Date;
-  /** The expiry job's claim: which run erases it, until when (two processes never erase one twice). */
-  claim_by?: string;
-  claim_until?: Date;
 }
 
 /** Whether a message is past its expiry (reads leave it out before the job has erased it). */
@@ -161,29 +158,18 @@ export const viewOnceDue = (deps: Deps, now: Date, limit: number) =>
     .limit(limit)
     .toArray();
 
-/** Up to `limit` ids of messages past their expiry (the expires_at index: cost follows what expired). */
-export const expiredIds = async (deps: Deps, now: Date, limit: number) =>
-  (
-    await col(deps)
-      .find({ expires_at: { $lte: now } }, { projection: { _id: 1 } })
-      .limit(limit)
-      .toArray()
-  ).map((m) => m._id);
-
-/**
- * Claims expired messages for one run of the job: per document atomic, so of two processes racing
- * for a message exactly one gets it. A claim lapses after `leaseMs` (a process that died mid-way).
- */
-export async function claimExpired(deps: Deps, ids: ObjectId[], token: string, now: Date, leaseMs: number) {
-  await col(deps).updateMany(
-    { _id: { $in: ids }, $or: [{ claim_until: { $exists: false } }, { claim_until: { $lte: now } }] },
-    { $set: { claim_by: token, claim_until: new Date(now.getTime() + leaseMs) } },
-  );
-  return col(deps)
-    .find({ _id: { $in: ids }, claim_by: token })
+/** Up to `limit` messages past their expiry (the expires_at index: cost follows what expired). */
+export const expiredMessages = (deps: Deps, now: Date, limit: number) =>
+  col(deps)
+    .find({ expires_at: { $lte: now } })
+    .limit(limit)
     .toArray();
-}
 
-/** Erases messages this run claimed (and only those). */
-export const eraseClaimed = (deps: Deps, ids: ObjectId[], token: string) =>
-  col(deps).deleteMany({ _id: { $in: ids }, claim_by: token });
+/** Erases messages by `_id`, one delete each (the local store serves a bare `_id` from its index). */
+export async function deleteMessages(deps: Deps, ids: ObjectId[]) {
+  if (!ids.length) return;
+  await col(deps).bulkWrite(
+    ids.map((_id) => ({ deleteOne: { filter: { _id } } })),
+    { ordered: false },
+  );
+}

@@ -39,7 +39,8 @@ export const sendMessage = route({
   description:
     "The client encrypts the content once with a fresh key and wraps that key for each recipient " +
     `device. ${deviceCheck} With a \`client_message_id\`, a retry (or a racing duplicate) within 24 h ` +
-    "returns the first message with 200 and stores and announces nothing. The answer carries only the " +
+    "returns the first message with 200 and stores and announces nothing (409 INVALID_STATE once that " +
+    "message has expired). The answer carries only the " +
     "sending device's own key entry, if it named itself. `attachment_ids` hands uploaded attachments to " +
     "the message (see the field). " +
     `Limited to ${sendRule.limit} messages a minute per user. A conversation the caller is not in is 404.`,

@@ -16,7 +16,7 @@ import { claimClientId, claimedMessage } from "./client-ids.js";
 import { insertKeys, type WrappedKey } from "./keys.js";
 import { toMessageEvent } from "./present.js";
 import { checkRecipients } from "./recipients.js";
-import { findMessage, insertMessage, type MessageDoc } from "./repo.js";
+import { findMessage, insertMessage, isExpired, type MessageDoc } from "./repo.js";
 import type { SendMessage } from "./schemas.js";
 
 /** Who may post here: the policy decides (a 1:1 keeps applying the other person's rule). */
@@ -130,6 +130,7 @@ async function store(
     message_id: message._id,
     message: toMessageEvent(message),
     targets: targetsOf(keys, auth, message),
+    expires_at: message.expires_at,
   });
   return message;
 }
@@ -145,7 +146,12 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
   const clientId = body.client_message_id;
   const earlier = async () => {
     const id = clientId && (await claimedMessage(deps, auth.userId, clientId));
-    return id ? findMessage(deps, id) : null;
+    const found = id ? await findMessage(deps, id) : null;
+    // A replay answers with the message: not once it has expired (nothing expired is read).
+    if (found && isExpired(found, deps.clock.now())) {
+      throw new AppError("INVALID_STATE", "The message sent with this client_message_id has expired");
+    }
+    return found;
   };
   const first = await earlier();
   if (first) return { message: first, replay: true };

@@ -1,5 +1,5 @@
 import type { ObjectId } from "mongodb";
-import { devicesOf, recordChange } from "../changes/record.js";
+import { devicesOf, eraseCopies, recordChange, recordOpened } from "../changes/record.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
@@ -23,6 +23,7 @@ export async function openViewOnce(deps: Deps, auth: Auth, viewer: UserDoc, id: 
   }
   const key = message.deleted ? null : await takeKey(deps, message, auth.userId, auth.deviceId);
   if (!key) throw new AppError("VIEW_ONCE_OPENED");
+  await recordOpened(deps, id, auth.userId, auth.deviceId);
   if (viewer.privacy.read_receipts && message.sender_id) {
     await recordChange(deps, {
       type: "message_viewed",
@@ -32,10 +33,12 @@ export async function openViewOnce(deps: Deps, auth: Auth, viewer: UserDoc, id: 
       device_id: auth.deviceId,
       timestamp: deps.clock.now(),
       targets: await devicesOf(deps, [message.sender_id]),
+      expires_at: message.expires_at,
     });
   }
   if (!(await unopenedBy(deps, id, message.sender_id)) && (await tombstone(deps, message))) {
     await eraseMessageKeys(deps, id);
+    await eraseCopies(deps, id);
     await setLastPreview(deps, message.conversation_id, id, null);
   }
   return key;

@@ -1,7 +1,15 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
-import { entryId, firstFree, headKey, type StreamEntryDoc, streamEntries, streamHeads } from "./repo.js";
+import {
+  entryId,
+  firstFree,
+  headKey,
+  type StreamEntryDoc,
+  streamEntries,
+  streamHeads,
+  visible,
+} from "./repo.js";
 import type { EntryData, EntryType } from "./schemas.js";
 
 /*
@@ -25,6 +33,8 @@ export type EntryInput = {
     data: EntryData<T>;
     /** Whom and what the entry names, for erasure (see StreamEntryDoc.refs). */
     refs: string[];
+    /** When the message it is about expires: it reads as `erased` from then (StreamEntryDoc.hide_at). */
+    hide_at?: Date | null;
   };
 }[EntryType];
 
@@ -185,6 +195,7 @@ class Writer {
     // In input order: placed[i] is where inputs[i] went.
     const placed = slots.map(({ q, i }) => q.placed[i]!);
     const stream = deps.bus.keys.stream;
+    const now = deps.clock.now();
     // This process's sockets hear at once; the feed write (never throws) is not waited for.
     this.track(
       deps.bus.publish({
@@ -192,7 +203,7 @@ class Writer {
         targets: placed.map((p, i) => ({
           k: stream(p.user_id.toHexString(), p.device_id),
           p: p.position,
-          entry: { type: inputs[i]!.type, position: p.position, data: inputs[i]!.data },
+          entry: visible({ ...inputs[i]!, position: p.position }, now),
         })),
       }),
     );
@@ -271,6 +282,7 @@ async function placeAll(deps: Deps, queues: Queue[]) {
       type: item.type,
       data: item.data,
       refs: item.refs,
+      ...(item.hide_at ? { hide_at: item.hide_at } : {}),
       created_at: now,
       expires_at,
     };

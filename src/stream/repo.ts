@@ -20,6 +20,11 @@ export interface StreamEntryDoc {
    * turns the entry into `erased`, keeping its position.
    */
   refs: string[];
+  /**
+   * When the message the entry is about expires (its copy, an edit, a receipt): from then it is
+   * read as `erased`, at once, and the message expiry job empties it in place (`redactHidden`).
+   */
+  hide_at?: Date;
   created_at: Date;
   expires_at: Date;
 }
@@ -41,6 +46,7 @@ export const streamEntries = owned<StreamEntryDoc>({
   indexes: [
     { key: { user_id: 1, device_id: 1, position: 1 } },
     { key: { refs: 1, user_id: 1, device_id: 1 } },
+    { key: { hide_at: 1 }, options: { sparse: true } },
   ],
   expires: true,
   onExpiry: "erased once the retention (`STREAM_RETENTION_SECONDS`, 30 days) passes unacknowledged",
@@ -78,8 +84,49 @@ export const redact = (col: Collection<StreamEntryDoc>, ref: string) =>
   col.updateMany({ refs: ref }, { $set: erased });
 const erased = { type: "erased" as const, data: {}, refs: [] };
 
+/**
+ * Empties in place every entry whose message has expired (`hide_at` passed): the message expiry
+ * job's one write for all the copies, edits and receipts of what it erased (an indexed range on
+ * MongoDB; one pass over the collection on the local store, whatever the number of messages).
+ */
+export const redactHidden = (deps: Deps, now: Date) =>
+  entriesOf(deps).updateMany({ hide_at: { $lte: now } }, { $set: erased, $unset: { hide_at: "" } });
+
 /** Empties the entries that name `ref` (a message deleted for everyone) in every stream. */
 export const redactRef = (deps: Deps, ref: string) => redact(entriesOf(deps), ref);
+
+/** The ids of the message copies (new_message, message_edited) naming `ref`, in every stream or one device's. */
+async function copiesNaming(deps: Deps, ref: string, device?: { userId: ObjectId; deviceId: string }) {
+  const filter = device ? { refs: ref, user_id: device.userId, device_id: device.deviceId } : { refs: ref };
+  const found = await entriesOf(deps)
+    .find(filter, { projection: { _id: 1, type: 1 } })
+    .toArray();
+  return found.filter((d) => d.type === "new_message" || d.type === "message_edited").map((d) => d._id);
+}
+
+/**
+ * Empties the copies of a message (its ciphertext) in every stream, leaving the entries about it
+ * (receipts, views): a view-once message whose ciphertext was erased.
+ */
+export async function redactCopies(deps: Deps, ref: string) {
+  await setById(deps, await copiesNaming(deps, ref), erased);
+}
+
+/** Marks the device's copies of a view-once message opened (`metadata.opened`), as its history shows it. */
+export async function markOpened(deps: Deps, ref: string, userId: ObjectId, deviceId: string) {
+  await setById(deps, await copiesNaming(deps, ref, { userId, deviceId }), {
+    "data.message.metadata.opened": true,
+  });
+}
+
+/** One update per _id (the local store serves a bare `_id` from its index, an `$in` by scanning). */
+async function setById(deps: Deps, ids: string[], set: Record<string, unknown>) {
+  if (!ids.length) return;
+  await entriesOf(deps).bulkWrite(
+    ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: set } } })),
+    { ordered: false },
+  );
+}
 
 const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
 const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
@@ -88,9 +135,18 @@ export const headKey = (userId: ObjectId, deviceId: string) => `${userId.toHexSt
 export const entryId = (userId: ObjectId, deviceId: string, position: number) =>
   `${headKey(userId, deviceId)}:${position}`;
 
-const toBody = (d: StreamEntryDoc) =>
-  ({ type: d.type, position: d.position, data: d.data }) as StreamEntryBody;
-
+/**
+ * An entry as a device receives it, live or in a sync page. One about a message past its expiry
+ * (`hide_at`) is `erased` from that instant, before the expiry job empties it in place: nothing
+ * expired is read, and the position the device would have seen live is still there.
+ */
+export function visible(
+  d: Pick<StreamEntryDoc, "type" | "position" | "data"> & { hide_at?: Date | null },
+  now: Date,
+): StreamEntryBody {
+  if (d.hide_at && d.hide_at <= now) return { type: "erased", position: d.position, data: {} };
+  return { type: d.type, position: d.position, data: d.data } as StreamEntryBody;
+}
 /**
  * The first position at or after `from` with no entry. Taken positions above the acknowledged
  * ones are contiguous (see docs/realtime.md), so it gallops forward, then halves back: a few
@@ -139,13 +195,15 @@ export async function readRange(
   if (upTo - after <= 8) {
     const ids = Array.from({ length: upTo - after }, (_, i) => entryId(userId, deviceId, after + 1 + i));
     const found = await Promise.all(ids.map((_id) => entriesOf(deps).findOne({ _id })));
-    return found.filter((d) => d !== null).map(toBody);
+    const now = deps.clock.now();
+    return found.filter((d) => d !== null).map((d) => visible(d, now));
   }
   const docs = await entriesOf(deps)
     .find({ user_id: userId, device_id: deviceId, position: { $gt: after, $lte: upTo } })
     .sort({ position: 1 })
     .toArray();
-  return docs.map(toBody);
+  const now = deps.clock.now();
+  return docs.map((d) => visible(d, now));
 }
 
 /** A page of the entries after `since`, in order, for sync. */
@@ -161,7 +219,8 @@ export async function readAfter(
     .sort({ position: 1 })
     .limit(limit + 1)
     .toArray();
-  return { entries: docs.slice(0, limit).map(toBody), has_more: docs.length > limit };
+  const now = deps.clock.now();
+  return { entries: docs.slice(0, limit).map((d) => visible(d, now)), has_more: docs.length > limit };
 }
 
 /** The newest position in the device's stream of an entry naming `ref` (a message id), if any. */

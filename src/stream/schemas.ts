@@ -178,6 +178,8 @@ export const StreamEntry = z
     entrySchema("message_edited"),
     entrySchema("message_deleted"),
     entrySchema("message_status_update"),
+    entrySchema("message_viewed"),
+    entrySchema("message_expired"),
     entrySchema("conversation_updated"),
     entrySchema("contacts_updated"),
     entrySchema("identity_changed"),

@@ -1,14 +1,31 @@
+import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Change } from "../../src/changes/record.js";
 import { sweepOnce } from "../../src/jobs/jobs.js";
-import { addDevice, type Device, direct, group, history, newAccount, send, unwrap } from "../helpers/e2e.js";
+import {
+  addDevice,
+  type Device,
+  decrypt,
+  devicesIn,
+  direct,
+  group,
+  history,
+  newAccount,
+  send,
+  unwrap,
+  wire,
+} from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
+import { type Client, connect } from "../helpers/ws.js";
 
 let h: Hush;
+// A second process on the same database (stream tests only): same secret, so tokens work on both.
+const env = { ACCESS_TOKEN_TTL: "86400", JWT_SECRET: randomBytes(32).toString("hex") };
+const dbName = `hush_eph_${randomBytes(4).toString("hex")}`;
 beforeAll(async () => {
   // Access tokens outlive the timers the clock is moved across.
-  h = await startHush({ ACCESS_TOKEN_TTL: "86400" });
+  h = await startHush(env, { dbName });
 });
 afterAll(() => h?.close());
 
@@ -226,5 +243,195 @@ describe("disappearing messages", () => {
     }
     expect((await api(b, "GET", `/conversations/${g}`)).body.unread_count).toBe(1);
     expect((await api(c, "GET", `/conversations/${g}`)).body.unread_count).toBe(1);
+  });
+});
+
+/* The same, through the real streams: REST sync and `ws` sockets, as devices receive it. */
+
+type Entry = { type: string; position: number; data: any };
+const sync = async (d: Device, since = 0): Promise<{ entries: Entry[]; position: number }> => {
+  const res = await api(d, "GET", `/sync?since=${since}&limit=500`);
+  expect(res.status).toBe(200);
+  return res.body;
+};
+const socketOf = async (d: Device, on: Hush = h) => (await connect(on, d.token)).client;
+/** Everything a socket got so far: a pong comes after anything queued before the ping. */
+async function settled(c: Client) {
+  await c.ask({ type: "ping" }, "pong");
+  return c.received as Entry[];
+}
+const naming = (entries: Entry[], m: string) =>
+  entries.filter((e) => e.data?.message_id === m || e.data?.message?.id === m);
+
+describe("ephemeral messages through the stream", () => {
+  it("message_expired reaches a connected device live and an offline one through sync, once each", async () => {
+    const a = await newAccount(h);
+    const b = await newAccount(h);
+    const bOffline = await addDevice(h, b);
+    const id = await direct(h, a, b);
+    const live = await socketOf(b);
+    const m = (await send(h, a, id, "gone soon", { ttl_seconds: 5 })).res.body.id as string;
+    const arrived = await live.next("new_message");
+    expect(arrived.data.message.id).toBe(m);
+
+    h.clock.advance(5);
+    await sweepOnce(h.deps);
+    const expired = await live.next("message_expired");
+    expect(expired.data).toEqual({ message_id: m, conversation_id: id });
+    expect(expired.position).toBeGreaterThan(arrived.position);
+    // The offline device, syncing later over REST and over its own socket, finds the same: the
+    // copy emptied in place (its position kept), then the expiry, once.
+    const page = await sync(bOffline);
+    const mine = naming(page.entries, m);
+    expect(mine.map((e) => e.type)).toEqual(["message_expired"]);
+    expect(mine[0]!.data).toEqual({ message_id: m, conversation_id: id });
+    const positions = page.entries.map((e) => e.position);
+    expect(positions).toEqual(Array.from({ length: positions.length }, (_, i) => positions[0]! + i));
+    expect(page.entries.some((e) => e.type === "erased")).toBe(true);
+    const later = await socketOf(bOffline);
+    const viaSocket = await later.ask({ type: "sync", data: { since: 0 } }, "sync_result");
+    expect(viaSocket.data).toEqual(page);
+    // The sender's own device is a member device too.
+    expect(naming((await sync(a)).entries, m).map((e) => e.type)).toEqual(["message_expired"]);
+    expect(naming(await settled(live), m)).toHaveLength(0); // nothing more after the one event
+    await live.close();
+    await later.close();
+  });
+
+  it("an expired message leaves sync, socket sync, history, replays and the list before the job runs", async () => {
+    const a = await newAccount(h);
+    const aLaptop = await addDevice(h, a);
+    const b = await newAccount(h);
+    const id = await direct(h, a, b);
+    const keep = (await send(h, a, id, "stays")).res.body.id as string;
+    const timed = await send(h, a, id, "first", { ttl_seconds: 60, client_message_id: "eph-replay-1" });
+    const m = timed.res.body.id as string;
+    const edit = await api(a, "PUT", `/messages/${m}`, wire("edited", await devicesIn(h, a, id)));
+    expect(edit.status).toBe(200);
+    const before = await sync(b);
+    expect(naming(before.entries, m).map((e) => e.type)).toEqual(["new_message", "message_edited"]);
+    expect(decrypt(b, naming(before.entries, m)[1]!.data.message)).toBe("edited");
+
+    h.clock.advance(60);
+    expect(await h.raw("messages").countDocuments({ _id: new ObjectId(m) })).toBe(1); // the job has not run
+    const leak = timed.sealed.encrypted_content;
+    for (const d of [b, aLaptop]) {
+      const after = await sync(d);
+      // Same positions, same newest position; the copies are `erased`, no ciphertext anywhere.
+      expect(after.entries.map((e) => e.position)).toEqual(
+        before.entries.map((e) => e.position).slice(0, after.entries.length),
+      );
+      expect(naming(after.entries, m)).toEqual([]);
+      expect(JSON.stringify(after)).not.toContain(leak);
+      const socket = await socketOf(d);
+      const page = await socket.ask({ type: "sync", data: { since: 0 } }, "sync_result");
+      expect(page.data).toEqual(after);
+      await socket.close();
+    }
+    const erasedAt = naming(before.entries, m).map((e) => e.position);
+    const now = new Map((await sync(b)).entries.map((e) => [e.position, e.type]));
+    expect(erasedAt.map((p) => now.get(p))).toEqual(["erased", "erased"]);
+
+    expect((await history(h, b, id)).body.messages.map((x: { id: string }) => x.id)).toEqual([keep]);
+    expect((await api(b, "GET", `/conversations/${id}`)).body.last_message).toBeNull();
+    for (const route of ["read", "delivered", "open"]) {
+      expect((await api(b, "POST", `/messages/${m}/${route}`)).status).toBe(404);
+    }
+    // A retry of the send with its client_message_id no longer hands the message back.
+    const replay = await api(a, "POST", "/messages", {
+      conversation_id: id,
+      encrypted_content: timed.sealed.encrypted_content,
+      recipient_keys: timed.sealed.recipient_keys,
+      client_message_id: "eph-replay-1",
+    });
+    expect(replay.status).toBe(409);
+    expect(JSON.stringify(replay.body)).not.toContain(leak);
+  });
+
+  it("a socket delivering a copy after its expiry delivers it erased, at its position", async () => {
+    // A second process whose clock is already past the message's expiry: the entry written on the
+    // first process reaches the socket on the second (through the feed) only after it expired.
+    const other = await startHush(env, { dbName });
+    try {
+      other.clock.advance((h.clock.now().getTime() - other.clock.now().getTime()) / 1000 + 10);
+      const a = await newAccount(h);
+      const b = await newAccount(h);
+      const id = await direct(h, a, b);
+      const late = await socketOf(b, other);
+      const fresh = await socketOf(b);
+      const m = (await send(h, a, id, "brief", { ttl_seconds: 5 })).res.body.id as string;
+      const onTime = await fresh.next("new_message");
+      expect(onTime.data.message.id).toBe(m);
+      const gone = await late.next("erased");
+      expect(gone).toEqual({ type: "erased", position: onTime.position, data: {} });
+      expect(naming(await settled(late), m)).toEqual([]);
+      await late.close();
+      await fresh.close();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("view-once: copies without recipients' keys, opened marked per device, message_viewed to the sender's devices", async () => {
+    const a = await newAccount(h);
+    const aLaptop = await addDevice(h, a);
+    const b1 = await newAccount(h);
+    const b2 = await addDevice(h, b1);
+    const id = await direct(h, a, b1);
+    const aLive = await socketOf(aLaptop);
+    const bLive = await socketOf(b1);
+    const sent = await send(h, a, id, "once", { view_once: true });
+    const m = sent.res.body.id as string;
+
+    const got = await bLive.next("new_message");
+    expect(got.data.message).toMatchObject({ id: m, recipient_keys: [] });
+    expect(got.data.message.metadata).toMatchObject({ view_once: true, opened: false });
+    const [offline] = naming((await sync(b2)).entries, m);
+    expect(offline!.data.message).toMatchObject({ recipient_keys: [], metadata: { opened: false } });
+    // The sender's other device gets its own key, as for any message, and nothing to open.
+    const own = await aLive.next("new_message");
+    expect(own.data.message.metadata.opened).toBeNull();
+    expect(decrypt(aLaptop, own.data.message as any)).toBe("once");
+
+    expect((await open(b1, m)).status).toBe(200);
+    const viewed = await aLive.next("message_viewed");
+    expect(viewed.data).toMatchObject({
+      message_id: m,
+      conversation_id: id,
+      user_id: b1.userId,
+      device_id: b1.deviceId,
+    });
+    // The sender's first device, offline, finds it in sync; the viewer's devices get none.
+    expect(naming((await sync(a)).entries, m).map((e) => e.type)).toEqual(["message_viewed"]);
+    expect(naming((await sync(b2)).entries, m).map((e) => e.type)).toEqual(["new_message"]);
+    // Opened for the device that opened it, in sync as in history; not for the other device.
+    expect(naming((await sync(b1)).entries, m)[0]!.data.message.metadata.opened).toBe(true);
+    expect(naming((await sync(b2)).entries, m)[0]!.data.message.metadata.opened).toBe(false);
+    expect((await byId(b1, id, m)).metadata.opened).toBe(true);
+    expect((await byId(b2, id, m)).metadata.opened).toBe(false);
+
+    // The last open erases the ciphertext: its copies in every stream go too; the views stay.
+    expect((await open(b2, m)).status).toBe(200);
+    expect((await aLive.next("message_viewed")).data.device_id).toBe(b2.deviceId);
+    for (const d of [a, aLaptop, b1, b2]) {
+      const page = await sync(d);
+      expect(JSON.stringify(page)).not.toContain(sent.sealed.encrypted_content);
+      expect(naming(page.entries, m).every((e) => e.type === "message_viewed")).toBe(true);
+    }
+    await aLive.close();
+    await bLive.close();
+  });
+
+  it("message_viewed is no stream entry when the viewer turned read receipts off", async () => {
+    const a = await newAccount(h);
+    const b = await newAccount(h);
+    await api(b, "PATCH", "/users/me", { privacy: { read_receipts: false } });
+    const id = await direct(h, a, b);
+    const aLive = await socketOf(a);
+    const m = (await send(h, a, id, "quiet", { view_once: true })).res.body.id as string;
+    expect((await open(b, m)).status).toBe(200);
+    expect(naming(await settled(aLive), m)).toEqual([]);
+    expect(naming((await sync(a)).entries, m)).toEqual([]);
+    await aLive.close();
   });
 });

@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Change } from "../../src/changes/record.js";
 import { expiryJobs, runJob, sweepOnce } from "../../src/jobs/jobs.js";
 import { startJobs } from "../../src/jobs/runner.js";
+import { expireMessages, LEASE_MS } from "../../src/messages/expiry.js";
 import { type Device, direct, group, newAccount, send } from "../helpers/e2e.js";
 import { freshIp, type Hush, signUp, startHush, uniqueEmail } from "../helpers/hush.js";
+import { type Client, connect } from "../helpers/ws.js";
 
 // Two server processes' worth of state (apps, clocks, metrics, change hooks) over one database.
 let a: Hush;
@@ -29,6 +31,11 @@ describe("the message expiry job on two processes", () => {
     const s = await newAccount(a);
     const others: Device[] = [await newAccount(a), await newAccount(a)];
     const g = await group(a, s, others);
+    // One member's device on each process's socket; the sender's device offline (sync).
+    const sockets = [
+      (await connect(a, others[0]!.token)).client,
+      (await connect(b, others[1]!.token)).client,
+    ];
     const sent: string[] = [];
     for (let i = 0; i < 40; i++) {
       const res = (await send(a, s, g, `m${i}`, { ttl_seconds: 5 })).res;
@@ -52,6 +59,138 @@ describe("the message expiry job on two processes", () => {
       .find({ conversation_id: new ObjectId(g) })
       .toArray();
     expect(unread.map((m) => m.unread_count)).toEqual([0, 0, 0]);
+    // On the real streams: each device has exactly one message_expired per message, live
+    // (whichever process erased it) and in sync.
+    for (const socket of sockets) {
+      const live = await expiredOn(socket, 40);
+      expect(live.sort()).toEqual([...sent].sort());
+      await socket.close();
+    }
+    for (const d of [s, ...others]) expect((await expiredIn(a, d)).sort()).toEqual([...sent].sort());
+  }, 90_000); // 40 sends on the local store, on a machine shared with other test runs
+});
+
+/** The ids of the message_expired entries a socket received (waits for `n`, then for any more). */
+async function expiredOn(socket: Client, n: number) {
+  for (let i = 0; i < n; i++) await socket.next("message_expired", 10_000);
+  await socket.ask({ type: "ping" }, "pong");
+  expect(socket.seen("message_expired")).toEqual([]); // none beyond the n taken
+  const page = await socket.ask({ type: "sync", data: { since: 0, limit: 500 } }, "sync_result");
+  return page.data.entries.flatMap((e) => (e.type === "message_expired" ? [e.data.message_id] : []));
+}
+
+/** The ids of the message_expired entries in a device's stream, through GET /sync. */
+async function expiredIn(h: Hush, d: Device) {
+  const res = await h.req("GET", "/api/v1/sync?since=0&limit=500", { token: d.token });
+  expect(res.status).toBe(200);
+  return (res.body.entries as { type: string; data: { message_id: string } }[]).flatMap((e) =>
+    e.type === "message_expired" ? [e.data.message_id] : [],
+  );
+}
+
+/** Both processes' clocks at the same instant (the tests move them separately). */
+function alignClocks() {
+  const ahead = a.clock.now().getTime() - b.clock.now().getTime();
+  if (ahead > 0) b.clock.advance(ahead / 1000);
+  else a.clock.advance(-ahead / 1000);
+}
+
+describe("a run whose lease lapses mid-batch, forced", () => {
+  /**
+   * Five expiring messages in a group whose members' counters each take them back differently:
+   * r1 has them unread, r2 read the first and hid the second, `late` joined after them (base
+   * count); one lasting message after them.
+   */
+  async function counted() {
+    const s = await newAccount(a);
+    const [r1, r2, late] = [await newAccount(a), await newAccount(a), await newAccount(a)];
+    const g = await group(a, s, [r1, r2]);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await send(a, s, g, `m${i}`, { ttl_seconds: 5 })).res.body.id);
+    const api = (d: Device, method: string, path: string, body?: unknown) =>
+      a.req(method, `/api/v1${path}`, { token: d.token, body });
+    expect((await api(r2, "POST", `/messages/${ids[0]}/read`)).status).toBe(200);
+    expect((await api(r2, "DELETE", `/messages/${ids[1]}`, { delete_for_everyone: false })).status).toBe(200);
+    expect((await api(s, "POST", `/conversations/${g}/members`, { user_id: late.userId })).status).toBe(201);
+    await send(a, s, g, "stays");
+    alignClocks();
+    a.clock.advance(5);
+    b.clock.advance(5);
+    return { s, r1, r2, late, g, ids, api, devices: [s, r1, r2, late] };
+  }
+
+  /** Every counter as if each message had been taken back exactly once. */
+  async function expectExact(t: Awaited<ReturnType<typeof counted>>) {
+    const _ids = t.ids.map((id) => new ObjectId(id));
+    expect(await a.raw("messages").countDocuments({ _id: { $in: _ids } })).toBe(0);
+    expect(await a.raw("message_marks").countDocuments({ message_id: { $in: _ids } })).toBe(0);
+    expect(await a.raw("conversations").findOne({ _id: new ObjectId(t.g) })).toMatchObject({
+      message_count: 1,
+    });
+    const members = await a
+      .raw("conversation_members")
+      .find({ conversation_id: new ObjectId(t.g) })
+      .toArray();
+    const of = (d: Device) => members.find((m) => m.user_id.toHexString() === d.userId)!;
+    expect(of(t.s)).toMatchObject({ unread_count: 0, hidden_count: 0, base_count: 0 });
+    for (const d of [t.r1, t.r2, t.late]) {
+      expect(of(d)).toMatchObject({ unread_count: 1, hidden_count: 0, base_count: 0 });
+      const page = await t.api(d, "GET", `/messages/conversations/${t.g}/messages`);
+      expect(page.body.total).toBe(1);
+    }
+  }
+
+  it("the stalled run still counts each message once; the run that took over only erases", async () => {
+    const t = await counted();
+    let tookOver = -1;
+    const erased = await expireMessages(a.deps, a.clock.now(), {
+      afterClaim: async () => {
+        // a stalls past its lease here: b's clock moves on, and b's run meets a's lapsed claims.
+        b.clock.advance(LEASE_MS / 1000 + 1);
+        tookOver = await expireMessages(b.deps, b.clock.now());
+        expect(await a.raw("messages").countDocuments({ _id: new ObjectId(t.ids[0]) })).toBe(0);
+      },
+    });
+    expect(erased).toBe(5);
+    expect(tookOver).toBe(0);
+    await expectExact(t);
+    for (const d of t.devices) expect((await expiredIn(a, d)).sort()).toEqual([...t.ids].sort());
+  });
+
+  it("a run that loses the claim to another leaves the batch to it", async () => {
+    const t = await counted();
+    let first = -1;
+    const erased = await expireMessages(a.deps, a.clock.now(), {
+      beforeClaim: async () => {
+        first = await expireMessages(b.deps, b.clock.now());
+      },
+    });
+    expect(first).toBe(5);
+    expect(erased).toBe(0);
+    await expectExact(t);
+    for (const d of t.devices) expect((await expiredIn(b, d)).sort()).toEqual([...t.ids].sort());
+  });
+
+  it("a run that dies after its claim: left alone within the lease, then erased, never counted twice", async () => {
+    const t = await counted();
+    const crash = expireMessages(a.deps, a.clock.now(), {
+      afterClaim: async () => {
+        throw new Error("the process died here");
+      },
+    });
+    await expect(crash).rejects.toThrow("died");
+    expect(await expireMessages(b.deps, b.clock.now())).toBe(0);
+    expect(await a.raw("messages").countDocuments({ conversation_id: new ObjectId(t.g) })).toBe(6);
+    b.clock.advance(LEASE_MS / 1000);
+    expect(await expireMessages(b.deps, b.clock.now())).toBe(0);
+    const _ids = t.ids.map((id) => new ObjectId(id));
+    expect(await a.raw("messages").countDocuments({ _id: { $in: _ids } })).toBe(0);
+    expect(await a.raw("message_keys").countDocuments({ message_id: { $in: _ids } })).toBe(0);
+    expect(await a.raw("message_marks").countDocuments({ message_id: { $in: _ids } })).toBe(0);
+    // What the dead run had yet to do (counters, announcements) is not done twice: not at all.
+    for (const d of t.devices) expect(await expiredIn(a, d)).toEqual([]);
+    const r1 = await a.raw("conversation_members").findOne({ user_id: new ObjectId(t.r1.userId) });
+    expect(r1!.unread_count).toBe(6);
   });
 });
 
