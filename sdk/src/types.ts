@@ -30,34 +30,15 @@ export type DeclaredEntry =
   | Frames["message_edited"]
   | Frames["message_deleted"]
   | Frames["message_status_update"]
+  | Frames["message_viewed"]
+  | Frames["message_expired"]
   | Frames["conversation_updated"]
   | Frames["contacts_updated"]
   | Frames["identity_changed"]
   | Frames["prekeys_low"]
   | Frames["erased"];
 
-/*
- * Two entries the server writes to streams (src/changes/entries.ts, described in docs/ephemeral.md)
- * that neither published document declares yet: typed here by hand until the protocol lists them.
- */
-export type MessageViewedEntry = {
-  type: "message_viewed";
-  position: number;
-  data: {
-    message_id: string;
-    conversation_id: string;
-    user_id: string;
-    device_id: string;
-    timestamp: string;
-  };
-};
-export type MessageExpiredEntry = {
-  type: "message_expired";
-  position: number;
-  data: { message_id: string; conversation_id: string };
-};
-
-export type StreamEntry = DeclaredEntry | MessageViewedEntry | MessageExpiredEntry;
+export type StreamEntry = DeclaredEntry;
 export type MessageEvent = Frames["new_message"]["data"]["message"];
 
 export type ServerFrame =

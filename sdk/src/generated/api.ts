@@ -722,7 +722,7 @@ export interface paths {
         put?: never;
         /**
          * Send an end-to-end encrypted message
-         * @description The client encrypts the content once with a fresh key and wraps that key for each recipient device. `recipient_keys` must name exactly every current device of every other member and every other device of the sender (the sending device may name itself): otherwise 409 DEVICE_MISMATCH with `missing_devices` and `extra_devices`, so the client fetches those keys and retries. A key whose `registration_id` the device no longer has is 410 STALE_DEVICES with `stale_devices`. In a 1:1 conversation the other person's rules apply to every message (a block or contacts-only setting: 403 FORBIDDEN). With a `client_message_id`, a retry (or a racing duplicate) within 24 h returns the first message with 200 and stores and announces nothing. The answer carries only the sending device's own key entry, if it named itself. `attachment_ids` hands uploaded attachments to the message (see the field). Limited to 100 messages a minute per user. A conversation the caller is not in is 404.
+         * @description The client encrypts the content once with a fresh key and wraps that key for each recipient device. `recipient_keys` must name exactly every current device of every other member and every other device of the sender (the sending device may name itself): otherwise 409 DEVICE_MISMATCH with `missing_devices` and `extra_devices`, so the client fetches those keys and retries. A key whose `registration_id` the device no longer has is 410 STALE_DEVICES with `stale_devices`. In a 1:1 conversation the other person's rules apply to every message (a block or contacts-only setting: 403 FORBIDDEN). With a `client_message_id`, a retry (or a racing duplicate) within 24 h returns the first message with 200 and stores and announces nothing (409 INVALID_STATE once that message has expired). The answer carries only the sending device's own key entry, if it named itself. `attachment_ids` hands uploaded attachments to the message (see the field). Limited to 100 messages a minute per user. A conversation the caller is not in is 404.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -1853,7 +1853,7 @@ export interface components {
             /** @description The newest position in the stream now */
             position: number;
         };
-        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["PrekeysLowEntry"] | components["schemas"]["ErasedEntry"];
+        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["MessageViewedEntry"] | components["schemas"]["MessageExpiredEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["PrekeysLowEntry"] | components["schemas"]["ErasedEntry"];
         NewMessageEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -1972,6 +1972,43 @@ export interface components {
         };
         /** @enum {string} */
         ReceiptStatus: "delivered" | "read";
+        MessageViewedEntry: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message_viewed";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: components["schemas"]["MessageViewed"];
+        };
+        /** @description A recipient device opened this user's view-once message (unless its read receipts are off) */
+        MessageViewed: {
+            message_id: string;
+            conversation_id: string;
+            user_id: string;
+            device_id: string;
+            /**
+             * Format: date-time
+             * @example 2026-01-19T02:00:00.000Z
+             */
+            timestamp: string;
+        };
+        MessageExpiredEntry: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message_expired";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: components["schemas"]["MessageExpired"];
+        };
+        /** @description A disappearing message passed its expiry and was erased; earlier copies in the stream are `erased` already. */
+        MessageExpired: {
+            message_id: string;
+            conversation_id: string;
+        };
         ConversationUpdatedEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript

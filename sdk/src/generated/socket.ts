@@ -326,6 +326,28 @@ export interface components {
                     };
                 } | {
                     /** @constant */
+                    type: "message_viewed";
+                    /** @description The entry's place in this device's stream */
+                    position: number;
+                    data: {
+                        message_id: string;
+                        conversation_id: string;
+                        user_id: string;
+                        device_id: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                } | {
+                    /** @constant */
+                    type: "message_expired";
+                    /** @description The entry's place in this device's stream */
+                    position: number;
+                    data: {
+                        message_id: string;
+                        conversation_id: string;
+                    };
+                } | {
+                    /** @constant */
                     type: "conversation_updated";
                     /** @description The entry's place in this device's stream */
                     position: number;
@@ -520,6 +542,30 @@ export interface components {
                 device_id: string | null;
                 /** Format: date-time */
                 timestamp: string;
+            };
+        };
+        message_viewed: {
+            /** @constant */
+            type: "message_viewed";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: {
+                message_id: string;
+                conversation_id: string;
+                user_id: string;
+                device_id: string;
+                /** Format: date-time */
+                timestamp: string;
+            };
+        };
+        message_expired: {
+            /** @constant */
+            type: "message_expired";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: {
+                message_id: string;
+                conversation_id: string;
             };
         };
         conversation_updated: {
