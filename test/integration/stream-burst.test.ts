@@ -65,8 +65,17 @@ class Device {
         for (const e of event.data.entries) this.take(e);
         if (event.data.has_more || this.position < event.data.position) this.syncFrom(ws);
       } else if (!notEntries.has(event.type)) {
-        if (!this.live || event.position !== this.live.expect)
-          this.violations.push(`${this.name}: live ${event.position}, expected ${this.live?.expect}`);
+        // The next position, or one past positions this device already stored (through sync) and
+        // acknowledged: the server drops acknowledged entries and a socket skips what is gone.
+        const next = this.live?.expect;
+        if (
+          next === undefined ||
+          event.position < next ||
+          (event.position > next && event.position - 1 > this.position)
+        )
+          this.violations.push(
+            `${this.name}: live ${event.position}, expected ${next} (stored ${this.position})`,
+          );
         if (this.live) this.live.expect = event.position + 1;
         this.take(event as Entry);
       }
@@ -252,10 +261,7 @@ describe("a burst of 1,000 messages with sockets cut at random", () => {
         const order = new Set(own);
         expect(ids.filter((id: string) => order.has(id))).toEqual(own.filter((id) => ids.includes(id)));
       }
-      // Not asserted here (it is in the entry burst above): once in one run of this test a socket
-      // sent position N+1 live before N (N came with the next sync). Every message still arrived
-      // exactly once and in order, as checked above; the live gap is an open bug, printed if seen.
-      if (d.violations.length) console.warn(`${d.name}: live order broken`, d.violations);
+      expect(d.violations).toEqual([]);
     }
     for (const d of devices) await d.close();
   });
