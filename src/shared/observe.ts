@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
 import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+import { type Metrics, observe, type Series } from "./metrics.js";
 import type { HushResponse } from "./response.js";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -32,25 +32,51 @@ export function observeRequests(
 ): Listener {
   const requests = metrics.counter("http_requests_total", "HTTP requests by route and status");
   const latency = metrics.histogram("http_request_duration_seconds", "HTTP latency by route and status");
-  // Label strings built once per method, route and status: the same string each time is hashed once.
-  const labelsOf = new Map<string, string>();
+  // What each method and path was found to be, and its series by status, so that a request builds
+  // no key and matches no route once its path has been seen: by method, then path, then status.
+  const seen = new Map<string, Map<string, Seen>>();
+  let paths = 0;
+  const lookUp = (method: string, path: string): Seen => {
+    let byPath = seen.get(method);
+    const known = byPath?.get(path);
+    if (known !== undefined) return known;
+    if (paths >= 4_096) {
+      seen.clear(); // ids in paths: forget them all rather than grow (metric series are kept)
+      paths = 0;
+      byPath = undefined;
+    }
+    const route = routeOf(method, path);
+    const entry: Seen = { method, route, quiet: quiet.has(route), statuses: new Map() };
+    if (byPath === undefined) seen.set(method, new Map([[path, entry]]));
+    else byPath.set(path, entry);
+    paths++;
+    return entry;
+  };
+  const seriesOf = (entry: Seen, status: number) => {
+    const labels = `method="${entry.method}",route="${entry.route}",status="${status}"`;
+    const series = { count: requests.series(labels), latency: latency.series(labels) };
+    entry.statuses.set(status, series);
+    return series;
+  };
   // Called by HushResponse.writeHead: the latency is to the response head, the status is final.
   const record = (res: HushResponse) => {
     const req = res.req;
-    const method = req.method ?? "GET";
-    const route = routeOf(method, (req.url ?? "/").split("?", 1)[0]!);
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    const entry = lookUp(req.method ?? "GET", query === -1 ? url : url.slice(0, query));
     const status = res.statusCode;
     const ms = performance.now() - res.startedAt;
-    const key = `${status} ${method} ${route}`;
-    let labels = labelsOf.get(key);
-    if (labels === undefined) {
-      labels = `method="${method}",route="${route}",status="${status}"`;
-      if (labelsOf.size < 4_096) labelsOf.set(key, labels);
-    }
-    requests.add(labels, 1);
-    latency.observe(labels, ms / 1000);
-    if (status >= 400 || !quiet.has(route)) {
-      logger.info("request", { request_id: res.requestId, method, route, status, ms: Math.round(ms) });
+    const series = entry.statuses.get(status) ?? seriesOf(entry, status);
+    series.count.n += 1;
+    observe(series.latency, ms / 1000);
+    if (status >= 400 || !entry.quiet) {
+      logger.info("request", {
+        request_id: res.requestId,
+        method: entry.method,
+        route: entry.route,
+        status,
+        ms: Math.round(ms),
+      });
     }
   };
   return (req, res) => {
@@ -60,6 +86,13 @@ export function observeRequests(
     r.onHead = record;
     return listener(req, res);
   };
+}
+
+interface Seen {
+  method: string;
+  route: string;
+  quiet: boolean;
+  statuses: Map<number, { count: { n: number }; latency: Series }>;
 }
 
 /**
@@ -88,27 +121,17 @@ export const requestIdOf = (c: Context) =>
 
 /**
  * Names a request's route as the app's own router matches it: the pattern of the last route (not
- * catch-all middleware) among its handlers. HEAD is answered by GET routes. Names are remembered
- * per method and path, a few thousand at most, so a probe's path is matched once, not per request.
+ * catch-all middleware) among its handlers. HEAD is answered by GET routes. `observeRequests`
+ * remembers the answer per method and path.
  */
 // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env
-export function routeNamer(app: Hono<any, any, any>, remember = 4_096) {
-  const known = new Map<string, string>();
+export function routeNamer(app: Hono<any, any, any>) {
   return (method: string, path: string): string => {
-    const key = `${method} ${path}`;
-    let name = known.get(key);
-    if (name !== undefined) return name;
-    name = "unmatched";
     const [matches] = app.router.match(method === "HEAD" ? "GET" : method, path);
     for (let i = matches.length - 1; i >= 0; i--) {
       const route = matches[i]![0][1];
-      if (route.method !== "ALL") {
-        name = route.path;
-        break;
-      }
+      if (route.method !== "ALL") return route.path;
     }
-    if (known.size >= remember) known.clear();
-    known.set(key, name);
-    return name;
+    return "unmatched";
   };
 }
