@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
 import type { Logger } from "./logger.js";
@@ -79,9 +79,10 @@ export function observeRequests(
       });
     }
   };
+  const newId = requestIds();
   return (req, res) => {
     const r = res as HushResponse;
-    readHead(req, r);
+    readHead(req, r, newId);
     r.startedAt = performance.now();
     r.onHead = record;
     return listener(req, res);
@@ -100,7 +101,7 @@ interface Seen {
  * (else a fresh one) and whether a body was announced. `req.headers` would build an object of
  * every header on each request, which a GET without a body never needs.
  */
-function readHead(req: IncomingMessage, res: HushResponse) {
+function readHead(req: IncomingMessage, res: HushResponse, newId: () => string) {
   const raw = req.rawHeaders;
   let id: string | undefined;
   let body = false;
@@ -111,8 +112,40 @@ function readHead(req: IncomingMessage, res: HushResponse) {
     } else if (name.length === 14 && name.toLowerCase() === "content-length") body ||= raw[i + 1] !== "0";
     else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") body = true;
   }
-  res.requestId = id ?? randomUUID();
+  res.requestId = id ?? newId();
   res.announcedBody = body;
+}
+
+/**
+ * Random (version 4) UUIDs, each written as one flat string. `crypto.randomUUID()` builds its
+ * string by concatenating 20 pieces, which Node then copies into one when it writes the header:
+ * about 0.2 µs and 500 bytes of garbage per request, against 0.1 µs and one 36-character string
+ * here. The random bytes come from the CSPRNG, 256 ids' worth at a time, as Node's own do.
+ */
+export function requestIds(): () => string {
+  const random = Buffer.allocUnsafe(16 * 256);
+  let used = random.length;
+  const text = Buffer.alloc(36, "-");
+  const digits = Buffer.from("0123456789abcdef");
+  // Where each byte's two digits go in xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx.
+  const starts = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+  return () => {
+    if (used === random.length) {
+      randomFillSync(random);
+      used = 0;
+    }
+    const at = used;
+    used += 16;
+    random[at + 6] = (random[at + 6]! & 0x0f) | 0x40; // version 4
+    random[at + 8] = (random[at + 8]! & 0x3f) | 0x80; // RFC 4122 variant
+    for (let i = 0; i < 16; i++) {
+      const byte = random[at + i]!;
+      const to = starts[i]!;
+      text[to] = digits[byte >> 4]!;
+      text[to + 1] = digits[byte & 15]!;
+    }
+    return text.toString("latin1", 0, 36);
+  };
 }
 
 /** The request's id, as `observeRequests` gave it (undefined when not served by it). */
