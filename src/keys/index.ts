@@ -1,12 +1,33 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { listDevices } from "../devices/repo.js";
+import { type DeviceDoc, listDevices } from "../devices/repo.js";
 import { visibleTo } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
+import { prekeysLow } from "../stream/notify.js";
 import { findUser } from "../users/repo.js";
-import { claimBundle, countPrekeys, storeKeys } from "./repo.js";
+import { type ClaimedBundle, claimBundle, countPrekeys, storeKeys } from "./repo.js";
 import * as r from "./routes.js";
+
+/**
+ * Tells a device, through its stream, that a claim found its daily claim budget spent, or took a
+ * one-time prekey of a kind and left fewer than the top-up mark of it (a kind the device never
+ * stocks says nothing); each reason at most once an hour.
+ */
+async function warnIfLow(deps: Deps, d: DeviceDoc, fresh: boolean, bundle: ClaimedBundle) {
+  const tookEc = bundle.one_time_prekey !== null;
+  const tookKem = bundle.kem_prekey?.last_resort === false;
+  if (fresh && !tookEc && !tookKem) return;
+  const counts = await countPrekeys(deps, d.user_id, d.device_id);
+  const low =
+    (tookEc && counts.one_time_prekeys < r.PREKEY_LOW_MARK) ||
+    (tookKem && counts.kem_prekeys < r.PREKEY_LOW_MARK);
+  const reason = !fresh ? "claim_budget_spent" : low ? "low" : null;
+  if (!reason) return;
+  const key = `${d.user_id.toHexString()}\n${d.device_id}\n${reason}`;
+  if (!(await deps.limiter.hit(r.lowNoticeRule, key)).allowed) return;
+  await prekeysLow(deps, d.user_id, d.device_id, { ...counts, reason });
+}
 
 export function keyRoutes(deps: Deps) {
   const app = createRouter();
@@ -49,7 +70,9 @@ export function keyRoutes(deps: Deps) {
       const fresh = d.signed_prekey
         ? (await deps.limiter.hit(r.deviceClaimRule, `${target.toHexString()}\n${d.device_id}`)).allowed
         : false;
-      return claimBundle(deps, d, fresh);
+      const bundle = await claimBundle(deps, d, fresh);
+      if (d.signed_prekey) await warnIfLow(deps, d, fresh, bundle);
+      return bundle;
     });
     return c.json({ devices: await Promise.all(bundles) }, 200);
   });

@@ -169,6 +169,8 @@ export async function claimBundle(deps: Deps, device: DeviceDoc, oneTime = true)
   };
 }
 
+export type ClaimedBundle = Awaited<ReturnType<typeof claimBundle>>;
+
 const pick = (k: { key_id: number; public_key: string; signature: string }) => ({
   key_id: k.key_id,
   public_key: k.public_key,

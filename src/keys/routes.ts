@@ -14,6 +14,18 @@ export const deviceClaimRule = {
   windowSeconds: 86_400,
   scope: "target" as const,
 };
+/**
+ * A device is told (a `prekeys_low` stream entry) when a claim leaves either kind below this many,
+ * which is what a day of claims can take, or when its daily claim budget is spent: at most once an
+ * hour for each reason, however many claims follow.
+ */
+export const PREKEY_LOW_MARK = deviceClaimRule.limit;
+export const lowNoticeRule = {
+  name: "keys-low-notice",
+  limit: 1,
+  windowSeconds: 3_600,
+  scope: "target" as const,
+};
 const tags = ["Keys"];
 
 /** Duplicate key ids inside one upload are a 400 naming the second entry. */
@@ -80,7 +92,8 @@ export const countKeys = route({
     `can take (${deviceClaimRule.limit}); claims beyond that get no one-time keys, so a device that keeps at ` +
     "least that many never runs dry, however many accounts claim from it. Check it at start-up and after " +
     "new sessions arrive; a count falling faster than the device's own new sessions explain means someone " +
-    "is claiming its keys.",
+    "is claiming its keys. The device's stream also carries a `prekeys_low` entry when a claim leaves " +
+    `fewer than ${deviceClaimRule.limit} of a kind it stocks, or finds its daily claim budget spent.`,
   responses: { 200: json(PrekeyCounts, "Counts") },
 });
 

@@ -62,3 +62,17 @@ export async function identityChanged(
       .map((d) => ({ user_id: d.user_id, device_id: d.device_id, type: "identity_changed", data, refs })),
   );
 }
+
+/**
+ * A device's one-time prekeys ran low, or its daily claim budget is spent: the device itself is
+ * told, with its stock, so it can top up (or learn that someone is claiming its keys).
+ */
+export async function prekeysLow(
+  deps: Deps,
+  userId: ObjectId,
+  deviceId: string,
+  data: EntryData<"prekeys_low">,
+) {
+  // Only the device's own stream holds it, and that goes with the device: nothing else to name.
+  await append(deps, [{ user_id: userId, device_id: deviceId, type: "prekeys_low", data, refs: [] }]);
+}

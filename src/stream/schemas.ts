@@ -135,6 +135,22 @@ export const entryData = {
         "number changed and the client should say so before encrypting to it again.",
     )
     .openapi("IdentityChanged"),
+  prekeys_low: z
+    .object({
+      one_time_prekeys: z.number().int().min(0).describe("This device's unclaimed one-time EC prekeys now"),
+      kem_prekeys: z.number().int().min(0).describe("This device's unclaimed one-time KEM prekeys now"),
+      reason: z
+        .enum(["low", "claim_budget_spent"])
+        .describe(
+          "`low`: a claim left a kind below the top-up mark; `claim_budget_spent`: this device handed out " +
+            "its one-time prekeys for the day, so claims now get none (someone may be draining them)",
+        )
+        .openapi("PrekeysLowReason"),
+    })
+    .describe(
+      "This device's one-time prekeys run low or are being claimed fast: upload more (PUT /api/v1/keys)",
+    )
+    .openapi("PrekeysLow"),
   erased: z
     .object({})
     .describe(
@@ -165,6 +181,7 @@ export const StreamEntry = z
     entrySchema("conversation_updated"),
     entrySchema("contacts_updated"),
     entrySchema("identity_changed"),
+    entrySchema("prekeys_low"),
     entrySchema("erased"),
   ])
   .openapi("StreamEntry");

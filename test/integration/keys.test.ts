@@ -10,7 +10,7 @@ import { libsignalSign, signalPublicKey, xeddsaSign } from "../helpers/xeddsa.js
 
 let h: Hush;
 beforeAll(async () => {
-  h = await startHush();
+  h = await startHush({ ACCESS_TOKEN_TTL: "86400" });
 });
 afterAll(() => h?.close());
 
@@ -52,6 +52,12 @@ type Route = { responses: { 200: { content: { "application/json": { schema: z.Zo
 const put = (d: Dev, body: unknown) => call(r.uploadKeys, d, "PUT", "/api/v1/keys", body);
 const count = async (d: Dev) => (await call(r.countKeys, d, "GET", "/api/v1/keys/count")).body;
 const claim = (d: Dev, body: unknown) => call(r.claimKeys, d, "POST", "/api/v1/keys/claim", body);
+/** The `prekeys_low` entries in a device's stream, as the device syncs them. */
+async function lowNotices(d: Dev) {
+  const res = await h.req("GET", "/api/v1/sync?since=0&limit=500", { token: d.token });
+  expect(res.status).toBe(200);
+  return res.body.entries.filter((e: { type: string }) => e.type === "prekeys_low").map((e: any) => e.data);
+}
 const devicesOf = (d: Dev, userId: string) =>
   call(r.listUserDevices, d, "GET", `/api/v1/users/${userId}/devices`);
 
@@ -345,8 +351,32 @@ describe("claims", () => {
     expect(late.kem_prekey).toEqual({ ...lastResort, last_resort: true });
     // The device sees what is left (its signal to top up), and the stock was not drained.
     expect(await count(d)).toEqual({ one_time_prekeys: 300 - r.deviceClaimRule.limit, kem_prekeys: 0 });
+    // ...and is told once, through its stream, that its budget for the day is spent.
+    expect(await lowNotices(d)).toEqual([
+      { one_time_prekeys: 300 - r.deviceClaimRule.limit, kem_prekeys: 0, reason: "claim_budget_spent" },
+    ]);
     await h.raw("prekeys").deleteMany({ user_id: new ObjectId(d.userId) });
   }, 60_000);
+
+  it("tells a device in its stream when a claim leaves a kind below the top-up mark, once an hour", async () => {
+    const [d, peer] = await Promise.all([edDevice(), edDevice()]);
+    const mark = r.PREKEY_LOW_MARK;
+    await put(d, { signed_prekey: signed(d, 1), one_time_prekeys: ecKeys(0, 100) });
+    expect((await put(d, { one_time_prekeys: ecKeys(100, 1) })).status).toBe(200);
+    // mark + 1 keys: the first claim leaves exactly the mark, the second one fewer.
+    await claim(peer, { user_id: d.userId });
+    expect(await lowNotices(d)).toEqual([]);
+    await claim(peer, { user_id: d.userId });
+    const first = { one_time_prekeys: mark - 1, kem_prekeys: 0, reason: "low" };
+    expect(await lowNotices(d)).toEqual([first]);
+    await claim(peer, { user_id: d.userId });
+    expect(await lowNotices(d)).toEqual([first]);
+    h.clock.advance(2 * 3_600);
+    await claim(peer, { user_id: d.userId });
+    expect(await lowNotices(d)).toEqual([first, { ...first, one_time_prekeys: mark - 3 }]);
+    // Only the device itself is told.
+    expect(await lowNotices(peer)).toEqual([]);
+  });
 
   it("limits claims to 100 a minute per caller", async () => {
     const [d, peer] = await Promise.all([edDevice(), edDevice()]);
