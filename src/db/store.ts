@@ -6,9 +6,19 @@ export interface Store {
   client: MongoClient;
   db: Db;
   /** Which optional MongoDB features this deployment has; the fallbacks are chosen from it. */
-  capabilities: { ttlIndexes: boolean };
+  capabilities: Capabilities;
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface Capabilities {
+  ttlIndexes: boolean;
+  /**
+   * A tailable `awaitData` getMore returns as soon as a document arrives (MongoDB). The local
+   * store (FerretDB) emulates the wait by re-reading the whole capped collection every 10 ms, so a
+   * waiting tailer costs it CPU all the time (docs/stores.md): the feed tailer polls it instead.
+   */
+  awaitData: boolean;
 }
 
 export interface StoreOptions {
@@ -39,12 +49,17 @@ export async function connectStore(uri: string, dbName: string, logger: Logger, 
   if (o.onCommand) client.on("commandStarted", o.onCommand);
   await client.connect();
   const db = client.db(dbName);
-  const capabilities = await ensureIndexes(db, o.inventory, o.ttlGraceSeconds ?? null, logger);
-  return storeOf(client, db, capabilities);
+  const { ttlIndexes } = await ensureIndexes(db, o.inventory, o.ttlGraceSeconds ?? null, logger);
+  const info = await db.admin().command({ buildInfo: 1 });
+  return storeOf(client, db, { ttlIndexes, awaitData: !("ferretdbVersion" in info) });
 }
 
 /** Wraps a client without any I/O (the schema generator uses it without a database). */
-export function storeOf(client: MongoClient, db: Db, capabilities = { ttlIndexes: false }): Store {
+export function storeOf(
+  client: MongoClient,
+  db: Db,
+  capabilities: Capabilities = { ttlIndexes: false, awaitData: true },
+): Store {
   return {
     client,
     db,

@@ -6,36 +6,56 @@ export const labelKey = (l: Labels) =>
     .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, "_")}"`)
     .join(",");
 
-interface Series {
+interface Cell {
+  n: number;
+}
+/** Counts per bucket, each value in the first bucket that holds it: cumulated when rendered. */
+export interface Series {
+  buckets: number[];
   counts: number[];
   sum: number;
   n: number;
 }
 
+/** Adds one value to a histogram series: one bucket's count, whatever the number of buckets. */
+export function observe(v: Series, value: number) {
+  let i = 0;
+  while (i < v.buckets.length && value > v.buckets[i]!) i++;
+  if (i < v.counts.length) v.counts[i]! += 1;
+  v.sum += value;
+  v.n += 1;
+}
+
 export class Metrics {
-  private counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private counters = new Map<string, { help: string; values: Map<string, Cell> }>();
   private histograms = new Map<string, { help: string; buckets: number[]; values: Map<string, Series> }>();
   private gauges = new Map<string, { help: string; read: () => number }>();
 
-  /** A counter to add to by ready-made label keys: the per-request path builds no label objects. */
+  /**
+   * A counter to add to by ready-made label keys: the per-request path builds no label objects.
+   * `series(key)` is one label set's count, to keep and add to without any lookup.
+   */
   counter(name: string, help: string) {
-    const c = getOr(this.counters, name, () => ({ help, values: new Map<string, number>() }));
+    const c = getOr(this.counters, name, () => ({ help, values: new Map<string, Cell>() }));
+    const series = (key: string) => getOr(c.values, key, () => ({ n: 0 }));
     return {
       add(key: string, by: number) {
-        c.values.set(key, (c.values.get(key) ?? 0) + by);
+        series(key).n += by;
       },
+      series,
     };
   }
 
+  /** Like `counter`: `series(key)` is one label set's histogram, for `observe(series, value)`. */
   histogram(name: string, help: string, buckets = defaultBuckets) {
     const h = getOr(this.histograms, name, () => ({ help, buckets, values: new Map<string, Series>() }));
+    const series = (key: string) =>
+      getOr(h.values, key, () => ({ buckets: h.buckets, counts: h.buckets.map(() => 0), sum: 0, n: 0 }));
     return {
       observe(key: string, value: number) {
-        const v = getOr(h.values, key, () => ({ counts: h.buckets.map(() => 0), sum: 0, n: 0 }));
-        for (let i = 0; i < h.buckets.length; i++) if (value <= h.buckets[i]!) v.counts[i]! += 1;
-        v.sum += value;
-        v.n += 1;
+        observe(series(key), value);
       },
+      series,
     };
   }
 
@@ -55,14 +75,16 @@ export class Metrics {
     const out: string[] = [];
     for (const [name, c] of this.counters) {
       out.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`);
-      for (const [k, v] of c.values) out.push(`${name}{${k}} ${v}`);
+      for (const [k, v] of c.values) out.push(`${name}{${k}} ${v.n}`);
     }
     for (const [name, h] of this.histograms) {
       out.push(`# HELP ${name} ${h.help}`, `# TYPE ${name} histogram`);
       for (const [k, v] of h.values) {
         const sep = k ? "," : "";
+        let below = 0;
         h.buckets.forEach((b, i) => {
-          out.push(`${name}_bucket{${k}${sep}le="${b}"} ${v.counts[i]}`);
+          below += v.counts[i]!;
+          out.push(`${name}_bucket{${k}${sep}le="${b}"} ${below}`);
         });
         out.push(
           `${name}_bucket{${k}${sep}le="+Inf"} ${v.n}`,

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi
 import type { ObjectId } from "mongodb";
 import type { ZodType } from "zod";
 import { AppError, ErrorBody, type ErrorCode, type ErrorStatus, errorCodes, statusOf } from "./errors.js";
+import { StaticRouteCache } from "./router.js";
 
 /** What a request carries through the middleware chain. */
 /** The caller, as resolved from its session by the auth gate. */
@@ -25,6 +26,7 @@ export function fieldErrors(error: z.ZodError): Record<string, string> {
 export const createRouter = () =>
   registerShared(
     new OpenAPIHono<AppEnv>({
+      router: new StaticRouteCache(),
       defaultHook: (result) => {
         if (!result.success) {
           const fields = fieldErrors(result.error);

@@ -27,6 +27,10 @@ export const SECURITY_HEADERS: readonly string[] = await (async () => {
   return [...res.headers].filter(([name]) => name !== "content-type").flat();
 })();
 const securityNames = new Set(SECURITY_HEADERS.filter((_, i) => i % 2 === 0));
+// A name of none of these lengths is no security header: most are told apart without lower-casing.
+const securityLengths = new Set([...securityNames].map((name) => name.length));
+const isSecurityHeader = (name: unknown) =>
+  typeof name === "string" && securityLengths.has(name.length) && securityNames.has(name.toLowerCase());
 
 /**
  * The server's response class. Whatever headers the app answers with, `writeHead` adds the
@@ -51,17 +55,25 @@ HushResponse.prototype.writeHead = function (this: HushResponse, status: number,
   const reason = typeof a === "string" ? a : undefined;
   const given = (reason === undefined ? a : b) as Record<string, unknown> | unknown[] | undefined;
   const headers: unknown[] = [];
-  if (Array.isArray(given)) headers.push(...given);
-  else if (given) for (const name in given) headers.push(name, given[name]);
   let own = false; // the app set a security header itself: its value stands
-  for (let i = 0; i < headers.length; i += 2) own ||= securityNames.has(String(headers[i]).toLowerCase());
+  if (Array.isArray(given)) {
+    for (let i = 0; i < given.length; i += 2) {
+      own ||= isSecurityHeader(given[i]);
+      headers.push(given[i], given[i + 1]);
+    }
+  } else if (given) {
+    for (const name in given) {
+      own ||= isSecurityHeader(name);
+      headers.push(name, given[name]);
+    }
+  }
   if (this.requestId) headers.push("X-Request-Id", this.requestId);
   if (own) {
     const named = new Set(headers.filter((_, i) => i % 2 === 0).map((h) => String(h).toLowerCase()));
     for (let i = 0; i < SECURITY_HEADERS.length; i += 2) {
       if (!named.has(SECURITY_HEADERS[i]!)) headers.push(SECURITY_HEADERS[i], SECURITY_HEADERS[i + 1]);
     }
-  } else for (const h of SECURITY_HEADERS) headers.push(h);
+  } else for (let i = 0; i < SECURITY_HEADERS.length; i++) headers.push(SECURITY_HEADERS[i]);
   if (this.announcedBody && !this.req.readableEnded) headers.push("Connection", "close");
   this.statusCode = status;
   this.onHead?.(this);
