@@ -1,7 +1,13 @@
 import type { EntryInput } from "../stream/append.js";
-import type { Change } from "./record.js";
+import type { EntryData, EntryType } from "../stream/schemas.js";
+import type { Change, DeviceTarget } from "./record.js";
 
 const hex = (id: { toHexString(): string } | null) => id?.toHexString() ?? null;
+
+/** The same entry for every target device. */
+function toEach<T extends EntryType>(targets: DeviceTarget[], type: T, data: EntryData<T>, refs: string[]) {
+  return targets.map((t) => ({ user_id: t.user_id, device_id: t.device_id, type, data, refs }) as EntryInput);
+}
 
 /**
  * A change as stream entries, one per target device. `refs` name whom and what each entry is
@@ -53,13 +59,7 @@ function entriesOf(change: Change): EntryInput[] {
         conversation_id: conversation,
         deleted_for_everyone: change.deleted_for_everyone,
       };
-      return change.targets.map((t) => ({
-        user_id: t.user_id,
-        device_id: t.device_id,
-        type: "message_deleted",
-        data,
-        refs: [data.message_id, conversation],
-      }));
+      return toEach(change.targets, "message_deleted", data, [data.message_id, conversation]);
     }
     case "message_viewed": {
       const data = {
@@ -69,23 +69,16 @@ function entriesOf(change: Change): EntryInput[] {
         device_id: change.device_id,
         timestamp: change.timestamp.toISOString(),
       };
-      return change.targets.map((t) => ({
-        user_id: t.user_id,
-        device_id: t.device_id,
-        type: "message_viewed",
-        data,
-        refs: [data.message_id, conversation, data.user_id, `${data.user_id}:${data.device_id}`],
-      }));
+      return toEach(change.targets, "message_viewed", data, [
+        data.message_id,
+        conversation,
+        data.user_id,
+        `${data.user_id}:${data.device_id}`,
+      ]);
     }
     case "message_expired": {
       const data = { message_id: change.message_id.toHexString(), conversation_id: conversation };
-      return change.targets.map((t) => ({
-        user_id: t.user_id,
-        device_id: t.device_id,
-        type: "message_expired",
-        data,
-        refs: [data.message_id, conversation],
-      }));
+      return toEach(change.targets, "message_expired", data, [data.message_id, conversation]);
     }
     case "message_status_update": {
       const data = {
@@ -96,28 +89,19 @@ function entriesOf(change: Change): EntryInput[] {
         device_id: change.device_id,
         timestamp: change.timestamp.toISOString(),
       };
-      return change.targets.map((t) => ({
-        user_id: t.user_id,
-        device_id: t.device_id,
-        type: "message_status_update",
-        data,
-        refs: [
-          data.message_id,
-          conversation,
-          data.user_id,
-          ...(data.device_id ? [`${data.user_id}:${data.device_id}`] : []),
-        ],
-      }));
+      return toEach(change.targets, "message_status_update", data, [
+        data.message_id,
+        conversation,
+        data.user_id,
+        ...(data.device_id ? [`${data.user_id}:${data.device_id}`] : []),
+      ]);
     }
     case "conversation_updated": {
       const data = { conversation_id: conversation, reason: change.reason, user_id: hex(change.user_id) };
-      return change.targets.map((t) => ({
-        user_id: t.user_id,
-        device_id: t.device_id,
-        type: "conversation_updated",
-        data,
-        refs: [conversation, ...(data.user_id ? [data.user_id] : [])],
-      }));
+      return toEach(change.targets, "conversation_updated", data, [
+        conversation,
+        ...(data.user_id ? [data.user_id] : []),
+      ]);
     }
   }
 }

@@ -1,13 +1,11 @@
-import { execFile, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../src/db/local-store.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { conformanceChecker, type Observed } from "../helpers/conformance.js";
-import { dropDatabase } from "../helpers/hush.js";
+import { type Spawned, spawnServer } from "../helpers/spawned.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const run = promisify(execFile);
@@ -60,38 +58,12 @@ async function runStep(cmd: string, dir: string): Promise<{ shown: string; obser
   return { shown: body + stdout, observed };
 }
 
-let server: ReturnType<typeof spawn>;
-let serverOut = "";
-let port = 0;
-const dbName = `hush_readme_${randomBytes(4).toString("hex")}`;
-
+// A development server: no SMTP, so the OTP mails are printed to its console.
+let server: Spawned;
 beforeAll(async () => {
-  port = await freePort();
-  // A development server: no SMTP, so the OTP mails are printed to its console.
-  server = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "development",
-      MONGODB_URI: inject("mongoUri"),
-      MONGODB_DB: dbName,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout!.on("data", (d: Buffer) => {
-      serverOut += d.toString();
-      if (serverOut.includes('"listening"')) resolve();
-    });
-    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${serverOut}`)));
-  });
+  server = await spawnServer();
 });
-afterAll(async () => {
-  server?.kill("SIGTERM");
-  await dropDatabase(dbName);
-});
+afterAll(() => server?.stop());
 
 describe("README cURL walkthrough", () => {
   it("works as written, step by step", async () => {
@@ -102,9 +74,9 @@ describe("README cURL walkthrough", () => {
     const check = conformanceChecker();
     const dir = mkdtempSync(join(tmpdir(), "hush-readme-"));
     for (const step of steps) {
-      const codes = [...serverOut.matchAll(/verification code is (\d{6})/g)];
+      const codes = [...server.output().matchAll(/verification code is (\d{6})/g)];
       if (codes.length) vars.OTP = codes.at(-1)![1]!;
-      let cmd = step.replaceAll("localhost:8000", `127.0.0.1:${port}`);
+      let cmd = step.replaceAll("localhost:8000", `127.0.0.1:${server.port}`);
       for (const [k, v] of Object.entries(vars)) cmd = cmd.replace(new RegExp(`\\b${k}\\b`, "g"), v);
       const { shown, observed } = await runStep(cmd, dir);
       check(observed);

@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../src/db/local-store.js";
-import { dropDatabase } from "../helpers/hush.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Smtp, startSmtp } from "../helpers/smtp.js";
+import { type Spawned, spawnServer } from "../helpers/spawned.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -92,46 +90,23 @@ const answers: [RegExp, RegExp | null][] = [
   [/^[^/]/, /^sent \w+$/],
 ];
 
-let server: ChildProcess;
-let serverOut = "";
+let server: Spawned;
 let smtp: Smtp;
 let url = "";
 let dir = "";
 const terminals = new Map<string, Terminal>();
-const dbName = `hush_chat_${randomBytes(4).toString("hex")}`;
 
 beforeAll(async () => {
   smtp = await startSmtp();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
+  server = await spawnServer({ SMTP_URL: smtp.url });
+  url = server.url;
   dir = mkdtempSync(join(tmpdir(), "hush-chat-"));
-  server = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "development",
-      MONGODB_URI: inject("mongoUri"),
-      MONGODB_DB: dbName,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      SMTP_URL: smtp.url,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout!.on("data", (d: Buffer) => {
-      serverOut += d.toString();
-      if (serverOut.includes('"listening"')) resolve();
-    });
-    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${serverOut}`)));
-  });
 });
 afterAll(async () => {
   // Each terminal is a process group (bash, npm, node): end the whole group.
   for (const t of terminals.values()) if (t.proc.pid) process.kill(-t.proc.pid, "SIGTERM");
-  server?.kill("SIGTERM");
+  await server?.stop();
   await smtp?.close();
-  await dropDatabase(dbName);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -177,7 +152,7 @@ describe("README two-terminal chat", { timeout: 120_000 }, () => {
     expect(saved).toContain("digest checked");
     expect(readFileSync(join(dir, "README.md"), "utf8")).toBe(readFileSync(`${root}README.md`, "utf8"));
     // The keys stayed in the terminals' folders; the server never saw the text.
-    expect(serverOut).not.toContain("Hello Bob");
+    expect(server.output()).not.toContain("Hello Bob");
     expect(JSON.parse(readFileSync(join(dir, "alice/device.json"), "utf8")).device.secretKey).toBeTypeOf(
       "string",
     );

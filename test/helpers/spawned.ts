@@ -1,0 +1,48 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { inject } from "vitest";
+import { freePort } from "../../src/db/local-store.js";
+import { dropDatabase } from "./hush.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+/**
+ * The server as a reader starts it (`src/index.ts`, development mode) in a child process, on a free
+ * loopback port and a database of its own; resolves once it logs that it listens. `output()` is
+ * everything it printed so far (a development server without SMTP prints the OTP mails).
+ */
+export async function spawnServer(env: Record<string, string> = {}) {
+  const port = await freePort();
+  const dbName = `hush_spawned_${randomBytes(4).toString("hex")}`;
+  let output = "";
+  const proc = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? "",
+      NODE_ENV: "development",
+      MONGODB_URI: inject("mongoUri"),
+      MONGODB_DB: dbName,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on("data", (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('"listening"')) resolve();
+    });
+    proc.on("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      proc.kill("SIGTERM");
+      await dropDatabase(dbName);
+    },
+  };
+}
+export type Spawned = Awaited<ReturnType<typeof spawnServer>>;
