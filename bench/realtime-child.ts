@@ -22,7 +22,7 @@ process.on("message", (m) => {
   gc?.();
   gc?.();
   const u = process.memoryUsage();
-  send({ rss: u.rss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers });
+  send({ rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external });
 });
 
 if (process.argv[2] === "bare") {
