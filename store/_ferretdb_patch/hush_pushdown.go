@@ -25,6 +25,16 @@ func hushWhere(filter *types.Document, meta *metadata.Collection) (string, []any
 		return "", nil
 	}
 	keys := filter.Keys()
+	if pushdown.Off {
+		if len(keys) != 1 || keys[0] != "_id" {
+			return "", nil
+		}
+		v, _ := filter.Get("_id")
+		if arg, ok := hushArg("_id", v, false); ok {
+			return pushdown.Where([]pushdown.Cond{{Field: "_id", Op: pushdown.Eq, Args: []any{arg}}})
+		}
+		return "", nil
+	}
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if seen[k] {

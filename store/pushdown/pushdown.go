@@ -34,10 +34,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 )
+
+// Off is set for plain FerretDB (HUSH_STORE_RAW=1, for benchmarks that compare): the backend then
+// pushes down only a bare {_id: <string or ObjectId>}, as FerretDB v1.24.2 does.
+var Off = os.Getenv("HUSH_STORE_RAW") == "1"
 
 // Column is FerretDB's document column (metadata.DefaultColumn).
 const Column = "_ferretdb_sjson"

@@ -169,7 +169,12 @@ describe("filters pushed down to SQLite on the local store", () => {
   });
 
   it("leaves unindexed fields, nulls and other operators to the handler", async () => {
-    for (const filter of [{ unindexed: 1 }, { k: null }, { k: { $ne: 1 } }, { "nested.k": "x" }] as Filter<Doc>[]) {
+    for (const filter of [
+      { unindexed: 1 },
+      { k: null },
+      { k: { $ne: 1 } },
+      { "nested.k": "x" },
+    ] as Filter<Doc>[]) {
       expect((await plan(things, filter)).pushed, JSON.stringify(filter)).toBe(false);
     }
   });
@@ -180,7 +185,12 @@ describe("every command that reads through the backend gets the same answers", (
   beforeAll(async () => {
     coll = db.collection<Doc>("commands");
     await coll.insertMany(
-      Array.from({ length: 60 }, (_, i) => ({ _id: `d${i}`, g: `g${i % 3}`, n: i, tags: i % 10 === 0 ? ["t"] : "t" })),
+      Array.from({ length: 60 }, (_, i) => ({
+        _id: `d${i}`,
+        g: `g${i % 3}`,
+        n: i,
+        tags: i % 10 === 0 ? ["t"] : "t",
+      })),
     );
     // Declared after the data: the twins are built for rows already there.
     await coll.createIndex({ g: 1, n: 1 });
@@ -190,11 +200,19 @@ describe("every command that reads through the backend gets the same answers", (
   it("count, distinct, aggregate, update, findAndModify and delete", async () => {
     expect(await coll.countDocuments({ g: "g1", n: { $lt: 30 } })).toBe(10);
     expect((await coll.distinct("n", { g: "g0", n: { $gte: 50 } })).sort()).toEqual([51, 54, 57]);
-    const grouped = await coll.aggregate([{ $match: { tags: "t", n: { $gte: 0 } } }, { $count: "n" }]).toArray();
+    const grouped = await coll
+      .aggregate([{ $match: { tags: "t", n: { $gte: 0 } } }, { $count: "n" }])
+      .toArray();
     expect(grouped).toEqual([{ n: 60 }]);
-    expect((await coll.updateMany({ g: "g2", n: { $gt: 50 } }, { $set: { hit: true } })).modifiedCount).toBe(3);
+    expect((await coll.updateMany({ g: "g2", n: { $gt: 50 } }, { $set: { hit: true } })).modifiedCount).toBe(
+      3,
+    );
     expect(ids(await coll.find({ hit: true }).toArray())).toEqual(["d53", "d56", "d59"]);
-    const taken = await coll.findOneAndUpdate({ g: "g0", n: { $gte: 30 } }, { $set: { taken: 1 } }, { sort: { n: 1 } });
+    const taken = await coll.findOneAndUpdate(
+      { g: "g0", n: { $gte: 30 } },
+      { $set: { taken: 1 } },
+      { sort: { n: 1 } },
+    );
     expect(taken?._id).toBe("d30");
     expect((await coll.deleteMany({ tags: "t", n: { $lte: 20 } })).deletedCount).toBe(21);
     expect(await coll.countDocuments({})).toBe(39);
