@@ -21,26 +21,16 @@ import (
 // hushWhere returns the WHERE clause (with its leading space) and arguments for filter's pushable
 // conditions on the collection, or "" when none is.
 func hushWhere(filter *types.Document, meta *metadata.Collection) (string, []any) {
-	if filter.Len() == 0 {
-		return "", nil
-	}
-	keys := filter.Keys()
 	if pushdown.Off {
+		keys := filter.Keys()
 		if len(keys) != 1 || keys[0] != "_id" {
 			return "", nil
 		}
 		v, _ := filter.Get("_id")
 		if arg, ok := hushArg("_id", v, false); ok {
-			return pushdown.Where([]pushdown.Cond{{Field: "_id", Op: pushdown.Eq, Args: []any{arg}}})
+			return pushdown.Where(pushdown.Match([]pushdown.Cond{{Field: "_id", Op: pushdown.Eq, Args: []any{arg}}}))
 		}
 		return "", nil
-	}
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if seen[k] {
-			return "", nil // a repeated key: leave the whole filter to the handler
-		}
-		seen[k] = true
 	}
 
 	indexes := make([][]string, 0, len(meta.Settings.Indexes))
@@ -51,17 +41,50 @@ func hushWhere(filter *types.Document, meta *metadata.Collection) (string, []any
 		}
 		indexes = append(indexes, fields)
 	}
-	fields := pushdown.Fields(indexes)
+	return pushdown.Where(hushMatch(filter, pushdown.Fields(indexes), 0))
+}
+
+// hushMatch is the condition for one filter document: its fields' conditions, and its $or's.
+func hushMatch(filter *types.Document, fields map[string]bool, depth int) pushdown.Expr {
+	keys := filter.Keys()
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			return pushdown.Expr{} // a repeated key: leave the whole filter to the handler
+		}
+		seen[k] = true
+	}
 
 	var conds []pushdown.Cond
+	var or pushdown.Expr
 	for _, k := range keys {
-		if !pushdown.Pushable(k, fields) {
+		v, _ := filter.Get(k)
+		if k == "$or" && depth < 2 {
+			or = hushOr(v, fields, depth+1)
 			continue
 		}
-		v, _ := filter.Get(k)
-		conds = append(conds, hushConds(k, v)...)
+		if pushdown.Pushable(k, fields) {
+			conds = append(conds, hushConds(k, v)...)
+		}
 	}
-	return pushdown.Where(conds)
+	return pushdown.Both(pushdown.Match(conds), or)
+}
+
+func hushOr(v any, fields map[string]bool, depth int) pushdown.Expr {
+	arr, ok := v.(*types.Array)
+	if !ok {
+		return pushdown.Expr{}
+	}
+	branches := make([]pushdown.Expr, arr.Len())
+	for i := range arr.Len() {
+		e, _ := arr.Get(i)
+		doc, ok := e.(*types.Document)
+		if !ok {
+			return pushdown.Expr{}
+		}
+		branches[i] = hushMatch(doc, fields, depth)
+	}
+	return pushdown.AnyOf(branches)
 }
 
 // hushConds are the conditions pushed for one field's filter value: nothing for what is not known

@@ -19,7 +19,9 @@
 //     too (`json_type(...) = 'array'`), through a partial index that holds only those documents.
 //
 // The clause is `(c1 AND c2 ...) OR k1 is an array OR k2 is an array ...`: a document MongoDB
-// matches either has no array in the pushed fields, and then satisfies every ci, or has one. SQLite
+// matches either has no array in the pushed fields, and then satisfies every ci, or has one. A
+// top-level $or whose every branch has such a clause adds the OR of the branches' clauses (ANDed
+// with the rest); a branch without one leaves the $or to the handler. SQLite
 // serves such an OR by a union of index searches (MULTI-INDEX OR) when every branch has an index:
 // the conjunction by the "twin" of a declared index (the same keys, on `->>`, the SQL value;
 // FerretDB's own index is on `->`, the JSON text, which orders '9' after '10'), each array test by
@@ -141,10 +143,17 @@ type Cond struct {
 	Args  []any
 }
 
-// Where builds ` WHERE ...` and its arguments for conds (all ANDed by the filter), or "" for none.
-func Where(conds []Cond) (string, []any) {
+// Expr is an SQL condition with its arguments, in placeholder order; the zero Expr is "nothing
+// pushed" (no restriction).
+type Expr struct {
+	SQL  string
+	Args []any
+}
+
+// Match is the superset condition for conds, all ANDed by one filter document.
+func Match(conds []Cond) Expr {
 	if len(conds) == 0 {
-		return "", nil
+		return Expr{}
 	}
 	terms := make([]string, 0, len(conds))
 	var args []any
@@ -166,11 +175,48 @@ func Where(conds []Cond) (string, []any) {
 		}
 		args = append(args, c.Args...)
 	}
-	where := strings.Join(terms, " AND ")
+	sql := strings.Join(terms, " AND ")
 	if len(arrays) > 0 {
-		where = "(" + where + ") OR " + strings.Join(arrays, " OR ")
+		sql = "(" + sql + ") OR " + strings.Join(arrays, " OR ")
 	}
-	return " WHERE " + where, args
+	return Expr{SQL: sql, Args: args}
+}
+
+// AnyOf is the superset condition for a $or of branches given theirs: nothing when a branch has
+// none (that branch alone may match any document).
+func AnyOf(branches []Expr) Expr {
+	if len(branches) == 0 {
+		return Expr{}
+	}
+	sqls := make([]string, len(branches))
+	var args []any
+	for i, b := range branches {
+		if b.SQL == "" {
+			return Expr{}
+		}
+		sqls[i] = "(" + b.SQL + ")"
+		args = append(args, b.Args...)
+	}
+	return Expr{SQL: strings.Join(sqls, " OR "), Args: args}
+}
+
+// Both is the superset condition for a document matching both a and b.
+func Both(a, b Expr) Expr {
+	switch {
+	case a.SQL == "":
+		return b
+	case b.SQL == "":
+		return a
+	}
+	return Expr{SQL: "(" + a.SQL + ") AND (" + b.SQL + ")", Args: append(append([]any{}, a.Args...), b.Args...)}
+}
+
+// Where is ` WHERE <e>`, or "" when e restricts nothing.
+func Where(e Expr) (string, []any) {
+	if e.SQL == "" {
+		return "", nil
+	}
+	return " WHERE " + e.SQL, e.Args
 }
 
 // Pushable reports whether field f may get conditions, given Fields' set.

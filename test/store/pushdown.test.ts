@@ -126,6 +126,31 @@ describe("filters pushed down to SQLite on the local store", () => {
     expect(await same(things, { c: "a", s: 2, k: new ObjectId(hex) })).toEqual(["oid"]);
   });
 
+  it("$or: each branch's conditions, when every branch has some", async () => {
+    expect(
+      await same(things, {
+        $or: [
+          { c: "a", s: 1 },
+          { c: "b", s: 4 },
+        ],
+      }),
+    ).toEqual(["nested-arr", "str"]);
+    expect(await same(things, { $or: [{ k: hex }, { at: { $lte: day(1) } }] })).toEqual(["arr", "str"]);
+    expect(await same(things, { $or: [{ $or: [{ k: 7 }] }, { c: "c" }] })).toEqual(["arr", "date"]);
+    expect(await same(things, { c: "b", $or: [{ s: { $gt: 3 } }, { k: true }] })).toEqual([
+      "arr",
+      "nested-arr",
+      "true",
+    ]);
+    expect(await same(things, { $or: [{ k: 1 }, { unindexed: { $exists: false }, c: "c" }] })).toEqual([
+      "date",
+      "double",
+      "int",
+      "long",
+    ]);
+    expect(await same(things, { $or: [{ k: 1 }, { unindexed: 1 }] })).toEqual(["double", "int", "long"]);
+  });
+
   it("what is not pushed still answers correctly: nulls, missing fields, dotted paths, other operators", async () => {
     expect(await same(things, { k: null })).toEqual(["missing", "null"]);
     expect(await same(things, { c: "a", k: { $exists: false } })).toEqual(["missing"]);
@@ -153,6 +178,7 @@ describe("filters pushed down to SQLite on the local store", () => {
       { c: "a", s: { $lt: 3 } },
       { at: { $lte: day(3) } },
       { c: "a", s: { $gte: 2 }, unindexed: 1 },
+      { $or: [{ k: hex }, { c: "b", s: { $lt: 5 } }] },
     ];
     for (const filter of shapes) {
       const { plan: p, pushed } = await plan(things, filter);
@@ -168,12 +194,14 @@ describe("filters pushed down to SQLite on the local store", () => {
     expect(byIds.plan).not.toMatch(/SCAN/);
   });
 
-  it("leaves unindexed fields, nulls and other operators to the handler", async () => {
+  it("leaves unindexed fields, nulls, other operators and $and (the tests' reference) to the handler", async () => {
     for (const filter of [
       { unindexed: 1 },
       { k: null },
       { k: { $ne: 1 } },
       { "nested.k": "x" },
+      { $or: [{ k: 1 }, { unindexed: 1 }] },
+      { $and: [{ k: 1 }] },
     ] as Filter<Doc>[]) {
       expect((await plan(things, filter)).pushed, JSON.stringify(filter)).toBe(false);
     }
