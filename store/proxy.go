@@ -20,6 +20,7 @@ const (
 	mutates         effect = iota + 1
 	mayCreate              // can create a collection: its table gets the _id index afterwards
 	mayDropOrRename        // table names cached for the database are forgotten afterwards
+	mayIndex               // can create a collection or declare indexes: its tables are indexed again
 )
 
 // The write commands FerretDB v1.24 implements (internal/handler/commands.go). Its aggregation
@@ -32,7 +33,7 @@ var effects = map[string]effect{
 	"findAndModify":    mayCreate,
 	"findandmodify":    mayCreate,
 	"create":           mayCreate,
-	"createIndexes":    mayCreate,
+	"createIndexes":    mayIndex,
 	"delete":           mutates,
 	"dropIndexes":      mutates,
 	"compact":          mutates,
@@ -189,6 +190,11 @@ func (p *proxy) admit(c command) inflight {
 		switch e {
 		case mayCreate:
 			in.after = func() { p.index.ensure(db, c.arg) }
+		case mayIndex:
+			in.after = func() {
+				p.index.forget(db)
+				p.index.ensure(db, c.arg)
+			}
 		case mayDropOrRename:
 			in.after = func() { p.index.forget(db) }
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,8 @@ import (
 	"sync"
 
 	_ "modernc.org/sqlite" // the driver FerretDB itself uses
+
+	"hush/store/pushdown"
 )
 
 // FerretDB v1.24's SQLite backend creates a collection's _id index on `_ferretdb_sjson->"_id"` but
@@ -22,6 +25,11 @@ import (
 // expression index for the same expression, so every _id lookup scanned the table. The store adds
 // a second index on exactly the lookup expression to every collection table. It is not unique:
 // FerretDB's own index already enforces uniqueness and remains the one that reports duplicates.
+//
+// The same pass creates the indexes the patched backend's filter pushdown searches (package
+// pushdown): a twin of each declared index on the fields' SQL values, and a partial index of the
+// documents holding an array in each of those fields. FerretDB's metadata table lists the declared
+// indexes, so this runs again after every createIndexes.
 const lookupExpr = `_ferretdb_sjson->'$._id'`
 
 // Table names never start with FerretDB's reserved "_ferretdb_" prefix, nor do FerretDB's index
@@ -71,7 +79,8 @@ func (x *idIndexer) ensure(db, coll string) {
 	}
 }
 
-// forget is called after a drop or rename: a name may now belong to a new, unindexed table.
+// forget is called after a drop or rename (a name may now belong to a new, unindexed table) and
+// before createIndexes' ensure (a known table may have new declared indexes to twin).
 func (x *idIndexer) forget(db string) {
 	x.mu.Lock()
 	delete(x.known, db)
@@ -108,30 +117,61 @@ func indexDatabase(file string) ([]string, error) {
 	}
 	defer db.Close()
 
-	rows, err := db.Query(`SELECT name, table_name FROM _ferretdb_collections`)
+	rows, err := db.Query(`SELECT name, table_name, settings FROM _ferretdb_collections`)
 	if err != nil {
 		return nil, err
 	}
 	var colls, tables []string
+	var stmts [][]string
 	for rows.Next() {
-		var c, t string
-		if err := rows.Scan(&c, &t); err != nil {
+		var c, t, settings string
+		if err := rows.Scan(&c, &t, &settings); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		keys, err := declaredKeys(settings)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s: %w", t, err)
+		}
 		colls, tables = append(colls, c), append(tables, t)
+		stmts = append(stmts, pushdown.IndexStatements(t, keys))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, t := range tables {
-		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`, quote(indexPrefix+t), quote(t), lookupExpr)
-		if _, err := db.Exec(stmt); err != nil {
-			return nil, fmt.Errorf("table %s: %w", t, err)
+	for i, t := range tables {
+		lookup := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`, quote(indexPrefix+t), quote(t), lookupExpr)
+		for _, stmt := range append([]string{lookup}, stmts[i]...) {
+			if _, err := db.Exec(stmt); err != nil {
+				return nil, fmt.Errorf("table %s: %w", t, err)
+			}
 		}
 	}
 	return colls, nil
+}
+
+// declaredKeys reads each declared index's key fields from a collection's FerretDB settings
+// (metadata.Settings as JSON).
+func declaredKeys(settings string) ([][]string, error) {
+	var s struct {
+		Indexes []struct {
+			Key []struct {
+				Field string `json:"field"`
+			} `json:"key"`
+		} `json:"indexes"`
+	}
+	if err := json.Unmarshal([]byte(settings), &s); err != nil {
+		return nil, err
+	}
+	keys := make([][]string, len(s.Indexes))
+	for i, idx := range s.Indexes {
+		for _, k := range idx.Key {
+			keys[i] = append(keys[i], k.Field)
+		}
+	}
+	return keys, nil
 }
 
 func quote(ident string) string {

@@ -1,6 +1,16 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -9,15 +19,26 @@ import { fileURLToPath } from "node:url";
 /**
  * The embedded default store: FerretDB (SQLite backend) built from the Go module proxy by the small
  * program in store/, cached under .cache/ and reused while its sources are unchanged.
+ *
+ * FerretDB's SQLite backend is patched at build time (docs/stores.md, "Filter pushdown"): the
+ * module is vendored into a scratch copy of store/, store/_ferretdb_patch/hush_pushdown.go is added
+ * to its internal/backends/sqlite package and sqlite.patch makes that package call it. `go` ignores
+ * directories starting with "_", so store/ itself never compiles the patch's files.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const storeDir = join(root, "store");
+const patchDir = "_ferretdb_patch";
+const patchedPackage = "vendor/github.com/FerretDB/FerretDB/internal/backends/sqlite";
 
-/** Every file that goes into the build: all Go sources (tests too, harmlessly), go.mod and go.sum. */
-function storeSources(): string[] {
-  return readdirSync(storeDir)
-    .filter((f) => f.endsWith(".go") || f === "go.mod" || f === "go.sum")
-    .sort();
+/** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */
+function storeSources(dir = storeDir, prefix = ""): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix + entry.name;
+    if (entry.isDirectory()) files.push(...storeSources(join(dir, entry.name), `${rel}/`));
+    else files.push(rel);
+  }
+  return files.sort();
 }
 
 export function storeBinaryPath(): string {
@@ -34,7 +55,27 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
   if (existsSync(bin)) return bin;
   mkdirSync(dirname(bin), { recursive: true });
   log(`building the local store (FerretDB) into ${bin}; the first build takes a few minutes`);
-  execFileSync("go", ["build", "-o", bin, "."], { cwd: storeDir, stdio: "inherit" });
+  // A scratch copy per build, so that concurrent builds (test workers, scripts) never share files;
+  // the binary appears under its final name only once complete.
+  const work = mkdtempSync(join(dirname(bin), "store-build-"));
+  try {
+    cpSync(storeDir, work, { recursive: true });
+    execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit" });
+    const pkg = join(work, patchedPackage);
+    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(pkg, "hush_pushdown.go"));
+    // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
+    // it would resolve the patch's paths from that repository's root.
+    execFileSync("git", ["apply", join(work, patchDir, "sqlite.patch")], {
+      cwd: pkg,
+      stdio: "inherit",
+      env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
+    });
+    const tmp = `${bin}.${process.pid}.tmp`;
+    execFileSync("go", ["build", "-mod=vendor", "-o", tmp, "."], { cwd: work, stdio: "inherit" });
+    renameSync(tmp, bin);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
   return bin;
 }
 

@@ -1,0 +1,240 @@
+// Package pushdown turns the top-level conditions of a MongoDB filter into a WHERE clause over the
+// sjson column of FerretDB's SQLite backend, and names the indexes that serve it.
+//
+// FerretDB v1.24's SQLite backend pushes only a bare {_id} filter down and filters everything else
+// in Go after reading the whole table. The backend contract lets it apply a filter partially: the
+// handler filters the documents again. So the clause built here must select a SUPERSET of what
+// MongoDB matches, never fewer documents, and is built only for conditions whose meaning in SQL is
+// known to be that superset:
+//
+//   - equality ({k: v}, {k: {$eq: v}}) and {k: {$in: [...]}} on strings, ObjectIds (stored as their
+//     hex string: a string with the same hex is selected too), numbers (an int32, int64 or double
+//     is stored as a JSON number, `->>` gives the SQL number and SQLite compares integers and reals
+//     exactly, as MongoDB does), dates (stored as an integer of milliseconds: numbers equal to it are
+//     selected too) and booleans (true is the SQL integer 1: the number 1 is selected too);
+//   - ranges ($gt, $gte, $lt, $lte) on numbers and dates. SQLite orders NULL < numbers < TEXT, so a
+//     range on a number never selects a missing field, and `$gt` may select strings: extra rows;
+//   - in MongoDB {k: v} also matches a document whose k is an ARRAY holding v, and a range matches
+//     an array with an element in it: every document with an array in a pushed field is selected
+//     too (`json_type(...) = 'array'`), through a partial index that holds only those documents.
+//
+// The clause is `(c1 AND c2 ...) OR k1 is an array OR k2 is an array ...`: a document MongoDB
+// matches either has no array in the pushed fields, and then satisfies every ci, or has one. A
+// top-level $or whose every branch has such a clause adds the OR of the branches' clauses (ANDed
+// with the rest); a branch without one leaves the $or to the handler. SQLite
+// serves such an OR by a union of index searches (MULTI-INDEX OR) when every branch has an index:
+// the conjunction by the "twin" of a declared index (the same keys, on `->>`, the SQL value;
+// FerretDB's own index is on `->`, the JSON text, which orders '9' after '10'), each array test by
+// the partial index on it. A field gets conditions only when it is a key of a twin (so it has its
+// array index); conditions on other fields, dotted paths, nulls, other types and operators are
+// left to the handler. _id uses the expression FerretDB itself looks _id up with (JSON text),
+// which the store's lookup index covers; an _id is never an array.
+package pushdown
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Off is set for plain FerretDB (HUSH_STORE_RAW=1, for benchmarks that compare): the backend then
+// pushes down only a bare {_id: <string or ObjectId>}, as FerretDB v1.24.2 does.
+var Off = os.Getenv("HUSH_STORE_RAW") == "1"
+
+// Column is FerretDB's document column (metadata.DefaultColumn).
+const Column = "_ferretdb_sjson"
+
+// IDExpr is the expression FerretDB looks _id up with (metadata.IDColumn), compared with the
+// value's sjson text; the store's lookup index is on exactly this expression.
+const IDExpr = Column + `->'$._id'`
+
+// simple is a field name that needs no quoting in a JSON path and is not a dotted path.
+var simple = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// ValueExpr is the SQL value of the top-level field f (its twin index expression).
+func ValueExpr(f string) string { return fmt.Sprintf("%s->>'$.%s'", Column, f) }
+
+// ArrayTest is true for a document whose field f is an array (the partial index's WHERE).
+func ArrayTest(f string) string { return fmt.Sprintf("json_type(%s, '$.%s') = 'array'", Column, f) }
+
+func arrayExpr(f string) string { return fmt.Sprintf("json_type(%s, '$.%s')", Column, f) }
+
+// TwinKeys is the part of a declared index's keys the twin covers: the leading simple fields up to
+// the first dotted path or _id (the WHERE never uses `->>` for those). Nil when nothing is left.
+func TwinKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if k == "_id" || !simple.MatchString(k) {
+			break
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// Fields is the set of fields conditions may be pushed on, given a collection's declared indexes'
+// keys: every key of every twin.
+func Fields(indexes [][]string) map[string]bool {
+	fields := map[string]bool{}
+	for _, keys := range indexes {
+		for _, k := range TwinKeys(keys) {
+			fields[k] = true
+		}
+	}
+	return fields
+}
+
+// IndexStatements are the CREATE INDEX statements for a table with these declared indexes: a twin
+// per index and an array index per twin key. Names are derived from the expressions, so running
+// them again is a no-op. They start with FerretDB's reserved prefix, which no table or FerretDB
+// index name uses.
+func IndexStatements(table string, indexes [][]string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(kind, def string) {
+		sum := sha256.Sum256([]byte(def))
+		name := "_ferretdb_hush_" + kind + "_" + table + "_" + hex.EncodeToString(sum[:6])
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s %s", quote(name), quote(table), def))
+		}
+	}
+	for _, keys := range indexes {
+		twin := TwinKeys(keys)
+		if len(twin) == 0 {
+			continue
+		}
+		exprs := make([]string, len(twin))
+		for i, k := range twin {
+			exprs[i] = ValueExpr(k)
+		}
+		add("v", "("+strings.Join(exprs, ", ")+")")
+		for _, k := range twin {
+			add("a", "("+arrayExpr(k)+") WHERE "+ArrayTest(k))
+		}
+	}
+	return out
+}
+
+func quote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }
+
+// Op is a comparison pushed to SQL.
+type Op string
+
+const (
+	Eq  Op = "="
+	In  Op = "IN"
+	Gt  Op = ">"
+	Gte Op = ">="
+	Lt  Op = "<"
+	Lte Op = "<="
+)
+
+// Cond is one condition on a top-level field. Args are SQL values (string, int64 or float64), or
+// for _id the values' sjson texts; In takes any number, the others exactly one.
+type Cond struct {
+	Field string
+	Op    Op
+	Args  []any
+}
+
+// Expr is an SQL condition with its arguments, in placeholder order; the zero Expr is "nothing
+// pushed" (no restriction).
+type Expr struct {
+	SQL  string
+	Args []any
+}
+
+// Match is the superset condition for conds, all ANDed by one filter document.
+func Match(conds []Cond) Expr {
+	if len(conds) == 0 {
+		return Expr{}
+	}
+	terms := make([]string, 0, len(conds))
+	var args []any
+	var arrays []string
+	seen := map[string]bool{}
+	for _, c := range conds {
+		expr := IDExpr
+		if c.Field != "_id" {
+			expr = ValueExpr(c.Field)
+			if !seen[c.Field] {
+				seen[c.Field] = true
+				arrays = append(arrays, ArrayTest(c.Field))
+			}
+		}
+		if c.Op == In {
+			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
+		} else {
+			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
+		}
+		args = append(args, c.Args...)
+	}
+	sql := strings.Join(terms, " AND ")
+	if len(arrays) > 0 {
+		sql = "(" + sql + ") OR " + strings.Join(arrays, " OR ")
+	}
+	return Expr{SQL: sql, Args: args}
+}
+
+// AnyOf is the superset condition for a $or of branches given theirs: nothing when a branch has
+// none (that branch alone may match any document).
+func AnyOf(branches []Expr) Expr {
+	if len(branches) == 0 {
+		return Expr{}
+	}
+	sqls := make([]string, len(branches))
+	var args []any
+	for i, b := range branches {
+		if b.SQL == "" {
+			return Expr{}
+		}
+		sqls[i] = "(" + b.SQL + ")"
+		args = append(args, b.Args...)
+	}
+	return Expr{SQL: strings.Join(sqls, " OR "), Args: args}
+}
+
+// Both is the superset condition for a document matching both a and b.
+func Both(a, b Expr) Expr {
+	switch {
+	case a.SQL == "":
+		return b
+	case b.SQL == "":
+		return a
+	}
+	return Expr{SQL: "(" + a.SQL + ") AND (" + b.SQL + ")", Args: append(append([]any{}, a.Args...), b.Args...)}
+}
+
+// Where is ` WHERE <e>`, or "" when e restricts nothing.
+func Where(e Expr) (string, []any) {
+	if e.SQL == "" {
+		return "", nil
+	}
+	return " WHERE " + e.SQL, e.Args
+}
+
+// Pushable reports whether field f may get conditions, given Fields' set.
+func Pushable(f string, fields map[string]bool) bool { return f == "_id" || fields[f] }
+
+// Text is s as an SQL argument, if SQLite's `->>` gives back exactly s for it: valid UTF-8 (the
+// sjson encoder replaces invalid bytes) without NUL.
+func Text(s string) (any, bool) {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return nil, false
+	}
+	return s, true
+}
+
+// Double is f as an SQL argument, if finite.
+func Double(f float64) (any, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, false
+	}
+	return f, true
+}
