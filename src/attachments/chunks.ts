@@ -58,7 +58,7 @@ const ERASE_BATCH = 64;
 
 /**
  * Erases chunks 0..count-1 (those never written cost nothing), 64 to a command. Each delete names
- * one `_id`, as the local store only finds by a bare `_id` without scanning (`$in` would scan).
+ * one `_id`, the cheapest lookup on both stores.
  */
 export async function eraseChunks(db: Db, attachment: ObjectId, count: number) {
   for (let first = 0; first < count; first += ERASE_BATCH) {

@@ -2,8 +2,7 @@ import { owned } from "../db/owned.js";
 
 /**
  * One rate-limit counter: the hits of one rule for one key in one fixed window. `_id` is a hash of
- * rule, key and window number, so a hit is a single `$inc` on a key lookup on both stores (the local
- * store only uses an index for a bare `_id` filter). The counted key (an IP, an email) is never
+ * rule, key and window number, so a hit is a single `$inc` on a key lookup on both stores. The counted key (an IP, an email) is never
  * stored, only hashed into `_id`.
  */
 export interface CounterDoc {

@@ -165,7 +165,7 @@ export const expiredMessages = (deps: Deps, now: Date, limit: number) =>
     .limit(limit)
     .toArray();
 
-/** Erases messages by `_id`, one delete each (the local store serves a bare `_id` from its index). */
+/** Erases messages by `_id`, one delete each (an `_id` lookup: the cheapest on both stores). */
 export async function deleteMessages(deps: Deps, ids: ObjectId[]) {
   if (!ids.length) return;
   await col(deps).bulkWrite(

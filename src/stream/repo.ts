@@ -119,7 +119,7 @@ export async function markOpened(deps: Deps, ref: string, userId: ObjectId, devi
   });
 }
 
-/** One update per _id (the local store serves a bare `_id` from its index, an `$in` by scanning). */
+/** One update per _id (an `_id` lookup: the cheapest on both stores). */
 async function setById(deps: Deps, ids: string[], set: Record<string, unknown>) {
   if (!ids.length) return;
   await entriesOf(deps).bulkWrite(
