@@ -15,7 +15,7 @@ import { findUser } from "../users/repo.js";
 import { claimClientId, claimedMessage } from "./client-ids.js";
 import { dropKeySet, insertKeys, type WrappedKey } from "./keys.js";
 import { toMessageEvent } from "./present.js";
-import { checkRecipients } from "./recipients.js";
+import { checkRecipients, type DeviceGuess, guessDevices } from "./recipients.js";
 import { findMessage, insertMessage, isExpired, type MessageDoc } from "./repo.js";
 import type { SendMessage } from "./schemas.js";
 
@@ -30,6 +30,7 @@ export async function checkedKeys(
   conversation: ConversationDoc,
   members: MemberDoc[],
   keys: z.infer<typeof SendMessage>["recipient_keys"],
+  guess?: DeviceGuess,
 ) {
   const other =
     conversation.kind === "one_to_one" ? members.find((m) => !m.user_id.equals(auth.userId)) : null;
@@ -45,6 +46,7 @@ export async function checkedKeys(
       auth,
       members.map((m) => m.user_id),
       keys,
+      guess,
     ),
   ]);
   const verdict = settled(may);
@@ -177,8 +179,9 @@ const WAIT_TRIES = 100;
  * limit: it runs alongside the first reads, and its refusal comes before anything they found.
  *
  * What a send waits for, in turn: (1) the limit, the client_message_id's earlier message, the
- * conversation with its members and a reply's target, all at once; (2) the policy, the members'
- * devices and the client_message_id's claim, at once; (3) the writes (see `store`). A claim made
+ * conversation with its members, a reply's target and the devices of the users the keys name
+ * (guessDevices), all at once; (2) the policy, the members' devices (unless the guess covered
+ * them) and the client_message_id's claim, at once; (3) the writes (see `store`). A claim made
  * for a send that (2) then refuses is given back before the refusal is answered, so that the
  * client's retry with the same id (after a DEVICE_MISMATCH, say) is not kept waiting.
  */
@@ -205,6 +208,7 @@ export async function sendMessage(
     const found = await mineWithMembers(deps, conversationId, auth.userId);
     return { ...found, replyTo: replyTarget(found.conversation, found.me, await reply) };
   };
+  const guess = guessDevices(deps, auth.userId, body.recipient_keys);
   // Settled in the order they were once awaited in turn: the limit, a replay, the conversation.
   const [admitted, first, found] = await Promise.allSettled([admit(), earlier(), context()]);
   settled(admitted);
@@ -241,7 +245,7 @@ export async function sendMessage(
   // Whoever claims the id stores the message; the others wait for it and return it.
   const claim = () => (clientId ? claimClientId(deps, auth.userId, clientId, doc._id) : null);
   const [checked, claimed] = await Promise.allSettled([
-    checkedKeys(deps, auth, conversation, members, body.recipient_keys),
+    checkedKeys(deps, auth, conversation, members, body.recipient_keys, guess),
     claim(),
   ]);
   let release = settled(claimed);

@@ -86,6 +86,38 @@ describe("client_message_id", () => {
   });
 });
 
+describe("the device list", () => {
+  it("is the members' whoever the keys name: a member they leave out, or a user who is none", async () => {
+    const [a, b, c, outsider] = [
+      await newAccount(h),
+      await newAccount(h),
+      await newAccount(h),
+      await newAccount(h),
+    ];
+    const cLaptop = await addDevice(h, c);
+    const id = await group(h, a, [b, c]);
+    const all = await devicesIn(h, a, id);
+    const ref = (d: Device) => ({ user_id: d.userId, device_id: d.deviceId });
+    // The keys name b only: c's devices are read for the check (the members' list was not guessed).
+    const onlyB = await post(a, {
+      conversation_id: id,
+      ...wire(
+        "x",
+        all.filter((d) => d.user_id === b.userId),
+      ),
+    });
+    expect(onlyB.status).toBe(409);
+    expect(onlyB.body.missing_devices).toEqual(expect.arrayContaining([ref(c), ref(cLaptop)]));
+    expect(onlyB.body.missing_devices).toHaveLength(2);
+    // The keys name an outsider too: their device is extra, whatever was read for them.
+    const more = [...all, ...(await recipientsOf(h, a, [outsider.userId]))];
+    const withOutsider = await post(a, { conversation_id: id, ...wire("x", more) });
+    expect(withOutsider.status).toBe(409);
+    expect(withOutsider.body).toMatchObject({ missing_devices: [], extra_devices: [ref(outsider)] });
+    expect((await post(a, { conversation_id: id, ...wire("x", all) })).status).toBe(201);
+  });
+});
+
 describe("the send limit", () => {
   it("refuses before anything the reads beside it found: no 404, no 400, no replay, nothing stored", async () => {
     const [a, b] = [await newAccount(h), await newAccount(h)];
