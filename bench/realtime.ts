@@ -345,29 +345,42 @@ const main = await startProcess();
 /** One send alone, with the store commands it causes in the server and how long each took. */
 async function oneSend(s: Sender, arrived: Map<string, number>) {
   await sleep(2_000); // what the search left running settles
-  const started = new Map<number, string>();
-  const seen: string[] = [];
+  const started = new Map<number, { what: string; at: number; depth: number }>();
+  const seen: { line: string; at: number; end: number; depth: number }[] = [];
   watching = (e) => {
     if (e.commandName === "getMore" || e.commandName === "endSessions") return; // the feed tailer
+    const now = performance.now();
     if ("command" in e) {
       const c = e.command;
       const q = c.filter ?? c.query ?? c.updates?.[0]?.q ?? c.deletes?.[0]?.q ?? c.pipeline?.[0]?.$match;
-      started.set(e.requestId, `${e.commandName} ${c[e.commandName]} {${Object.keys(q ?? {}).join(", ")}}`);
-    } else if (started.has(e.requestId))
-      seen.push(`${e.duration.toFixed(1).padStart(7)}ms  ${started.get(e.requestId)}`);
+      // Its place in a chain of commands each waiting for the one before: one more than the
+      // deepest command that had finished when it began.
+      const depth = 1 + Math.max(0, ...seen.filter((x) => x.end <= now).map((x) => x.depth));
+      const what = `${e.commandName} ${c[e.commandName]} {${Object.keys(q ?? {}).join(", ")}}`;
+      started.set(e.requestId, { what, at: now, depth });
+    } else {
+      const s = started.get(e.requestId);
+      if (!s) return;
+      const line = `${e.duration.toFixed(1).padStart(7)}ms  (wait ${String(s.depth).padStart(2)})  ${s.what}`;
+      seen.push({ line, at: s.at, end: now, depth: s.depth });
+    }
   };
   const tag = bytes(24);
   const t = performance.now();
   await s.send(tag);
   const acked = performance.now() - t;
   while (!arrived.has(tag) && performance.now() - t < 10_000) await sleep(1);
+  const received = arrived.get(tag)!;
   await sleep(500); // the background writes (feed notice, head raise) too
   watching = undefined;
+  const beforeDelivery = seen.filter((x) => x.end <= received);
   console.log(
-    `messages: one send alone: acknowledged in ${ms(acked)}, received in ${ms(arrived.get(tag)! - t)}; ` +
-      `${seen.length} store commands (with their time in the store):`,
+    `messages: one send alone: acknowledged in ${ms(acked)}, received in ${ms(received - t)}; ` +
+      `${seen.length} store commands, ${beforeDelivery.length} of them before delivery, ` +
+      `${Math.max(0, ...beforeDelivery.map((x) => x.depth))} waits in turn to delivery ` +
+      "(with their time in the store and the wait each is in):",
   );
-  for (const line of seen) console.log(`  ${line}`);
+  for (const { line } of seen.sort((x, y) => x.at - y.at)) console.log(`  ${line}`);
 }
 
 /** The steady rate, the sustained rate and the fan-out, for one producer. */

@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { findMember } from "./members.js";
+import { findMember, membersOf } from "./members.js";
 import { findConversation } from "./repo.js";
 
 /** The conversation and the caller's membership: 404 alike for "no such" and "not yours". */
@@ -9,4 +9,15 @@ export async function mine(deps: Deps, id: ObjectId, userId: ObjectId) {
   const [conversation, me] = await Promise.all([findConversation(deps, id), findMember(deps, id, userId)]);
   if (!conversation || !me) throw new AppError("NOT_FOUND", "Conversation not found");
   return { conversation, me };
+}
+
+/**
+ * `mine` with every member (longest-standing first), for a caller who needs them anyway (a send):
+ * the caller's own membership is taken from the list, so it costs no read of its own.
+ */
+export async function mineWithMembers(deps: Deps, id: ObjectId, userId: ObjectId) {
+  const [conversation, members] = await Promise.all([findConversation(deps, id), membersOf(deps, id)]);
+  const me = members.find((m) => m.user_id.equals(userId));
+  if (!conversation || !me) throw new AppError("NOT_FOUND", "Conversation not found");
+  return { conversation, me, members };
 }

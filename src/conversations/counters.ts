@@ -37,11 +37,14 @@ export async function countNewMessage(
 ) {
   const now = deps.clock.now();
   const reopen = by === 1 ? { $max: { last_activity_at: now }, $set: { archived: false } } : {};
-  await col(deps).updateMany(
-    { conversation_id: conversationId, joined_seq: { $lt: seq }, user_id: { $ne: sender } },
-    { $inc: { unread_count: by }, ...reopen },
-  );
-  if (by === 1) await col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen);
+  // Disjoint documents (the others', the sender's): neither write waits for the other.
+  await Promise.all([
+    col(deps).updateMany(
+      { conversation_id: conversationId, joined_seq: { $lt: seq }, user_id: { $ne: sender } },
+      { $inc: { unread_count: by }, ...reopen },
+    ),
+    by === 1 ? col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen) : null,
+  ]);
 }
 
 /** Members who see the message at `seq` (joined before it), but its sender. */

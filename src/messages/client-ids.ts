@@ -41,18 +41,27 @@ export async function claimedMessage(deps: Deps, sender: ObjectId, clientId: str
 export async function claimClientId(deps: Deps, sender: ObjectId, clientId: string, messageId: ObjectId) {
   const _id = keyOf(sender, clientId);
   const now = deps.clock.now();
-  // An expired claim the sweeper has not reached yet is not a claim.
-  await col(deps).deleteOne({ _id, expires_at: { $lte: now } });
-  try {
-    await col(deps).insertOne({
-      _id,
-      sender_id: sender,
-      message_id: messageId,
-      expires_at: addSeconds(now, RETRY_WINDOW_SECONDS),
-    });
-  } catch (err) {
-    if (isDuplicateKey(err)) return null;
-    throw err;
+  const claim = () =>
+    col(deps)
+      .insertOne({
+        _id,
+        sender_id: sender,
+        message_id: messageId,
+        expires_at: addSeconds(now, RETRY_WINDOW_SECONDS),
+      })
+      .then(
+        () => true,
+        (err) => {
+          if (isDuplicateKey(err)) return false;
+          throw err;
+        },
+      );
+  // The insert first: an id is nearly always new, so a claim is one write. Only when it is taken
+  // may the holder be an expired claim the sweeper has not reached yet, which is no claim: it goes
+  // (only if still expired, so a live claim is never taken away) and the insert is tried again.
+  if (!(await claim())) {
+    const { deletedCount } = await col(deps).deleteOne({ _id, expires_at: { $lte: now } });
+    if (!deletedCount || !(await claim())) return null;
   }
   return () => col(deps).deleteOne({ _id, message_id: messageId });
 }

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import { recordChange } from "../changes/record.js";
-import { mine } from "../conversations/access.js";
+import { mineWithMembers } from "../conversations/access.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
@@ -31,8 +31,8 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
       `Messages can be edited for ${LIMITS.editWindowSeconds / 60} minutes`,
     );
   }
-  const { conversation } = await mine(deps, message.conversation_id, auth.userId);
-  const keys = await checkedKeys(deps, auth, conversation, body.recipient_keys);
+  const { conversation, members } = await mineWithMembers(deps, message.conversation_id, auth.userId);
+  const keys = await checkedKeys(deps, auth, conversation, members, body.recipient_keys);
   const reserved = await nextVersion(deps, id);
   if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");
   const version = reserved.next_version;

@@ -72,8 +72,12 @@ export async function insertKeys(
     expires_at: k.user_id.equals(sender) ? null : until,
   }));
   if (docs.length) await col(deps).insertMany(docs, { ordered: false });
-  return () => col(deps).deleteMany({ message_id: message._id, version });
+  return () => dropKeySet(deps, message._id, version);
 }
+
+/** Takes one key set back out, whole or as far as a failed insertKeys got. */
+export const dropKeySet = (deps: Deps, messageId: ObjectId, version: number) =>
+  col(deps).deleteMany({ message_id: messageId, version });
 
 /** An edit landed: the key sets before it go. */
 export const dropOlderKeys = (deps: Deps, messageId: ObjectId, version: number) =>

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { listDevicesOf } from "../devices/repo.js";
+import { type DeviceDoc, listDevicesOf } from "../devices/repo.js";
 import { AppError, type DeviceRef } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import type { WrappedKey } from "./keys.js";
@@ -12,6 +12,37 @@ const ref = (userId: ObjectId | string, deviceId: string): DeviceRef => ({
   device_id: deviceId,
 });
 const id = (r: DeviceRef) => `${r.user_id}:${r.device_id}`;
+
+/**
+ * The devices of the users a send's keys name, and of the sender, read before the members are
+ * known (alongside them): when every member is among those users, as in any send but one whose
+ * list is out of date, the members' devices are in it and need no read of their own.
+ */
+export interface DeviceGuess {
+  users: Set<string>;
+  devices: Promise<DeviceDoc[]>;
+}
+export function guessDevices(
+  deps: Deps,
+  sender: ObjectId,
+  keys: z.infer<typeof RecipientKey>[],
+): DeviceGuess {
+  const users = new Set([sender.toHexString(), ...keys.map((k) => k.user_id.toLowerCase())]);
+  const devices = listDevicesOf(
+    deps,
+    [...users].map((u) => new ObjectId(u)),
+  );
+  devices.catch(() => {}); // awaited only if used
+  return { users, devices };
+}
+
+/** The members' current devices, oldest first: from the guess when it covers them all, else read. */
+async function devicesOfMembers(deps: Deps, members: ObjectId[], guess?: DeviceGuess) {
+  const ids = new Set(members.map((m) => m.toHexString()));
+  if (!guess || [...ids].some((m) => !guess.users.has(m))) return listDevicesOf(deps, members);
+  // The same query on more users, less the ones that are not members: the same list.
+  return (await guess.devices).filter((d) => ids.has(d.user_id.toHexString()));
+}
 
 /**
  * The device-list check, as Signal's server does it: the keys must name exactly every current
@@ -26,8 +57,9 @@ export async function checkRecipients(
   sender: Auth,
   members: ObjectId[],
   keys: z.infer<typeof RecipientKey>[],
+  guess?: DeviceGuess,
 ): Promise<WrappedKey[]> {
-  const devices = await listDevicesOf(deps, members);
+  const devices = await devicesOfMembers(deps, members, guess);
   const expected = new Map(
     devices
       .filter((d) => !(d.user_id.equals(sender.userId) && d.device_id === sender.deviceId))

@@ -34,9 +34,18 @@ export interface Recipient {
  * Whether `sender` may start a conversation with or message `recipient`: never when the recipient
  * has blocked the sender; with `allow_messages_from: "contacts"` only accepted contacts may.
  */
-export async function canMessage(deps: Deps, sender: ObjectId, recipient: Recipient): Promise<boolean> {
+export const canMessage = (deps: Deps, sender: ObjectId, recipient: Recipient): Promise<boolean> =>
+  messageRule(deps, sender, recipient, () => hasBlocked(deps, recipient._id, sender));
+
+/** canMessage, with the block check given (a caller may have started it already). */
+async function messageRule(
+  deps: Deps,
+  sender: ObjectId,
+  recipient: Recipient,
+  blocked: () => Promise<boolean>,
+): Promise<boolean> {
   if (sender.equals(recipient._id)) return true;
-  if (await hasBlocked(deps, recipient._id, sender)) return false;
+  if (await blocked()) return false;
   if (recipient.privacy.allow_messages_from === "everyone") return true;
   return areContacts(deps, recipient._id, sender);
 }
@@ -63,16 +72,24 @@ export const assertMayAddToGroup = assertMayMessage;
  * Whether `sender` may post in a conversation they are a member of. In a 1:1 conversation the
  * other person's rule (canMessage) applies to every message, so a block or a contacts-only setting
  * made after the conversation began still holds. In a group, membership is enough: a block between
- * two members does not silence either of them for everyone else.
+ * two members does not silence either of them for everyone else. `other` is the other member of a
+ * 1:1 (null when none is left) with their account as it is being read; "gone" when it no longer
+ * exists.
  */
 export async function maySendIn(
   deps: Deps,
   sender: ObjectId,
   kind: "one_to_one" | "group",
-  other: Recipient | null,
-): Promise<boolean> {
-  if (kind === "group") return true;
-  return other !== null && canMessage(deps, sender, other);
+  other: { id: ObjectId; account: Promise<Recipient | null> } | null,
+): Promise<"yes" | "no" | "gone"> {
+  if (kind === "group") return "yes";
+  if (!other) return "gone";
+  // The block check needs only the other person's id: it runs while their account is read (a send
+  // waits for one round trip, not two). Its answer counts only if the account still exists.
+  const blocked = sender.equals(other.id) ? Promise.resolve(false) : hasBlocked(deps, other.id, sender);
+  const [recipient] = await Promise.all([other.account, blocked]);
+  if (!recipient) return "gone";
+  return (await messageRule(deps, sender, recipient, () => blocked)) ? "yes" : "no";
 }
 
 /** Which of `ids` have blocked `viewer`: their presence (online, last seen) is hidden from the viewer. */
