@@ -176,9 +176,10 @@ const WAIT_TRIES = 100;
 /**
  * Sends a message, once per client_message_id: a retry (or a racing duplicate) gets the first
  * message back, marked `replay`, and stores and records nothing. `admit` is the caller's rate
- * limit: it runs alongside the first reads, and its refusal comes before anything they found.
+ * limit: it runs first, alone, so that a sender past its limit costs the store the limiter's two
+ * `_id` commands and nothing more (one round trip more per send, for abuse resistance).
  *
- * What a send waits for, in turn: (1) the limit, the client_message_id's earlier message, the
+ * What a send waits for, in turn: (0) the limit; (1) the client_message_id's earlier message, the
  * conversation with its members, a reply's target and the devices of the users the keys name
  * (guessDevices), all at once; (2) the policy, the members' devices (unless the guess covered
  * them) and the client_message_id's claim, at once; (3) the writes (see `store`). A claim made
@@ -208,10 +209,10 @@ export async function sendMessage(
     const found = await mineWithMembers(deps, conversationId, auth.userId);
     return { ...found, replyTo: replyTarget(found.conversation, found.me, await reply) };
   };
+  await admit();
   const guess = guessDevices(deps, auth.userId, body.recipient_keys);
-  // Settled in the order they were once awaited in turn: the limit, a replay, the conversation.
-  const [admitted, first, found] = await Promise.allSettled([admit(), earlier(), context()]);
-  settled(admitted);
+  // Settled in the order they were once awaited in turn: a replay, then the conversation.
+  const [first, found] = await Promise.allSettled([earlier(), context()]);
   if (settled(first)) return { message: settled(first)!, replay: true };
   const { conversation, members, replyTo } = settled(found);
 
