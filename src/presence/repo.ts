@@ -81,11 +81,19 @@ export async function socketClosed(deps: Deps, s: Present): Promise<boolean> {
   return !(await isOnline(deps, s.userId));
 }
 
+/**
+ * Sockets refreshed by one update. Small, because on the local store a write holds the database's
+ * write gate until it is done, and a heartbeat's refresh must not keep sends waiting: one update of
+ * 1,000 sockets held it 130-170 ms, every heartbeat (docs/performance.md, Realtime).
+ */
+const REFRESH_CHUNK = 100;
+
 /** A heartbeat: these sockets are still open. */
 export async function refreshSockets(deps: Deps, ids: ObjectId[]) {
   const expires_at = addSeconds(deps.clock.now(), ttlSeconds(deps));
-  for (let i = 0; i < ids.length; i += 1000) {
-    await col(deps).updateMany({ _id: { $in: ids.slice(i, i + 1000) } }, { $set: { expires_at } });
+  for (let i = 0; i < ids.length; i += REFRESH_CHUNK) {
+    const chunk = ids.slice(i, i + REFRESH_CHUNK);
+    await col(deps).updateMany({ _id: { $in: chunk } }, { $set: { expires_at } });
   }
 }
 

@@ -1,4 +1,6 @@
+import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { refreshSockets } from "../../src/presence/repo.js";
 import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { type Client, connect } from "../helpers/ws.js";
 
@@ -99,5 +101,25 @@ describe("presence", () => {
     expect(await statusOf(b, a)).toBeNull();
     await s.client.close();
     await watcher.client.close();
+  });
+
+  it("a heartbeat refreshes every socket, in updates small enough not to hold the store's writes", async () => {
+    const user = new ObjectId();
+    const old = new Date(h.clock.now().getTime() + 1000);
+    const docs = Array.from({ length: 250 }, (_, i) => ({
+      _id: new ObjectId(),
+      user_id: user,
+      device_id: `d${i}`,
+      expires_at: old,
+    }));
+    await h.raw("presence").insertMany(docs);
+    await refreshSockets(
+      h.deps,
+      docs.map((d) => d._id),
+    );
+    const after = await h.raw("presence").find({ user_id: user }).toArray();
+    expect(after).toHaveLength(250);
+    expect(after.filter((d) => d.expires_at.getTime() <= old.getTime())).toEqual([]);
+    await h.raw("presence").deleteMany({ user_id: user });
   });
 });
