@@ -115,24 +115,38 @@ class Device {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * While a burst runs: cuts a random device's socket at random moments, reconnects it a little
- * later, and has devices acknowledge what they stored now and then. Resolves once stopped.
+ * While a burst runs: cuts the devices' sockets at random moments, in rounds that take every device
+ * once in a random order, reconnects each a little later, and has devices acknowledge what they
+ * stored now and then. `everyCut` resolves once every device has been cut and reconnected: the
+ * bursts wait for it half way, so that every device loses its socket mid-burst however fast the
+ * store is. `stop` resolves once stopped.
  */
 function chaos(devices: Device[]) {
   let running = true;
+  let cutAll!: () => void;
+  const everyCut = new Promise<void>((r) => {
+    cutAll = r;
+  });
   const done = (async () => {
     while (running) {
-      await sleep(50 + Math.random() * 200);
-      const d = devices[Math.floor(Math.random() * devices.length)]!;
-      if (Math.random() < 0.3) d.ack();
-      d.cut();
-      await sleep(Math.random() * 60);
-      d.connect();
+      const round = [...devices].sort(() => Math.random() - 0.5);
+      for (const d of round) {
+        if (!running) break;
+        await sleep(50 + Math.random() * 200);
+        if (Math.random() < 0.3) d.ack();
+        d.cut();
+        await sleep(Math.random() * 60);
+        d.connect();
+      }
+      cutAll();
     }
   })();
-  return () => {
-    running = false;
-    return done;
+  return {
+    everyCut,
+    stop: () => {
+      running = false;
+      return done;
+    },
   };
 }
 
@@ -157,6 +171,7 @@ describe("a burst of 1,000 entries with sockets cut at random", () => {
     let produced = 0;
     const producer = async (p: number) => {
       for (let n = p * BATCH; n < TOTAL; n += PRODUCERS * BATCH) {
+        if (n >= TOTAL / 2) await cuts.everyCut;
         const names = Array.from({ length: BATCH }, (_, i) => `n${n + i}`);
         const inputs: EntryInput[] = targets.flatMap((t) =>
           names.map((name) => ({
@@ -176,9 +191,9 @@ describe("a burst of 1,000 entries with sockets cut at random", () => {
       }
     };
 
-    const stopChaos = chaos(devices);
+    const cuts = chaos(devices);
     await Promise.all(Array.from({ length: PRODUCERS }, (_, p) => producer(p)));
-    await stopChaos();
+    await cuts.stop();
     expect(produced).toBe(TOTAL);
 
     // Everyone reconnected: each catches up through sync, then nothing is left to get.
@@ -220,6 +235,7 @@ describe("a burst of 1,000 messages with sockets cut at random", () => {
     const sender = async (from: typeof a1) => {
       const to = await devicesIn(h, from, conversation);
       for (let i = 0; i < PER_SENDER; ) {
+        if (i >= PER_SENDER / 2) await cuts.everyCut;
         const sealed = wire(`${from.deviceId} #${i}`, to);
         const res = await h.req("POST", "/api/v1/messages", {
           token: from.token,
@@ -234,9 +250,9 @@ describe("a burst of 1,000 messages with sockets cut at random", () => {
         i++;
       }
     };
-    const stopChaos = chaos(devices);
+    const cuts = chaos(devices);
     await Promise.all([sender(a1), sender(b)]);
-    await stopChaos();
+    await cuts.stop();
 
     // What each device must hold: the other sender's messages, and for a2 both senders'.
     const fromA = sent.get(a1.deviceId)!;
