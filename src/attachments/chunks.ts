@@ -6,8 +6,7 @@ import { never, owned } from "../db/owned.js";
  * An attachment's bytes, cut into fixed-size chunks, each its own document. A chunk's `_id` is
  * computed from the attachment id and its number, so any byte range is found by `_id` equality
  * alone: one lookup per chunk it touches, which both stores serve from an index whatever else is
- * stored (the local store serves nothing else from one, see docs/stores.md). GridFS's
- * `{files_id, n}` query would scan the whole collection there.
+ * stored (docs/attachments.md says why not GridFS's `{files_id, n}`).
  */
 export const CHUNK_SIZE = 255 * 1024;
 

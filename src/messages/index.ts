@@ -15,8 +15,8 @@ export function messageRoutes(deps: Deps) {
 
   app.openapi(r.sendMessage, async (c) => {
     const auth = c.get("auth");
-    const admit = () => deps.limiter.enforce(c, r.sendRule, auth.userId.toHexString());
-    const sent = await sendMessage(deps, auth, c.req.valid("json"), admit);
+    await deps.limiter.enforce(c, r.sendRule, auth.userId.toHexString());
+    const sent = await sendMessage(deps, auth, c.req.valid("json"));
     if (sent.replay) return c.json(await messageFor(deps, auth, sent.message), 200);
     return c.json(toMessageBody(sent.message, auth.userId, sent.own), 201);
   });

@@ -175,23 +175,18 @@ const WAIT_TRIES = 100;
 
 /**
  * Sends a message, once per client_message_id: a retry (or a racing duplicate) gets the first
- * message back, marked `replay`, and stores and records nothing. `admit` is the caller's rate
- * limit: it runs first, alone, so that a sender past its limit costs the store the limiter's two
- * `_id` commands and nothing more (one round trip more per send, for abuse resistance).
+ * message back, marked `replay`, and stores and records nothing. The caller applies the send limit
+ * first, alone, so that a sender past its limit costs the store the limiter's two `_id` commands
+ * and nothing more.
  *
- * What a send waits for, in turn: (0) the limit; (1) the client_message_id's earlier message, the
+ * What a send waits for, in turn: (1) the client_message_id's earlier message, the
  * conversation with its members, a reply's target and the devices of the users the keys name
  * (guessDevices), all at once; (2) the policy, the members' devices (unless the guess covered
  * them) and the client_message_id's claim, at once; (3) the writes (see `store`). A claim made
  * for a send that (2) then refuses is given back before the refusal is answered, so that the
  * client's retry with the same id (after a DEVICE_MISMATCH, say) is not kept waiting.
  */
-export async function sendMessage(
-  deps: Deps,
-  auth: Auth,
-  body: z.infer<typeof SendMessage>,
-  admit: () => Promise<void>,
-) {
+export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof SendMessage>) {
   const clientId = body.client_message_id;
   const earlier = async () => {
     const id = clientId && (await claimedMessage(deps, auth.userId, clientId));
@@ -209,7 +204,6 @@ export async function sendMessage(
     const found = await mineWithMembers(deps, conversationId, auth.userId);
     return { ...found, replyTo: replyTarget(found.conversation, found.me, await reply) };
   };
-  await admit();
   const guess = guessDevices(deps, auth.userId, body.recipient_keys);
   // Settled in the order they were once awaited in turn: a replay, then the conversation.
   const [first, found] = await Promise.allSettled([earlier(), context()]);

@@ -54,8 +54,8 @@ export const handlers: Handlers = {
 
   async send_message(deps, socket, { data }) {
     const { auth } = socket;
-    const admit = () => deps.limiter.enforce(noHeaders, sendRule, auth.userId.toHexString());
-    const sent = await sendMessage(deps, auth, data, admit);
+    await deps.limiter.enforce(noHeaders, sendRule, auth.userId.toHexString());
+    const sent = await sendMessage(deps, auth, data);
     const message = sent.replay
       ? await messageFor(deps, auth, sent.message)
       : toMessageBody(sent.message, auth.userId, sent.own);

@@ -87,7 +87,7 @@ const erased = { type: "erased" as const, data: {}, refs: [] };
 /**
  * Empties in place every entry whose message has expired (`hide_at` passed): the message expiry
  * job's one write for all the copies, edits and receipts of what it erased (an indexed range on
- * MongoDB; one pass over the collection on the local store, whatever the number of messages).
+ * both stores).
  */
 export const redactHidden = (deps: Deps, now: Date) =>
   entriesOf(deps).updateMany({ hide_at: { $lte: now } }, { $set: erased, $unset: { hide_at: "" } });
