@@ -51,6 +51,15 @@ const envSchema = z.object({
   TTL_BACKSTOP_SECONDS: int(60, 30 * 86_400).default(3_600),
   /** How often the message expiry job looks for messages past their expires_at. */
   EXPIRY_INTERVAL_MS: int(100, 3_600_000).default(1_000),
+  /** Test only (refused in production): the process kills itself at this step boundary (Deps.checkpoint). */
+  TEST_CRASH_AT: z.string().min(1).optional(),
+  /** Test only (refused in production): the clock runs this far ahead, as a restart later would find it. */
+  TEST_CLOCK_OFFSET_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(365 * 86_400_000)
+    .default(0),
   /** Messages erased per claimed batch: bounds each step's memory and each write's size. */
   EXPIRY_BATCH: int(1, 10_000).default(500),
   /** A view-once message's ciphertext is erased this long after sending, opened or not. */
@@ -102,6 +111,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push("JWT_SECRET: required in production (a generated secret is for development)");
     if (!e.SMTP_URL)
       problems.push("SMTP_URL: required in production (the console mailer is for development)");
+    if (e.TEST_CRASH_AT || e.TEST_CLOCK_OFFSET_MS)
+      problems.push("TEST_CRASH_AT, TEST_CLOCK_OFFSET_MS: test hooks, refused in production");
     if (problems.length) throw new ConfigError(problems);
   }
   return {

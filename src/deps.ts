@@ -24,6 +24,11 @@ export interface Deps {
   tokens: Tokens;
   /** Sees every recorded change before it is delivered; tests read changes through it. */
   onChange?: (change: Change) => void;
+  /**
+   * Called at each named step boundary of a multi-step write (SEND_STEPS...); the crash tests make
+   * a child server kill itself there (HUSH_CRASH_AT, src/index.ts). Production passes none.
+   */
+  checkpoint?: (step: string) => void | Promise<void>;
   /** Realtime events: to this process's sockets at once, to the other processes through MongoDB. */
   bus: Bus;
 }

@@ -41,7 +41,11 @@ async function main() {
   if (!config.SMTP_URL)
     logger.warn("SMTP_URL not set: OTP mails are printed to this console (development only)");
 
-  const deps = createDeps({ config, store, clock: systemClock, logger, mailer });
+  const offset = config.TEST_CLOCK_OFFSET_MS;
+  const clock = offset ? { now: () => new Date(Date.now() + offset) } : systemClock;
+  const deps = createDeps({ config, store, clock, logger, mailer });
+  const crashAt = config.TEST_CRASH_AT;
+  if (crashAt) deps.checkpoint = (step) => void (step === crashAt && process.kill(process.pid, "SIGKILL"));
   const jobs = startJobs(deps, expiryJobs(deps.inventory));
   const server = createServer(deps);
   const addr = await server.listen(config.PORT, config.HOST);

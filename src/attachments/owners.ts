@@ -34,8 +34,14 @@ export async function claimForMessage(deps: Deps, senderId: ObjectId, ids: Objec
   const taken: ObjectId[] = [];
   const fields: Record<string, string> = {};
   for (const [i, id] of ids.entries()) {
+    // Already this message's counts as taken: a resumed send claims them again.
     const { matchedCount } = await col(deps).updateOne(
-      { _id: id, uploader_id: senderId, state: "complete", message_id: null, expires_at: { $gt: now } },
+      {
+        _id: id,
+        uploader_id: senderId,
+        state: "complete",
+        $or: [{ message_id: null, expires_at: { $gt: now } }, { message_id: owner.message_id }],
+      },
       { $set: { ...owner, expires_at: null } },
     );
     if (matchedCount) taken.push(id);

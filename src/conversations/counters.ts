@@ -26,25 +26,56 @@ export const setArchived = (deps: Deps, conversationId: ObjectId, userId: Object
  * before it), and the conversation back in everyone's list (a new message un-archives it). A
  * member document counts a message exactly when it can see it, and a message stops counting once
  * per member (consumeUnread), so the count is exact whatever the interleaving. Runs before the
- * message is stored, so no read of it can come before its unread is counted; `by: -1` undoes it.
+ * message is stored, so no read of it can come before its unread is counted. Each member counts
+ * the message once however often this runs: its id goes into `pending_ops` with the count, and a
+ * document that has it is skipped (a resumed send runs this again: src/messages/send-steps.ts).
  */
 export async function countNewMessage(
   deps: Deps,
   conversationId: ObjectId,
   sender: ObjectId,
   seq: number,
-  by: 1 | -1 = 1,
+  messageId: ObjectId,
 ) {
   const now = deps.clock.now();
-  const reopen = by === 1 ? { $max: { last_activity_at: now }, $set: { archived: false } } : {};
+  const reopen = { $max: { last_activity_at: now }, $set: { archived: false } };
   // Disjoint documents (the others', the sender's): neither write waits for the other.
   await Promise.all([
     col(deps).updateMany(
-      { conversation_id: conversationId, joined_seq: { $lt: seq }, user_id: { $ne: sender } },
-      { $inc: { unread_count: by }, ...reopen },
+      {
+        conversation_id: conversationId,
+        joined_seq: { $lt: seq },
+        user_id: { $ne: sender },
+        pending_ops: { $ne: messageId },
+      },
+      { $inc: { unread_count: 1 }, $push: { pending_ops: messageId }, ...reopen },
     ),
-    by === 1 ? col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen) : null,
+    col(deps).updateOne({ conversation_id: conversationId, user_id: sender }, reopen),
   ]);
+}
+
+/**
+ * The message is complete: it leaves every member's `pending_ops`. With `uncount` (its send was
+ * refused after counting) the unread it added goes too, in the same update, so that also happens once.
+ */
+export async function settleCount(
+  deps: Deps,
+  conversationId: ObjectId,
+  sender: ObjectId,
+  seq: number,
+  messageId: ObjectId,
+  uncount = false,
+) {
+  // The members countNewMessage looked at, those it counted the message for.
+  await col(deps).updateMany(
+    {
+      conversation_id: conversationId,
+      joined_seq: { $lt: seq },
+      user_id: { $ne: sender },
+      pending_ops: { $elemMatch: { $eq: messageId } },
+    },
+    { $pull: { pending_ops: messageId }, ...(uncount ? { $inc: { unread_count: -1 } } : {}) },
+  );
 }
 
 /** Members who see the message at `seq` (joined before it), but its sender. */

@@ -24,6 +24,8 @@ export interface MemberDoc {
   hidden_count: number;
   archived: boolean;
   last_activity_at: Date;
+  /** The messages of sends under way that have counted themselves in unread_count here (countNewMessage). */
+  pending_ops?: ObjectId[];
 }
 export const members = owned<MemberDoc, Deps>({
   name: "conversation_members",
@@ -35,7 +37,7 @@ export const members = owned<MemberDoc, Deps>({
     { key: { conversation_id: 1, user_id: 1 }, options: { unique: true } },
     { key: { conversation_id: 1, rank: 1 } },
     { key: { conversation_id: 1, role: 1 } },
-    { key: { conversation_id: 1, joined_seq: 1, user_id: 1 } },
+    { key: { conversation_id: 1, joined_seq: 1, user_id: 1, pending_ops: 1 } },
     { key: { user_id: 1, archived: 1, last_activity_at: -1, _id: -1 } },
   ],
   ...never,

@@ -31,6 +31,8 @@ export interface ConversationDoc {
   last_message: LastMessage | null;
   /** The disappearing-message timer for messages that set none (absent or null: none). */
   ttl_seconds?: number | null;
+  /** The messages of sends under way that have counted themselves here (see takeSeqOnce). */
+  pending_ops?: ObjectId[];
   created_at: Date;
   updated_at: Date;
 }
@@ -127,21 +129,36 @@ export async function updateGroup(
 }
 
 /**
- * Takes the next message position. seq and message_count move in one atomic update, so a member
- * who joins reads a consistent pair (see claimSeat) and `total` never needs a count.
+ * Takes the next message position for one message, counted once however often it is asked: seq
+ * and message_count move in one atomic update (so a member who joins reads a consistent pair, see
+ * claimSeat, and `total` never needs a count), together with the message's id going into
+ * `pending_ops`, and an update that finds it already there counts nothing. That happens when an
+ * earlier try took a position and died before recording it: the message then takes a new position
+ * (uncounted), and the lost one stays a gap (seq increases but is not dense: docs/durability.md).
+ * Null when the conversation is gone.
  */
-export async function takeSeq(deps: Deps, id: ObjectId) {
-  const doc = await col(deps).findOneAndUpdate(
-    { _id: id },
-    { $inc: { seq: 1, message_count: 1 } },
+export async function takeSeqOnce(deps: Deps, id: ObjectId, messageId: ObjectId) {
+  const counted = await col(deps).findOneAndUpdate(
+    { _id: id, pending_ops: { $ne: messageId } },
+    { $inc: { seq: 1, message_count: 1 }, $push: { pending_ops: messageId } },
     { returnDocument: "after" },
   );
-  return doc?.seq ?? null;
+  if (counted) return counted.seq;
+  const again = await col(deps).findOneAndUpdate(
+    { _id: id, pending_ops: messageId },
+    { $inc: { seq: 1 } },
+    { returnDocument: "after" },
+  );
+  return again?.seq ?? null;
 }
 
-/** A send that failed after taking its position: the position stays a gap, the count goes back. */
-export const uncount = (deps: Deps, id: ObjectId) =>
-  col(deps).updateOne({ _id: id }, { $inc: { message_count: -1 } });
+/** The message is complete (or its send refused): it leaves `pending_ops`; `uncount` takes its count back first. */
+export async function settleSeq(deps: Deps, id: ObjectId, messageId: ObjectId, uncount = false) {
+  await col(deps).updateOne(
+    { _id: id, pending_ops: messageId },
+    { $pull: { pending_ops: messageId }, ...(uncount ? { $inc: { message_count: -1 } } : {}) },
+  );
+}
 
 /** Records the newest message, unless a later one (higher seq) got there first. */
 export async function setLastMessage(deps: Deps, id: ObjectId, last: LastMessage) {

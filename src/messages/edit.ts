@@ -8,10 +8,10 @@ import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { visibleMessage, within } from "./access.js";
 import { dropOlderKeys, insertKeys } from "./keys.js";
-import { toMessageEvent } from "./present.js";
+import { targetsOf, toMessageEvent } from "./present.js";
 import { applyEdit, findMessage, nextVersion } from "./repo.js";
 import { type EditMessage, LIMITS } from "./schemas.js";
-import { checkedKeys, targetsOf } from "./send.js";
+import { checkedKeys } from "./send.js";
 
 /**
  * Replaces a message's ciphertext and its whole key set (sender only, within 15 minutes). The new

@@ -1,5 +1,5 @@
-import type { ObjectId } from "mongodb";
-import { newId } from "../db/ids.js";
+import { MongoBulkWriteError, type ObjectId } from "mongodb";
+import { isDuplicateKey, newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 
@@ -71,7 +71,8 @@ export async function insertKeys(
     ...k,
     expires_at: k.user_id.equals(sender) ? null : until,
   }));
-  if (docs.length) await col(deps).insertMany(docs, { ordered: false });
+  // Unique per message, version and device: inserting the set again (a resumed send) adds nothing.
+  if (docs.length) await col(deps).insertMany(docs, { ordered: false }).catch(onlyDuplicates);
   return () => dropKeySet(deps, message._id, version);
 }
 
@@ -150,4 +151,9 @@ export async function unopenedBy(deps: Deps, messageId: ObjectId, sender: Object
     .find({ message_id: messageId }, { projection: { user_id: 1 } })
     .toArray();
   return left.some((k) => !sender || !k.user_id.equals(sender));
+}
+
+function onlyDuplicates(err: unknown) {
+  const errors = err instanceof MongoBulkWriteError ? [err.writeErrors].flat() : [];
+  if (!errors.length || !errors.every(isDuplicateKey)) throw err;
 }

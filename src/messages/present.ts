@@ -2,7 +2,8 @@ import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { MessageEvent } from "../changes/record.js";
 import { iso } from "../shared/clock.js";
-import type { MessageKeyDoc } from "./keys.js";
+import type { Auth } from "../shared/openapi.js";
+import type { MessageKeyDoc, WrappedKey } from "./keys.js";
 import type { ReceiptDoc } from "./receipts.js";
 import type { MessageDoc } from "./repo.js";
 import type { MessageBody } from "./schemas.js";
@@ -72,3 +73,24 @@ export function toMessageBody(
     },
   };
 }
+
+/**
+ * Every device a change goes to, with its own key: all the keys but the sending device's. A
+ * view-once message's recipients get none: their key comes only from POST /messages/{id}/open.
+ */
+export const targetsOf = (
+  keys: WrappedKey[],
+  auth: Pick<Auth, "userId" | "deviceId">,
+  m: Pick<MessageDoc, "view_once">,
+) =>
+  keys
+    .filter((k) => !(k.user_id.equals(auth.userId) && k.device_id === auth.deviceId))
+    .map((k) => ({
+      user_id: k.user_id,
+      device_id: k.device_id,
+      encrypted_key: withheld(m, k.user_id, auth.userId) ? null : k.encrypted_key,
+    }));
+
+/** A view-once message's key is withheld from everyone but the sender's own devices. */
+export const withheld = (m: Pick<MessageDoc, "view_once">, keyOwner: ObjectId, sender: ObjectId | null) =>
+  m.view_once && !sender?.equals(keyOwner);

@@ -1,5 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
+import { isDuplicateKey } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { expireMessages } from "./expiry.js";
@@ -76,7 +77,14 @@ export const findMessages = (deps: Deps, ids: ObjectId[]) =>
     .find({ _id: { $in: ids } })
     .toArray();
 
-export const insertMessage = (deps: Deps, doc: MessageDoc) => col(deps).insertOne(doc);
+/** Stores a message; storing it again (a resumed send) is a no-op. */
+export async function insertMessage(deps: Deps, doc: MessageDoc) {
+  try {
+    await col(deps).insertOne(doc);
+  } catch (err) {
+    if (!isDuplicateKey(err) || !(await col(deps).findOne({ _id: doc._id }))) throw err;
+  }
+}
 
 /**
  * Up to `limit` messages of a conversation strictly between two positions, nearest to `from`

@@ -253,3 +253,17 @@ export async function acknowledge(deps: Deps, userId: ObjectId, deviceId: string
   await entriesOf(deps).deleteMany({ user_id: userId, device_id: deviceId, position: { $lte: p } });
   return p;
 }
+
+/**
+ * The devices whose stream holds an entry of this type naming `ref` (`<user>:<device>`): a change
+ * recorded again after a crash (a resumed send) skips them. An entry a device already acknowledged
+ * is gone and not seen here (docs/durability.md says what that window costs).
+ */
+export async function devicesNamed(deps: Deps, ref: string, type: EntryType) {
+  const found = await entriesOf(deps)
+    .find({ refs: ref }, { projection: { user_id: 1, device_id: 1, type: 1 } })
+    .toArray();
+  return new Set(
+    found.filter((d) => d.type === type).map((d) => `${d.user_id.toHexString()}:${d.device_id}`),
+  );
+}
