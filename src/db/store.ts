@@ -49,9 +49,13 @@ export async function connectStore(uri: string, dbName: string, logger: Logger, 
   if (o.onCommand) client.on("commandStarted", o.onCommand);
   await client.connect();
   const db = client.db(dbName);
-  const { ttlIndexes } = await ensureIndexes(db, o.inventory, o.ttlGraceSeconds ?? null, logger);
   const info = await db.admin().command({ buildInfo: 1 });
-  return storeOf(client, db, { ttlIndexes, awaitData: !("ferretdbVersion" in info) });
+  const ferret = "ferretdbVersion" in info;
+  // The local store has no TTL indexes: asking for one there would drop the plain `expires_at`
+  // index and make it again at every start, which can fail half way (a restart that won't start).
+  const grace = ferret ? null : (o.ttlGraceSeconds ?? null);
+  const { ttlIndexes } = await ensureIndexes(db, o.inventory, grace, logger);
+  return storeOf(client, db, { ttlIndexes, awaitData: !ferret });
 }
 
 /** Wraps a client without any I/O (the schema generator uses it without a database). */

@@ -10,7 +10,6 @@ import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { findUser } from "../users/repo.js";
 import { type ClientIdDoc, findSend, newSendDoc, recordSend, sendRecord, takeOver } from "./client-ids.js";
-import type { WrappedKey } from "./keys.js";
 import { checkRecipients, type DeviceGuess, guessDevices } from "./recipients.js";
 import { findMessage, isExpired, type MessageDoc } from "./repo.js";
 import type { SendMessage } from "./schemas.js";

@@ -8,12 +8,13 @@ const root = new URL("../..", import.meta.url).pathname;
 
 /**
  * The server as a reader starts it (`src/index.ts`, development mode) in a child process, on a free
- * loopback port and a database of its own; resolves once it logs that it listens. `output()` is
- * everything it printed so far (a development server without SMTP prints the OTP mails).
+ * loopback port and a database of its own (or `dbName`, shared with another server and left in
+ * place); resolves once it logs that it listens. `output()` is everything it printed so far (a
+ * development server without SMTP prints the OTP mails); `exited` settles when the process ends.
  */
-export async function spawnServer(env: Record<string, string> = {}) {
+export async function spawnServer(env: Record<string, string> = {}, opts: { dbName?: string } = {}) {
   const port = await freePort();
-  const dbName = `hush_spawned_${randomBytes(4).toString("hex")}`;
+  const dbName = opts.dbName ?? `hush_spawned_${randomBytes(4).toString("hex")}`;
   let output = "";
   const proc = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
     cwd: root,
@@ -28,20 +29,30 @@ export async function spawnServer(env: Record<string, string> = {}) {
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  proc.stderr!.on("data", (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<string | number | null>((resolve) =>
+    proc.once("exit", (code, signal) => resolve(signal ?? code)),
+  );
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.on("data", (d: Buffer) => {
       output += d.toString();
       if (output.includes('"listening"')) resolve();
     });
-    proc.on("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
+    void exited.then((code) => reject(new Error(`server exited ${code}: ${output}`)));
   });
   return {
     port,
     url: `http://127.0.0.1:${port}`,
     output: () => output,
+    exited,
     async stop() {
-      proc.kill("SIGTERM");
-      await dropDatabase(dbName);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        await exited;
+      }
+      if (!opts.dbName) await dropDatabase(dbName);
     },
   };
 }
