@@ -9,7 +9,7 @@ import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
-import { erasures } from "./messages/erasures.js";
+import { batches, erasures } from "./messages/erasures.js";
 import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
@@ -37,6 +37,7 @@ export const inventory: readonly AnyOwned[] = [
   marks,
   clientIds,
   erasures,
+  batches,
   messages,
   members,
   conversations,

@@ -93,14 +93,41 @@ export const consumeUnread = (deps: Deps, conversationId: ObjectId, userId: Obje
 export const countHidden = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
   col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { hidden_count: 1 } });
 
-/** Erased messages leave a member's counters: those from before they joined, hidden and unread ones. */
-export const uncountErased = (
+/**
+ * Erased messages leave members' counters (those from before they joined, hidden and unread ones):
+ * one write for all, each member's applied once for the batch however often this runs (the batch's
+ * id goes into `pending_ops` with it; settleErased takes it out once the batch is done).
+ */
+export async function uncountErased(
   deps: Deps,
-  conversationId: ObjectId,
-  userId: ObjectId,
-  by: { base: number; hidden: number; unread: number },
-) =>
-  col(deps).updateOne(
-    { conversation_id: conversationId, user_id: userId },
-    { $inc: { base_count: -by.base, hidden_count: -by.hidden, unread_count: -by.unread } },
-  );
+  batch: ObjectId,
+  tallies: { conversation_id: ObjectId; user_id: ObjectId; base: number; hidden: number; unread: number }[],
+) {
+  const ops = tallies
+    .filter((t) => t.base || t.hidden || t.unread)
+    .map((t) => ({
+      updateOne: {
+        filter: { conversation_id: t.conversation_id, user_id: t.user_id, pending_ops: { $ne: batch } },
+        update: {
+          $inc: { base_count: -t.base, hidden_count: -t.hidden, unread_count: -t.unread },
+          $push: { pending_ops: batch },
+        },
+      },
+    }));
+  if (ops.length) await col(deps).bulkWrite(ops, { ordered: false });
+}
+
+/** The batch is done: its id leaves these members' `pending_ops`. */
+export async function settleErased(
+  deps: Deps,
+  batch: ObjectId,
+  who: { conversation_id: ObjectId; user_id: ObjectId }[],
+) {
+  const ops = who.map((w) => ({
+    updateOne: {
+      filter: { conversation_id: w.conversation_id, user_id: w.user_id },
+      update: { $pull: { pending_ops: batch } },
+    },
+  }));
+  if (ops.length) await col(deps).bulkWrite(ops, { ordered: false });
+}

@@ -203,21 +203,30 @@ export const retirePairKey = (deps: Deps, id: ObjectId) =>
   col(deps).updateOne({ _id: id, kind: "one_to_one" }, { $set: { pair_key: `gone:${id.toHexString()}` } });
 
 /**
- * Messages at these positions were erased (expired): the count goes down by as many, and where the
- * newest of them was the last message, `replacement` (the newest one left, or null) takes its place.
+ * Messages of the conversation were erased (expired): the count goes down by as many, once for
+ * the batch however often this runs (its id goes into `pending_ops` with it, see settleSeq).
  */
-export async function forgetMessages(
+export async function forgetMessages(deps: Deps, id: ObjectId, count: number, batch: ObjectId) {
+  await col(deps).updateOne(
+    { _id: id, pending_ops: { $ne: batch } },
+    { $inc: { message_count: -count }, $push: { pending_ops: batch } },
+  );
+}
+
+/** The newest message was erased: `replacement` (the newest one left, or null) takes its place. */
+export async function replaceLastMessage(
   deps: Deps,
   id: ObjectId,
-  count: number,
-  erasedLast: ObjectId | null,
+  erasedLast: ObjectId,
   replacement: LastMessage | null,
 ) {
-  await col(deps).updateOne({ _id: id }, { $inc: { message_count: -count } });
-  if (erasedLast) {
-    await col(deps).updateOne(
-      { _id: id, "last_message.message_id": erasedLast },
-      { $set: { last_message: replacement } },
-    );
-  }
+  await col(deps).updateOne(
+    { _id: id, "last_message.message_id": erasedLast },
+    { $set: { last_message: replacement } },
+  );
+}
+
+/** A batch of erasures is done: its id leaves these conversations' `pending_ops`. */
+export async function settleForgotten(deps: Deps, ids: ObjectId[], batch: ObjectId) {
+  if (ids.length) await col(deps).updateMany({ _id: { $in: ids } }, { $pull: { pending_ops: batch } });
 }

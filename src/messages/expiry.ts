@@ -1,29 +1,54 @@
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
 import { type Change, devicesOf, eraseCopies, recordChanges } from "../changes/record.js";
-import { uncountErased } from "../conversations/counters.js";
-import { type MemberDoc, membersOf } from "../conversations/members.js";
-import { findConversation, forgetMessages, type LastMessage, setLastPreview } from "../conversations/repo.js";
+import { settleErased, uncountErased } from "../conversations/counters.js";
+import { membersOf } from "../conversations/members.js";
+import {
+  findConversations,
+  forgetMessages,
+  type LastMessage,
+  replaceLastMessage,
+  setLastPreview,
+  settleForgotten,
+} from "../conversations/repo.js";
 import { newId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { redactHidden } from "../stream/repo.js";
-import { claimErasures } from "./erasures.js";
+import { devicesNamedAny, redactHidden } from "../stream/repo.js";
+import {
+  batchesDue,
+  claimErasures,
+  claimedBy,
+  dropBatch,
+  type Erased,
+  type ExpiryBatchDoc,
+  findBatch,
+  newBatch,
+  setPlan,
+  takeBatch,
+} from "./erasures.js";
 import { eraseKeysOf, eraseMessageKeys } from "./keys.js";
-import { claimMarks, eraseMarksOf, eraseReceiptsOf, type MarkDoc, marksOf } from "./receipts.js";
+import {
+  claimMarks,
+  eraseMarksOf,
+  eraseReceiptsOf,
+  type MarkDoc,
+  marksOf,
+  marksWithIds,
+} from "./receipts.js";
 import {
   clearViewOnceCap,
   deleteMessages,
   expiredMessages,
+  findMessages,
   isExpired,
-  type MessageDoc,
   messageRange,
   tombstone,
   viewOnceDue,
 } from "./repo.js";
 
 /**
- * How long the run that took a message is given to finish with it before another run erases what
- * is left of it (the first run died, or stalls).
+ * How long the run that took a batch is given to finish it before another run takes it over (the
+ * first run died, or stalls).
  */
 export const LEASE_MS = 60_000;
 
@@ -32,64 +57,215 @@ export const LEASE_MS = 60_000;
  * there (the interleavings of test/integration/expiry-jobs.test.ts). Production passes none.
  */
 export interface ExpiryPauses {
-  /** After the batch is read, before it is claimed. */
+  /** After the batch is read, before it is recorded and claimed. */
   beforeClaim?: () => Promise<void>;
-  /** After the claim, before anything is counted or erased. */
+  /** After the claim, before anything is planned, counted or erased. */
   afterClaim?: () => Promise<void>;
 }
+
+/** The steps of a batch, by the names the crash tests kill a server at (Deps.checkpoint). */
+export const EXPIRY_STEPS = [
+  "expiry.claimed", // the batch is recorded and has claimed its messages
+  "expiry.planned", // what it takes out of which counter is recorded
+  "expiry.marked", // the marks that take the unreads back are in
+  "expiry.counted", // member and conversation counters are down
+  "expiry.announced", // every member device has its message_expired
+  "expiry.erased", // the messages and everything they had are gone
+] as const;
 
 /**
  * Erases every message past its `expires_at` (disappearing messages, tombstones past their
  * retention), in batches of EXPIRY_BATCH, and empties their copies in every stream.
  *
- * Each message's counters and its `message_expired` are the business of exactly one run: the one
- * whose insert of the message's id into `message_erasures` went in (claimErasures: the unique
- * `_id` decides, on both stores). Any other run, on any process, that meets the message after
- * LEASE_MS only erases what is left of it (idempotent deletes), and never counts or announces it;
- * before that it leaves it alone. So a run that stalls past its lease while another takes the
- * batch over still has each counter adjusted once. The work follows what expired: one indexed
- * range read on `expires_at` a batch, the rest by `_id` or over the batch's ids.
+ * A batch is recorded (expiry_batches) before it claims its messages: the insert of a message's id
+ * into `message_erasures` names the batch, and the unique `_id` lets one batch have it, on both
+ * stores. Once claimed, the batch records its plan (what each counter loses) and applies it in
+ * steps that each do nothing twice (the counters carry the batch's id while it runs, the marks
+ * have the plan's ids, the announcement skips devices that have it), so that a batch whose run
+ * died or stalls past LEASE_MS is taken over and finished by any other run, on any process, with
+ * every counter taken back once and every device told once. The work follows what expired: one
+ * indexed range read on `expires_at` a batch, the rest by `_id` or over the batch's ids.
  */
 export async function expireMessages(deps: Deps, now: Date, pauses: ExpiryPauses = {}): Promise<number> {
-  const batch = deps.config.EXPIRY_BATCH;
   let erased = 0;
-  let touched = false;
+  // Batches whose run died or stalls: finished first.
+  for (const due of await batchesDue(deps, now, 100)) erased += await takeOver(deps, due);
+  const size = deps.config.EXPIRY_BATCH;
   for (;;) {
-    const found = await expiredMessages(deps, now, batch);
+    const found = await expiredMessages(deps, now, size);
     if (!found.length) break;
-    // Read before the claim: once a claim lapses another run erases the marks, and this run, if it
-    // won, must still count with them.
-    const marks = await marksOf(
-      deps,
-      found.map((m) => m._id),
-    );
     await pauses.beforeClaim?.();
-    const { won, lapsed } = await claimErasures(
-      deps,
-      found.map((m) => m._id),
-      LEASE_MS,
-    );
+    const ids = found.map((m) => m._id);
+    const batch = await newBatch(deps, newId(), ids, LEASE_MS);
+    const { won, taken } = await claimErasures(deps, ids, batch._id);
+    await deps.checkpoint?.("expiry.claimed");
     await pauses.afterClaim?.();
-    const ours = new Set(won.map((id) => id.toHexString()));
-    const mine = (id: ObjectId) => ours.has(id.toHexString());
-    if (won.length) {
-      const list = found.filter((m) => mine(m._id));
-      await eraseBatch(
-        deps,
-        list,
-        marks.filter((m) => mine(m.message_id)),
-        now,
-      );
+    if (won.length) erased += await finish(deps, batch, false);
+    else await dropBatch(deps, batch._id);
+    // Messages another batch holds: finished here if that batch's run has let its lease lapse.
+    let progress = won.length;
+    const others = new Map(taken.flatMap((c) => (c.batch ? [[c.batch.toHexString(), c.batch]] : [])));
+    for (const id of others.values()) {
+      const other = await findBatch(deps, id);
+      if (!other) continue;
+      const n = await takeOver(deps, other);
+      erased += n;
+      progress += n;
     }
-    if (lapsed.length) await eraseRemains(deps, lapsed);
-    erased += won.length;
-    touched ||= won.length + lapsed.length > 0;
+    // Claims older than batches: whose run died before recording any, erased as they are.
+    const legacy = taken.filter((c) => !c.batch && c.at.getTime() + LEASE_MS <= now.getTime());
+    if (legacy.length)
+      await eraseRemains(
+        deps,
+        legacy.map((c) => c._id),
+      );
+    progress += legacy.length;
     // Nothing taken: what is left is another run's, within its lease.
-    if (found.length < batch || !(won.length + lapsed.length)) break;
+    if (found.length < size || !progress) break;
   }
   // The copies, edits and receipts of what expired, in every stream, in one write.
-  if (touched) await redactHidden(deps, now);
+  if (erased) await redactHidden(deps, now);
   return erased;
+}
+
+/** Finishes another run's batch if its lease has passed (one taker wins); how many it erased. */
+async function takeOver(deps: Deps, batch: ExpiryBatchDoc) {
+  const taken = await takeBatch(deps, batch, LEASE_MS);
+  return taken ? await finish(deps, taken, true) : 0;
+}
+
+/** Plans the batch if nobody has yet, and applies its plan; how many messages it erased. */
+async function finish(deps: Deps, batch: ExpiryBatchDoc, resumed: boolean) {
+  const plan = batch.plan ?? (await setPlan(deps, batch._id, await planFor(deps, batch)));
+  // Gone meanwhile: another run finished it.
+  if (!plan) return 0;
+  await deps.checkpoint?.("expiry.planned");
+  await apply(deps, batch._id, plan, resumed || batch.plan !== null);
+  return plan.messages.length;
+}
+
+/**
+ * What taking the batch's messages out of the counters means, from the marks as they are: a
+ * message from before a member joined leaves their base count, one they hid their hidden count,
+ * and one that still counted as unread their unread count, through the same mark insert a read
+ * uses (so a racing read and the job cannot both take it back).
+ */
+async function planFor(deps: Deps, batch: ExpiryBatchDoc): Promise<NonNullable<ExpiryBatchDoc["plan"]>> {
+  const mine = await claimedBy(deps, batch);
+  const list = await findMessages(deps, mine);
+  const marks = await marksOf(
+    deps,
+    list.map((m) => m._id),
+  );
+  const marked = new Map(marks.map((m) => [`${m.message_id.toHexString()}:${m.user_id.toHexString()}`, m]));
+  const tallies: NonNullable<ExpiryBatchDoc["plan"]>["tallies"] = [];
+  const claims: MarkDoc[] = [];
+  const now = deps.clock.now();
+  for (const conversationId of new Set(list.map((m) => m.conversation_id.toHexString()))) {
+    const here = list.filter((m) => m.conversation_id.toHexString() === conversationId);
+    for (const member of await membersOf(deps, here[0]!.conversation_id)) {
+      const t = { conversation_id: member.conversation_id, user_id: member.user_id, base: 0, hidden: 0 };
+      for (const msg of here) {
+        if (msg.seq <= member.joined_seq) {
+          t.base++;
+          continue;
+        }
+        const mark = marked.get(`${msg._id.toHexString()}:${member.user_id.toHexString()}`);
+        if (mark?.hidden) t.hidden++;
+        else if (!mark && !msg.sender_id?.equals(member.user_id)) {
+          claims.push({
+            _id: newId(),
+            message_id: msg._id,
+            conversation_id: msg.conversation_id,
+            user_id: member.user_id,
+            seq: msg.seq,
+            hidden: false,
+            at: now,
+          });
+        }
+      }
+      tallies.push(t);
+    }
+  }
+  const messages: Erased[] = list.map((m) => ({
+    _id: m._id,
+    conversation_id: m.conversation_id,
+    seq: m.seq,
+    sender_id: m.sender_id,
+  }));
+  return { messages, tallies, claims };
+}
+
+/** Applies a batch's plan, step by step; every step may have run before (`resumed`) and does nothing twice. */
+async function apply(
+  deps: Deps,
+  batch: ObjectId,
+  plan: NonNullable<ExpiryBatchDoc["plan"]>,
+  resumed: boolean,
+) {
+  const ids = plan.messages.map((m) => m._id);
+  const inserted = await claimMarks(deps, plan.claims);
+  // Resumed: a claim that went in on an earlier try is one this batch won too.
+  const won = resumed
+    ? await marksWithIds(
+        deps,
+        plan.claims.map((c) => c._id),
+      )
+    : inserted;
+  await deps.checkpoint?.("expiry.marked");
+  const unread = new Map<string, number>();
+  for (const c of plan.claims.filter((c) => won.has(c._id.toHexString()))) {
+    const k = `${c.conversation_id.toHexString()}:${c.user_id.toHexString()}`;
+    unread.set(k, (unread.get(k) ?? 0) + 1);
+  }
+  const tallies = plan.tallies.map((t) => ({
+    ...t,
+    unread: unread.get(`${t.conversation_id.toHexString()}:${t.user_id.toHexString()}`) ?? 0,
+  }));
+  const byConversation = new Map<string, Erased[]>();
+  for (const m of plan.messages) {
+    const k = m.conversation_id.toHexString();
+    byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
+  }
+  const conversationIds = [...byConversation.values()].map((l) => l[0]!.conversation_id);
+  await uncountErased(deps, batch, tallies);
+  for (const list of byConversation.values())
+    await forgetMessages(deps, list[0]!.conversation_id, list.length, batch);
+  await deps.checkpoint?.("expiry.counted");
+  await fixLastMessages(deps, conversationIds, ids);
+  const told = resumed
+    ? await devicesNamedAny(
+        deps,
+        ids.map((id) => id.toHexString()),
+        "message_expired",
+      )
+    : new Set<string>();
+  const changes: Change[] = [];
+  for (const list of byConversation.values()) {
+    const conversationId = list[0]!.conversation_id;
+    const members = await membersOf(deps, conversationId);
+    const targets = await devicesOf(
+      deps,
+      members.map((m) => m.user_id),
+    );
+    for (const m of list) {
+      const hex = m._id.toHexString();
+      const untold = targets.filter((t) => !told.has(`${hex}:${t.user_id.toHexString()}:${t.device_id}`));
+      changes.push({
+        type: "message_expired",
+        conversation_id: conversationId,
+        message_id: m._id,
+        targets: untold,
+      });
+    }
+  }
+  await recordChanges(deps, changes);
+  await deps.checkpoint?.("expiry.announced");
+  await eraseRemains(deps, ids);
+  await deps.checkpoint?.("expiry.erased");
+  await settleErased(deps, batch, plan.tallies);
+  await settleForgotten(deps, conversationIds, batch);
+  await dropBatch(deps, batch);
 }
 
 /** The physical part, idempotent: whatever the messages still have, and the messages. */
@@ -101,85 +277,15 @@ async function eraseRemains(deps: Deps, ids: ObjectId[]) {
   await deleteMessages(deps, ids);
 }
 
-/** Messages this run won: counted out, erased, their conversations fixed, announced. */
-async function eraseBatch(deps: Deps, won: MessageDoc[], marks: MarkDoc[], now: Date) {
-  const byConversation = new Map<string, MessageDoc[]>();
-  for (const m of won) {
-    const k = m.conversation_id.toHexString();
-    byConversation.set(k, [...(byConversation.get(k) ?? []), m]);
-  }
-  const ids = won.map((m) => m._id);
-  const audiences = new Map<string, MemberDoc[]>();
-  for (const [k, list] of byConversation) {
-    const members = await membersOf(deps, list[0]!.conversation_id);
-    audiences.set(k, members);
-    await uncount(deps, list, members, marks);
-  }
-  await eraseRemains(deps, ids);
-  const changes: Change[] = [];
-  for (const [k, list] of byConversation) {
-    const conversationId = list[0]!.conversation_id;
-    await fixConversation(deps, conversationId, list, now);
-    const targets = await devicesOf(
-      deps,
-      (audiences.get(k) ?? []).map((m) => m.user_id),
-    );
-    for (const m of list) {
-      changes.push({ type: "message_expired", conversation_id: conversationId, message_id: m._id, targets });
-    }
-  }
-  await recordChanges(deps, changes);
-}
-
-/**
- * Takes erased messages out of each member's counters, keeping them exact: a message from before
- * they joined leaves their base count, one they hid their hidden count, and one that still counted
- * as unread their unread count, through the same mark insert a read uses (so a racing read and the
- * job cannot both take it back).
- */
-async function uncount(deps: Deps, list: MessageDoc[], members: MemberDoc[], marks: MarkDoc[]) {
-  const marked = new Map(marks.map((m) => [`${m.message_id.toHexString()}:${m.user_id.toHexString()}`, m]));
-  const tally = new Map(members.map((m) => [m.user_id.toHexString(), { base: 0, hidden: 0, unread: 0 }]));
-  const claims: MarkDoc[] = [];
+/** Where a conversation's newest message is among the erased, the newest one left takes its place. */
+async function fixLastMessages(deps: Deps, conversationIds: ObjectId[], erased: ObjectId[]) {
+  const gone = new Set(erased.map((id) => id.toHexString()));
   const now = deps.clock.now();
-  for (const msg of list) {
-    for (const member of members) {
-      const t = tally.get(member.user_id.toHexString())!;
-      if (msg.seq <= member.joined_seq) {
-        t.base++;
-        continue;
-      }
-      const mark = marked.get(`${msg._id.toHexString()}:${member.user_id.toHexString()}`);
-      if (mark?.hidden) t.hidden++;
-      else if (!mark && !msg.sender_id?.equals(member.user_id)) {
-        claims.push({
-          _id: newId(),
-          message_id: msg._id,
-          conversation_id: msg.conversation_id,
-          user_id: member.user_id,
-          seq: msg.seq,
-          hidden: false,
-          at: now,
-        });
-      }
-    }
+  for (const conversation of (await findConversations(deps, conversationIds)).values()) {
+    const lastId = conversation.last_message?.message_id;
+    if (!lastId || !gone.has(lastId.toHexString())) continue;
+    await replaceLastMessage(deps, conversation._id, lastId, await newestLive(deps, conversation._id, now));
   }
-  const won = await claimMarks(deps, claims);
-  for (const c of claims) if (won.has(c._id.toHexString())) tally.get(c.user_id.toHexString())!.unread++;
-  for (const member of members) {
-    const t = tally.get(member.user_id.toHexString())!;
-    if (t.base || t.hidden || t.unread) await uncountErased(deps, member.conversation_id, member.user_id, t);
-  }
-}
-
-/** The conversation's message count, and its last message when that one went. */
-async function fixConversation(deps: Deps, conversationId: ObjectId, list: MessageDoc[], now: Date) {
-  const conversation = await findConversation(deps, conversationId);
-  if (!conversation) return;
-  const lastId = conversation.last_message?.message_id;
-  const erasedLast = lastId && list.some((m) => m._id.equals(lastId)) ? lastId : null;
-  const replacement = erasedLast ? await newestLive(deps, conversationId, now) : null;
-  await forgetMessages(deps, conversationId, list.length, erasedLast, replacement);
 }
 
 /** The newest message of a conversation that has not expired, as a conversation list shows it. */

@@ -176,6 +176,16 @@ export async function claimMarks(deps: Deps, docs: MarkDoc[]) {
   return new Set(docs.filter((_, i) => !lost.has(i)).map((d) => d._id.toHexString()));
 }
 
+/** Which of these marks exist (a resumed expiry batch: the claims it made before it died). */
+export async function marksWithIds(deps: Deps, ids: ObjectId[]) {
+  const found = ids.length
+    ? await markCol(deps)
+        .find({ _id: { $in: ids } }, { projection: { _id: 1 } })
+        .toArray()
+    : [];
+  return new Set(found.map((d) => d._id.toHexString()));
+}
+
 export const eraseMarksOf = (deps: Deps, messageIds: ObjectId[]) =>
   markCol(deps).deleteMany({ message_id: { $in: messageIds } });
 

@@ -267,3 +267,16 @@ export async function devicesNamed(deps: Deps, ref: string, type: EntryType) {
     found.filter((d) => d.type === type).map((d) => `${d.user_id.toHexString()}:${d.device_id}`),
   );
 }
+
+/** For several refs at once: `<ref>:<user>:<device>` for each entry of this type naming one of them. */
+export async function devicesNamedAny(deps: Deps, refs: string[], type: EntryType) {
+  const found = refs.length
+    ? await entriesOf(deps)
+        .find({ refs: { $in: refs } }, { projection: { user_id: 1, device_id: 1, type: 1, refs: 1 } })
+        .toArray()
+    : [];
+  const named = new Set<string>();
+  for (const d of found.filter((e) => e.type === type))
+    for (const r of d.refs) named.add(`${r}:${d.user_id.toHexString()}:${d.device_id}`);
+  return named;
+}
