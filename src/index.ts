@@ -4,6 +4,7 @@ import { startLocalStore } from "./db/local-store.js";
 import { connectStore } from "./db/store.js";
 import { inventory } from "./inventory.js";
 import { expiryJobs } from "./jobs/jobs.js";
+import { recoveryJob } from "./jobs/recovery.js";
 import { startJobs } from "./jobs/runner.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
 import { createServer } from "./server.js";
@@ -46,7 +47,7 @@ async function main() {
   const deps = createDeps({ config, store, clock, logger, mailer });
   const crashAt = config.TEST_CRASH_AT;
   if (crashAt) deps.checkpoint = (step) => void (step === crashAt && process.kill(process.pid, "SIGKILL"));
-  const jobs = startJobs(deps, expiryJobs(deps.inventory));
+  const jobs = startJobs(deps, [recoveryJob, ...expiryJobs(deps.inventory)]);
   const server = createServer(deps);
   const addr = await server.listen(config.PORT, config.HOST);
   logger.info("listening", { url: `http://${addr.address}:${addr.port}`, docs: "/docs" });

@@ -14,6 +14,7 @@ import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
 import { presence } from "./presence/repo.js";
+import { operations } from "./recovery/ops.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
@@ -38,6 +39,7 @@ export const inventory: readonly AnyOwned[] = [
   clientIds,
   erasures,
   batches,
+  operations,
   messages,
   members,
   conversations,

@@ -5,8 +5,8 @@ import { AppError } from "../shared/errors.js";
 import type { createRouter } from "../shared/openapi.js";
 import { findUser, findUsers } from "../users/repo.js";
 import type { ConversationContext } from "./context.js";
-import { depart, findMember, insertMember, insertMembers, newMember, setRole } from "./members.js";
-import { claimSeat, insertGroup, MAX_GROUP, releaseSeat, updateGroup } from "./repo.js";
+import { depart, findMember, insertMembers, join, newMember, setRole } from "./members.js";
+import { insertGroup, MAX_GROUP, updateGroup } from "./repo.js";
 import * as r from "./routes.js";
 
 /** Groups: creation, name and picture, members, admins, leaving. Admin-only actions say so. */
@@ -65,13 +65,9 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     await assertMayAddToGroup(deps, auth.userId, user, "user_id");
     const already = () => new AppError("CONFLICT", "Already a member", { user_id: "already a member" });
     if (await findMember(deps, conversation._id, target)) throw already();
-    const seat = await claimSeat(deps, conversation._id);
-    if (!seat) throw new AppError("INVALID_STATE", `A group has at most ${MAX_GROUP} members`);
-    if (!(await insertMember(deps, newMember(deps, seat, target, "member", seat.joins - 1)))) {
-      await releaseSeat(deps, conversation._id);
-      throw already();
-    }
-    await changed(auth, conversation._id, "member_added", target);
+    const joined = await join(deps, conversation._id, target, auth);
+    if (joined === "full") throw new AppError("INVALID_STATE", `A group has at most ${MAX_GROUP} members`);
+    if (joined === "member") throw already();
     return c.json(await present(auth, conversation._id), 201);
   });
 

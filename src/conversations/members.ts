@@ -3,7 +3,17 @@ import { type ConversationReason, devicesOf, recordChange } from "../changes/rec
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseConversation, eraseMembership, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { type ConversationDoc, findConversation, releaseSeat, retirePairKey } from "./repo.js";
+import { beginOp, endOp, noteOp, type OpDoc } from "../recovery/ops.js";
+import type { Auth } from "../shared/openapi.js";
+import {
+  type ConversationDoc,
+  findConversation,
+  leaveSeatOnce,
+  retirePairKey,
+  returnSeat,
+  settleOp,
+  takeSeatOnce,
+} from "./repo.js";
 
 export type Role = "admin" | "member";
 /** One member's own state in one conversation: a document each, changed by atomic $inc and $set. */
@@ -149,10 +159,15 @@ async function ensureAdmin(deps: Deps, id: ObjectId) {
   }
 }
 
+/** The steps of a departure and of an addition, by the names the crash tests kill a server at. */
+export const DEPART_STEPS = ["depart.recorded", "depart.removed", "depart.seat", "depart.announced"] as const;
+export const JOIN_STEPS = ["join.recorded", "join.seat", "join.member", "join.announced"] as const;
+
 /**
  * Takes `userId` out of a conversation, with what only they could use there (wrapped keys, marks;
  * see eraseMembership in the inventory). The last one out erases the conversation and all its
- * messages. False when they were not in it.
+ * messages. False when they were not in it. Recorded first (src/recovery/ops.ts): a departure cut
+ * short is finished by the recovery sweep (finishDeparture), its seat given back once.
  */
 export async function depart(
   deps: Deps,
@@ -161,23 +176,124 @@ export async function depart(
   reason: Extract<ConversationReason, "member_left" | "member_removed">,
   tellLeaver = true,
 ) {
-  const id = conversation._id;
-  const { deletedCount } = await col(deps).deleteOne({ conversation_id: id, user_id: userId });
-  if (deletedCount !== 1) return false;
+  const key = `${conversation._id.toHexString()}:${userId.toHexString()}`;
+  const data = {
+    conversation_id: conversation._id,
+    kind: conversation.kind,
+    reason,
+    tell_leaver: tellLeaver,
+  };
+  const op = await beginOp(deps, "depart", key, userId, data);
+  // Another departure of theirs is under way: it is that one's to finish.
+  if (!op) return false;
+  await deps.checkpoint?.("depart.recorded");
+  return finishDeparture(deps, op);
+}
+
+interface DepartData {
+  conversation_id: ObjectId;
+  kind: ConversationDoc["kind"];
+  reason: Extract<ConversationReason, "member_left" | "member_removed">;
+  tell_leaver: boolean;
+  removed?: boolean;
+}
+
+/** The departure's steps, each harmless to run again. */
+export async function finishDeparture(deps: Deps, op: OpDoc) {
+  const d = op.data as unknown as DepartData;
+  const id = d.conversation_id;
+  const userId = op.user_id;
+  if (!d.removed) {
+    const { deletedCount } = await col(deps).deleteOne({ conversation_id: id, user_id: userId });
+    if (deletedCount !== 1) {
+      await endOp(deps, op);
+      return false;
+    }
+    await noteOp(deps, op, { removed: true });
+  }
+  await deps.checkpoint?.("depart.removed");
   await eraseMembership(deps, id, userId);
-  const left = await releaseSeat(deps, id);
+  const left = (await leaveSeatOnce(deps, id, op._id)) ?? 0;
+  await deps.checkpoint?.("depart.seat");
   if (left <= 0) await eraseConversation(deps, id);
-  else if (conversation.kind === "group") await ensureAdmin(deps, id);
+  else if (d.kind === "group") await ensureAdmin(deps, id);
   else await retirePairKey(deps, id); // only an account deletion takes someone out of a 1:1
   const remaining = left > 0 ? (await membersOf(deps, id)).map((m) => m.user_id) : [];
+  // A departure finished after a crash may be announced twice: conversation_updated means "read
+  // the conversation again", which twice does no harm.
   await recordChange(deps, {
     type: "conversation_updated",
     conversation_id: id,
-    reason: left > 0 ? reason : "deleted",
+    reason: left > 0 ? d.reason : "deleted",
     user_id: userId,
-    targets: await devicesOf(deps, tellLeaver ? [...remaining, userId] : remaining),
+    targets: await devicesOf(deps, d.tell_leaver ? [...remaining, userId] : remaining),
   });
+  await deps.checkpoint?.("depart.announced");
+  if (left > 0) await settleOp(deps, id, op._id);
+  await endOp(deps, op);
   return true;
+}
+
+/**
+ * Adds a member to a group: a seat (within MAX_GROUP), their member document, the change. Recorded
+ * first, like a departure: one cut short is finished by the recovery sweep (finishJoin). "full"
+ * when the group has no seat left, "member" when they already are one.
+ */
+export async function join(deps: Deps, conversationId: ObjectId, userId: ObjectId, by: Auth) {
+  const key = `${conversationId.toHexString()}:${userId.toHexString()}`;
+  // The member document's id is chosen now: a resumed addition tells its own insert from a membership
+  // that was there before.
+  const data = {
+    conversation_id: conversationId,
+    member_id: newId(),
+    by_user: by.userId,
+    by_device: by.deviceId,
+  };
+  const op = await beginOp(deps, "join", key, userId, data);
+  if (!op) return "member" as const; // being added right now
+  await deps.checkpoint?.("join.recorded");
+  return finishJoin(deps, op);
+}
+
+interface JoinData {
+  conversation_id: ObjectId;
+  member_id: ObjectId;
+  by_user: ObjectId;
+  by_device: string;
+}
+
+/** The addition's steps, each harmless to run again. */
+export async function finishJoin(deps: Deps, op: OpDoc): Promise<"joined" | "full" | "member"> {
+  const d = op.data as unknown as JoinData;
+  const id = d.conversation_id;
+  const seat = (await takeSeatOnce(deps, id, op._id)) ?? (await findConversation(deps, id));
+  if (!seat?.pending_ops?.some((o) => o === op._id)) {
+    await endOp(deps, op);
+    return "full"; // full, or gone
+  }
+  await deps.checkpoint?.("join.seat");
+  const doc = { ...newMember(deps, seat, op.user_id, "member", seat.joins - 1), _id: d.member_id };
+  // Already a member: theirs from before (the seat goes back), or ours from an earlier try.
+  const ours =
+    (await insertMember(deps, doc)) || (await findMember(deps, id, op.user_id))?._id.equals(d.member_id);
+  if (!ours) {
+    await returnSeat(deps, id, op._id);
+    await endOp(deps, op);
+    return "member";
+  }
+  await deps.checkpoint?.("join.member");
+  const ids = (await membersOf(deps, id)).map((m) => m.user_id);
+  await recordChange(deps, {
+    type: "conversation_updated",
+    conversation_id: id,
+    reason: "member_added",
+    user_id: op.user_id,
+    targets: await devicesOf(deps, ids, { userId: d.by_user, deviceId: d.by_device }),
+  });
+  await deps.checkpoint?.("join.announced");
+  await settleOp(deps, id, op._id);
+  await endOp(deps, op);
+  return "joined";
 }
 
 /** Account deletion: the account leaves every conversation it is in. */

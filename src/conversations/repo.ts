@@ -31,8 +31,12 @@ export interface ConversationDoc {
   last_message: LastMessage | null;
   /** The disappearing-message timer for messages that set none (absent or null: none). */
   ttl_seconds?: number | null;
-  /** The messages of sends under way that have counted themselves here (see takeSeqOnce). */
-  pending_ops?: ObjectId[];
+  /**
+   * Writes under way that have counted themselves here, so that running them again counts nothing
+   * twice: a send's message id (takeSeqOnce), an expiry batch's id (forgetMessages), a membership
+   * operation's id (takeSeatOnce, leaveSeatOnce).
+   */
+  pending_ops?: (ObjectId | string)[];
   created_at: Date;
   updated_at: Date;
 }
@@ -131,7 +135,7 @@ export async function updateGroup(
 /**
  * Takes the next message position for one message, counted once however often it is asked: seq
  * and message_count move in one atomic update (so a member who joins reads a consistent pair, see
- * claimSeat, and `total` never needs a count), together with the message's id going into
+ * takeSeatOnce, and `total` never needs a count), together with the message's id going into
  * `pending_ops`, and an update that finds it already there counts nothing. That happens when an
  * earlier try took a position and died before recording it: the message then takes a new position
  * (uncounted), and the lost one stays a gap (seq increases but is not dense: docs/durability.md).
@@ -177,26 +181,45 @@ export async function setLastPreview(deps: Deps, id: ObjectId, messageId: Object
 }
 
 /**
- * Takes a seat in a group of at most MAX_GROUP: the conditional $inc cannot overfill it, however
- * many additions race. Returns the group as of the seat taken (its seq is where the newcomer's
- * history starts), or null when full or gone.
+ * Takes a seat in a group of at most MAX_GROUP for one operation: the conditional $inc cannot
+ * overfill it, however many additions race, and the operation's id goes in with the seat, so
+ * asking again takes nothing more. Returns the group as of the seat taken (its seq is where the
+ * newcomer's history starts), or null when full, gone, or when the operation already has its seat.
  */
-export const claimSeat = (deps: Deps, id: ObjectId) =>
+export const takeSeatOnce = (deps: Deps, id: ObjectId, op: string) =>
   col(deps).findOneAndUpdate(
-    { _id: id, member_count: { $gte: 1, $lt: MAX_GROUP } },
-    { $inc: { member_count: 1, joins: 1 }, $set: { updated_at: deps.clock.now() } },
+    { _id: id, member_count: { $gte: 1, $lt: MAX_GROUP }, pending_ops: { $ne: op } },
+    {
+      $inc: { member_count: 1, joins: 1 },
+      $set: { updated_at: deps.clock.now() },
+      $push: { pending_ops: op },
+    },
     { returnDocument: "after" },
   );
 
-/** Gives a seat back; returns how many members remain. */
-export async function releaseSeat(deps: Deps, id: ObjectId) {
+/** An operation's seat given back (its member turned out to be one already): once, and its id goes. */
+export const returnSeat = (deps: Deps, id: ObjectId, op: string) =>
+  col(deps).updateOne(
+    { _id: id, pending_ops: op },
+    { $inc: { member_count: -1 }, $pull: { pending_ops: op } },
+  );
+
+/**
+ * A member left, once however often it is asked (the departure's id goes in with it); returns how
+ * many members remain, or null when the conversation is gone.
+ */
+export async function leaveSeatOnce(deps: Deps, id: ObjectId, op: string) {
   const doc = await col(deps).findOneAndUpdate(
-    { _id: id },
-    { $inc: { member_count: -1 }, $set: { updated_at: deps.clock.now() } },
+    { _id: id, pending_ops: { $ne: op } },
+    { $inc: { member_count: -1 }, $set: { updated_at: deps.clock.now() }, $push: { pending_ops: op } },
     { returnDocument: "after" },
   );
-  return doc?.member_count ?? 0;
+  return (doc ?? (await findConversation(deps, id)))?.member_count ?? null;
 }
+
+/** The operation is finished: its id leaves the conversation's `pending_ops`. */
+export const settleOp = (deps: Deps, id: ObjectId, op: string) =>
+  col(deps).updateOne({ _id: id }, { $pull: { pending_ops: op } });
 
 /** A 1:1 conversation whose other person deleted their account keeps no trace of their id. */
 export const retirePairKey = (deps: Deps, id: ObjectId) =>

@@ -19,6 +19,8 @@ export interface Account {
 export interface CascadeDeps {
   store: { db: Db };
   inventory: readonly AnyOwned[];
+  /** The crash tests' hook (Deps.checkpoint): an account's erasure calls it after each collection. */
+  checkpoint?: (step: string) => void | Promise<void>;
 }
 
 /**
@@ -81,7 +83,10 @@ export const never = { expires: false, onExpiry: noExpiry } as const;
 
 /** Erases an account from every collection, in inventory order (the owner of `users` comes last). */
 export async function eraseAccount(deps: CascadeDeps, account: Account) {
-  for (const c of deps.inventory) await c.eraseAccount(c.col(deps.store.db), account, deps);
+  for (const c of deps.inventory) {
+    await c.eraseAccount(c.col(deps.store.db), account, deps);
+    await deps.checkpoint?.(`erase_account.${c.name}`);
+  }
 }
 
 export async function eraseDevice(deps: CascadeDeps, userId: ObjectId, deviceId: string) {

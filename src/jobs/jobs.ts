@@ -1,7 +1,6 @@
 import type { AnyOwned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { capViewOnce } from "../messages/expiry.js";
-import { recoverSends } from "../messages/recovery.js";
 
 /** One scheduled job: what it erased in a run, per collection. */
 export interface Job {
@@ -37,18 +36,7 @@ export function expiryJobs(inventory: readonly AnyOwned[]): Job[] {
     everyMs: (deps) => deps.config.SWEEP_INTERVAL_MS,
     run: async (deps, now) => ({ messages: await capViewOnce(deps, now) }),
   };
-  // Not an expiry, but the same kind of unit: sends whose process died are finished within seconds.
-  const recovery: Job = {
-    name: "recover:sends",
-    everyMs: (deps) => deps.config.EXPIRY_INTERVAL_MS,
-    run: async (deps, now) => {
-      const n = await recoverSends(deps, now);
-      if (n)
-        deps.metrics.inc("sends_recovered_total", "Interrupted sends finished by the recovery sweep", {}, n);
-      return {};
-    },
-  };
-  return [recovery, ...perCollection, viewOnce];
+  return [...perCollection, viewOnce];
 }
 
 /** Runs one job once and reports what it erased on /metrics. */

@@ -1,16 +1,17 @@
-import type { ObjectId } from "mongodb";
+import { ObjectId } from "mongodb";
 import { devicesOf, recordChange } from "../changes/record.js";
 import { audienceOf, consumeUnread, countHidden } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
+import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import type { UserDoc } from "../users/repo.js";
 import { visibleMessage, within } from "./access.js";
 import { eraseMessageKeys, keepKey } from "./keys.js";
 import { addReceipt, markConsumed, markHidden } from "./receipts.js";
-import { type MessageDoc, tombstone } from "./repo.js";
+import { findMessage, type MessageDoc, tombstone } from "./repo.js";
 import { LIMITS } from "./schemas.js";
 
 /**
@@ -106,35 +107,75 @@ export async function hideMessage(deps: Deps, auth: Auth, id: ObjectId) {
   });
 }
 
+/** The steps of a deletion for everyone, by the names the crash tests kill a server at. */
+export const DELETE_STEPS = [
+  "delete.recorded",
+  "delete.tombstoned",
+  "delete.erased",
+  "delete.consumed",
+  "delete.announced",
+] as const;
+
 /**
  * Delete for everyone (sender only, within an hour): the ciphertext and every wrapped key are
  * erased, a tombstone stays, and it stops counting as unread for everyone who had not read it.
+ * Recorded first (src/recovery/ops.ts): a deletion interrupted after the tombstone is finished by
+ * the sender's retry (which finds the record) or by the recovery sweep, never left half done.
  */
 export async function deleteForEveryone(deps: Deps, auth: Auth, id: ObjectId) {
   const { message } = await visibleMessage(deps, auth.userId, id);
   if (!message.sender_id?.equals(auth.userId)) {
     throw new AppError("FORBIDDEN", "Only the sender may delete a message for everyone");
   }
-  if (message.deleted) return;
+  if (message.deleted) {
+    // Done, unless an interrupted deletion is still recorded: the retry finishes it.
+    const left = await findOp(deps, "delete", id.toHexString());
+    const taken = left && (await takeOp(deps, left));
+    if (taken) await finishDelete(deps, taken);
+    return;
+  }
   if (!within(deps, message.created_at, LIMITS.deleteWindowSeconds)) {
     throw new AppError(
       "INVALID_STATE",
       `Messages can be deleted for everyone for ${LIMITS.deleteWindowSeconds / 3600} hour`,
     );
   }
-  if (!(await tombstone(deps, message))) return; // a racing deletion did it
-  await eraseMessageKeys(deps, id);
-  await setLastPreview(deps, message.conversation_id, id, null);
-  for (const member of await audienceOf(deps, message.conversation_id, message.sender_id, message.seq)) {
-    await consume(deps, message, member);
+  const op = await beginOp(deps, "delete", id.toHexString(), auth.userId, { device_id: auth.deviceId });
+  if (!op) return; // a racing deletion has it
+  await deps.checkpoint?.("delete.recorded");
+  await finishDelete(deps, op);
+}
+
+/** The deletion's steps after the tombstone, each harmless to run again. */
+export async function finishDelete(deps: Deps, op: OpDoc) {
+  const id = new ObjectId(op._id.slice("delete:".length));
+  const message = await findMessage(deps, id);
+  if (message && !message.deleted) await tombstone(deps, message);
+  await deps.checkpoint?.("delete.tombstoned");
+  if (message) {
+    await eraseMessageKeys(deps, id);
+    await setLastPreview(deps, message.conversation_id, id, null);
+    await deps.checkpoint?.("delete.erased");
+    for (const member of await audienceOf(deps, message.conversation_id, message.sender_id, message.seq)) {
+      await consume(deps, message, member);
+    }
+    await deps.checkpoint?.("delete.consumed");
+    const everyone = (await membersOf(deps, message.conversation_id)).map((m) => m.user_id);
+    // Recorded again in full when resumed: recording a deletion for everyone first empties every
+    // stream copy naming the message (an earlier try's included), so each device keeps one.
+    const targets = await devicesOf(deps, everyone, {
+      userId: op.user_id,
+      deviceId: String(op.data.device_id),
+    });
+    await recordChange(deps, {
+      type: "message_deleted",
+      conversation_id: message.conversation_id,
+      message_id: id,
+      deleted_for_everyone: true,
+      targets,
+      expires_at: message.expires_at,
+    });
+    await deps.checkpoint?.("delete.announced");
   }
-  const everyone = (await membersOf(deps, message.conversation_id)).map((m) => m.user_id);
-  await recordChange(deps, {
-    type: "message_deleted",
-    conversation_id: message.conversation_id,
-    message_id: id,
-    deleted_for_everyone: true,
-    targets: await devicesOf(deps, everyone, auth),
-    expires_at: message.expires_at,
-  });
+  await endOp(deps, op);
 }

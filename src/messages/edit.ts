@@ -4,19 +4,25 @@ import { recordChange } from "../changes/record.js";
 import { mineWithMembers } from "../conversations/access.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
+import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
+import { devicesNamed } from "../stream/repo.js";
 import { visibleMessage, within } from "./access.js";
-import { dropOlderKeys, insertKeys } from "./keys.js";
+import { dropKeySet, dropOlderKeys, insertKeys, type WrappedKey } from "./keys.js";
 import { targetsOf, toMessageEvent } from "./present.js";
-import { applyEdit, findMessage, nextVersion } from "./repo.js";
+import { applyEdit, findMessage, type MessageDoc, nextVersion } from "./repo.js";
 import { type EditMessage, LIMITS } from "./schemas.js";
 import { checkedKeys } from "./send.js";
+
+/** The steps of an edit, by the names the crash tests kill a server at. */
+export const EDIT_STEPS = ["edit.recorded", "edit.keys", "edit.applied", "edit.announced"] as const;
 
 /**
  * Replaces a message's ciphertext and its whole key set (sender only, within 15 minutes). The new
  * keys are written under a new version before the message points at it, and the old ones dropped
- * after, so a reader always finds the keys of the content it reads.
+ * after, so a reader always finds the keys of the content it reads. Recorded first
+ * (src/recovery/ops.ts): an edit interrupted half way is finished by the recovery sweep.
  */
 export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.infer<typeof EditMessage>) {
   const { message } = await visibleMessage(deps, auth.userId, id);
@@ -36,26 +42,81 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
   const reserved = await nextVersion(deps, id);
   if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");
   const version = reserved.next_version;
-  const undo = await insertKeys(deps, message, version, keys, auth.userId, deps.clock.now());
-  const preview = body.encrypted_preview ?? null;
-  const applied = await applyEdit(deps, id, version, {
+  const op = await beginOp(deps, "edit", `${id.toHexString()}:${version}`, auth.userId, {
+    message_id: id,
+    version,
+    device_id: auth.deviceId,
     encrypted_content: body.encrypted_content,
-    encrypted_preview: preview,
+    encrypted_preview: body.encrypted_preview ?? null,
     content_type: body.content_type ?? message.content_type,
+    keys,
   });
-  if (!applied) await undo();
-  const current = await findMessage(deps, id);
+  // The version was reserved for this edit alone, so its record cannot be taken.
+  await deps.checkpoint?.("edit.recorded");
+  const current = await finishEdit(deps, op!);
   if (!current || current.deleted) throw new AppError("INVALID_STATE", "The message was deleted");
-  if (!applied) return current; // a later edit landed first: it stands
-  await dropOlderKeys(deps, id, version);
-  await setLastPreview(deps, conversation._id, id, preview);
+  return current;
+}
+
+interface EditData {
+  message_id: ObjectId;
+  version: number;
+  device_id: string;
+  encrypted_content: string;
+  encrypted_preview: string | null;
+  content_type: MessageDoc["content_type"];
+  keys: WrappedKey[];
+}
+
+/**
+ * The edit's steps, each harmless to run again: the keys under the new version, the message
+ * pointed at it (unless a later edit landed first: then it stands and these keys go), the old
+ * keys dropped, the preview, and the change (skipping devices an earlier try told). Returns the
+ * message as it now is.
+ */
+export async function finishEdit(deps: Deps, op: OpDoc) {
+  const d = op.data as unknown as EditData;
+  const message = await findMessage(deps, d.message_id);
+  if (!message || message.deleted) {
+    await dropKeySet(deps, d.message_id, d.version);
+    await endOp(deps, op);
+    return message;
+  }
+  await insertKeys(deps, message, d.version, d.keys, op.user_id, deps.clock.now());
+  await deps.checkpoint?.("edit.keys");
+  await applyEdit(deps, d.message_id, d.version, {
+    encrypted_content: d.encrypted_content,
+    encrypted_preview: d.encrypted_preview,
+    content_type: d.content_type,
+  });
+  const current = await findMessage(deps, d.message_id);
+  if (!current || current.deleted || current.version !== d.version) {
+    await dropKeySet(deps, d.message_id, d.version); // a later edit (or a deletion) stands
+    await endOp(deps, op);
+    return current;
+  }
+  await deps.checkpoint?.("edit.applied");
+  await dropOlderKeys(deps, d.message_id, d.version);
+  await setLastPreview(deps, current.conversation_id, d.message_id, d.encrypted_preview);
+  const event = toMessageEvent(current);
+  const told = await devicesNamed(
+    deps,
+    event.id,
+    "message_edited",
+    (data) => (data as { message?: { edited_at?: string | null } }).message?.edited_at === event.edited_at,
+  );
+  const targets = targetsOf(d.keys, { userId: op.user_id, deviceId: d.device_id }, current).filter(
+    (t) => !told.has(`${t.user_id.toHexString()}:${t.device_id}`),
+  );
   await recordChange(deps, {
     type: "message_edited",
-    conversation_id: conversation._id,
-    message_id: id,
-    message: toMessageEvent(current),
-    targets: targetsOf(keys, auth, current),
+    conversation_id: current.conversation_id,
+    message_id: d.message_id,
+    message: event,
+    targets,
     expires_at: current.expires_at,
   });
+  await deps.checkpoint?.("edit.announced");
+  await endOp(deps, op);
   return current;
 }

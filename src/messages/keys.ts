@@ -133,17 +133,16 @@ export const keepKey = (
     { $set: { expires_at: null } },
   );
 
-/**
- * A view-once key, handed out once: it is found and erased in one atomic step, so of any number of
- * racing opens exactly one gets it. Null when it was opened before (or never wrapped for the device).
- */
-export const takeKey = (
+/** One device's key of a message's current key set (a view-once open reads it before erasing it). */
+export const findKey = (
   deps: Deps,
   m: { _id: ObjectId; version: number },
   userId: ObjectId,
   deviceId: string,
-) =>
-  col(deps).findOneAndDelete({ message_id: m._id, version: m.version, user_id: userId, device_id: deviceId });
+) => col(deps).findOne({ message_id: m._id, version: m.version, user_id: userId, device_id: deviceId });
+
+/** Erases one key document (an opened view-once key); erasing it again is a no-op. */
+export const eraseKey = (deps: Deps, id: ObjectId) => col(deps).deleteOne({ _id: id });
 
 /** Whether any device but the sender's has yet to open a view-once message (its key is still there). */
 export async function unopenedBy(deps: Deps, messageId: ObjectId, sender: ObjectId | null) {

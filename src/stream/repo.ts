@@ -259,13 +259,17 @@ export async function acknowledge(deps: Deps, userId: ObjectId, deviceId: string
  * recorded again after a crash (a resumed send) skips them. An entry a device already acknowledged
  * is gone and not seen here (docs/durability.md says what that window costs).
  */
-export async function devicesNamed(deps: Deps, ref: string, type: EntryType) {
+export async function devicesNamed(
+  deps: Deps,
+  ref: string,
+  type: EntryType,
+  where: (data: StreamEntryDoc["data"]) => boolean = () => true,
+) {
   const found = await entriesOf(deps)
-    .find({ refs: ref }, { projection: { user_id: 1, device_id: 1, type: 1 } })
+    .find({ refs: ref }, { projection: { user_id: 1, device_id: 1, type: 1, data: 1 } })
     .toArray();
-  return new Set(
-    found.filter((d) => d.type === type).map((d) => `${d.user_id.toHexString()}:${d.device_id}`),
-  );
+  const named = found.filter((d) => d.type === type && where(d.data));
+  return new Set(named.map((d) => `${d.user_id.toHexString()}:${d.device_id}`));
 }
 
 /** For several refs at once: `<ref>:<user>:<device>` for each entry of this type naming one of them. */

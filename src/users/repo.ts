@@ -4,6 +4,7 @@ import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { listDevices } from "../devices/repo.js";
+import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
 import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
 import type { ProfileFields } from "./schemas.js";
@@ -193,10 +194,26 @@ export async function loadUser(deps: Deps, userId: ObjectId) {
 
 /**
  * Erases an account and everything hanging off it, collection by collection as the inventory
- * declares (src/inventory.ts). No transactions on the local store, so the user document goes
- * last: a deletion cut short leaves an account that can be deleted again.
+ * declares (src/inventory.ts). No transactions on the local store, so the erasure is recorded
+ * first (src/recovery/ops.ts) and every step is a delete that can run again: one cut short (its
+ * sessions may already be gone, so the person cannot ask again) is finished by the recovery sweep.
+ * The user document goes last.
  */
 export async function deleteAccount(deps: Deps, userId: ObjectId) {
   const user = await col(deps).findOne({ _id: userId }, { projection: { email: 1 } });
-  if (user) await eraseAccount(deps, { _id: userId, email: user.email });
+  if (!user) return;
+  const op = await beginOp(deps, "erase_account", userId.toHexString(), userId, { email: user.email });
+  if (op) {
+    await deps.checkpoint?.("erase_account.recorded");
+    return finishErasure(deps, op);
+  }
+  // One under way already: finished here only if its process let its lease pass.
+  const left = await findOp(deps, "erase_account", userId.toHexString());
+  const taken = left && (await takeOp(deps, left));
+  if (taken) await finishErasure(deps, taken);
+}
+
+export async function finishErasure(deps: Deps, op: OpDoc) {
+  await eraseAccount(deps, { _id: op.user_id, email: String(op.data.email) });
+  await endOp(deps, op);
 }
