@@ -227,7 +227,10 @@ export const MessageBody = z
   .object({
     id: z.string(),
     conversation_id: z.string(),
-    seq: z.number().int().openapi({ description: "Position in the conversation" }),
+    seq: z.number().int().openapi({
+      description:
+        "Position in the conversation: increasing, not dense (a send cut short by a crash, or refused after taking its position, leaves a gap that never fills: a gap is not a lost message; docs/durability.md)",
+    }),
     sender_id: z.string().nullable().openapi({ description: "Null when the sender deleted their account" }),
     sender_device_id: z.string().nullable(),
     encrypted_content: z.string().nullable().openapi({ description: "Null once deleted for everyone" }),

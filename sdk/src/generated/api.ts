@@ -1634,7 +1634,7 @@ export interface components {
         Message: {
             id: string;
             conversation_id: string;
-            /** @description Position in the conversation */
+            /** @description Position in the conversation: increasing, not dense (a send cut short by a crash, or refused after taking its position, leaves a gap that never fills: a gap is not a lost message; docs/durability.md) */
             seq: number;
             /** @description Null when the sender deleted their account */
             sender_id: string | null;
