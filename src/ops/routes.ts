@@ -3,6 +3,7 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter, json, route } from "../shared/openapi.js";
 import { safeEqualText } from "../shared/random.js";
+import { probeWrite } from "./repo.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
@@ -24,6 +25,7 @@ const banner = route({
   tags,
   security: [],
   operationId: "banner",
+  store: false,
   summary: "Service banner",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
@@ -33,6 +35,7 @@ const healthz = route({
   tags,
   security: [],
   operationId: "healthz",
+  store: false,
   summary: "Liveness: the process answers",
   responses: { 200: json(Health, "Alive") },
 });
@@ -42,8 +45,15 @@ const readyz = route({
   tags,
   security: [],
   operationId: "readyz",
-  summary: "Readiness: the database answers",
-  responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Database unreachable") },
+  store: false,
+  summary: "Readiness: the database answers and accepts a write",
+  description:
+    "Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, " +
+    "or cannot write (a full disk included).",
+  responses: {
+    200: json(Ready, "Ready"),
+    503: json(Ready, "Database unreachable, too slow, or refusing writes"),
+  },
 });
 const metrics = route({
   method: "get",
@@ -51,6 +61,7 @@ const metrics = route({
   tags,
   security: [],
   operationId: "metrics",
+  store: false,
   summary: "Prometheus metrics",
   description:
     "Open when METRICS_TOKEN is unset (the default: keep it off the public side of the reverse proxy, as " +
@@ -68,7 +79,7 @@ export function opsRoutes(deps: Deps, version: string) {
     )
     .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readyz, async (c) =>
-      (await deps.store.ping())
+      (await probeWrite(deps.store.db, deps.clock.now(), 1_500))
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
         : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
     )
