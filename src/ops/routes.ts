@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter, json, route } from "../shared/openapi.js";
@@ -81,7 +82,9 @@ export function opsRoutes(deps: Deps, version: string) {
     .openapi(readyz, async (c) =>
       (await probeWrite(deps.store.db, deps.clock.now(), 1_500))
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
-        : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
+        : c.json({ status: "unavailable" as const, database: "down" as const }, 503, {
+            "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
+          }),
     )
     .openapi(metrics, (c) => {
       const token = deps.config.METRICS_TOKEN;
