@@ -11,16 +11,20 @@ const root = new URL("../..", import.meta.url).pathname;
  * loopback port and a database of its own; resolves once it logs that it listens. `output()` is
  * everything it printed so far (a development server without SMTP prints the OTP mails).
  */
-export async function spawnServer(env: Record<string, string> = {}) {
+export async function spawnServer(env: Record<string, string> = {}, o: { dataDir?: string } = {}) {
   const port = await freePort();
   const dbName = `hush_spawned_${randomBytes(4).toString("hex")}`;
   let output = "";
+  // With a data folder, the server starts its own local store there, as `npm start` does.
+  const storeEnv: Record<string, string> = o.dataDir
+    ? { DATA_DIR: o.dataDir }
+    : { MONGODB_URI: inject("mongoUri") };
   const proc = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? "",
       NODE_ENV: "development",
-      MONGODB_URI: inject("mongoUri"),
+      ...storeEnv,
       MONGODB_DB: dbName,
       PORT: String(port),
       HOST: "127.0.0.1",
@@ -35,13 +39,22 @@ export async function spawnServer(env: Record<string, string> = {}) {
     });
     proc.on("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
   });
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    dbName,
+    pid: proc.pid!,
     output: () => output,
+    /** Kills the server (SIGKILL: no shutdown at all) and resolves once it is gone. */
+    async kill() {
+      proc.kill("SIGKILL");
+      await exited;
+    },
     async stop() {
       proc.kill("SIGTERM");
-      await dropDatabase(dbName);
+      if (o.dataDir) await exited;
+      else await dropDatabase(dbName);
     },
   };
 }
