@@ -8,7 +8,12 @@ import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
 import { conversationRoutes } from "./conversations/index.js";
 import { storeTimeouts } from "./db/store.js";
-import { isStoreUnavailable, storeUnavailable, withinStoreBound } from "./db/unavailable.js";
+import {
+  isStoreUnavailable,
+  noteStoreTrouble,
+  storeUnavailable,
+  withinStoreBound,
+} from "./db/unavailable.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
@@ -103,6 +108,7 @@ export function createApp(deps: Deps) {
     throw new AppError("METHOD_NOT_ALLOWED", `Use ${list} on this path`, undefined, { Allow: list });
   });
   app.onError((err, c) => {
+    noteStoreTrouble(deps.store, deps.clock.now(), err);
     const e = toAppError(err);
     if (e.code === "STORE_UNAVAILABLE") {
       deps.logger.warn("store unavailable", { request_id: requestIdOf(c), error: err });

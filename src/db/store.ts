@@ -7,6 +7,12 @@ export interface Store {
   db: Db;
   /** Which optional MongoDB features this deployment has; the fallbacks are chosen from it. */
   capabilities: Capabilities;
+  /**
+   * When a write last failed for want of space (ms since the epoch, on the deps clock), or null. A
+   * full disk fails writes on and off (SQLite reuses its log's room after each checkpoint), so
+   * readiness stays down for a while after one such failure rather than trusting one probe.
+   */
+  health: { diskFullAt: number | null };
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -78,6 +84,7 @@ export function storeOf(
     client,
     db,
     capabilities,
+    health: { diskFullAt: null },
     async ping(timeoutMs = 1_500) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((r) => {

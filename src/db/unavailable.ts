@@ -16,14 +16,20 @@ export const STORE_RETRY_AFTER_SECONDS = 2;
 // The driver's names for errors it does not export as classes.
 const unavailableNames = new Set(["MongoWaitQueueTimeoutError", "MongoPoolClearedError"]);
 // The store refusing writes for want of space: MongoDB's OutOfDiskSpace, SQLite's SQLITE_FULL as the
-// local store (FerretDB) reports it, and ENOSPC in any wording.
-const diskFull = /disk is full|no space left|out of disk space|ENOSPC/i;
+// local store (FerretDB) reports it, ENOSPC in any wording, and SQLite's write errors (a file size
+// limit, a failing disk).
+const diskFull = /disk is full|no space left|out of disk space|ENOSPC|disk I\/O error/i;
 
 /**
  * True when `err` (or what caused it) says the store could not be reached, did not answer in time
  * or cannot write: the store is unavailable, which the caller may retry, not an internal error.
  */
 export function isStoreUnavailable(err: unknown): boolean {
+  return storeTrouble(err) !== null;
+}
+
+/** `isStoreUnavailable`, telling a full disk apart (readiness remembers it, see `Store.health`). */
+export function storeTrouble(err: unknown): "unavailable" | "disk-full" | null {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     if (
       e instanceof MongoNetworkError || // includes timeouts and a cleared pool
@@ -35,10 +41,20 @@ export function isStoreUnavailable(err: unknown): boolean {
       e instanceof MongoServerClosedError ||
       unavailableNames.has(e.name)
     )
-      return true;
-    if (e instanceof MongoServerError && (e.code === 14031 || diskFull.test(e.message))) return true;
+      return "unavailable";
+    if (e instanceof MongoServerError && (e.code === 14031 || diskFull.test(e.message))) return "disk-full";
   }
-  return false;
+  return null;
+}
+
+/** How long readiness stays down after a write failed for want of space. */
+export const DISK_FULL_MEMORY_MS = 30_000;
+
+/** Records a full disk on the store's health, for `/readyz`; true when `err` is store trouble at all. */
+export function noteStoreTrouble(store: { health: { diskFullAt: number | null } }, now: Date, err: unknown) {
+  const kind = storeTrouble(err);
+  if (kind === "disk-full") store.health.diskFullAt = now.getTime();
+  return kind !== null;
 }
 
 /** The one error store trouble becomes: 503 STORE_UNAVAILABLE with Retry-After. */

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
+import { DISK_FULL_MEMORY_MS, STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter, json, route } from "../shared/openapi.js";
@@ -50,7 +50,8 @@ const readyz = route({
   summary: "Readiness: the database answers and accepts a write",
   description:
     "Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, " +
-    "or cannot write (a full disk included).",
+    "or cannot write: the probe failed, or a write failed for want of space in the last 30 s (a full disk " +
+    "fails writes on and off).",
   responses: {
     200: json(Ready, "Ready"),
     503: json(Ready, "Database unreachable, too slow, or refusing writes"),
@@ -73,6 +74,17 @@ const metrics = route({
   errors: ["UNAUTHORIZED"],
 });
 
+/**
+ * Ready when a bounded write succeeds and no write failed for want of space lately: on a full disk
+ * writes fail on and off, so one lucky probe must not say ready.
+ */
+async function ready(deps: Deps) {
+  const now = deps.clock.now();
+  const full = deps.store.health.diskFullAt;
+  if (full !== null && now.getTime() - full < DISK_FULL_MEMORY_MS) return false;
+  return probeWrite(deps.store.db, now, 1_500);
+}
+
 export function opsRoutes(deps: Deps, version: string) {
   return createRouter()
     .openapi(banner, (c) =>
@@ -80,7 +92,7 @@ export function opsRoutes(deps: Deps, version: string) {
     )
     .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readyz, async (c) =>
-      (await probeWrite(deps.store.db, deps.clock.now(), 1_500))
+      (await ready(deps))
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
         : c.json({ status: "unavailable" as const, database: "down" as const }, 503, {
             "Retry-After": String(STORE_RETRY_AFTER_SECONDS),

@@ -1,7 +1,7 @@
 import { ObjectId } from "mongodb";
 import type { RawData, WebSocket } from "ws";
 import { storeTimeouts } from "../db/store.js";
-import { isStoreUnavailable, storeUnavailable, withinStoreBound } from "../db/unavailable.js";
+import { noteStoreTrouble, storeUnavailable, withinStoreBound } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { findDevice } from "../devices/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
@@ -190,7 +190,7 @@ export class Connection {
       const id = event.type === "send_message" ? event.data.client_message_id : undefined;
       const extra = id ? { client_message_id: id } : {};
       if (err instanceof AppError) return this.fail(err, event.type, extra);
-      if (isStoreUnavailable(err)) {
+      if (noteStoreTrouble(this.deps.store, this.deps.clock.now(), err)) {
         this.deps.logger.warn("store unavailable", { type: event.type, error: err });
         return this.fail(storeUnavailable(), event.type, extra);
       }
