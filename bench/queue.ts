@@ -63,7 +63,10 @@ async function device(d: Deps) {
   return { userId: user._id as ObjectId, token: session_token };
 }
 
-function open(token: string, onFrame: (e: { type: string; data: any }) => void) {
+function open(
+  token: string,
+  onFrame: (e: { type: string; data: { in_reply_to?: string; code?: string } }) => void,
+) {
   return new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(`${http.replace("http", "ws")}/api/v1/ws?token=${token}`);
     ws.on("message", (raw) => {
