@@ -22,13 +22,21 @@ import { fileURLToPath } from "node:url";
  *
  * FerretDB's SQLite backend is patched at build time (docs/stores.md, "Filter pushdown"): the
  * module is vendored into a scratch copy of store/, store/_ferretdb_patch/hush_pushdown.go is added
- * to its internal/backends/sqlite package and sqlite.patch makes that package call it. `go` ignores
+ * to its internal/backends/sqlite package and sqlite.patch makes that package call it; handler.patch
+ * fixes its update command holding a SQLite connection per statement. `go` ignores
  * directories starting with "_", so store/ itself never compiles the patch's files.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const storeDir = join(root, "store");
 const patchDir = "_ferretdb_patch";
-const patchedPackage = "vendor/github.com/FerretDB/FerretDB/internal/backends/sqlite";
+const ferretdb = "vendor/github.com/FerretDB/FerretDB/internal";
+const patchedPackage = `${ferretdb}/backends/sqlite`;
+/** Patches to FerretDB's own code, each applied in its package: `<patch file>` -> package directory. */
+const patches: Record<string, string> = {
+  "sqlite.patch": patchedPackage,
+  // msg_update.go closes each statement's query before the next: docs/stores.md, "The write gate".
+  "handler.patch": `${ferretdb}/handler`,
+};
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */
 function storeSources(dir = storeDir, prefix = ""): string[] {
@@ -61,15 +69,16 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
   try {
     cpSync(storeDir, work, { recursive: true });
     execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit" });
-    const pkg = join(work, patchedPackage);
-    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(pkg, "hush_pushdown.go"));
-    // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
-    // it would resolve the patch's paths from that repository's root.
-    execFileSync("git", ["apply", join(work, patchDir, "sqlite.patch")], {
-      cwd: pkg,
-      stdio: "inherit",
-      env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
-    });
+    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(work, patchedPackage, "hush_pushdown.go"));
+    for (const [patch, pkg] of Object.entries(patches)) {
+      // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
+      // it would resolve the patch's paths from that repository's root.
+      execFileSync("git", ["apply", join(work, patchDir, patch)], {
+        cwd: join(work, pkg),
+        stdio: "inherit",
+        env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
+      });
+    }
     const tmp = `${bin}.${process.pid}.tmp`;
     execFileSync("go", ["build", "-mod=vendor", "-o", tmp, "."], { cwd: work, stdio: "inherit" });
     renameSync(tmp, bin);
