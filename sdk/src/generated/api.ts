@@ -44,7 +44,7 @@ export interface paths {
         };
         /**
          * Readiness: the database answers and accepts a write
-         * @description Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, or cannot write (a full disk included).
+         * @description Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, or cannot write: the probe failed, or a write failed for want of space in the last 30 s (a full disk fails writes on and off).
          */
         get: operations["readyz"];
         put?: never;
