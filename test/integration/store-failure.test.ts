@@ -25,9 +25,10 @@ const storeLog: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hush-store-failure-"));
-  // A dead store is started again only after 4 s here (at once in production), longer than a
-  // request waits for a reachable store: the requests in that window certainly answer 503.
-  store = await startLocalStore(dir, (m) => storeLog.push(m), { restartDelaysMs: [4_000] });
+  // A dead store is started again only after 8 s here (at once in production): the requests that
+  // were waiting when it died and one made while it is dead each wait 2 s for a reachable store
+  // (startHush), so they certainly answer 503 first.
+  store = await startLocalStore(dir, (m) => storeLog.push(m), { restartDelaysMs: [8_000] });
   h = await startHush({ STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) }, { uri: store.uri });
 }, 120_000);
 
