@@ -7,6 +7,13 @@ import { authRoutes } from "./auth/index.js";
 import { blockRoutes } from "./blocks/index.js";
 import { contactRoutes } from "./contacts/index.js";
 import { conversationRoutes } from "./conversations/index.js";
+import { storeTimeouts } from "./db/store.js";
+import {
+  isStoreUnavailable,
+  noteStoreTrouble,
+  storeUnavailable,
+  withinStoreBound,
+} from "./db/unavailable.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
@@ -37,6 +44,9 @@ export function createApp(deps: Deps) {
 
   const api = createRouter();
   let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  // A store that stops answering costs a client at most this long, then a 503 (docs/durability.md).
+  const storeBound = config.STORE_TIMEOUT_MS + storeTimeouts.selectionMs;
+  api.use("*", (_c, next) => withinStoreBound(deps.store, storeBound, next()));
   api.use("*", apiBasics(config.TRUST_PROXY));
   api.use(
     "*",
@@ -98,8 +108,11 @@ export function createApp(deps: Deps) {
     throw new AppError("METHOD_NOT_ALLOWED", `Use ${list} on this path`, undefined, { Allow: list });
   });
   app.onError((err, c) => {
+    noteStoreTrouble(deps.store, deps.clock.now(), err);
     const e = toAppError(err);
-    if (e.status >= 500) {
+    if (e.code === "STORE_UNAVAILABLE") {
+      deps.logger.warn("store unavailable", { request_id: requestIdOf(c), error: err });
+    } else if (e.status >= 500) {
       deps.logger.error("request failed", { request_id: requestIdOf(c), error: err });
     }
     return c.json(errorBody(e), e.status, e.headers);
@@ -134,6 +147,7 @@ function toAppError(err: unknown): AppError {
     // Hono's own validator: malformed JSON (a body is parsed only there, once).
     return new AppError(/json/i.test(err.message) ? "INVALID_JSON" : "VALIDATION_ERROR", err.message);
   }
+  if (isStoreUnavailable(err)) return storeUnavailable();
   return new AppError("INTERNAL_ERROR");
 }
 

@@ -18,6 +18,11 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,63}$/, "letters, digits, _ and - only")
     .default("hush"),
   DATA_DIR: z.string().min(1).default("./data"),
+  /**
+   * How long one store operation may wait for the store's answer before the request answers 503
+   * STORE_UNAVAILABLE (the driver's socket timeout; docs/durability.md, "When the store fails").
+   */
+  STORE_TIMEOUT_MS: int(500, 120_000).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   SMTP_URL: z
     .string()

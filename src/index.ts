@@ -33,9 +33,11 @@ async function main() {
   const uri = config.MONGODB_URI ?? local!.uri;
   logger.info("database", {
     store: local ? `local FerretDB store at ${local.uri} (data in ${config.DATA_DIR})` : "MONGODB_URI",
+    ...(local ? { store_pid: local.pid() } : {}),
   });
   const store = await connectStore(uri, config.MONGODB_DB, logger, {
     inventory,
+    timeoutMs: config.STORE_TIMEOUT_MS,
     ttlGraceSeconds: config.TTL_BACKSTOP_SECONDS,
   });
   const mailer = config.SMTP_URL ? smtpMailer(config.SMTP_URL, config.MAIL_FROM) : consoleMailer(logger);

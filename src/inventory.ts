@@ -13,6 +13,7 @@ import { batches, erasures } from "./messages/erasures.js";
 import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
+import { readinessProbes } from "./ops/repo.js";
 import { presence } from "./presence/repo.js";
 import { operations } from "./recovery/ops.js";
 import { blocks } from "./relations/blocks.js";
@@ -56,5 +57,6 @@ export const inventory: readonly AnyOwned[] = [
   contacts,
   blocks,
   counters,
+  readinessProbes,
   users,
 ];

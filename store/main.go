@@ -3,7 +3,9 @@
 //
 // Usage: hush-store <tcp-address> <sqlite-directory>
 //
-// It prints "ready <mongodb uri>" once clients can connect. FerretDB itself listens on a private
+// It prints "ready <mongodb uri>" once clients can connect. It refuses to start on a folder another
+// store is using (exit code 3), and with HUSH_STORE_PARENT=<pid> it stops when that process dies
+// (lifetime.go). FerretDB itself listens on a private
 // loopback port behind a proxy (proxy.go) that makes each write command atomic, and every
 // collection table gets an index that FerretDB's _id lookups can use (sqliteidx.go).
 // With HUSH_STORE_RAW=1 it runs plain FerretDB on the address instead, without either (for
@@ -12,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,7 +22,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -31,6 +36,9 @@ func main() {
 	}
 	if err := run(os.Args[1], os.Args[2], os.Getenv("HUSH_STORE_RAW") == "1"); err != nil {
 		fmt.Fprintln(os.Stderr, "hush-store:", err)
+		if errors.Is(err, errFolderInUse) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }
@@ -43,6 +51,11 @@ func run(addr, dir string, raw bool) error {
 	if err != nil {
 		return err
 	}
+	lock, err := lockFolder(abs)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 
 	level := slog.LevelError
 	if os.Getenv("HUSH_STORE_DEBUG") != "" {
@@ -80,6 +93,20 @@ func run(addr, dir string, raw bool) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if p := os.Getenv("HUSH_STORE_PARENT"); p != "" {
+		parent, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("HUSH_STORE_PARENT: %w", err)
+		}
+		tieToParent(parent, stop)
+	}
+	// A shutdown that hangs (a client holding a connection open) must not keep the folder locked.
+	go func() {
+		<-ctx.Done()
+		time.Sleep(5 * time.Second)
+		fmt.Fprintln(os.Stderr, "hush-store: shutdown took over 5 s; exiting")
+		os.Exit(1)
+	}()
 
 	done := make(chan struct{})
 	go func() {
@@ -93,7 +120,15 @@ func run(addr, dir string, raw bool) error {
 		if err != nil {
 			return err
 		}
-		p := newProxy(u.Host, index, logger)
+		holdMax := defaultHoldMax
+		if v := os.Getenv("HUSH_STORE_GATE_HOLD_MS"); v != "" {
+			ms, err := strconv.Atoi(v)
+			if err != nil || ms <= 0 {
+				return fmt.Errorf("HUSH_STORE_GATE_HOLD_MS: want a positive number of milliseconds, got %q", v)
+			}
+			holdMax = time.Duration(ms) * time.Millisecond
+		}
+		p := newProxy(u.Host, index, logger, holdMax)
 		go func() { _ = p.serve(ln) }()
 		uri = "mongodb://" + ln.Addr().String() + "/"
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FerretDB v1 applies a write by reading documents and writing them back in separate steps, so
@@ -60,15 +61,31 @@ func (g *gate) lock(db string) *sync.Mutex {
 	return l
 }
 
+// defaultHoldMax bounds how long one gated command may hold its database's gate. No write Hush
+// sends takes more than a fraction of it, and its driver gives up on an answer after
+// STORE_TIMEOUT_MS (10 s by default); a command still unanswered by then is stuck (FerretDB waiting
+// for a SQLite connection that never frees, say), and while it holds the gate every other write to
+// the database waits behind it: the store would be locked up for good. Past the bound the proxy
+// closes that command's connection to FerretDB, which cancels the command there, and releases the
+// gate; the client sees a network error, which Hush answers as 503 STORE_UNAVAILABLE.
+const defaultHoldMax = 30 * time.Second
+
 type proxy struct {
 	backend string // FerretDB's own loopback address
 	gate    gate
 	index   *idIndexer
 	log     *slog.Logger
+	holdMax time.Duration
 }
 
-func newProxy(backend string, index *idIndexer, log *slog.Logger) *proxy {
-	return &proxy{backend: backend, gate: gate{locks: map[string]*sync.Mutex{}}, index: index, log: log}
+func newProxy(backend string, index *idIndexer, log *slog.Logger, holdMax time.Duration) *proxy {
+	return &proxy{
+		backend: backend,
+		gate:    gate{locks: map[string]*sync.Mutex{}},
+		index:   index,
+		log:     log,
+		holdMax: holdMax,
+	}
 }
 
 func (p *proxy) serve(ln net.Listener) error {
@@ -86,6 +103,7 @@ type inflight struct {
 	lock    *sync.Mutex // the database's gate, released when the reply arrives
 	after   func()      // index upkeep, run before the gate is released
 	swallow bool        // sent with moreToCome: the client expects no reply, but FerretDB v1 sends one
+	limit   *time.Timer // cuts the connection if the reply takes longer than holdMax
 }
 
 // session is one client connection paired with its own connection to FerretDB. FerretDB handles a
@@ -106,6 +124,9 @@ func (s *session) take(id int32) (inflight, bool) {
 	defer s.mu.Unlock()
 	in, ok := s.pending[id]
 	delete(s.pending, id)
+	if ok && in.limit != nil {
+		in.limit.Stop()
+	}
 	return in, ok
 }
 
@@ -114,6 +135,9 @@ func (s *session) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, in := range s.pending {
+		if in.limit != nil {
+			in.limit.Stop()
+		}
 		if in.lock != nil {
 			in.lock.Unlock()
 		}
@@ -160,6 +184,14 @@ func (p *proxy) requests(s *session, client, server net.Conn) {
 		if h.opCode == opMsg {
 			if c, err := parseOpMsg(msg); err == nil {
 				if in := p.admit(c); in.lock != nil || in.swallow {
+					if in.lock != nil {
+						in.limit = time.AfterFunc(p.holdMax, func() {
+							p.log.Error("hush-store: a write held the gate too long; cutting its connection",
+								"command", c.name, "db", c.db, "bound", p.holdMax)
+							// replies() then fails to read, and finish() releases the gate.
+							_ = server.Close()
+						})
+					}
 					s.add(h.requestID, in)
 				}
 			}

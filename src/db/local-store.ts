@@ -22,13 +22,21 @@ import { fileURLToPath } from "node:url";
  *
  * FerretDB's SQLite backend is patched at build time (docs/stores.md, "Filter pushdown"): the
  * module is vendored into a scratch copy of store/, store/_ferretdb_patch/hush_pushdown.go is added
- * to its internal/backends/sqlite package and sqlite.patch makes that package call it. `go` ignores
+ * to its internal/backends/sqlite package and sqlite.patch makes that package call it; handler.patch
+ * fixes its update command holding a SQLite connection per statement. `go` ignores
  * directories starting with "_", so store/ itself never compiles the patch's files.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const storeDir = join(root, "store");
 const patchDir = "_ferretdb_patch";
-const patchedPackage = "vendor/github.com/FerretDB/FerretDB/internal/backends/sqlite";
+const ferretdb = "vendor/github.com/FerretDB/FerretDB/internal";
+const patchedPackage = `${ferretdb}/backends/sqlite`;
+/** Patches to FerretDB's own code, each applied in its package: `<patch file>` -> package directory. */
+const patches: Record<string, string> = {
+  "sqlite.patch": patchedPackage,
+  // msg_update.go closes each statement's query before the next: docs/stores.md, "The write gate".
+  "handler.patch": `${ferretdb}/handler`,
+};
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */
 function storeSources(dir = storeDir, prefix = ""): string[] {
@@ -61,15 +69,16 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
   try {
     cpSync(storeDir, work, { recursive: true });
     execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit" });
-    const pkg = join(work, patchedPackage);
-    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(pkg, "hush_pushdown.go"));
-    // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
-    // it would resolve the patch's paths from that repository's root.
-    execFileSync("git", ["apply", join(work, patchDir, "sqlite.patch")], {
-      cwd: pkg,
-      stdio: "inherit",
-      env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
-    });
+    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(work, patchedPackage, "hush_pushdown.go"));
+    for (const [patch, pkg] of Object.entries(patches)) {
+      // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
+      // it would resolve the patch's paths from that repository's root.
+      execFileSync("git", ["apply", join(work, patchDir, patch)], {
+        cwd: join(work, pkg),
+        stdio: "inherit",
+        env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
+      });
+    }
     const tmp = `${bin}.${process.pid}.tmp`;
     execFileSync("go", ["build", "-mod=vendor", "-o", tmp, "."], { cwd: work, stdio: "inherit" });
     renameSync(tmp, bin);
@@ -92,6 +101,8 @@ export async function freePort(): Promise<number> {
 
 export interface LocalStore {
   uri: string;
+  /** The store process's pid; a new one after the store was restarted. */
+  pid(): number;
   stop(): Promise<void>;
 }
 
@@ -101,31 +112,102 @@ export interface LocalStoreOptions {
    * atomic and `_id` lookups scan. Only for benchmarks that compare the two.
    */
   raw?: boolean;
+  /** Extra environment for the store (HUSH_STORE_GATE_HOLD_MS). */
+  env?: Record<string, string>;
+  /** Delays before each restart of a store that died (the last one repeats); tests lengthen them. */
+  restartDelaysMs?: number[];
 }
 
-/** Starts the local store on a free loopback port with its data in `dataDir`, kept across restarts. */
+/** Delays before restarting a store that died: the first retry at once, then up to 5 s apart. */
+const restartDelays = [0, 250, 1_000, 5_000];
+
+/**
+ * Starts the local store on a free loopback port with its data in `dataDir`, kept across restarts.
+ *
+ * The store lives and dies with this process (docs/durability.md, "When the store fails"): it gets
+ * a pipe on stdin and HUSH_STORE_PARENT, so it exits when this process dies, however it dies, and a
+ * second store on the same folder refuses to start. A store that dies while this process lives
+ * is started again on the same port, so the driver reconnects by itself and requests answer 503
+ * STORE_UNAVAILABLE only meanwhile.
+ */
 export async function startLocalStore(
   dataDir: string,
-  log?: (msg: string) => void,
+  log: (msg: string) => void = () => {},
   options: LocalStoreOptions = {},
 ): Promise<LocalStore> {
   const bin = ensureStoreBinary(log);
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
-  const env = { ...process.env, HUSH_STORE_RAW: options.raw ? "1" : "" };
-  const child = spawn(bin, [`127.0.0.1:${port}`, resolve(dataDir)], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env,
+  const env = {
+    ...process.env,
+    ...options.env,
+    HUSH_STORE_RAW: options.raw ? "1" : "",
+    HUSH_STORE_PARENT: String(process.pid),
+  };
+  const args = [`127.0.0.1:${port}`, resolve(dataDir)];
+  let child = await spawnStore(bin, args, env);
+  let stopping = false;
+  let attempt = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const watch = (c: ChildProcess) =>
+    c.once("exit", (code, signal) => {
+      if (stopping) return;
+      log(
+        `local store (pid ${c.pid}) exited (${signal ?? `code ${code}`}); starting it again on port ${port}`,
+      );
+      restart();
+    });
+  const restart = () => {
+    const delays = options.restartDelaysMs ?? restartDelays;
+    const delay = delays[Math.min(attempt++, delays.length - 1)]!;
+    timer = setTimeout(async () => {
+      if (stopping) return;
+      try {
+        const next = await spawnStore(bin, args, env);
+        if (stopping) return void stopChild(next);
+        child = next;
+        attempt = 0;
+        watch(child);
+        log(`local store started again (pid ${child.pid})`);
+      } catch (err) {
+        log(`local store did not start again (${(err as Error).message}); retrying`);
+        restart();
+      }
+    }, delay);
+  };
+  watch(child);
+  return {
+    uri: child.uri,
+    pid: () => child.pid!,
+    stop: () => {
+      stopping = true;
+      clearTimeout(timer);
+      return stopChild(child);
+    },
+  };
+}
+
+/** Spawns one store process; resolves once it prints `ready`, rejects with what it printed if it exits first. */
+async function spawnStore(bin: string, args: string[], env: NodeJS.ProcessEnv) {
+  // stdin is a pipe this process never writes to: the store reads EOF when this process dies.
+  const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"], env });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    process.stderr.write(d);
+    stderr = (stderr + d.toString()).slice(-2_000);
   });
   const uri = await new Promise<string>((res, rej) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (l) => {
       if (l.startsWith("ready ")) res(l.slice(6).trim());
     });
-    child.once("exit", (code) => rej(new Error(`local store exited with code ${code} before it was ready`)));
+    child.once("exit", (code) =>
+      rej(new Error(`local store exited with code ${code} before it was ready: ${stderr.trim()}`)),
+    );
     child.once("error", rej);
   });
-  return { uri, stop: () => stopChild(child) };
+  return Object.assign(child, { uri });
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

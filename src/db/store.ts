@@ -7,6 +7,12 @@ export interface Store {
   db: Db;
   /** Which optional MongoDB features this deployment has; the fallbacks are chosen from it. */
   capabilities: Capabilities;
+  /**
+   * When a write last failed for want of space (ms since the epoch, on the deps clock), or null. A
+   * full disk fails writes on and off (SQLite reuses its log's room after each checkpoint), so
+   * readiness stays down for a while after one such failure rather than trusting one probe.
+   */
+  health: { diskFullAt: number | null };
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -24,7 +30,13 @@ export interface Capabilities {
 export interface StoreOptions {
   /** Every collection's declaration; their indexes are created at connect. */
   inventory: readonly AnyOwned[];
+  /**
+   * How long one operation waits for the store's answer (the driver's socket timeout): a stalled
+   * store fails requests in bounded time, as 503 STORE_UNAVAILABLE, rather than hanging them.
+   */
   timeoutMs?: number;
+  /** How long an operation waits for a reachable store and a free connection (selection, checkout, connect). */
+  selectionTimeoutMs?: number;
   /**
    * Seconds past `expires_at` after which MongoDB's TTL monitor erases a document the expiry job
    * somehow missed; null creates no TTL index (tests on an injected clock, where wall-clock TTL
@@ -38,11 +50,19 @@ export interface StoreOptions {
   onCommand?: (event: CommandStartedEvent) => void;
 }
 
+/**
+ * The driver's bounds (docs/durability.md): an operation waits at most `selectionMs` for a
+ * reachable store and a pooled connection, then at most `operationMs` (STORE_TIMEOUT_MS) for its
+ * answer. Either running out is store trouble: the request answers 503 STORE_UNAVAILABLE.
+ */
+export const storeTimeouts = { selectionMs: 3_000, operationMs: 10_000 };
+
 export async function connectStore(uri: string, dbName: string, logger: Logger, o: StoreOptions) {
-  const timeoutMs = o.timeoutMs ?? 5_000;
+  const selectionMs = o.selectionTimeoutMs ?? storeTimeouts.selectionMs;
   const client = new MongoClient(uri, {
-    serverSelectionTimeoutMS: timeoutMs,
-    connectTimeoutMS: timeoutMs,
+    serverSelectionTimeoutMS: selectionMs,
+    connectTimeoutMS: selectionMs,
+    socketTimeoutMS: o.timeoutMs ?? storeTimeouts.operationMs,
     maxPoolSize: 50,
     monitorCommands: o.onCommand !== undefined,
   });
@@ -68,6 +88,7 @@ export function storeOf(
     client,
     db,
     capabilities,
+    health: { diskFullAt: null },
     async ping(timeoutMs = 1_500) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((r) => {

@@ -1,8 +1,10 @@
 import { z } from "@hono/zod-openapi";
+import { DISK_FULL_MEMORY_MS, STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter, json, route } from "../shared/openapi.js";
 import { safeEqualText } from "../shared/random.js";
+import { probeWrite } from "./repo.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
@@ -24,6 +26,7 @@ const banner = route({
   tags,
   security: [],
   operationId: "banner",
+  store: false,
   summary: "Service banner",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
@@ -33,6 +36,7 @@ const healthz = route({
   tags,
   security: [],
   operationId: "healthz",
+  store: false,
   summary: "Liveness: the process answers",
   responses: { 200: json(Health, "Alive") },
 });
@@ -42,8 +46,16 @@ const readyz = route({
   tags,
   security: [],
   operationId: "readyz",
-  summary: "Readiness: the database answers",
-  responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Database unreachable") },
+  store: false,
+  summary: "Readiness: the database answers and accepts a write",
+  description:
+    "Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, " +
+    "or cannot write: the probe failed, or a write failed for want of space in the last 30 s (a full disk " +
+    "fails writes on and off).",
+  responses: {
+    200: json(Ready, "Ready"),
+    503: json(Ready, "Database unreachable, too slow, or refusing writes"),
+  },
 });
 const metrics = route({
   method: "get",
@@ -51,6 +63,7 @@ const metrics = route({
   tags,
   security: [],
   operationId: "metrics",
+  store: false,
   summary: "Prometheus metrics",
   description:
     "Open when METRICS_TOKEN is unset (the default: keep it off the public side of the reverse proxy, as " +
@@ -61,6 +74,17 @@ const metrics = route({
   errors: ["UNAUTHORIZED"],
 });
 
+/**
+ * Ready when a bounded write succeeds and no write failed for want of space lately: on a full disk
+ * writes fail on and off, so one lucky probe must not say ready.
+ */
+async function ready(deps: Deps) {
+  const now = deps.clock.now();
+  const full = deps.store.health.diskFullAt;
+  if (full !== null && now.getTime() - full < DISK_FULL_MEMORY_MS) return false;
+  return probeWrite(deps.store.db, now, 1_500);
+}
+
 export function opsRoutes(deps: Deps, version: string) {
   return createRouter()
     .openapi(banner, (c) =>
@@ -68,9 +92,11 @@ export function opsRoutes(deps: Deps, version: string) {
     )
     .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readyz, async (c) =>
-      (await deps.store.ping())
+      (await ready(deps))
         ? c.json({ status: "ready" as const, database: "up" as const }, 200)
-        : c.json({ status: "unavailable" as const, database: "down" as const }, 503),
+        : c.json({ status: "unavailable" as const, database: "down" as const }, 503, {
+            "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
+          }),
     )
     .openapi(metrics, (c) => {
       const token = deps.config.METRICS_TOKEN;

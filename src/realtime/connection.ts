@@ -1,5 +1,7 @@
 import { ObjectId } from "mongodb";
 import type { RawData, WebSocket } from "ws";
+import { storeTimeouts } from "../db/store.js";
+import { noteStoreTrouble, storeUnavailable, withinStoreBound } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { findDevice } from "../devices/repo.js";
 import { sessionForGate } from "../sessions/repo.js";
@@ -181,12 +183,17 @@ export class Connection {
     if (this.closed) return;
     try {
       const handler = handlers[event.type] as (d: Deps, s: Connection, e: ClientEvent) => Promise<void>;
-      await handler(this.deps, this, event);
+      const bound = this.deps.config.STORE_TIMEOUT_MS + storeTimeouts.selectionMs;
+      await withinStoreBound(this.deps.store, bound, handler(this.deps, this, event));
     } catch (err) {
       // A failed send names its client_message_id, so the client knows which one failed.
       const id = event.type === "send_message" ? event.data.client_message_id : undefined;
       const extra = id ? { client_message_id: id } : {};
       if (err instanceof AppError) return this.fail(err, event.type, extra);
+      if (noteStoreTrouble(this.deps.store, this.deps.clock.now(), err)) {
+        this.deps.logger.warn("store unavailable", { type: event.type, error: err });
+        return this.fail(storeUnavailable(), event.type, extra);
+      }
       this.deps.logger.error("socket event failed", { type: event.type, error: err });
       this.fail(new AppError("INTERNAL_ERROR"), event.type, extra);
     }
@@ -194,9 +201,16 @@ export class Connection {
 
   private fail(e: AppError, inReplyTo?: string, extra: { client_message_id?: string } = {}) {
     const { detail, ...rest } = errorBody(e);
+    const retryAfter = e.headers?.["Retry-After"];
     this.send({
       type: "error",
-      data: { message: detail, ...rest, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}), ...extra },
+      data: {
+        message: detail,
+        ...rest,
+        ...(inReplyTo ? { in_reply_to: inReplyTo } : {}),
+        ...extra,
+        ...(retryAfter ? { retry_after: Number(retryAfter) } : {}),
+      },
     });
   }
 

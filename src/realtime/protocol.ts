@@ -100,6 +100,14 @@ export const serverEvents = {
         .describe("Each bad field and what is wrong with it"),
       in_reply_to: z.string().optional().describe("The type of the client frame this answers, when known"),
       client_message_id: z.string().optional().describe("For a failed send_message: the id it carried"),
+      retry_after: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe(
+          "Seconds to wait before sending the frame again, on a retryable failure (STORE_UNAVAILABLE; RATE_LIMITED where the limiter knows)",
+        ),
       missing_devices: z.array(DeviceRef).optional().describe("DEVICE_MISMATCH: devices left out"),
       extra_devices: z
         .array(DeviceRef)

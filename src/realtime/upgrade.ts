@@ -1,6 +1,7 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocketServer } from "ws";
+import { isStoreUnavailable, storeUnavailable } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
 import { authenticate } from "../sessions/gate.js";
 import { AppError, errorBody } from "../shared/errors.js";
@@ -29,8 +30,10 @@ export function tokenOf(req: IncomingMessage, url: URL): string | null {
 function refuse(socket: Duplex, e: AppError) {
   if (socket.destroyed) return;
   const body = JSON.stringify(errorBody(e));
+  const headers = Object.entries(e.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`);
   socket.end(
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\n` +
+      headers.join("") +
       "Content-Type: application/json\r\n" +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       "Connection: close\r\n\r\n" +
@@ -51,6 +54,7 @@ export function upgradeHandler(deps: Deps, wss: WebSocketServer, hub: Hub, accep
     accept(deps, wss, hub, accepting, req, socket, head)
       .catch((err) => {
         if (err instanceof AppError) return refuse(socket, err);
+        if (isStoreUnavailable(err)) return refuse(socket, storeUnavailable());
         deps.logger.error("websocket upgrade failed", { error: err });
         refuse(socket, new AppError("INTERNAL_ERROR"));
       })

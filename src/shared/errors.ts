@@ -33,6 +33,10 @@ export const errorCodes = {
   RATE_LIMITED: [429, "Rate limit exceeded"],
   OTP_ATTEMPTS_EXCEEDED: [429, "Too many OTP verification attempts"],
   INTERNAL_ERROR: [500, "An unexpected error occurred"],
+  STORE_UNAVAILABLE: [
+    503,
+    "The database is unreachable, too slow or cannot write; retry after Retry-After seconds",
+  ],
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

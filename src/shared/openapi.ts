@@ -129,10 +129,10 @@ const unsatisfiedRange: HeaderSet = {
  * Every response carries X-Request-Id. On a rate-limited route the limit headers come with every
  * answer the limiter saw (successes and 429s, which add Retry-After); earlier failures (bad input,
  * no token) happen before it counts, so there they may be missing. A 416 says the size it was
- * measured against in Content-Range, as HTTP asks.
+ * measured against in Content-Range, as HTTP asks. A 503 (store trouble) says when to retry.
  */
 function headersFor(status: number, rateLimited: boolean): HeaderSet {
-  const own = status === 416 ? unsatisfiedRange : {};
+  const own = status === 416 ? unsatisfiedRange : status === 503 ? all(retryAfter, true) : {};
   if (!rateLimited) return { ...all(requestId, true), ...own };
   if (status < 400) return { ...all(requestId, true), ...all(limits, true) };
   if (status === 429) return { ...all(requestId, true), ...all(limits, true), ...all(retryAfter, true) };
@@ -237,6 +237,7 @@ const statusText: Record<ErrorStatus, string> = {
   426: "Not a WebSocket handshake",
   429: "Rate limited; see Retry-After and the X-RateLimit-* headers",
   500: "Unexpected failure, logged with the request id; the body is only the generic message",
+  503: "The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md)",
 };
 
 /** One response per status, listing its codes in the description and as named examples. */
@@ -272,17 +273,21 @@ export const declaredCodes = (response: { content?: Record<string, { examples?: 
  * `createRoute` plus what every route shares. `errors` lists the codes the route's own work can
  * produce; added to them: VALIDATION_ERROR where there are params, a query or a body;
  * INVALID_JSON, 413 and 415 on any method but GET (the body checks run before routing);
- * UNAUTHORIZED where a bearer token is required; INTERNAL_ERROR everywhere. A route that can
- * answer 429 is rate-limited and declares the rate-limit headers. Public routes say `security: []`.
+ * UNAUTHORIZED where a bearer token is required; INTERNAL_ERROR everywhere; STORE_UNAVAILABLE
+ * (503, Retry-After) on every route that touches the store, which is every route that does not say
+ * `store: false`. A route that can answer 429 is rate-limited and declares the rate-limit headers.
+ * Public routes say `security: []`.
  */
 export function route<
   const R extends RouteConfig & {
     errors?: readonly ErrorCode[];
     /** Required: `bearer`, or `[]` for a public route. The auth gate reads it; nothing is public by omission. */
     security: NonNullable<RouteConfig["security"]>;
+    /** False for the few routes that never touch the store (banner, liveness, metrics, readiness, which answers its own 503). */
+    store?: false;
   },
 >(config: R) {
-  const { errors: own = [], ...rest } = config;
+  const { errors: own = [], store, ...rest } = config;
   const codes = new Set<ErrorCode>();
   const { request } = rest;
   if (request?.params || request?.query || request?.body) codes.add("VALIDATION_ERROR");
@@ -292,6 +297,7 @@ export function route<
   if (rest.security?.length) codes.add("UNAUTHORIZED");
   for (const c of own) codes.add(c);
   codes.add("INTERNAL_ERROR");
+  if (store !== false) codes.add("STORE_UNAVAILABLE");
   const order = Object.keys(errorCodes);
   const sorted = [...codes].sort((a, b) => order.indexOf(a) - order.indexOf(b));
   const rateLimited = sorted.some((c) => statusOf(c) === 429);
@@ -305,5 +311,5 @@ export function route<
     ...rest,
     security: rest.security,
     responses: { ...responses, ...errorResponses(sorted, rateLimited) },
-  }) as unknown as ReturnType<typeof createRoute<R["path"], Omit<R, "errors">>>;
+  }) as unknown as ReturnType<typeof createRoute<R["path"], Omit<R, "errors" | "store">>>;
 }

@@ -50,7 +50,8 @@ export async function startHush(
   const uri = opts.uri ?? inject("mongoUri");
   const store = await connectStore(uri, dbName, logger, {
     inventory,
-    timeoutMs: 2_000,
+    selectionTimeoutMs: 2_000,
+    timeoutMs: config.STORE_TIMEOUT_MS,
     ttlGraceSeconds: null,
     onCommand: watchCommand,
   });

@@ -49,6 +49,7 @@ async function converse(a: Account, other: Account) {
 /** Touches every feature for `a`: keys, contacts, blocks, sessions, rate limits, conversations and messages. */
 async function useEverything(a: Account, other: Account) {
   await converse(a, other);
+  expect((await h.req("GET", "/readyz")).status).toBe(200); // its write probe
   const spk = ecPub();
   const upload = await h.req("PUT", "/api/v1/keys", {
     token: a.token,

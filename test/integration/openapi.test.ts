@@ -157,9 +157,14 @@ describe("OpenAPI spec", () => {
           .map(([name]) => name);
         expect(names, `${where} ${status}`).toContain("X-Request-Id");
         const rate = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"];
+        // 429 (rate limited) and 503 (store unavailable, readiness) say when to retry.
+        const retry = status === "429" || status === "503";
         if (limited) expect(names, `${where} ${status}`).toEqual(expect.arrayContaining(rate));
-        else expect(names, `${where} ${status}`).toEqual(["X-Request-Id"]);
-        expect(names.includes("Retry-After"), `${where} ${status}`).toBe(status === "429");
+        else
+          expect(names, `${where} ${status}`).toEqual(
+            retry ? ["X-Request-Id", "Retry-After"] : ["X-Request-Id"],
+          );
+        expect(names.includes("Retry-After"), `${where} ${status}`).toBe(retry);
       }
     }
   });
@@ -168,6 +173,8 @@ describe("OpenAPI spec", () => {
     const errorStatuses = new Set(Object.values(errorCodes).map(([status]) => String(status)));
     for (const { where, op } of operations()) {
       for (const [status, r] of Object.entries<any>(op.responses).filter(([s]) => errorStatuses.has(s))) {
+        // Readiness answers its own 503 with its status body; it is the one route that never declares STORE_UNAVAILABLE.
+        if (where === "GET /readyz" && status === "503") continue;
         const body = r.content["application/json"];
         expect(body.schema, `${where} ${status}`).toEqual({ $ref: "#/components/schemas/ErrorResponse" });
         const codes = Object.keys(body.examples);

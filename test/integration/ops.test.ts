@@ -93,7 +93,7 @@ describe("/metrics", () => {
 });
 
 describe("readiness when the database goes away", () => {
-  it("/readyz turns 503 and a database-backed route gives the generic 500, logged with its request id", async () => {
+  it("/readyz turns 503 and a database-backed route gives 503 STORE_UNAVAILABLE with Retry-After, logged with its request id", async () => {
     const proxy = await startProxy(hostOf(inject("mongoUri")));
     const cut = await startHush({}, { uri: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` });
     try {
@@ -102,11 +102,12 @@ describe("readiness when the database goes away", () => {
       const r = await cut.req("GET", "/readyz");
       expect(r).toMatchObject({ status: 503, body: { status: "unavailable", database: "down" } });
       const fail = await cut.req("POST", "/api/v1/auth/signup", { body: { email: "db.down@example.com" } });
-      expect(fail.status).toBe(500);
-      expect(fail.body).toEqual({ detail: "An unexpected error occurred", code: "INTERNAL_ERROR" });
+      expect(fail.status).toBe(503);
+      expect(fail.body).toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect(fail.headers.get("retry-after")).toBe("2");
       const id = fail.headers.get("x-request-id")!;
-      const logged = cut.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "request failed");
-      expect(logged).toMatchObject({ level: "error", request_id: id });
+      const logged = cut.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "store unavailable");
+      expect(logged).toMatchObject({ level: "warn", request_id: id });
       expect((await cut.req("GET", "/healthz")).status).toBe(200);
     } finally {
       await cut.close();

@@ -42,7 +42,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers */
+        /**
+         * Readiness: the database answers and accepts a write
+         * @description Writes one small document (bounded: 1.5 s). `database: down` when the store is unreachable, too slow, or cannot write: the probe failed, or a write failed for want of space in the last 30 s (a full disk fails writes on and off).
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -1042,7 +1045,7 @@ export interface components {
          * @description Stable machine-readable error code. Each operation lists the codes it can answer with.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR";
+        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
         /** @description One device of one user */
         DeviceRef: {
             user_id: string;
@@ -2214,10 +2217,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Database unreachable */
+            /** @description Database unreachable, too slow, or refusing writes */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2372,6 +2376,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     login: {
@@ -2479,6 +2500,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     resendOtp: {
@@ -2580,6 +2618,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,6 +2764,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     completeSignup: {
@@ -2798,6 +2870,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     refresh: {
@@ -2874,6 +2957,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     logout: {
@@ -2943,6 +3037,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listSessions: {
@@ -2978,6 +3083,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3065,6 +3181,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     me: {
@@ -3106,6 +3233,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     getMe: {
@@ -3141,6 +3279,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3210,6 +3359,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3296,6 +3456,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3391,6 +3562,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     getUser: {
@@ -3454,6 +3642,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listDevices: {
@@ -3489,6 +3688,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3570,6 +3780,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3662,6 +3883,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     countKeys: {
@@ -3697,6 +3929,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3760,6 +4003,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3905,6 +4159,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listContacts: {
@@ -3959,6 +4230,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4133,6 +4415,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     acceptContact: {
@@ -4226,6 +4525,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     deleteContact: {
@@ -4301,6 +4611,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4395,6 +4716,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listBlocks: {
@@ -4445,6 +4777,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4532,6 +4875,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     unblockUser: {
@@ -4607,6 +4961,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4698,6 +5063,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4872,6 +5254,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     getConversation: {
@@ -4970,6 +5369,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5104,6 +5520,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5283,6 +5716,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listConversationDevices: {
@@ -5381,6 +5831,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5536,6 +6003,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5715,6 +6199,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     removeGroupMember: {
@@ -5876,6 +6377,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6055,6 +6573,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     leaveGroup: {
@@ -6199,6 +6734,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6405,6 +6957,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     listMessages: {
@@ -6469,6 +7038,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6545,6 +7125,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6634,6 +7225,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     messageDelivered: {
@@ -6711,6 +7313,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6814,6 +7427,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6938,6 +7562,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     deleteMessage: {
@@ -7045,6 +7680,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     uploadAttachment: {
@@ -7139,6 +7785,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7250,6 +7907,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     deleteAttachment: {
@@ -7335,6 +8003,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7427,6 +8106,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     getUpload: {
@@ -7484,6 +8174,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7591,6 +8292,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     completeUpload: {
@@ -7684,6 +8396,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     sync: {
@@ -7734,6 +8457,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7796,6 +8530,17 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -121,7 +121,7 @@ export interface components {
                  * @description The same code a REST call would get for the same problem
                  * @enum {string}
                  */
-                code: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR";
+                code: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
                 /** @description Each bad field and what is wrong with it */
                 fields?: {
                     [key: string]: string;
@@ -130,6 +130,8 @@ export interface components {
                 in_reply_to?: string;
                 /** @description For a failed send_message: the id it carried */
                 client_message_id?: string;
+                /** @description Seconds to wait before sending the frame again, on a retryable failure (STORE_UNAVAILABLE; RATE_LIMITED where the limiter knows) */
+                retry_after?: number;
                 /** @description DEVICE_MISMATCH: devices left out */
                 missing_devices?: {
                     user_id: string;
