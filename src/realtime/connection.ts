@@ -8,14 +8,14 @@ import type { Auth } from "../shared/openapi.js";
 import { currentPosition, readRange } from "../stream/repo.js";
 import type { StreamEntryBody } from "../stream/schemas.js";
 import { findUser } from "../users/repo.js";
-import { parseFrame } from "./frames.js";
+import { frameBytes, frameWeight, maxFrameBytes, parseFrame } from "./frames.js";
 import { handlers } from "./handlers.js";
 import { type ClientEvent, type CloseName, closeCodes, type ServerEvent } from "./protocol.js";
 
 /** What a connection asks of the hub that holds it. */
 export interface HubSide {
-  /** Counts a frame against the user's budget. */
-  countFrame(userHex: string): "ok" | "limited" | "abuse";
+  /** Counts a frame of `weight` units (frameWeight) against the user's budget. */
+  countFrame(userHex: string, weight: number): "ok" | "limited" | "abuse";
   detached(conn: Connection): void;
 }
 
@@ -161,13 +161,14 @@ export class Connection {
 
   private frame(data: RawData, isBinary: boolean) {
     if (this.closed) return;
-    const budget = this.hub.countFrame(this.userHex);
+    const bytes = frameBytes(data);
+    const budget = this.hub.countFrame(this.userHex, frameWeight(bytes.length));
     if (budget === "abuse") return this.close("RATE_LIMITED");
     if (budget === "limited") {
       const limit = this.deps.config.WS_MESSAGES_PER_MINUTE;
       return this.fail(new AppError("RATE_LIMITED", `More than ${limit} frames a minute; slow down`));
     }
-    const parsed = parseFrame(data, isBinary, this.deps.config.MAX_BODY_BYTES);
+    const parsed = parseFrame(bytes, isBinary, maxFrameBytes(this.deps.config.MAX_BODY_BYTES));
     if ("error" in parsed) return this.fail(parsed.error, parsed.inReplyTo);
     if (++this.queued > MAX_QUEUED) this.ws.pause();
     this.queue = this.queue

@@ -44,12 +44,13 @@ export function createHub(deps: Deps) {
   };
 
   const side: HubSide = {
-    countFrame(userHex) {
+    countFrame(userHex, weight) {
       const window = Math.floor(deps.clock.now().getTime() / 60_000);
       const f = frames.get(userHex);
       const c = f && f.window === window ? f : { window, count: 0, strikes: 0 };
       frames.set(userHex, c);
-      if (++c.count <= deps.config.WS_MESSAGES_PER_MINUTE) return "ok";
+      c.count += weight;
+      if (c.count <= deps.config.WS_MESSAGES_PER_MINUTE) return "ok";
       return ++c.strikes > STRIKES ? "abuse" : "limited";
     },
     detached(conn) {

@@ -1,5 +1,5 @@
 import { ObjectId } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { append, type EntryInput } from "../../src/stream/append.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
@@ -69,6 +69,32 @@ describe("malformed frames", () => {
     await client.close();
   });
 
+  it("a frame nested deeper than a REST body may be is refused unparsed, and the socket stays up", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    h.clock.advance(60);
+    const parse = JSON.parse;
+    const seen: number[] = [];
+    const spy = vi.spyOn(JSON, "parse").mockImplementation((text, reviver) => {
+      seen.push(String(text).length);
+      return parse(text, reviver);
+    });
+    const bomb = `{"type":"ping","pad":${"[".repeat(1000)}${"]".repeat(1000)}}`;
+    try {
+      const error = client.next("error");
+      client.sendRaw(bomb);
+      expect((await error).data).toMatchObject({
+        code: "VALIDATION_ERROR",
+        fields: { frame: expect.stringContaining("16") },
+      });
+      expect(seen.filter((n) => n >= bomb.length)).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+    await client.close();
+  });
+
   it("a frame past four times the body limit is not read: the socket closes with 1009", async () => {
     const a = await signUp(h);
     const { client } = await connect(h, a.token);
@@ -96,6 +122,24 @@ describe("throttling", () => {
       reason: "too many frames, kept on past the limit",
     });
     await second.client.close();
+  });
+});
+
+describe("large frames", () => {
+  it("weigh on the frame budget by their size, so the budget bounds the bytes parsed a minute", async () => {
+    const big = await startHush({ WS_MESSAGES_PER_MINUTE: "25" });
+    try {
+      const a = await signUp(big);
+      const { client } = await connect(big, a.token);
+      // 600 KB is 10 units: two of them and 5 pings fit in 25, the next ping does not.
+      const heavy = JSON.stringify({ type: "ping", pad: "x".repeat(600_000) });
+      for (let i = 0; i < 2; i++) expect((await client.ask(JSON.parse(heavy), "pong")).type).toBe("pong");
+      for (let i = 0; i < 5; i++) await client.ask({ type: "ping" }, "pong");
+      expect((await client.ask({ type: "ping" }, "error")).data.code).toBe("RATE_LIMITED");
+      await client.close();
+    } finally {
+      await big.close();
+    }
   });
 });
 
