@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { blockersAmong } from "../relations/policy.js";
+import { onlineAmong } from "../presence/repo.js";
+import { coarseLastSeen, presenceVisibleAmong } from "../relations/policy.js";
 import { iso } from "../shared/clock.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
@@ -12,8 +13,8 @@ type Body = z.infer<typeof ConversationBody>;
 
 /**
  * Conversations as the viewer sees them, with every other member's public face: one query for
- * the members of all of them, one for the users, one for who among them blocked the viewer (their
- * presence is hidden from the viewer, as it is for those who do not share it).
+ * the members of all of them, one for the users, then whose presence the viewer may see (policy.ts)
+ * and which of those are online.
  */
 export async function toConversationBodies(
   deps: Deps,
@@ -26,7 +27,12 @@ export async function toConversationBodies(
   );
   const others = [...members.values()].flat().filter((m) => !m.user_id.equals(viewer));
   const ids = [...new Map(others.map((m) => [m.user_id.toHexString(), m.user_id])).values()];
-  const [users, blockers] = await Promise.all([findUsers(deps, ids), blockersAmong(deps, viewer, ids)]);
+  const users = await findUsers(deps, ids);
+  const shown = await presenceVisibleAmong(deps, viewer, [...users.values()]);
+  const online = await onlineAmong(
+    deps,
+    ids.filter((id) => shown.has(id.toHexString())),
+  );
 
   return items.map(({ conversation: c, me }) => {
     const participants = (members.get(c._id.toHexString()) ?? [])
@@ -34,15 +40,15 @@ export async function toConversationBodies(
       .flatMap((m) => {
         const u = users.get(m.user_id.toHexString());
         if (!u) return [];
-        const shares = u.privacy.show_online_status && !blockers.has(u._id.toHexString());
+        const shares = shown.has(u._id.toHexString());
         return [
           {
             user_id: u._id.toHexString(),
             username: u.username,
             full_name: u.profile.full_name,
             avatar_url: u.profile.avatar_url,
-            online: false,
-            last_seen: shares ? iso(u.last_seen_at) : null,
+            online: online.has(u._id.toHexString()),
+            last_seen: shares ? iso(coarseLastSeen(u.last_seen_at)) : null,
             role: m.role,
           },
         ];

@@ -118,8 +118,11 @@ export const Participant = z
     username: z.string(),
     full_name: z.string(),
     avatar_url: z.string().nullable(),
-    online: z.boolean(),
-    last_seen: Timestamp.nullable().openapi({ description: "Null when they do not share it" }),
+    online: z.boolean().openapi({ description: "False unless the caller may see their presence" }),
+    last_seen: Timestamp.nullable().openapi({
+      description:
+        "To 5 minutes; null unless the caller is their accepted contact (no block either way) and they share it",
+    }),
     role: Role,
   })
   .openapi("Participant");

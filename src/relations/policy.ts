@@ -1,8 +1,8 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
-import { areContacts, contactNames } from "./contacts.js";
+import { blockedBetween, hasBlocked } from "./blocks.js";
+import { acceptedAmong, areContacts, contactNames } from "./contacts.js";
 
 /*
  * Who may see whom and who may message whom: the one place these rules live. Every route (and,
@@ -92,9 +92,6 @@ export async function maySendIn(
   return (await messageRule(deps, sender, recipient, () => blocked)) ? "yes" : "no";
 }
 
-/** Which of `ids` have blocked `viewer`: their presence (online, last seen) is hidden from the viewer. */
-export const blockersAmong = (deps: Deps, viewer: ObjectId, ids: ObjectId[]) => blockersOf(deps, viewer, ids);
-
 /** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
 export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {
   if (!(await canSee(deps, me, them))) throw new AppError("USER_NOT_FOUND");
@@ -136,20 +133,39 @@ export async function identityAudience(deps: Deps, userId: ObjectId, coMembers: 
   return [...all.values()];
 }
 
-/** Whether `viewer` may see `target`'s online status and last seen (in a profile, say). */
-export async function maySeePresence(
+/**
+ * Whose presence (online, last seen) `viewer` may see among `targets`, as hex ids: the one rule for
+ * every place it shows (a profile, a conversation's participants, `user_status` through
+ * presenceAudience). Their own, always; anyone else's only if they share it and the two are
+ * accepted contacts with no block either way. Not a stranger's, not a co-member's: a group can hold
+ * strangers, and "when is this person on?" is what a stalker asks.
+ */
+export async function presenceVisibleAmong(
   deps: Deps,
   viewer: ObjectId,
-  target: PresenceSubject,
-): Promise<boolean> {
-  if (viewer.equals(target._id)) return true;
-  if (!target.privacy.show_online_status) return false;
-  const [theirs, mine] = await Promise.all([
-    hasBlocked(deps, target._id, viewer),
-    hasBlocked(deps, viewer, target._id),
-  ]);
-  return !theirs && !mine;
+  targets: PresenceSubject[],
+): Promise<Set<string>> {
+  const others = targets
+    .filter((t) => !t._id.equals(viewer) && t.privacy.show_online_status)
+    .map((t) => t._id);
+  const [contacts, blocked] = others.length
+    ? await Promise.all([acceptedAmong(deps, viewer, others), blockedBetween(deps, viewer, others)])
+    : [new Set<string>(), new Set<string>()];
+  const visible = new Set(
+    others.map((id) => id.toHexString()).filter((id) => contacts.has(id) && !blocked.has(id)),
+  );
+  if (targets.some((t) => t._id.equals(viewer))) visible.add(viewer.toHexString());
+  return visible;
 }
+
+/** Whether `viewer` may see `target`'s online status and last seen (presenceVisibleAmong, for one). */
+export const maySeePresence = async (deps: Deps, viewer: ObjectId, target: PresenceSubject) =>
+  (await presenceVisibleAmong(deps, viewer, [target])).has(target._id.toHexString());
+
+/** Presence's grain for others: last seen to 5 minutes, so two people's comings and goings cannot be matched. */
+export const LAST_SEEN_GRAIN_MS = 5 * 60_000;
+/** Last seen as anyone but the user sees it. */
+export const coarseLastSeen = (at: Date) => new Date(at.getTime() - (at.getTime() % LAST_SEEN_GRAIN_MS));
 
 /** Which of a conversation's other members see `typer` typing: none on either side of a block. */
 export async function typingAudience(deps: Deps, typer: ObjectId, members: ObjectId[]): Promise<ObjectId[]> {

@@ -56,10 +56,16 @@ describe("profiles", () => {
     expect((await patch(a.token, { avatar_url: null })).status).toBe(200);
   });
 
-  it("GET /users/{id} shows the public profile only, and status only if shared", async () => {
+  it("GET /users/{id} shows the public profile only, and status only to contacts, if shared", async () => {
     const a = await signUp(h);
     const b = await signUp(h);
     await patch(b.token, { mobile: "+441234567890", bio: "hi" });
+    const stranger = await h.req("GET", `/api/v1/users/${b.id}`, { token: a.token });
+    expect(stranger.body.status).toBeNull();
+    expect(
+      (await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: b.id } })).status,
+    ).toBe(201);
+    expect((await h.req("POST", `/api/v1/contacts/${a.id}/accept`, { token: b.token })).status).toBe(200);
     const r = await h.req("GET", `/api/v1/users/${b.id}`, { token: a.token });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
@@ -111,6 +117,20 @@ describe("search limits", () => {
     h.clock.advance(Number(limited.headers.get("retry-after")));
     const renewed = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
     expect((await search(renewed.body.session_token, 100)).status).toBe(200);
+  });
+});
+
+describe("lookup limits", () => {
+  it("allows 120 lookups by id an hour per account, then 429; other accounts are unaffected", async () => {
+    const [a, b, c] = await Promise.all([signUp(h), signUp(h), signUp(h)]);
+    const get = (token: string) => h.req("GET", `/api/v1/users/${c.id}`, { token });
+    const statuses = [];
+    for (let i = 0; i < 120; i++) statuses.push((await get(a.token)).status);
+    expect(statuses).toEqual(Array(120).fill(200));
+    const limited = await get(a.token);
+    expect(limited).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await get(b.token)).status).toBe(200);
   });
 });
 
