@@ -1,11 +1,12 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { assertMayAddToGroup } from "../relations/policy.js";
+import { assertMayActIn, assertMayAddToGroup } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import type { createRouter } from "../shared/openapi.js";
 import { findUser, findUsers } from "../users/repo.js";
+import { otherOf } from "./access.js";
 import type { ConversationContext } from "./context.js";
-import { depart, findMember, insertMember, insertMembers, newMember, setRole } from "./members.js";
+import { depart, findMember, insertMember, insertMembers, membersOf, newMember, setRole } from "./members.js";
 import { claimSeat, insertGroup, MAX_GROUP, releaseSeat, updateGroup } from "./repo.js";
 import * as r from "./routes.js";
 
@@ -49,6 +50,16 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     const { conversation, me } = timerOnly ? await ctx.load(c, id) : await group(c, id, true);
     if (conversation.kind === "group" && me.role !== "admin") {
       throw new AppError("FORBIDDEN", "Only group admins may do this");
+    }
+    // In a 1:1 the timer reaches the other person's devices: held to the send rule (blocks included).
+    if (conversation.kind === "one_to_one") {
+      const members = await membersOf(deps, conversation._id);
+      await assertMayActIn(
+        deps,
+        auth.userId,
+        "one_to_one",
+        otherOf(deps, "one_to_one", members, auth.userId),
+      );
     }
     await updateGroup(deps, conversation._id, body);
     const renamed = body.name !== undefined || body.picture_url !== undefined;
