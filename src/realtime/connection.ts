@@ -46,14 +46,21 @@ export class Connection {
   private gone = false;
   /** Why the server closed it, if it did. */
   closedFor: CloseName | null = null;
+  private readonly expiryTimer: NodeJS.Timeout;
 
   constructor(
     private readonly deps: Deps,
     readonly ws: WebSocket,
     readonly auth: Auth,
     private readonly hub: HubSide,
+    /** When the access token it was opened with expires: the socket closes then (4004). */
+    private readonly tokenExpiresAt: Date,
   ) {
     this.userHex = auth.userId.toHexString();
+    // On time with a real clock; the heartbeat and every frame check it too (an injected clock).
+    const left = tokenExpiresAt.getTime() - deps.clock.now().getTime();
+    this.expiryTimer = setTimeout(() => this.expired(), Math.min(Math.max(left, 0), 2 ** 31 - 1));
+    this.expiryTimer.unref();
     ws.on("message", (data, isBinary) => this.frame(data, isBinary));
     ws.on("pong", () => {
       this.alive = true;
@@ -64,6 +71,16 @@ export class Connection {
 
   get isOpen() {
     return !this.closed;
+  }
+
+  /**
+   * Closes the socket with 4004 once its access token has expired (REST answers 401 from then on):
+   * the client refreshes its token and reconnects. True when it is (now) closed for that.
+   */
+  expired(): boolean {
+    if (this.closed || this.deps.clock.now() < this.tokenExpiresAt) return false;
+    this.close("TOKEN_EXPIRED");
+    return true;
   }
 
   /** Sends `authenticated` with the device's position; entries after it follow live. */
@@ -160,7 +177,7 @@ export class Connection {
   }
 
   private frame(data: RawData, isBinary: boolean) {
-    if (this.closed) return;
+    if (this.closed || this.expired()) return;
     const bytes = frameBytes(data);
     const budget = this.hub.countFrame(this.userHex, frameWeight(bytes.length));
     if (budget === "abuse") return this.close("RATE_LIMITED");
@@ -204,6 +221,7 @@ export class Connection {
   private detach() {
     if (this.gone) return;
     this.gone = true;
+    clearTimeout(this.expiryTimer);
     this.closed = true;
     this.hub.detached(this);
   }

@@ -155,6 +155,35 @@ describe("socket count", () => {
   });
 });
 
+describe("access token expiry", () => {
+  it("a socket whose token expired is closed with 4004 at its next frame, which is not handled", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    h.clock.advance(60);
+    expect((await client.ask({ type: "sync", data: { since: 0 } }, "sync_result")).type).toBe("sync_result");
+    h.clock.advance(h.deps.config.ACCESS_TOKEN_TTL); // past the token's expiry (REST now answers 401)
+    expect((await h.req("GET", "/api/v1/users/me", { token: a.token })).status).toBe(401);
+    client.send({ type: "sync", data: { since: 0 } });
+    expect(await client.closed).toEqual({
+      code: 4004,
+      reason: "access token expired; refresh and reconnect",
+    });
+    expect(client.seen("sync_result")).toEqual([]);
+  });
+
+  it("an idle socket is closed with 4004 by the heartbeat once its token expired", async () => {
+    const own = await startHush({ WS_HEARTBEAT_MS: "200" });
+    try {
+      const a = await signUp(own);
+      const { client } = await connect(own, a.token);
+      own.clock.advance(own.deps.config.ACCESS_TOKEN_TTL + 1);
+      expect((await client.closed).code).toBe(4004);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe("dead and slow clients", () => {
   it("a client that stops answering pings is cut; one that answers stays", async () => {
     const own = await startHush({ WS_HEARTBEAT_MS: "300" });
