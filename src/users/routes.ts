@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { IdentityKeyB64 } from "../devices/schemas.js";
 import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
+import { publicHttpsUrl } from "../shared/public-url.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
@@ -14,11 +15,7 @@ export const UpdateMe = z
     username: Username.optional(),
     ...ProfileFields,
     full_name: ProfileFields.full_name.optional(),
-    avatar_url: z
-      .url({ protocol: /^https$/, error: "must be an https:// URL" })
-      .max(2048)
-      .nullable()
-      .optional(),
+    avatar_url: publicHttpsUrl().nullable().optional(),
     public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyUpdate.optional(),
   })

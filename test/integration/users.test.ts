@@ -56,6 +56,44 @@ describe("profiles", () => {
     expect((await patch(a.token, { avatar_url: null })).status).toBe(200);
   });
 
+  it("refuses avatar and group picture URLs on loopback, private and link-local hosts", async () => {
+    const a = await signUp(h);
+    const b = await signUp(h);
+    const refused = [
+      "https://127.0.0.1/a.png",
+      "https://2130706433/a.png", // 127.0.0.1 written as a number
+      "https://localhost/a.png",
+      "https://api.localhost/a.png",
+      "https://[::1]/a.png",
+      "https://169.254.169.254/latest/meta-data",
+      "https://[fe80::1]/a.png",
+      "https://10.0.0.5/a.png",
+      "https://192.168.1.1/a.png",
+      "https://172.16.0.1/a.png",
+      "https://[fd00::1]/a.png",
+      "https://[::ffff:127.0.0.1]/a.png",
+      "https://0.0.0.0/a.png",
+      "https://printer.local/a.png",
+      "https://intranet/a.png",
+    ];
+    for (const bad of refused) {
+      const r = await patch(a.token, { avatar_url: bad });
+      expect(r, bad).toMatchObject({ status: 400, body: { fields: { avatar_url: expect.any(String) } } });
+      const g = await h.req("POST", "/api/v1/conversations/groups", {
+        token: a.token,
+        body: { name: "G", participant_ids: [b.id], picture_url: bad },
+      });
+      expect(g, bad).toMatchObject({ status: 400, body: { fields: { picture_url: expect.any(String) } } });
+    }
+    for (const good of [
+      "https://cdn.example.com/a.png",
+      "https://93.184.216.34/a.png",
+      "https://[2606:4700::1]/a",
+    ]) {
+      expect((await patch(a.token, { avatar_url: good })).status, good).toBe(200);
+    }
+  });
+
   it("GET /users/{id} shows the public profile only, and status only to contacts, if shared", async () => {
     const a = await signUp(h);
     const b = await signUp(h);
