@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
+import { blockedAmong, blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
 import { acceptedAmong, areContacts, contactNames } from "./contacts.js";
 
 /*
@@ -177,12 +177,17 @@ export async function presenceAudience(deps: Deps, user: PresenceSubject): Promi
 
 /**
  * Who is told a user's device has a new identity key: whoever encrypts to it, i.e. their contacts
- * and the members of their conversations (`coMembers`). A block does not hide it from a co-member,
- * who still encrypts to the user in a group they share.
+ * and the members of their conversations (`coMembers`), less anyone the user blocked: to them the
+ * user looks absent (a deleted account changes no keys). In a group the two share, the blocked
+ * member learns of the new device when a send names the old list (DEVICE_MISMATCH) and re-reads it.
  */
 export async function identityAudience(deps: Deps, userId: ObjectId, coMembers: ObjectId[]) {
+  const [contacts, blocked] = await Promise.all([
+    contactAudience(deps, userId),
+    blockedAmong(deps, userId, coMembers),
+  ]);
   const all = new Map(
-    [...(await contactAudience(deps, userId)), ...coMembers].map((u) => [u.toHexString(), u]),
+    [...contacts, ...coMembers.filter((m) => !blocked.has(m.toHexString()))].map((u) => [u.toHexString(), u]),
   );
   return [...all.values()];
 }

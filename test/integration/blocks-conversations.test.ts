@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Device, devicesIn, direct, history, newAccount, send, wire } from "../helpers/e2e.js";
+import {
+  addDevice,
+  type Device,
+  devicesIn,
+  direct,
+  history,
+  newAccount,
+  send,
+  wire,
+} from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 
 let h: Hush;
@@ -98,5 +107,19 @@ describe("blocks in a 1:1 conversation", () => {
     expect(reaching(from, me)).toEqual([]);
     expect((await api(blocker, "DELETE", `/users/${me.userId}/block`)).status).toBe(204);
     expect((await send(h, blocker, id, "unblocked")).res.status).toBe(201);
+  });
+
+  it("the blocker's new identity key is not announced to the person they blocked, as a deleted account's would not be", async () => {
+    const [me, blocker, friend] = await Promise.all([newAccount(h), newAccount(h), newAccount(h)]);
+    await direct(h, me, blocker);
+    await direct(h, friend, blocker);
+    expect((await block(blocker, me)).status).toBe(204);
+    await addDevice(h, blocker, blocker.deviceId); // a reinstall: the same device, a new identity key
+    const announced = async (d: Device) =>
+      (await api(d, "GET", "/sync?since=0")).body.entries.filter(
+        (e: any) => e.type === "identity_changed" && e.data.user_id === blocker.userId,
+      ).length;
+    expect(await announced(friend)).toBe(1);
+    expect(await announced(me)).toBe(0);
   });
 });
