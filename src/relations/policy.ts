@@ -207,12 +207,12 @@ export async function presenceVisibleAmong(
   const others = targets
     .filter((t) => !t._id.equals(viewer) && t.privacy.show_online_status)
     .map((t) => t._id);
-  const [contacts, blocked] = others.length
-    ? await Promise.all([acceptedAmong(deps, viewer, others), blockedBetween(deps, viewer, others)])
-    : [new Set<string>(), new Set<string>()];
-  const visible = new Set(
-    others.map((id) => id.toHexString()).filter((id) => contacts.has(id) && !blocked.has(id)),
-  );
+  const contacts = others.length ? await acceptedAmong(deps, viewer, others) : new Set<string>();
+  // A block ends a contact, so this finds one only where a block raced an acceptance: for a
+  // stranger it is never asked.
+  const candidates = others.filter((id) => contacts.has(id.toHexString()));
+  const blocked = await blockedBetween(deps, viewer, candidates);
+  const visible = new Set(candidates.map((id) => id.toHexString()).filter((id) => !blocked.has(id)));
   if (targets.some((t) => t._id.equals(viewer))) visible.add(viewer.toHexString());
   return visible;
 }
