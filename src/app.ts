@@ -108,6 +108,12 @@ export function createApp(deps: Deps) {
     throw new AppError("METHOD_NOT_ALLOWED", `Use ${list} on this path`, undefined, { Allow: list });
   });
   app.onError((err, c) => {
+    // A request its client abandoned (cut by the request timeout, or closed) is the client's doing,
+    // not the server's error: one info line, no stack; the 408 goes nowhere but the access log.
+    if (c.req.raw.signal.aborted || (err as NodeJS.ErrnoException).code === "ECONNRESET") {
+      deps.logger.info("request abandoned by the client", { request_id: requestIdOf(c) });
+      return c.body(null, 408);
+    }
     noteStoreTrouble(deps.store, deps.clock.now(), err);
     const e = toAppError(err);
     if (e.code === "STORE_UNAVAILABLE") {

@@ -1,8 +1,9 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { findMember, membersOf } from "./members.js";
-import { findConversation } from "./repo.js";
+import { findUser } from "../users/repo.js";
+import { findMember, type MemberDoc, membersOf } from "./members.js";
+import { type ConversationDoc, findConversation } from "./repo.js";
 
 /** The conversation and the caller's membership: 404 alike for "no such" and "not yours". */
 export async function mine(deps: Deps, id: ObjectId, userId: ObjectId) {
@@ -20,4 +21,10 @@ export async function mineWithMembers(deps: Deps, id: ObjectId, userId: ObjectId
   const me = members.find((m) => m.user_id.equals(userId));
   if (!conversation || !me) throw new AppError("NOT_FOUND", "Conversation not found");
   return { conversation, me, members };
+}
+
+/** The other member of a 1:1 (null when none is left, or in a group), as policy.ts's rules take it. */
+export function otherOf(deps: Deps, kind: ConversationDoc["kind"], members: MemberDoc[], me: ObjectId) {
+  const other = kind === "one_to_one" ? members.find((m) => !m.user_id.equals(me)) : undefined;
+  return other ? { id: other.user_id, account: findUser(deps, other.user_id) } : null;
 }

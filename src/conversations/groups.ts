@@ -1,13 +1,36 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { assertMayAddToGroup } from "../relations/policy.js";
+import { assertMayActIn, assertMayAddToGroup } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import type { createRouter } from "../shared/openapi.js";
 import { findUser, findUsers } from "../users/repo.js";
+import { otherOf } from "./access.js";
 import type { ConversationContext } from "./context.js";
-import { depart, findMember, insertMembers, join, newMember, setRole } from "./members.js";
+import {
+  demote,
+  depart,
+  findMember,
+  insertMembers,
+  join,
+  type MemberDoc,
+  membersOf,
+  newMember,
+  setRole,
+} from "./members.js";
 import { insertGroup, MAX_GROUP, updateGroup } from "./repo.js";
 import * as r from "./routes.js";
+
+/**
+ * Admins rank by standing (`rank`: the order members joined, the creator first). An admin acts on a
+ * plain member freely, and on another admin only one who joined later, so no admin can oust one of
+ * longer standing, and nobody the creator while they stay.
+ */
+const outranks = (me: MemberDoc, other: MemberDoc) =>
+  me.role === "admin" && (other.role !== "admin" || me.rank < other.rank);
+const junior = () =>
+  new AppError("FORBIDDEN", "Only an admin of longer standing may remove or demote an admin", {
+    user_id: "an admin who joined before you",
+  });
 
 /** Groups: creation, name and picture, members, admins, leaving. Admin-only actions say so. */
 export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ctx: ConversationContext) {
@@ -50,6 +73,16 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     if (conversation.kind === "group" && me.role !== "admin") {
       throw new AppError("FORBIDDEN", "Only group admins may do this");
     }
+    // In a 1:1 the timer reaches the other person's devices: held to the send rule (blocks included).
+    if (conversation.kind === "one_to_one") {
+      const members = await membersOf(deps, conversation._id);
+      await assertMayActIn(
+        deps,
+        auth.userId,
+        "one_to_one",
+        otherOf(deps, "one_to_one", members, auth.userId),
+      );
+    }
     await updateGroup(deps, conversation._id, body);
     const renamed = body.name !== undefined || body.picture_url !== undefined;
     await changed(auth, conversation._id, renamed ? "renamed" : "timer_changed", null);
@@ -76,7 +109,9 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     const params = c.req.valid("param");
     const target = parseId(params.user_id, "user_id");
     const self = target.equals(auth.userId);
-    const { conversation } = await group(c, params.conversation_id, !self);
+    const { conversation, me } = await group(c, params.conversation_id, !self);
+    const member = self ? me : await findMember(deps, conversation._id, target);
+    if (member && !self && !outranks(me, member)) throw junior();
     if (!(await depart(deps, conversation, target, self ? "member_left" : "member_removed"))) {
       throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
     }
@@ -92,6 +127,24 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     if (member.role !== "admin") {
       await setRole(deps, member._id, "admin");
       await changed(auth, conversation._id, "admin_added", target);
+    }
+    return c.json(await present(auth, conversation._id), 200);
+  });
+
+  app.openapi(r.removeAdmin, async (c) => {
+    const auth = c.get("auth");
+    const params = c.req.valid("param");
+    const target = parseId(params.user_id, "user_id");
+    const self = target.equals(auth.userId);
+    const { conversation, me } = await group(c, params.conversation_id, true);
+    const member = self ? me : await findMember(deps, conversation._id, target);
+    if (!member) throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
+    if (!self && !outranks(me, member)) throw junior();
+    if (member.role === "admin") {
+      if (!(await demote(deps, conversation._id, member))) {
+        throw new AppError("INVALID_STATE", "A group keeps at least one admin; promote another first");
+      }
+      await changed(auth, conversation._id, "admin_removed", target);
     }
     return c.json(await present(auth, conversation._id), 200);
   });

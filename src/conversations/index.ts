@@ -2,7 +2,7 @@ import { devicesOf, recordChange } from "../changes/record.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevicesOf } from "../devices/repo.js";
-import { assertMayMessage } from "../relations/policy.js";
+import { absentTo, assertMayMessage } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import { createRouter } from "../shared/openapi.js";
 import { findUser } from "../users/repo.js";
@@ -62,7 +62,10 @@ export function conversationRoutes(deps: Deps) {
 
   app.openapi(r.listDevices, async (c) => {
     const { conversation } = await load(c, c.req.valid("param").conversation_id);
-    const ids = (await membersOf(deps, conversation._id)).map((m) => m.user_id);
+    const all = (await membersOf(deps, conversation._id)).map((m) => m.user_id);
+    // Someone who looks absent to the caller (a blocker in a 1:1) has no devices, as a deleted account.
+    const absent = await absentTo(deps, c.get("auth").userId, conversation.kind, all);
+    const ids = all.filter((id) => !absent.has(id.toHexString()));
     const devices = (await listDevicesOf(deps, ids)).map((d) => ({
       user_id: d.user_id.toHexString(),
       device_id: d.device_id,

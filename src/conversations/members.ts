@@ -164,6 +164,21 @@ export const DEPART_STEPS = ["depart.recorded", "depart.removed", "depart.seat",
 export const JOIN_STEPS = ["join.recorded", "join.seat", "join.member", "join.announced"] as const;
 
 /**
+ * Makes an admin a plain member, unless they are the group's last admin (false then). Racing
+ * step-downs are repaired as departures are: the group is left with an admin either way.
+ */
+export async function demote(deps: Deps, conversationId: ObjectId, member: MemberDoc) {
+  const admins = await col(deps).countDocuments(
+    { conversation_id: conversationId, role: "admin" },
+    { limit: 2 },
+  );
+  if (admins < 2) return false;
+  await col(deps).updateOne({ _id: member._id, role: "admin" }, { $set: { role: "member" } });
+  await ensureAdmin(deps, conversationId);
+  return true;
+}
+
+/**
  * Takes `userId` out of a conversation, with what only they could use there (wrapped keys, marks;
  * see eraseMembership in the inventory). The last one out erases the conversation and all its
  * messages. False when they were not in it. Recorded first (src/recovery/ops.ts): a departure cut

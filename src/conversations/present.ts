@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { blockersAmong } from "../relations/policy.js";
+import { onlineAmong } from "../presence/repo.js";
+import { absentTo, coarseLastSeen, presenceVisibleAmong } from "../relations/policy.js";
 import { iso } from "../shared/clock.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
@@ -12,8 +13,9 @@ type Body = z.infer<typeof ConversationBody>;
 
 /**
  * Conversations as the viewer sees them, with every other member's public face: one query for
- * the members of all of them, one for the users, one for who among them blocked the viewer (their
- * presence is hidden from the viewer, as it is for those who do not share it).
+ * the members of all of them, one for the users, then who looks absent to the viewer in a 1:1 (a
+ * blocker, shown as a deleted account is: policy.ts), whose presence the viewer may see and which
+ * of those are online.
  */
 export async function toConversationBodies(
   deps: Deps,
@@ -26,23 +28,34 @@ export async function toConversationBodies(
   );
   const others = [...members.values()].flat().filter((m) => !m.user_id.equals(viewer));
   const ids = [...new Map(others.map((m) => [m.user_id.toHexString(), m.user_id])).values()];
-  const [users, blockers] = await Promise.all([findUsers(deps, ids), blockersAmong(deps, viewer, ids)]);
+  const direct = items.filter((i) => i.conversation.kind === "one_to_one").map((i) => i.conversation._id);
+  const inDirect = direct.flatMap((c) => members.get(c.toHexString()) ?? []).map((m) => m.user_id);
+  const [users, absent] = await Promise.all([
+    findUsers(deps, ids),
+    absentTo(deps, viewer, "one_to_one", inDirect),
+  ]);
+  const shown = await presenceVisibleAmong(deps, viewer, [...users.values()]);
+  const online = await onlineAmong(
+    deps,
+    ids.filter((id) => shown.has(id.toHexString())),
+  );
 
   return items.map(({ conversation: c, me }) => {
+    const hidden = (id: ObjectId | null) => c.kind === "one_to_one" && !!id && absent.has(id.toHexString());
     const participants = (members.get(c._id.toHexString()) ?? [])
-      .filter((m) => !m.user_id.equals(viewer))
+      .filter((m) => !m.user_id.equals(viewer) && !hidden(m.user_id))
       .flatMap((m) => {
         const u = users.get(m.user_id.toHexString());
         if (!u) return [];
-        const shares = u.privacy.show_online_status && !blockers.has(u._id.toHexString());
+        const shares = shown.has(u._id.toHexString());
         return [
           {
             user_id: u._id.toHexString(),
             username: u.username,
             full_name: u.profile.full_name,
             avatar_url: u.profile.avatar_url,
-            online: false,
-            last_seen: shares ? iso(u.last_seen_at) : null,
+            online: online.has(u._id.toHexString()),
+            last_seen: shares ? iso(coarseLastSeen(u.last_seen_at)) : null,
             role: m.role,
           },
         ];
@@ -58,13 +71,14 @@ export async function toConversationBodies(
       name: c.name,
       picture_url: c.picture_url,
       participants,
-      member_count: c.member_count,
+      member_count:
+        c.member_count - (members.get(c._id.toHexString()) ?? []).filter((m) => hidden(m.user_id)).length,
       role: me.role,
       last_message: last && {
         message_id: last.message_id.toHexString(),
         encrypted_preview: last.encrypted_preview,
         timestamp: iso(last.timestamp),
-        sender_id: last.sender_id?.toHexString() ?? null,
+        sender_id: hidden(last.sender_id) ? null : (last.sender_id?.toHexString() ?? null),
       },
       ttl_seconds: c.ttl_seconds ?? null,
       unread_count: me.unread_count,

@@ -154,7 +154,9 @@ export const removeMember = route({
   operationId: "removeGroupMember",
   summary: "Remove a member from a group (admins; anyone may remove themselves)",
   description:
-    "Removing oneself is leaving (see leaveGroup). The removed member's wrapped keys in the group are " +
+    "Removing oneself is leaving (see leaveGroup). An admin may remove any plain member, and an admin " +
+    "only if they joined the group after the caller (403 otherwise: see removeGroupAdmin). " +
+    "The removed member's wrapped keys in the group are " +
     `erased. 404 NOT_FOUND when that user is not a member. ${notMember} ${limited}`,
   request: { params: MemberParams },
   responses: { 204: { description: "Removed" } },
@@ -170,6 +172,23 @@ export const addAdmin = route({
   summary: "Make a member an admin (admins)",
   description: `Idempotent. 404 NOT_FOUND when that user is not a member. ${notMember} ${limited}`,
   request: { params: ConversationIdParam, ...jsonBody(UserRef) },
+  responses: { 200: body("Updated") },
+  errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],
+});
+
+export const removeAdmin = route({
+  method: "delete",
+  path: "/conversations/{conversation_id}/admins/{user_id}",
+  tags,
+  security: bearer,
+  operationId: "removeGroupAdmin",
+  summary: "Make an admin a plain member again (admins of longer standing; anyone for themselves)",
+  description:
+    "Admins rank by standing (who joined the group first): an admin may demote, or remove, an admin who " +
+    "joined after them, never one who joined before (so nobody can demote or remove the group's " +
+    "creator while they stay); any admin may step down, except the last one (409 INVALID_STATE). " +
+    `Idempotent for a plain member. 404 NOT_FOUND when that user is not a member. ${notMember} ${limited}`,
+  request: { params: MemberParams },
   responses: { 200: body("Updated") },
   errors: ["NOT_FOUND", "FORBIDDEN", "INVALID_STATE", "RATE_LIMITED"],
 });

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { KeyType } from "../devices/schemas.js";
 import { orNull, Timestamp } from "../shared/openapi.js";
+import { publicHttpsUrl } from "../shared/public-url.js";
 import { Id } from "../users/schemas.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 
@@ -13,7 +14,8 @@ export const MemberParams = z.object({
 });
 
 const GroupName = z.string().trim().min(1).max(64).openapi({ example: "Project Team" });
-const PictureUrl = z.url().max(2048).openapi({ example: "https://example.com/group.jpg" });
+/** Members' clients fetch it: https, and never a private, loopback or link-local host. */
+const PictureUrl = publicHttpsUrl().openapi({ example: "https://example.com/group.jpg" });
 
 export const CreateConversation = z
   .object({ participant_id: Id.openapi({ description: "The other person" }) })
@@ -118,8 +120,11 @@ export const Participant = z
     username: z.string(),
     full_name: z.string(),
     avatar_url: z.string().nullable(),
-    online: z.boolean(),
-    last_seen: Timestamp.nullable().openapi({ description: "Null when they do not share it" }),
+    online: z.boolean().openapi({ description: "False unless the caller may see their presence" }),
+    last_seen: Timestamp.nullable().openapi({
+      description:
+        "To 5 minutes; null unless the caller is their accepted contact (no block either way) and they share it",
+    }),
     role: Role,
   })
   .openapi("Participant");

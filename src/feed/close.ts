@@ -6,6 +6,7 @@ export const closeCodes = {
   SHUTDOWN: [1001, "server shutting down; reconnect"],
   FRAME_TOO_LARGE: [1009, "frame beyond the hard size limit"],
   SESSION_ENDED: [4001, "session revoked or ended"],
+  TOKEN_EXPIRED: [4004, "access token expired; refresh and reconnect"],
   DEVICE_REMOVED: [4002, "device removed"],
   ACCOUNT_DELETED: [4003, "account deleted"],
   RATE_LIMITED: [4008, "too many frames, kept on past the limit"],

@@ -103,25 +103,28 @@ export function createRateLimiter(col: Collection<CounterDoc>, clock: Clock) {
 
   /**
    * Counts one hit on every rule, all or nothing: if any refuses, the others are given back and
-   * RATE_LIMITED is thrown with Retry-After. X-RateLimit-* describe the tightest caller-scoped rule,
-   * also when a target budget refused: they then say nothing the caller did not already know.
+   * RATE_LIMITED is thrown with Retry-After. X-RateLimit-* describe the tightest caller-scoped rule.
+   * Every 429 looks the same whichever rule refused it: the body names no rule and the caller's
+   * rule shows nothing left, so a refusal a target's budget caused (an address's mail budget) tells
+   * the caller nothing their own budget would not have (counting requests until the 429 came would
+   * otherwise tell how many codes others had an address sent).
    */
   async function enforceAll(sink: HeaderSink, hits: readonly (readonly [Rule, string])[]) {
     const verdicts = await Promise.all(hits.map(([rule, key]) => hit(rule, key)));
-    const refused = hits.filter((_, i) => !verdicts[i]!.allowed).map(([rule]) => rule);
-    if (refused.length) await Promise.all(verdicts.map((v) => v.refund()));
-    // Only the caller's own budgets are shown; after a refusal every hit was given back.
+    const refused = verdicts.some((v) => !v.allowed);
+    if (refused) await Promise.all(verdicts.map((v) => v.refund()));
     const shown = verdicts
       .filter((_, i) => hits[i]![0].scope !== "target")
-      .map((v) => (refused.length && v.allowed ? { ...v, remaining: Math.min(v.limit, v.remaining + 1) } : v))
       .sort((a, b) => a.remaining - b.remaining)[0];
-    const headers = shown ? rateHeaders(shown) : {};
+    const retry = Math.max(...verdicts.map((v) => v.retryAfter));
+    const headers = shown
+      ? rateHeaders(refused ? { ...shown, allowed: false, remaining: 0, retryAfter: retry } : shown)
+      : {};
     for (const [k, v] of Object.entries(headers)) sink.header(k, v);
-    if (refused.length) {
-      const retry = Math.max(...verdicts.map((v) => v.retryAfter));
+    if (refused) {
       throw new AppError(
         "RATE_LIMITED",
-        `Rate limit exceeded: ${refused.map((r) => r.name).join(", ")}`,
+        "Rate limit exceeded; retry after the time Retry-After gives",
         undefined,
         {
           ...headers,

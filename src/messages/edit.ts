@@ -1,10 +1,11 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import { recordChange } from "../changes/record.js";
-import { mineWithMembers } from "../conversations/access.js";
+import { mineWithMembers, otherOf } from "../conversations/access.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
 import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
+import { assertMayActIn } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { devicesNamed } from "../stream/repo.js";
@@ -38,6 +39,13 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
     );
   }
   const { conversation, members } = await mineWithMembers(deps, message.conversation_id, auth.userId);
+  // An edit reaches every member's devices: in a 1:1, held to the send rule (blocks included).
+  await assertMayActIn(
+    deps,
+    auth.userId,
+    conversation.kind,
+    otherOf(deps, conversation.kind, members, auth.userId),
+  );
   const keys = await checkedKeys(deps, auth, conversation, members, body.recipient_keys);
   const reserved = await nextVersion(deps, id);
   if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");

@@ -1,8 +1,10 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import { mine } from "../conversations/access.js";
+import { type ConversationDoc, findConversation } from "../conversations/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { absentTo } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
 import type { Auth } from "../shared/openapi.js";
 import { keysForDevice } from "./keys.js";
@@ -74,21 +76,37 @@ export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer
     keysForDevice(deps, page, auth.userId, auth.deviceId),
     receiptsFor(deps, own),
   ]);
+  const absent = await absentSenders(deps, auth, conversation.kind, page);
   const messages = page.map((m) => {
     const k = m._id.toHexString();
-    return toMessageBody(m, auth.userId, keys.get(k), receipts.get(k));
+    return asSeen(toMessageBody(m, auth.userId, keys.get(k), receipts.get(k)), absent);
   });
   const total = conversation.message_count - me.base_count - me.hidden_count;
   return { messages, has_more: found.length > q.limit, total: Math.max(0, total) };
 }
 
-/** One message as the calling device sees it (the answer to a send, an edit or a replay). */
+/** One message as the calling device sees it (the answer to a send, an edit, a replay or a GET). */
 export async function messageFor(deps: Deps, auth: Auth, m: MessageDoc) {
   const isMine = m.sender_id?.equals(auth.userId) ?? false;
-  const [keys, receipts] = await Promise.all([
+  const [keys, receipts, conversation] = await Promise.all([
     keysForDevice(deps, [m], auth.userId, auth.deviceId),
     receiptsFor(deps, isMine ? [m._id] : []),
+    isMine ? null : findConversation(deps, m.conversation_id),
   ]);
+  const absent = conversation ? await absentSenders(deps, auth, conversation.kind, [m]) : new Set<string>();
   const k = m._id.toHexString();
-  return toMessageBody(m, auth.userId, keys.get(k), receipts.get(k));
+  return asSeen(toMessageBody(m, auth.userId, keys.get(k), receipts.get(k)), absent);
 }
+
+/** Senders among `messages` who look absent to the caller (policy.ts: a blocker, in a 1:1). */
+function absentSenders(deps: Deps, auth: Auth, kind: ConversationDoc["kind"], messages: MessageDoc[]) {
+  const senders = messages.flatMap((m) => (m.sender_id ? [m.sender_id] : []));
+  return absentTo(deps, auth.userId, kind, [...new Map(senders.map((s) => [s.toHexString(), s])).values()]);
+}
+
+/** A message whose sender looks absent shows no sender, as one from a deleted account does. */
+const asSeen = <T extends { sender_id: string | null; sender_device_id: string | null }>(
+  body: T,
+  absent: Set<string>,
+): T =>
+  body.sender_id && absent.has(body.sender_id) ? { ...body, sender_id: null, sender_device_id: null } : body;

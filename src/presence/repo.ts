@@ -101,3 +101,12 @@ export async function isOnline(deps: Deps, userId: ObjectId): Promise<boolean> {
   const live = { user_id: userId, expires_at: { $gt: deps.clock.now() } };
   return (await col(deps).countDocuments(live, { limit: 1 })) > 0;
 }
+
+/** Which of `ids` are online, as hex ids; one query on (user_id, expires_at). */
+export async function onlineAmong(deps: Deps, ids: ObjectId[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const live = await col(deps)
+    .find({ user_id: { $in: ids }, expires_at: { $gt: deps.clock.now() } }, { projection: { user_id: 1 } })
+    .toArray();
+  return new Set(live.map((p) => p.user_id.toHexString()));
+}

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { StreamEntry } from "../stream/schemas.js";
+import { PROTOCOL_FRAME_BYTES } from "./frames.js";
 import { clientEvents, closeCodes, serverEvents } from "./protocol.js";
 import { SUBPROTOCOL, WS_PATH } from "./upgrade.js";
 
@@ -26,8 +27,8 @@ const closeTable = [
 
 const description = `One WebSocket a device, on the HTTP port: \`${WS_PATH}?token=<session_token>\`, or the token as a
 \`Sec-WebSocket-Protocol\` value \`bearer.<token>\` offered next to \`${SUBPROTOCOL}\`. A missing, bad,
-expired or revoked token gets a 401 before the upgrade. Every frame is a JSON text frame
-\`{"type": ..., "data": ...}\`.
+expired or revoked token gets a 401 before the upgrade; when the token expires the socket is closed
+with 4004: refresh it and reconnect. Every frame is a JSON text frame \`{"type": ..., "data": ...}\`.
 
 Every change a device must learn of is an entry in its own ordered stream, sent as
 \`{"type", "position", "data"}\` as soon as it is written. \`authenticated\` carries the device's newest
@@ -35,9 +36,11 @@ position; entries after it arrive live, and \`sync\` (or GET /api/v1/sync) retur
 position, in order. \`ack\` lets the server drop what the device has stored. Typing and presence are
 live only.
 
-A malformed frame (not JSON, unknown type, bad fields, larger than the body limit) gets an \`error\`
-naming the problem and the connection stays up. Past the per-user frame budget (200 a minute) each
-frame gets an \`error\` (\`RATE_LIMITED\`); a client that keeps on is closed with 4008. The server
+A malformed frame (not JSON, unknown type, bad fields, nested deeper than 16 levels or holding more
+than 4,096 values, larger than ${PROTOCOL_FRAME_BYTES / 1024} KiB, the largest send_message) gets an
+\`error\` naming the problem and the connection stays up. Past the per-user frame budget (200 units a
+minute, a frame weighing one per 64 KiB begun) each frame gets an \`error\` (\`RATE_LIMITED\`); a
+client that keeps on is closed with 4008. The server
 pings every 30 s and cuts a socket that missed a pong. A socket whose unsent data passes the bound
 is closed with 4009: reconnect and sync.
 

@@ -10,14 +10,14 @@ import type { Auth } from "../shared/openapi.js";
 import { currentPosition, readRange } from "../stream/repo.js";
 import type { StreamEntryBody } from "../stream/schemas.js";
 import { findUser } from "../users/repo.js";
-import { parseFrame } from "./frames.js";
+import { frameBytes, frameWeight, maxFrameBytes, parseFrame } from "./frames.js";
 import { handlers } from "./handlers.js";
 import { type ClientEvent, type CloseName, closeCodes, type ServerEvent } from "./protocol.js";
 
 /** What a connection asks of the hub that holds it. */
 export interface HubSide {
-  /** Counts a frame against the user's budget. */
-  countFrame(userHex: string): "ok" | "limited" | "abuse";
+  /** Counts a frame of `weight` units (frameWeight) against the user's budget. */
+  countFrame(userHex: string, weight: number): "ok" | "limited" | "abuse";
   detached(conn: Connection): void;
 }
 
@@ -48,14 +48,21 @@ export class Connection {
   private gone = false;
   /** Why the server closed it, if it did. */
   closedFor: CloseName | null = null;
+  private readonly expiryTimer: NodeJS.Timeout;
 
   constructor(
     private readonly deps: Deps,
     readonly ws: WebSocket,
     readonly auth: Auth,
     private readonly hub: HubSide,
+    /** When the access token it was opened with expires: the socket closes then (4004). */
+    private readonly tokenExpiresAt: Date,
   ) {
     this.userHex = auth.userId.toHexString();
+    // On time with a real clock; the heartbeat and every frame check it too (an injected clock).
+    const left = tokenExpiresAt.getTime() - deps.clock.now().getTime();
+    this.expiryTimer = setTimeout(() => this.expired(), Math.min(Math.max(left, 0), 2 ** 31 - 1));
+    this.expiryTimer.unref();
     ws.on("message", (data, isBinary) => this.frame(data, isBinary));
     ws.on("pong", () => {
       this.alive = true;
@@ -66,6 +73,16 @@ export class Connection {
 
   get isOpen() {
     return !this.closed;
+  }
+
+  /**
+   * Closes the socket with 4004 once its access token has expired (REST answers 401 from then on):
+   * the client refreshes its token and reconnects. True when it is (now) closed for that.
+   */
+  expired(): boolean {
+    if (this.closed || this.deps.clock.now() < this.tokenExpiresAt) return false;
+    this.close("TOKEN_EXPIRED");
+    return true;
   }
 
   /** Sends `authenticated` with the device's position; entries after it follow live. */
@@ -162,14 +179,15 @@ export class Connection {
   }
 
   private frame(data: RawData, isBinary: boolean) {
-    if (this.closed) return;
-    const budget = this.hub.countFrame(this.userHex);
+    if (this.closed || this.expired()) return;
+    const bytes = frameBytes(data);
+    const budget = this.hub.countFrame(this.userHex, frameWeight(bytes.length));
     if (budget === "abuse") return this.close("RATE_LIMITED");
     if (budget === "limited") {
       const limit = this.deps.config.WS_MESSAGES_PER_MINUTE;
       return this.fail(new AppError("RATE_LIMITED", `More than ${limit} frames a minute; slow down`));
     }
-    const parsed = parseFrame(data, isBinary, this.deps.config.MAX_BODY_BYTES);
+    const parsed = parseFrame(bytes, isBinary, maxFrameBytes(this.deps.config.MAX_BODY_BYTES));
     if ("error" in parsed) return this.fail(parsed.error, parsed.inReplyTo);
     if (++this.queued > MAX_QUEUED) this.ws.pause();
     this.queue = this.queue
@@ -217,6 +235,7 @@ export class Connection {
   private detach() {
     if (this.gone) return;
     this.gone = true;
+    clearTimeout(this.expiryTimer);
     this.closed = true;
     this.hub.detached(this);
   }

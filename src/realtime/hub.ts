@@ -44,12 +44,13 @@ export function createHub(deps: Deps) {
   };
 
   const side: HubSide = {
-    countFrame(userHex) {
+    countFrame(userHex, weight) {
       const window = Math.floor(deps.clock.now().getTime() / 60_000);
       const f = frames.get(userHex);
       const c = f && f.window === window ? f : { window, count: 0, strikes: 0 };
       frames.set(userHex, c);
-      if (++c.count <= deps.config.WS_MESSAGES_PER_MINUTE) return "ok";
+      c.count += weight;
+      if (c.count <= deps.config.WS_MESSAGES_PER_MINUTE) return "ok";
       return ++c.strikes > STRIKES ? "abuse" : "limited";
     },
     detached(conn) {
@@ -98,6 +99,7 @@ export function createHub(deps: Deps) {
     // feed never carried (a write that failed), bounded to a couple of minutes.
     if (++beats % RESYNC_EVERY === 0) for (const c of conns) void c.resync();
     for (const c of conns) {
+      if (c.expired()) continue;
       if (!c.alive) {
         c.ws.terminate();
         continue;
@@ -123,8 +125,8 @@ export function createHub(deps: Deps) {
     },
 
     /** Takes an upgraded socket: registered before its position is read, so no notice falls between. */
-    async attach(ws: WebSocket, auth: Auth) {
-      const conn = new Connection(deps, ws, auth, side);
+    async attach(ws: WebSocket, auth: Auth, tokenExpiresAt: Date) {
+      const conn = new Connection(deps, ws, auth, side, tokenExpiresAt);
       conns.add(conn);
       index(byUser, conn.userHex, conn, true);
       index(byStream, streamKey(conn), conn, true);

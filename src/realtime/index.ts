@@ -2,6 +2,7 @@ import { WebSocketServer } from "ws";
 import type { Deps } from "../deps.js";
 import { startTail } from "../feed/tail.js";
 import { settleAppends } from "../stream/append.js";
+import { maxFrameBytes } from "./frames.js";
 import { createHub } from "./hub.js";
 import { SUBPROTOCOL, upgradeHandler } from "./upgrade.js";
 
@@ -13,9 +14,9 @@ import { SUBPROTOCOL, upgradeHandler } from "./upgrade.js";
 export function createRealtime(deps: Deps) {
   const wss = new WebSocketServer({
     noServer: true,
-    // Frames up to MAX_BODY_BYTES are read and judged (a larger one gets an `error`); past four
-    // times that the frame is not even read and the socket closes with 1009.
-    maxPayload: 4 * deps.config.MAX_BODY_BYTES,
+    // Frames up to what the protocol needs are read and judged (a larger one gets an `error`);
+    // past four times that the frame is not even read and the socket closes with 1009.
+    maxPayload: 4 * maxFrameBytes(deps.config.MAX_BODY_BYTES),
     perMessageDeflate: false,
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });

@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { isOnline } from "../presence/repo.js";
-import { presenceAudience } from "../relations/policy.js";
+import { coarseLastSeen, presenceAudience } from "../relations/policy.js";
 import { findUser, touchLastSeen } from "../users/repo.js";
 
 /**
@@ -16,7 +16,7 @@ export async function announce(deps: Deps, userId: ObjectId, online: boolean) {
   const audience = await presenceAudience(deps, user);
   if (!audience.length) return;
   const send = (isOnline: boolean) => {
-    const lastSeen = isOnline ? deps.clock.now() : user.last_seen_at;
+    const lastSeen = coarseLastSeen(isOnline ? deps.clock.now() : user.last_seen_at);
     return deps.bus.publish({
       kind: "live",
       to: audience.map((u) => deps.bus.keys.user(u.toHexString())),

@@ -1,5 +1,6 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
+import { decodeJwt } from "jose";
 import type { WebSocketServer } from "ws";
 import { isStoreUnavailable, storeUnavailable } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
@@ -86,9 +87,11 @@ async function accept(
     );
   }
   const auth = await authenticate(deps, token);
+  // Verified just now: its expiry is when the socket closes (4004), as REST starts answering 401.
+  const expiresAt = new Date((decodeJwt(token).exp ?? 0) * 1000);
   if (hub.count(auth.userId.toHexString()) >= deps.config.WS_MAX_SOCKETS_PER_USER) {
     return refuse(socket, new AppError("RATE_LIMITED", "Too many open sockets for this account"));
   }
   if (socket.destroyed) return;
-  wss.handleUpgrade(req, socket, head, (ws) => void hub.attach(ws, auth));
+  wss.handleUpgrade(req, socket, head, (ws) => void hub.attach(ws, auth, expiresAt));
 }

@@ -49,6 +49,15 @@ export async function blockedBetween(deps: Deps, me: ObjectId, others: ObjectId[
   );
 }
 
+/** Which of `ids` `me` has blocked, as hex ids; one query. */
+export async function blockedAmong(deps: Deps, me: ObjectId, ids: ObjectId[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const found = await col(deps)
+    .find({ blocker_id: me, blocked_id: { $in: ids } }, { projection: { blocked_id: 1 } })
+    .toArray();
+  return new Set(found.map((b) => b.blocked_id.toHexString()));
+}
+
 /** Which of `ids` have blocked `viewer`, as hex ids; one query. */
 export async function blockersOf(deps: Deps, viewer: ObjectId, ids: ObjectId[]): Promise<Set<string>> {
   if (!ids.length) return new Set();

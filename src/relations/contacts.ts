@@ -171,6 +171,14 @@ export async function pairState(deps: Deps, a: ObjectId, b: ObjectId) {
   return { ab, ba };
 }
 
+/** Which of `ids` are `me`'s accepted contacts, as hex ids; one query on (owner_id, contact_id). */
+export async function acceptedAmong(deps: Deps, me: ObjectId, ids: ObjectId[]): Promise<Set<string>> {
+  const found = await col(deps)
+    .find({ owner_id: me, contact_id: { $in: ids }, status: "accepted" }, { projection: { contact_id: 1 } })
+    .toArray();
+  return new Set(found.map((c) => c.contact_id.toHexString()));
+}
+
 export const areContacts = async (deps: Deps, a: ObjectId, b: ObjectId) =>
   (await col(deps).countDocuments({ ...pair(a, b), status: "accepted" }, { limit: 1 })) > 0;
 

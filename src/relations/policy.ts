@@ -1,8 +1,8 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
-import { blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
-import { areContacts, contactNames } from "./contacts.js";
+import { blockedAmong, blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
+import { acceptedAmong, areContacts, contactNames } from "./contacts.js";
 
 /*
  * Who may see whom and who may message whom: the one place these rules live. Every route (and,
@@ -31,35 +31,52 @@ export interface Recipient {
 }
 
 /**
- * Whether `sender` may start a conversation with or message `recipient`: never when the recipient
- * has blocked the sender; with `allow_messages_from: "contacts"` only accepted contacts may.
+ * The messaging rule's answer: "absent" when the recipient blocked the sender (they look like no
+ * account at all), "blocking" when the sender blocked the recipient (whom the sender's messages
+ * must not reach while the blocked side cannot see them), "contacts_only" when the recipient takes
+ * messages from contacts only and the sender is not one.
  */
-export const canMessage = (deps: Deps, sender: ObjectId, recipient: Recipient): Promise<boolean> =>
-  messageRule(deps, sender, recipient, () => hasBlocked(deps, recipient._id, sender));
+type MessageVerdict = "yes" | "absent" | "blocking" | "contacts_only";
 
-/** canMessage, with the block check given (a caller may have started it already). */
+/** Whether `sender` may start a conversation with, or message, `recipient`. */
+export const canMessage = async (deps: Deps, sender: ObjectId, recipient: Recipient): Promise<boolean> =>
+  (await messageRule(deps, sender, recipient, blocksBetween(deps, sender, recipient._id))) === "yes";
+
+/** Both directions of a block between a sender and a recipient, read at once. */
+function blocksBetween(deps: Deps, sender: ObjectId, recipient: ObjectId) {
+  if (sender.equals(recipient)) return Promise.resolve({ theirs: false, mine: false });
+  return Promise.all([hasBlocked(deps, recipient, sender), hasBlocked(deps, sender, recipient)]).then(
+    ([theirs, mine]) => ({ theirs, mine }),
+  );
+}
+
 async function messageRule(
   deps: Deps,
   sender: ObjectId,
   recipient: Recipient,
-  blocked: () => Promise<boolean>,
-): Promise<boolean> {
-  if (sender.equals(recipient._id)) return true;
-  if (await blocked()) return false;
-  if (recipient.privacy.allow_messages_from === "everyone") return true;
-  return areContacts(deps, recipient._id, sender);
+  blocks: Promise<{ theirs: boolean; mine: boolean }>,
+): Promise<MessageVerdict> {
+  if (sender.equals(recipient._id)) return "yes";
+  const { theirs, mine } = await blocks;
+  if (theirs) return "absent";
+  if (mine) return "blocking";
+  if (recipient.privacy.allow_messages_from === "everyone") return "yes";
+  return (await areContacts(deps, recipient._id, sender)) ? "yes" : "contacts_only";
 }
+
+const blocking = () => new AppError("INVALID_STATE", "You have blocked this user; unblock them first");
 
 /**
  * Starting a 1:1 conversation with, or adding to a group, someone who may not be messaged: one
- * who blocked the caller looks absent (USER_NOT_FOUND, as everywhere), a contacts-only account
- * refuses with FORBIDDEN. `field` names the request field in the error.
+ * who blocked the caller looks absent (USER_NOT_FOUND, as everywhere), one the caller blocked is
+ * INVALID_STATE (unblock first), a contacts-only account refuses with FORBIDDEN. `field` names the
+ * request field in the error.
  */
 export async function assertMayMessage(deps: Deps, sender: ObjectId, recipient: Recipient, field: string) {
-  if (await canMessage(deps, sender, recipient)) return;
-  if (!(await canSee(deps, sender, recipient._id))) {
-    throw new AppError("USER_NOT_FOUND", undefined, { [field]: "user not found" });
-  }
+  const verdict = await messageRule(deps, sender, recipient, blocksBetween(deps, sender, recipient._id));
+  if (verdict === "yes") return;
+  if (verdict === "absent") throw new AppError("USER_NOT_FOUND", undefined, { [field]: "user not found" });
+  if (verdict === "blocking") throw blocking();
   throw new AppError("FORBIDDEN", "This user accepts messages from contacts only", {
     [field]: "accepts messages from contacts only",
   });
@@ -70,11 +87,12 @@ export const assertMayAddToGroup = assertMayMessage;
 
 /**
  * Whether `sender` may post in a conversation they are a member of. In a 1:1 conversation the
- * other person's rule (canMessage) applies to every message, so a block or a contacts-only setting
- * made after the conversation began still holds. In a group, membership is enough: a block between
- * two members does not silence either of them for everyone else. `other` is the other member of a
- * 1:1 (null when none is left) with their account as it is being read; "gone" when it no longer
- * exists.
+ * other person's rule applies to every message, so a block or a contacts-only setting made after
+ * the conversation began still holds: someone who blocked the sender looks like a deleted account
+ * ("gone"), and a sender who blocked the other is refused (INVALID_STATE, unblock first). In a
+ * group, membership is enough: a block between two members does not silence either of them for
+ * everyone else. `other` is the other member of a 1:1 (null when none is left) with their account
+ * as it is being read.
  */
 export async function maySendIn(
   deps: Deps,
@@ -84,16 +102,49 @@ export async function maySendIn(
 ): Promise<"yes" | "no" | "gone"> {
   if (kind === "group") return "yes";
   if (!other) return "gone";
-  // The block check needs only the other person's id: it runs while their account is read (a send
-  // waits for one round trip, not two). Its answer counts only if the account still exists.
-  const blocked = sender.equals(other.id) ? Promise.resolve(false) : hasBlocked(deps, other.id, sender);
-  const [recipient] = await Promise.all([other.account, blocked]);
+  // The block checks need only the other person's id: they run while their account is read (a send
+  // waits for one round trip, not two). Their answer counts only if the account still exists.
+  const blocks = blocksBetween(deps, sender, other.id);
+  const [recipient] = await Promise.all([other.account, blocks]);
   if (!recipient) return "gone";
-  return (await messageRule(deps, sender, recipient, () => blocked)) ? "yes" : "no";
+  const verdict = await messageRule(deps, sender, recipient, blocks);
+  if (verdict === "blocking") throw blocking();
+  return verdict === "yes" ? "yes" : verdict === "absent" ? "gone" : "no";
 }
 
-/** Which of `ids` have blocked `viewer`: their presence (online, last seen) is hidden from the viewer. */
-export const blockersAmong = (deps: Deps, viewer: ObjectId, ids: ObjectId[]) => blockersOf(deps, viewer, ids);
+/**
+ * Anything a member does in a conversation that reaches the other person's devices (an edit, the
+ * timer) is held to the send rule, refused as a send is: in a 1:1, by someone the other person
+ * blocked (as if the other had deleted their account), or who blocked the other, or whom a
+ * contacts-only setting shuts out.
+ */
+export async function assertMayActIn(
+  deps: Deps,
+  actor: ObjectId,
+  kind: "one_to_one" | "group",
+  other: { id: ObjectId; account: Promise<Recipient | null> } | null,
+) {
+  const verdict = await maySendIn(deps, actor, kind, other);
+  if (verdict === "gone") throw new AppError("INVALID_STATE", "The other person deleted their account");
+  if (verdict === "no") throw new AppError("FORBIDDEN", "This user does not accept your messages");
+}
+
+/**
+ * Who among `ids` looks absent to `viewer` in a conversation of this kind. In a 1:1, someone who
+ * blocked the viewer looks like a deleted account: no participant entry, no devices, no sender on
+ * their messages, and actions refused as for a deleted account. In a group they stay a member (the
+ * documented exception): the group's other members see both, and both still encrypt to each other.
+ */
+export async function absentTo(
+  deps: Deps,
+  viewer: ObjectId,
+  kind: "one_to_one" | "group",
+  ids: ObjectId[],
+): Promise<Set<string>> {
+  const others = ids.filter((id) => !id.equals(viewer));
+  if (kind !== "one_to_one" || !others.length) return new Set();
+  return blockersOf(deps, viewer, others);
+}
 
 /** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
 export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {
@@ -126,30 +177,54 @@ export async function presenceAudience(deps: Deps, user: PresenceSubject): Promi
 
 /**
  * Who is told a user's device has a new identity key: whoever encrypts to it, i.e. their contacts
- * and the members of their conversations (`coMembers`). A block does not hide it from a co-member,
- * who still encrypts to the user in a group they share.
+ * and the members of their conversations (`coMembers`), less anyone the user blocked: to them the
+ * user looks absent (a deleted account changes no keys). In a group the two share, the blocked
+ * member learns of the new device when a send names the old list (DEVICE_MISMATCH) and re-reads it.
  */
 export async function identityAudience(deps: Deps, userId: ObjectId, coMembers: ObjectId[]) {
+  const [contacts, blocked] = await Promise.all([
+    contactAudience(deps, userId),
+    blockedAmong(deps, userId, coMembers),
+  ]);
   const all = new Map(
-    [...(await contactAudience(deps, userId)), ...coMembers].map((u) => [u.toHexString(), u]),
+    [...contacts, ...coMembers.filter((m) => !blocked.has(m.toHexString()))].map((u) => [u.toHexString(), u]),
   );
   return [...all.values()];
 }
 
-/** Whether `viewer` may see `target`'s online status and last seen (in a profile, say). */
-export async function maySeePresence(
+/**
+ * Whose presence (online, last seen) `viewer` may see among `targets`, as hex ids: the one rule for
+ * every place it shows (a profile, a conversation's participants, `user_status` through
+ * presenceAudience). Their own, always; anyone else's only if they share it and the two are
+ * accepted contacts with no block either way. Not a stranger's, not a co-member's: a group can hold
+ * strangers, and "when is this person on?" is what a stalker asks.
+ */
+export async function presenceVisibleAmong(
   deps: Deps,
   viewer: ObjectId,
-  target: PresenceSubject,
-): Promise<boolean> {
-  if (viewer.equals(target._id)) return true;
-  if (!target.privacy.show_online_status) return false;
-  const [theirs, mine] = await Promise.all([
-    hasBlocked(deps, target._id, viewer),
-    hasBlocked(deps, viewer, target._id),
-  ]);
-  return !theirs && !mine;
+  targets: PresenceSubject[],
+): Promise<Set<string>> {
+  const others = targets
+    .filter((t) => !t._id.equals(viewer) && t.privacy.show_online_status)
+    .map((t) => t._id);
+  const contacts = others.length ? await acceptedAmong(deps, viewer, others) : new Set<string>();
+  // A block ends a contact, so this finds one only where a block raced an acceptance: for a
+  // stranger it is never asked.
+  const candidates = others.filter((id) => contacts.has(id.toHexString()));
+  const blocked = await blockedBetween(deps, viewer, candidates);
+  const visible = new Set(candidates.map((id) => id.toHexString()).filter((id) => !blocked.has(id)));
+  if (targets.some((t) => t._id.equals(viewer))) visible.add(viewer.toHexString());
+  return visible;
 }
+
+/** Whether `viewer` may see `target`'s online status and last seen (presenceVisibleAmong, for one). */
+export const maySeePresence = async (deps: Deps, viewer: ObjectId, target: PresenceSubject) =>
+  (await presenceVisibleAmong(deps, viewer, [target])).has(target._id.toHexString());
+
+/** Presence's grain for others: last seen to 5 minutes, so two people's comings and goings cannot be matched. */
+export const LAST_SEEN_GRAIN_MS = 5 * 60_000;
+/** Last seen as anyone but the user sees it. */
+export const coarseLastSeen = (at: Date) => new Date(at.getTime() - (at.getTime() % LAST_SEEN_GRAIN_MS));
 
 /** Which of a conversation's other members see `typer` typing: none on either side of a block. */
 export async function typingAudience(deps: Deps, typer: ObjectId, members: ObjectId[]): Promise<ObjectId[]> {

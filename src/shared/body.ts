@@ -69,8 +69,20 @@ async function readText(req: Request, limit: number): Promise<string> {
  * strings: linear, and it runs before JSON.parse, so a deeply nested body costs one pass over its
  * bytes and never reaches the parser or the validators.
  */
-export function withinDepth(text: string, max: number): boolean {
+export const withinDepth = (text: string, max: number): boolean => jsonShape(text, max).depth <= max;
+
+/**
+ * How deep `text` nests (counting stops past `stopAt`) and how many values it holds at most (arrays,
+ * objects and commas, outside strings), in one pass before anything parses it. What JSON.parse
+ * costs follows the values it must build, so a caller can bound that as well as the bytes.
+ */
+export function jsonShape(
+  text: string,
+  stopAt = Number.POSITIVE_INFINITY,
+): { depth: number; values: number } {
   let depth = 0;
+  let deepest = 0;
+  let values = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
@@ -80,8 +92,11 @@ export function withinDepth(text: string, max: number): boolean {
       else if (ch === 34) inString = false;
     } else if (ch === 34) inString = true;
     else if (ch === 123 || ch === 91) {
-      if (++depth > max) return false;
+      values++;
+      deepest = Math.max(deepest, ++depth);
+      if (deepest > stopAt) break;
     } else if (ch === 125 || ch === 93) depth--;
+    else if (ch === 44) values++;
   }
-  return true;
+  return { depth: deepest, values };
 }

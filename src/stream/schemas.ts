@@ -56,6 +56,7 @@ export const ConversationChange = z
     "member_removed",
     "member_left",
     "admin_added",
+    "admin_removed",
     "archived",
     "deleted",
     "timer_changed",

@@ -68,6 +68,7 @@ export function userRoutes(deps: Deps) {
   app.openapi(r.getUser, async (c) => {
     const id = parseId(c.req.valid("param").user_id, "user_id");
     const me = c.get("auth").userId;
+    await deps.limiter.enforce(c, r.lookupRule, me.toHexString());
     const user = await visibleTo(deps, me, await findUser(deps, id));
     return c.json(await publicView(me, user), 200);
   });

@@ -1,6 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { toDeviceBody } from "../devices/present.js";
 import type { DeviceDoc } from "../devices/repo.js";
+import { coarseLastSeen } from "../relations/policy.js";
 import { iso } from "../shared/clock.js";
 import type { UserDoc } from "./repo.js";
 import type { PublicUserBody, UserBody } from "./schemas.js";
@@ -26,12 +27,15 @@ export function toUserBody(
   };
 }
 
-/** `online` is null when the viewer may not see the user's status (src/relations/policy.ts). */
+/**
+ * `online` is null when the viewer may not see the user's status (src/relations/policy.ts), and
+ * last seen is shown to others as policy's coarse grain.
+ */
 export function toPublicUser(u: UserDoc, online: boolean | null): z.infer<typeof PublicUserBody> {
   return {
     id: u._id.toHexString(),
     username: u.username,
     profile: { full_name: u.profile.full_name, bio: u.profile.bio, avatar_url: u.profile.avatar_url },
-    status: online === null ? null : { online, last_seen: iso(u.last_seen_at) },
+    status: online === null ? null : { online, last_seen: iso(coarseLastSeen(u.last_seen_at)) },
   };
 }

@@ -1,10 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import { IdentityKeyB64 } from "../devices/schemas.js";
 import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
+import { publicHttpsUrl } from "../shared/public-url.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];
 export const searchRule = { name: "users-search", limit: 30, windowSeconds: 3_600 };
+/** Lookups by id, per account: enough to open every profile of a few full groups in an hour. */
+export const lookupRule = { name: "users-lookup", limit: 120, windowSeconds: 3_600 };
 const PrivacyUpdate = PrivacyBody.partial().strict().openapi("PrivacyUpdate");
 
 export const UpdateMe = z
@@ -12,11 +15,7 @@ export const UpdateMe = z
     username: Username.optional(),
     ...ProfileFields,
     full_name: ProfileFields.full_name.optional(),
-    avatar_url: z
-      .url({ protocol: /^https$/, error: "must be an https:// URL" })
-      .max(2048)
-      .nullable()
-      .optional(),
+    avatar_url: publicHttpsUrl().nullable().optional(),
     public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyUpdate.optional(),
   })
@@ -88,8 +87,11 @@ export const getUser = route({
   security: bearer,
   operationId: "getUser",
   summary: "A user's public profile, privacy settings applied",
-  description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
+  description:
+    "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`. `status` (online, last seen " +
+    "to 5 minutes) only for an accepted contact who shares it, else null. " +
+    `${lookupRule.limit} lookups an hour per account.`,
   request: { params: UserIdParam },
   responses: { 200: json(PublicUserBody, "Public profile") },
-  errors: ["USER_NOT_FOUND"],
+  errors: ["USER_NOT_FOUND", "RATE_LIMITED"],
 });

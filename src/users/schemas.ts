@@ -69,7 +69,7 @@ const ProfileBody = z
   })
   .openapi("Profile");
 
-/** HABIBTI's presence block; `online` stays false until there is a realtime layer to know it. */
+/** HABIBTI's presence block: `online` while the user has an open WebSocket on any process. */
 const Presence = z.object({ online: z.boolean(), last_seen: Timestamp }).openapi("Presence");
 
 export const UserBody = z
@@ -97,6 +97,10 @@ export const PublicUserBody = z
         avatar_url: z.string().nullable(),
       })
       .openapi("PublicProfile"),
-    status: orNull(Presence).openapi({ description: "Null when the user hides their online status" }),
+    status: orNull(Presence).openapi({
+      description:
+        "Null unless the caller is an accepted contact (no block either way) and the user shares their " +
+        "online status; `last_seen` to 5 minutes",
+    }),
   })
   .openapi("PublicUser");

@@ -100,9 +100,10 @@ describe("the mail budget of an address, whoever asks", () => {
     for (let i = 0; i < 6; i++) hour.push(await ask(i));
     expect(hour.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429]);
     const refused = hour[5]!;
-    // The address's count shows nowhere: X-RateLimit-* are the caller's own (a fresh IP's, untouched).
+    // The address's count shows nowhere: X-RateLimit-* are the caller's own rule's (a fresh IP's),
+    // spent as on any 429, so the refusal looks like the caller's own.
     expect(refused.headers.get("x-ratelimit-limit")).toBe("3");
-    expect(refused.headers.get("x-ratelimit-remaining")).toBe("3");
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
     expect(retryAfter(refused)).toBeGreaterThan(0);
     expect(h.smtp.to(email)).toHaveLength(5);
 
@@ -134,6 +135,23 @@ describe("the mail budget of an address, whoever asks", () => {
     }
     expect(sent).toBe(5);
     expect((await post("login", { email: owner.email })).status).toBe(200);
+  });
+
+  it("a 429 an address's budget caused looks like one the caller's own budget caused", async () => {
+    const email = uniqueEmail();
+    let byTarget = await post("signup", { email });
+    for (let i = 0; i < 10 && byTarget.status === 200; i++) byTarget = await post("signup", { email });
+    const ip = freshIp();
+    let byCaller = await post("signup", { email: uniqueEmail() }, ip);
+    for (let i = 0; i < 10 && byCaller.status === 200; i++)
+      byCaller = await post("signup", { email: uniqueEmail() }, ip);
+    expect([byTarget.status, byCaller.status]).toEqual([429, 429]);
+    expect(byTarget.body).toEqual(byCaller.body);
+    expect(JSON.stringify(byTarget.body)).not.toMatch(/address|mail-|otp-/);
+    const shown = (r: typeof byTarget) =>
+      ["x-ratelimit-limit", "x-ratelimit-remaining"].map((n) => [n, r.headers.get(n)]);
+    expect(shown(byTarget)).toEqual(shown(byCaller));
+    expect(retryAfter(byTarget)).toBeGreaterThan(0);
   });
 
   it("X-RateLimit-* on login say nothing about who else asked for an address", async () => {

@@ -264,6 +264,57 @@ describe("groups", () => {
     expect((await get(a, g)).body.member_count).toBe(2);
   });
 
+  it("ranks admins by standing: an admin removes or demotes only admins who joined after them", async () => {
+    const [creator, early, late, member] = await Promise.all([
+      newAccount(h),
+      newAccount(h),
+      newAccount(h),
+      newAccount(h),
+    ]);
+    const g = await group(h, creator, [early, member]);
+    expect((await api(creator, "POST", `/conversations/${g}/members`, { user_id: late.userId })).status).toBe(
+      201,
+    );
+    for (const d of [late, early]) {
+      expect((await api(creator, "POST", `/conversations/${g}/admins`, { user_id: d.userId })).status).toBe(
+        200,
+      );
+    }
+    const roles = async () =>
+      Object.fromEntries(
+        [creator, ...(await get(creator, g)).body.participants].map((p: any) => [
+          p.user_id ?? p.userId,
+          p.role ?? "admin",
+        ]),
+      );
+    // Nobody removes or demotes the creator, nor an admin of longer standing.
+    for (const [by, target] of [
+      [late, creator],
+      [early, creator],
+      [late, early],
+    ] as const) {
+      const removed = await api(by, "DELETE", `/conversations/${g}/members/${target.userId}`);
+      expect(removed).toMatchObject({ status: 403, body: { code: "FORBIDDEN" } });
+      const demoted = await api(by, "DELETE", `/conversations/${g}/admins/${target.userId}`);
+      expect(demoted).toMatchObject({ status: 403, body: { code: "FORBIDDEN" } });
+    }
+    expect((await get(creator, g)).body.member_count).toBe(4);
+    // A longer-standing admin demotes a later one; a plain member demotes nobody.
+    expect((await api(member, "DELETE", `/conversations/${g}/admins/${late.userId}`)).status).toBe(403);
+    const demoted = await api(early, "DELETE", `/conversations/${g}/admins/${late.userId}`);
+    expect(demoted.status).toBe(200);
+    expect((await roles())[late.userId]).toBe("member");
+    expect((await api(early, "DELETE", `/conversations/${g}/admins/${late.userId}`)).status).toBe(200); // idempotent
+    // Any admin removes a plain member, whatever their standing; an admin may step down.
+    expect((await api(early, "DELETE", `/conversations/${g}/members/${late.userId}`)).status).toBe(204);
+    expect((await api(early, "DELETE", `/conversations/${g}/admins/${early.userId}`)).status).toBe(200);
+    expect((await roles())[early.userId]).toBe("member");
+    // The last admin may not step down: a group always has one.
+    const last = await api(creator, "DELETE", `/conversations/${g}/admins/${creator.userId}`);
+    expect(last).toMatchObject({ status: 409, body: { code: "INVALID_STATE" } });
+    expect((await api(creator, "DELETE", `/conversations/${g}/admins/${late.userId}`)).status).toBe(404);
+  });
+
   it("keeps 1:1 conversations out of group management", async () => {
     const [a, b, c] = [await newAccount(h), await newAccount(h), await newAccount(h)];
     const ab = await direct(h, a, b);

@@ -26,6 +26,8 @@ async function settled(c: Client) {
 const statusOf = async (viewer: Account, target: Account) =>
   (await h.req("GET", `/api/v1/users/${target.id}`, { token: viewer.token })).body.status;
 
+const FIVE_MINUTES = 300_000;
+
 describe("presence", () => {
   it("contacts see a user come online with the first socket and go offline with the last", async () => {
     const [a, b] = [await signUp(h), await signUp(h)];
@@ -54,9 +56,62 @@ describe("presence", () => {
     let offline = await watcher.client.next("user_status");
     while (offline.data.online) offline = await watcher.client.next("user_status");
     expect(offline.data).toMatchObject({ user_id: a.id, online: false });
-    expect(Date.parse(offline.data.last_seen)).toBeGreaterThan(before);
+    // Others see last seen to the 5 minutes (the user sees their own exactly).
+    const own = Date.parse(
+      (await h.req("GET", "/api/v1/users/me", { token: a.token })).body.status.last_seen,
+    );
+    expect(own).toBeGreaterThan(before);
+    expect(Date.parse(offline.data.last_seen)).toBe(own - (own % FIVE_MINUTES));
     expect(await statusOf(b, a)).toMatchObject({ online: false, last_seen: offline.data.last_seen });
     await watcher.client.close();
+  });
+
+  it("one rule everywhere: a contact sees it, to 5 minutes; a stranger, a co-member and a blocked contact see nothing", async () => {
+    h.clock.advance(7 * 60 + 13); // off a 5-minute boundary, so exact and coarse differ
+    const [a, contact, stranger, coMember, blocked] = await Promise.all([
+      signUp(h),
+      signUp(h),
+      signUp(h),
+      signUp(h),
+      signUp(h),
+    ]);
+    await befriend(a, contact);
+    await befriend(a, blocked);
+    expect((await h.req("POST", `/api/v1/users/${blocked.id}/block`, { token: a.token })).status).toBe(204);
+    const made = await h.req("POST", "/api/v1/conversations/groups", {
+      token: coMember.token,
+      body: { name: "Team", participant_ids: [a.id, contact.id] },
+    });
+    expect(made.status).toBe(201);
+    const watchers = await Promise.all(
+      [contact, stranger, coMember, blocked].map((w) => connect(h, w.token)),
+    );
+    const s = await connect(h, a.token);
+    const heard = await watchers[0]!.client.next("user_status");
+    const now = h.clock.now().getTime();
+    expect(heard.data).toEqual({
+      user_id: a.id,
+      online: true,
+      last_seen: new Date(now - (now % FIVE_MINUTES)).toISOString(),
+    });
+    for (const w of watchers.slice(1)) expect(await settled(w.client)).toEqual([]);
+
+    // REST user view.
+    const contactView = await statusOf(contact, a);
+    expect(contactView).toEqual({ online: true, last_seen: expect.any(String) });
+    expect(Date.parse(contactView.last_seen) % FIVE_MINUTES).toBe(0);
+    expect(await statusOf(stranger, a)).toBeNull();
+    expect(await statusOf(coMember, a)).toBeNull();
+    // Conversation participants.
+    const participant = async (viewer: Account) =>
+      (
+        await h.req("GET", `/api/v1/conversations/${made.body.id}`, { token: viewer.token })
+      ).body.participants.find((p: { user_id: string }) => p.user_id === a.id);
+    expect(await participant(coMember)).toMatchObject({ online: false, last_seen: null });
+    const seenByContact = await participant(contact);
+    expect(seenByContact).toMatchObject({ online: true, last_seen: contactView.last_seen });
+    await s.client.close();
+    for (const w of watchers) await w.client.close();
   });
 
   it("people who are not contacts hear nothing", async () => {

@@ -1,5 +1,5 @@
 import { ObjectId } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { append, type EntryInput } from "../../src/stream/append.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
@@ -69,6 +69,32 @@ describe("malformed frames", () => {
     await client.close();
   });
 
+  it("a frame nested deeper than a REST body may be is refused unparsed, and the socket stays up", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    h.clock.advance(60);
+    const parse = JSON.parse;
+    const seen: number[] = [];
+    const spy = vi.spyOn(JSON, "parse").mockImplementation((text, reviver) => {
+      seen.push(String(text).length);
+      return parse(text, reviver);
+    });
+    const bomb = `{"type":"ping","pad":${"[".repeat(1000)}${"]".repeat(1000)}}`;
+    try {
+      const error = client.next("error");
+      client.sendRaw(bomb);
+      expect((await error).data).toMatchObject({
+        code: "VALIDATION_ERROR",
+        fields: { frame: expect.stringContaining("16") },
+      });
+      expect(seen.filter((n) => n >= bomb.length)).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await client.ask({ type: "ping" }, "pong")).type).toBe("pong");
+    await client.close();
+  });
+
   it("a frame past four times the body limit is not read: the socket closes with 1009", async () => {
     const a = await signUp(h);
     const { client } = await connect(h, a.token);
@@ -99,6 +125,24 @@ describe("throttling", () => {
   });
 });
 
+describe("large frames", () => {
+  it("weigh on the frame budget by their size, so the budget bounds the bytes parsed a minute", async () => {
+    const big = await startHush({ WS_MESSAGES_PER_MINUTE: "25" });
+    try {
+      const a = await signUp(big);
+      const { client } = await connect(big, a.token);
+      // 600 KB is 10 units: two of them and 5 pings fit in 25, the next ping does not.
+      const heavy = JSON.stringify({ type: "ping", pad: "x".repeat(600_000) });
+      for (let i = 0; i < 2; i++) expect((await client.ask(JSON.parse(heavy), "pong")).type).toBe("pong");
+      for (let i = 0; i < 5; i++) await client.ask({ type: "ping" }, "pong");
+      expect((await client.ask({ type: "ping" }, "error")).data.code).toBe("RATE_LIMITED");
+      await client.close();
+    } finally {
+      await big.close();
+    }
+  });
+});
+
 describe("socket count", () => {
   it("a user past WS_MAX_SOCKETS_PER_USER open sockets on a process is refused with 429", async () => {
     const a = await signUp(h);
@@ -108,6 +152,35 @@ describe("socket count", () => {
     await open[0]!.client.close();
     const again = await connect(h, a.token);
     for (const s of [...open.slice(1), again]) await s.client.close();
+  });
+});
+
+describe("access token expiry", () => {
+  it("a socket whose token expired is closed with 4004 at its next frame, which is not handled", async () => {
+    const a = await signUp(h);
+    const { client } = await connect(h, a.token);
+    h.clock.advance(60);
+    expect((await client.ask({ type: "sync", data: { since: 0 } }, "sync_result")).type).toBe("sync_result");
+    h.clock.advance(h.deps.config.ACCESS_TOKEN_TTL); // past the token's expiry (REST now answers 401)
+    expect((await h.req("GET", "/api/v1/users/me", { token: a.token })).status).toBe(401);
+    client.send({ type: "sync", data: { since: 0 } });
+    expect(await client.closed).toEqual({
+      code: 4004,
+      reason: "access token expired; refresh and reconnect",
+    });
+    expect(client.seen("sync_result")).toEqual([]);
+  });
+
+  it("an idle socket is closed with 4004 by the heartbeat once its token expired", async () => {
+    const own = await startHush({ WS_HEARTBEAT_MS: "200" });
+    try {
+      const a = await signUp(own);
+      const { client } = await connect(own, a.token);
+      own.clock.advance(own.deps.config.ACCESS_TOKEN_TTL + 1);
+      expect((await client.closed).code).toBe(4004);
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -56,10 +56,54 @@ describe("profiles", () => {
     expect((await patch(a.token, { avatar_url: null })).status).toBe(200);
   });
 
-  it("GET /users/{id} shows the public profile only, and status only if shared", async () => {
+  it("refuses avatar and group picture URLs on loopback, private and link-local hosts", async () => {
+    const a = await signUp(h);
+    const b = await signUp(h);
+    const refused = [
+      "https://127.0.0.1/a.png",
+      "https://2130706433/a.png", // 127.0.0.1 written as a number
+      "https://localhost/a.png",
+      "https://api.localhost/a.png",
+      "https://[::1]/a.png",
+      "https://169.254.169.254/latest/meta-data",
+      "https://[fe80::1]/a.png",
+      "https://10.0.0.5/a.png",
+      "https://192.168.1.1/a.png",
+      "https://172.16.0.1/a.png",
+      "https://[fd00::1]/a.png",
+      "https://[::ffff:127.0.0.1]/a.png",
+      "https://0.0.0.0/a.png",
+      "https://printer.local/a.png",
+      "https://intranet/a.png",
+    ];
+    for (const bad of refused) {
+      const r = await patch(a.token, { avatar_url: bad });
+      expect(r, bad).toMatchObject({ status: 400, body: { fields: { avatar_url: expect.any(String) } } });
+      const g = await h.req("POST", "/api/v1/conversations/groups", {
+        token: a.token,
+        body: { name: "G", participant_ids: [b.id], picture_url: bad },
+      });
+      expect(g, bad).toMatchObject({ status: 400, body: { fields: { picture_url: expect.any(String) } } });
+    }
+    for (const good of [
+      "https://cdn.example.com/a.png",
+      "https://93.184.216.34/a.png",
+      "https://[2606:4700::1]/a",
+    ]) {
+      expect((await patch(a.token, { avatar_url: good })).status, good).toBe(200);
+    }
+  });
+
+  it("GET /users/{id} shows the public profile only, and status only to contacts, if shared", async () => {
     const a = await signUp(h);
     const b = await signUp(h);
     await patch(b.token, { mobile: "+441234567890", bio: "hi" });
+    const stranger = await h.req("GET", `/api/v1/users/${b.id}`, { token: a.token });
+    expect(stranger.body.status).toBeNull();
+    expect(
+      (await h.req("POST", "/api/v1/contacts", { token: a.token, body: { user_id: b.id } })).status,
+    ).toBe(201);
+    expect((await h.req("POST", `/api/v1/contacts/${a.id}/accept`, { token: b.token })).status).toBe(200);
     const r = await h.req("GET", `/api/v1/users/${b.id}`, { token: a.token });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
@@ -111,6 +155,20 @@ describe("search limits", () => {
     h.clock.advance(Number(limited.headers.get("retry-after")));
     const renewed = await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
     expect((await search(renewed.body.session_token, 100)).status).toBe(200);
+  });
+});
+
+describe("lookup limits", () => {
+  it("allows 120 lookups by id an hour per account, then 429; other accounts are unaffected", async () => {
+    const [a, b, c] = await Promise.all([signUp(h), signUp(h), signUp(h)]);
+    const get = (token: string) => h.req("GET", `/api/v1/users/${c.id}`, { token });
+    const statuses = [];
+    for (let i = 0; i < 120; i++) statuses.push((await get(a.token)).status);
+    expect(statuses).toEqual(Array(120).fill(200));
+    const limited = await get(a.token);
+    expect(limited).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await get(b.token)).status).toBe(200);
   });
 });
 

@@ -314,7 +314,7 @@ export interface paths {
         };
         /**
          * A user's public profile, privacy settings applied
-         * @description A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.
+         * @description A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`. `status` (online, last seen to 5 minutes) only for an accepted contact who shares it, else null. 120 lookups an hour per account.
          */
         get: operations["getUser"];
         put?: never;
@@ -666,7 +666,7 @@ export interface paths {
         post?: never;
         /**
          * Remove a member from a group (admins; anyone may remove themselves)
-         * @description Removing oneself is leaving (see leaveGroup). The removed member's wrapped keys in the group are erased. 404 NOT_FOUND when that user is not a member. A conversation the caller is not in answers 404 NOT_FOUND, as one that does not exist. Limited to 60 requests a minute per user across /conversations.
+         * @description Removing oneself is leaving (see leaveGroup). An admin may remove any plain member, and an admin only if they joined the group after the caller (403 otherwise: see removeGroupAdmin). The removed member's wrapped keys in the group are erased. 404 NOT_FOUND when that user is not a member. A conversation the caller is not in answers 404 NOT_FOUND, as one that does not exist. Limited to 60 requests a minute per user across /conversations.
          */
         delete: operations["removeGroupMember"];
         options?: never;
@@ -689,6 +689,26 @@ export interface paths {
          */
         post: operations["addGroupAdmin"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/admins/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Make an admin a plain member again (admins of longer standing; anyone for themselves)
+         * @description Admins rank by standing (who joined the group first): an admin may demote, or remove, an admin who joined after them, never one who joined before (so nobody can demote or remove the group's creator while they stay); any admin may step down, except the last one (409 INVALID_STATE). Idempotent for a plain member. 404 NOT_FOUND when that user is not a member. A conversation the caller is not in answers 404 NOT_FOUND, as one that does not exist. Limited to 60 requests a minute per user across /conversations.
+         */
+        delete: operations["removeGroupAdmin"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1372,7 +1392,7 @@ export interface components {
             id: string;
             username: string;
             profile: components["schemas"]["PublicProfile"];
-            /** @description Null when the user hides their online status */
+            /** @description Null unless the caller is an accepted contact (no block either way) and the user shares their online status; `last_seen` to 5 minutes */
             status: components["schemas"]["Presence"] | null;
         };
         PublicProfile: {
@@ -1562,10 +1582,11 @@ export interface components {
             username: string;
             full_name: string;
             avatar_url: string | null;
+            /** @description False unless the caller may see their presence */
             online: boolean;
             /**
              * Format: date-time
-             * @description Null when they do not share it
+             * @description To 5 minutes; null unless the caller is their accepted contact (no block either way) and they share it
              * @example 2026-01-19T02:00:00.000Z
              */
             last_seen: string | null;
@@ -2030,7 +2051,7 @@ export interface components {
             user_id: string | null;
         };
         /** @enum {string} */
-        ConversationChange: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "archived" | "deleted" | "timer_changed";
+        ConversationChange: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "admin_removed" | "archived" | "deleted" | "timer_changed";
         ContactsUpdatedEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -3596,6 +3617,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3606,6 +3630,12 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3616,6 +3646,12 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3626,6 +3662,26 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and the X-RateLimit-* headers. Codes: `RATE_LIMITED` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3636,6 +3692,12 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3646,6 +3708,12 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6417,6 +6485,192 @@ export interface operations {
                 "application/json": components["schemas"]["GroupMemberRequest"];
             };
         };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `FORBIDDEN` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. Codes: `NOT_FOUND` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `INVALID_STATE` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body is not of the declared media type (JSON, unless the operation's request body says otherwise; a body must be JSON even where none is expected). Codes: `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and the X-RateLimit-* headers. Codes: `RATE_LIMITED` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    removeGroupAdmin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description Updated */
             200: {

@@ -356,7 +356,7 @@ export interface components {
                     data: {
                         conversation_id: string;
                         /** @enum {string} */
-                        reason: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "archived" | "deleted" | "timer_changed";
+                        reason: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "admin_removed" | "archived" | "deleted" | "timer_changed";
                         /** @description The member a membership change is about */
                         user_id: string | null;
                     };
@@ -578,7 +578,7 @@ export interface components {
             data: {
                 conversation_id: string;
                 /** @enum {string} */
-                reason: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "archived" | "deleted" | "timer_changed";
+                reason: "created" | "renamed" | "member_added" | "member_removed" | "member_left" | "admin_added" | "admin_removed" | "archived" | "deleted" | "timer_changed";
                 /** @description The member a membership change is about */
                 user_id: string | null;
             };
