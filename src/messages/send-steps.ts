@@ -32,16 +32,18 @@ export const SEND_STEPS = [
  * counts carry the message's marker, so running them again counts nothing twice. `resumed`: an
  * earlier try may have announced it already; devices whose stream has it are left out.
  *
- * A refusal (attachments that are not the sender's to send) undoes what was counted and frees the
- * client_message_id. Any other failure leaves the send recorded: the lease is given back, and a
- * retry or the sweep finishes it.
+ * A refusal (attachments that are not the sender's to send, a conversation erased meanwhile)
+ * undoes what was counted and frees the client_message_id. Any other failure (the store's) leaves
+ * the send recorded: the first try gives its lease back so that the client's retry finishes it at
+ * once; a resumed try keeps it, so that the sweep comes back to a failing send only once it passes.
  */
 export async function finishSend(deps: Deps, record: ClientIdDoc, resumed: boolean): Promise<MessageDoc> {
   try {
     return await steps(deps, record, resumed);
   } catch (err) {
-    if (err instanceof AppError && err.code === "VALIDATION_ERROR") await refuse(deps, record);
-    else await releaseLease(deps, record).catch(() => {});
+    if (err instanceof AppError && (err.code === "VALIDATION_ERROR" || err.code === "NOT_FOUND"))
+      await refuse(deps, record);
+    else if (!resumed) await releaseLease(deps, record).catch(() => {});
     throw err;
   }
 }
