@@ -4,7 +4,7 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { bearer, createRouter, json, route } from "../shared/openapi.js";
 import { toDeviceBody } from "./present.js";
-import { findDevice, listDevices } from "./repo.js";
+import { findDevice, listAccountDevices } from "./repo.js";
 import { DeviceBody } from "./schemas.js";
 
 const tags = ["Devices"];
@@ -14,7 +14,7 @@ const list = route({
   tags,
   security: bearer,
   operationId: "listDevices",
-  summary: "The calling account's devices",
+  summary: "The calling account's devices, pending ones included (to approve them)",
   responses: { 200: json(z.object({ devices: z.array(DeviceBody) }).openapi("DeviceList"), "Devices") },
 });
 const remove = route({
@@ -40,7 +40,7 @@ export function deviceRoutes(deps: Deps) {
   return createRouter()
     .openapi(list, async (c) => {
       const auth = c.get("auth");
-      const devices = await listDevices(deps, auth.userId);
+      const devices = await listAccountDevices(deps, auth.userId);
       return c.json({ devices: devices.map((d) => toDeviceBody(d, auth.deviceId)) }, 200);
     })
     .openapi(remove, async (c) => {

@@ -3,7 +3,8 @@ import type { ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { listDevices } from "../devices/repo.js";
+import { accountKeyOf } from "../devices/account-keys.js";
+import { listAccountDevices } from "../devices/repo.js";
 import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
 import type { ProfileFields } from "./schemas.js";
@@ -29,7 +30,6 @@ export interface UserDoc {
   email: string;
   username: string;
   username_lower: string;
-  public_key: string | null;
   profile: Profile;
   privacy: Privacy;
   status: "active";
@@ -138,7 +138,6 @@ export type NewAccount = {
   email: string;
   username: string;
   full_name: string;
-  public_key?: string | null;
 } & {
   [K in Exclude<keyof typeof ProfileFields, "full_name">]?: z.infer<(typeof ProfileFields)[K]>;
 };
@@ -161,7 +160,6 @@ export async function createUser(
     email: body.email,
     username: body.username,
     username_lower: body.username.toLowerCase(),
-    public_key: body.public_key ?? null,
     profile: {
       full_name: body.full_name,
       mobile: body.mobile ?? null,
@@ -184,11 +182,18 @@ export async function createUser(
   return user;
 }
 
-/** The caller's own user and devices; a deleted account's token is no longer any good. */
+/**
+ * The caller's own user, its account key and its devices (pending ones too); a deleted account's
+ * token is no longer any good.
+ */
 export async function loadUser(deps: Deps, userId: ObjectId) {
-  const [user, devices] = await Promise.all([findUser(deps, userId), listDevices(deps, userId)]);
+  const [user, devices, account_key] = await Promise.all([
+    findUser(deps, userId),
+    listAccountDevices(deps, userId),
+    accountKeyOf(deps, userId),
+  ]);
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
-  return { user, devices };
+  return { user: { ...user, account_key }, devices };
 }
 
 /**

@@ -1,5 +1,4 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../devices/schemas.js";
 import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
@@ -17,7 +16,6 @@ export const UpdateMe = z
       .max(2048)
       .nullable()
       .optional(),
-    public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyUpdate.optional(),
   })
   .strict()
