@@ -6,7 +6,7 @@ import { downloadAttachment, HushClient, MemoryStore } from "@hush/sdk";
 import { FileStore } from "@hush/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Hush, startHush } from "../helpers/hush.js";
-import { account, device, frameViolations, options, recorder } from "./helpers.js";
+import { account, device, frameViolations, legacyAccount, options, recorder } from "./helpers.js";
 
 let h: Hush;
 const clients: HushClient[] = [];
@@ -190,9 +190,10 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     expect(tabletGot.seen.map((m) => m.text)).not.toContain("before the tablet");
   });
 
-  it("reports a re-registered device as an identity change (a new safety number) and encrypts to its new key", async () => {
+  it("reports a legacy account's re-registered device as an identity change (a new safety number) and encrypts to its new key", async () => {
     const alice = track(await account(h, { store: memory(), tag: "alice" }));
-    const bob = track(await account(h, { store: memory(), tag: "bob" }));
+    // A legacy account (no account key): device keys are trusted on first use, as before.
+    const bob = track(await legacyAccount(h, { store: memory() }));
     const changes = recorder(alice, "identity_changed");
     await alice.connect();
     const conv = await alice.startConversation(bob.userId);
