@@ -287,17 +287,21 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     const probe = Buffer.from(fileBytes.subarray(100_000, 100_064));
     expect(chunks.some((c) => c.includes(probe))).toBe(false);
     expect(chunks.length).toBeGreaterThan(0);
-    // Every private key any device holds: identity secrets, signed and one-time prekey secrets.
+    // Every private key any device holds: identity secrets, account keys, signed and one-time prekey secrets.
     const secrets = new Set<string>();
+    let accountSecrets = 0;
     for (const s of stores) {
       const held = JSON.parse(s.dump());
       const device = JSON.parse(held.device);
       secrets.add(device.secretKey);
+      const account = JSON.parse(held.account);
+      if (account.secretKey) accountSecrets += secrets.add(account.secretKey) ? 1 : 0;
       const prekeys = JSON.parse(held.prekeys);
       secrets.add(prekeys.signed.secretKey);
       for (const k of Object.values(prekeys.oneTime)) secrets.add(k as string);
     }
     expect(secrets.size).toBeGreaterThan(1000);
+    expect(accountSecrets).toBeGreaterThan(0);
     for (const secret of secrets) {
       expect(dump).not.toContain(secret);
       expect(dump).not.toContain(Buffer.from(secret, "base64").toString("hex"));
