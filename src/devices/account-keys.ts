@@ -54,19 +54,43 @@ const keys = (deps: Deps) => accountKeys.col(deps.store.db);
 const resets = (deps: Deps) => keyResets.col(deps.store.db);
 
 export async function accountKeyOf(deps: Deps, userId: ObjectId): Promise<string | null> {
-  return (await keys(deps).findOne({ _id: userId }))?.public_key ?? null;
+  return (await accountKeysOf(deps, [userId])).get(userId.toHexString()) ?? null;
 }
 
-/** The account keys of several users, by hex id; users without one are absent. One `_id` query. */
+/**
+ * Keys read in the last KNOWN_SECONDS, so that a device list (read on every send and fan-out) costs
+ * one query, not two. Only keys that exist are remembered, never "no key": a stale key can only
+ * make this process refuse a device another process just linked under a new key (for at most
+ * KNOWN_SECONDS after a reset), never trust one it should not. Bounded; the oldest leave first.
+ */
+const KNOWN_SECONDS = 30;
+const KNOWN_MAX = 100_000;
+const known = new Map<string, { key: string; until: number }>();
+
+/** The account keys of several users, by hex id; users without one are absent. At most one `_id` query. */
 export async function accountKeysOf(deps: Deps, userIds: ObjectId[]): Promise<Map<string, string>> {
-  if (!userIds.length) return new Map();
+  const now = deps.clock.now().getTime();
+  const out = new Map<string, string>();
+  const missing: ObjectId[] = [];
+  for (const id of userIds) {
+    const hit = known.get(id.toHexString());
+    if (hit && hit.until > now) out.set(id.toHexString(), hit.key);
+    else missing.push(id);
+  }
+  if (!missing.length) return out;
   const found =
-    userIds.length === 1
-      ? await keys(deps).find({ _id: userIds[0] }).toArray()
+    missing.length === 1
+      ? await keys(deps).find({ _id: missing[0] }).toArray()
       : await keys(deps)
-          .find({ _id: { $in: userIds } })
+          .find({ _id: { $in: missing } })
           .toArray();
-  return new Map(found.map((k) => [k._id.toHexString(), k.public_key]));
+  for (const k of found) {
+    const id = k._id.toHexString();
+    out.set(id, k.public_key);
+    if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
+    known.set(id, { key: k.public_key, until: now + KNOWN_SECONDS * 1000 });
+  }
+  return out;
 }
 
 const keyTaken = () =>
@@ -81,6 +105,7 @@ export async function assertKeyFree(deps: Deps, publicKey: string, userId?: Obje
 
 /** Sets (or replaces) the account's key; a key another account holds is a 409 naming `public_key`. */
 export async function setAccountKey(deps: Deps, userId: ObjectId, publicKey: string) {
+  known.delete(userId.toHexString());
   try {
     await keys(deps).replaceOne(
       { _id: userId },

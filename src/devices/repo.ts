@@ -63,17 +63,17 @@ function statusOf(d: DeviceDoc, accountKey: string | null): DeviceStatus | null 
   return verifyLink(accountKey, d, signature) ? "linked" : null;
 }
 
-/** The devices of several users with their status, oldest first: two queries, run together. */
+/** The devices of several users with their status, oldest first: one query, and the owners' account keys. */
 async function withStatus(deps: Deps, userIds: ObjectId[]): Promise<ListedDevice[]> {
   if (!userIds.length) return [];
-  const [docs, keys] = await Promise.all([
+  const [keys, docs] = await Promise.all([
+    accountKeysOf(deps, userIds),
     userIds.length === 1
       ? col(deps).find({ user_id: userIds[0] }).sort({ created_at: 1 }).toArray()
       : col(deps)
           .find({ user_id: { $in: userIds } })
           .sort({ created_at: 1 })
           .toArray(),
-    accountKeysOf(deps, userIds),
   ]);
   return docs.flatMap((d) => {
     const accountKey = keys.get(d.user_id.toHexString()) ?? null;
