@@ -24,6 +24,10 @@ const remove = route({
   security: bearer,
   operationId: "deleteDevice",
   summary: "Remove a device: its sessions are revoked and its keys leave the directory at once",
+  description:
+    "A linked device (or any device of a legacy account) may remove any device of its account; a pending " +
+    "device only itself (403 `FORBIDDEN`): someone who logged in with an emailed code cannot remove the " +
+    "devices that would otherwise notice.",
   request: {
     params: z.object({
       device_id: z
@@ -33,7 +37,7 @@ const remove = route({
     }),
   },
   responses: { 204: { description: "Removed" } },
-  errors: ["NOT_FOUND"],
+  errors: ["NOT_FOUND", "FORBIDDEN"],
 });
 
 export function deviceRoutes(deps: Deps) {
@@ -46,8 +50,14 @@ export function deviceRoutes(deps: Deps) {
     .openapi(remove, async (c) => {
       const auth = c.get("auth");
       const { device_id } = c.req.valid("param");
-      if (!(await findDevice(deps, auth.userId, device_id)))
-        throw new AppError("NOT_FOUND", "Device not found");
+      const [target, mine] = await Promise.all([
+        findDevice(deps, auth.userId, device_id),
+        device_id === auth.deviceId ? null : listAccountDevices(deps, auth.userId),
+      ]);
+      if (!target) throw new AppError("NOT_FOUND", "Device not found");
+      if (mine?.find((d) => d.device_id === auth.deviceId)?.status === "pending") {
+        throw new AppError("FORBIDDEN", "A pending device may remove only itself");
+      }
       // Sessions, keys and everything else tied to the device go with it (see src/inventory.ts).
       await eraseDevice(deps, auth.userId, device_id);
       return c.body(null, 204);

@@ -214,6 +214,20 @@ describe("a device logged in by emailed code alone is pending", () => {
     expect((await sync(laptop)).filter((e) => e.type === "new_message")).toHaveLength(1);
   });
 
+  it("a pending device may remove itself but no other device; a linked one may remove it", async () => {
+    const bob = await signedAccount();
+    const { device: first } = await pendingDevice(bob);
+    const { device: second } = await pendingDevice(bob);
+    const remove = (by: Device, deviceId: string) =>
+      h.req("DELETE", `/api/v1/devices/${deviceId}`, { token: by.token });
+    expect((await remove(first, bob.deviceId)).status).toBe(403);
+    expect((await remove(first, second.deviceId)).status).toBe(403);
+    expect((await remove(first, first.deviceId)).status).toBe(204);
+    expect((await remove(bob, second.deviceId)).status).toBe(204);
+    const own = await h.req("GET", "/api/v1/devices", { token: bob.token });
+    expect(ids(own.body.devices)).toEqual([bob.deviceId]);
+  });
+
   it("a legacy account's new device is usable at once, and approve finds nothing pending", async () => {
     const legacy = await newAccount(h);
     const { res } = await logIn(h, legacy.email, `tablet-${n++}`);

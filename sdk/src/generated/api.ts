@@ -349,7 +349,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Remove a device: its sessions are revoked and its keys leave the directory at once */
+        /**
+         * Remove a device: its sessions are revoked and its keys leave the directory at once
+         * @description A linked device (or any device of a legacy account) may remove any device of its account; a pending device only itself (403 `FORBIDDEN`): someone who logged in with an emailed code cannot remove the devices that would otherwise notice.
+         */
         delete: operations["deleteDevice"];
         options?: never;
         head?: never;
@@ -3686,6 +3689,16 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `FORBIDDEN` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
