@@ -4,10 +4,10 @@ import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { accountKeyOf, assertKeyFree, setAccountKey } from "../devices/account-keys.js";
+import { assertKeyFree, setAccountKey } from "../devices/account-keys.js";
 import { parseIdentityKey } from "../devices/crypto.js";
 import { verifyLink } from "../devices/linking.js";
-import { listAccountDevices, registerDevice } from "../devices/repo.js";
+import { accountDevices, listAccountDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
@@ -122,11 +122,8 @@ export function authRoutes(deps: Deps) {
     // A new device on an account with an account key is pending until a linked device approves it.
     await enroll(user._id, info);
     const tokens = await openSession(deps, user._id, info.device_id);
-    const [devices, account_key] = await Promise.all([
-      listAccountDevices(deps, user._id),
-      accountKeyOf(deps, user._id),
-    ]);
-    const userBody = toUserBody({ ...user, account_key }, devices, info.device_id);
+    const { devices, accountKey } = await accountDevices(deps, user._id);
+    const userBody = toUserBody({ ...user, account_key: accountKey }, devices, info.device_id);
     return c.json(
       { purpose: "login" as const, verified: true as const, ...tokens, user: userBody, message: "Logged in" },
       200,

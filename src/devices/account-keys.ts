@@ -53,19 +53,18 @@ export const keyResets = owned<KeyResetDoc>({
 const keys = (deps: Deps) => accountKeys.col(deps.store.db);
 const resets = (deps: Deps) => keyResets.col(deps.store.db);
 
-export async function accountKeyOf(deps: Deps, userId: ObjectId): Promise<string | null> {
-  return (await accountKeysOf(deps, [userId])).get(userId.toHexString()) ?? null;
-}
-
 /**
- * Keys read in the last KNOWN_SECONDS, so that a device list (read on every send and fan-out) costs
- * one query, not two. Only keys that exist are remembered, never "no key": a stale key can only
- * make this process refuse a device another process just linked under a new key (for at most
- * KNOWN_SECONDS after a reset), never trust one it should not. Bounded; the oldest leave first.
+ * Keys read in the last KNOWN_SECONDS (and "no key": a legacy account), so that a device list,
+ * read on every send and fan-out, costs one query, not two. What staleness can do, for at most
+ * KNOWN_SECONDS after another process changed a key: a stale key only makes this process refuse
+ * the device a reset just linked under the new one (never trust one it should not); a stale "no
+ * key" after a legacy account set its first key keeps treating its devices as a legacy account's,
+ * as they were a moment before. This process forgets a key it changes at once. Bounded; the
+ * oldest leave first.
  */
 const KNOWN_SECONDS = 30;
 const KNOWN_MAX = 100_000;
-const known = new Map<string, { key: string; until: number }>();
+const known = new Map<string, { key: string | null; until: number }>();
 
 /** The account keys of several users, by hex id; users without one are absent. At most one `_id` query. */
 export async function accountKeysOf(deps: Deps, userIds: ObjectId[]): Promise<Map<string, string>> {
@@ -74,8 +73,8 @@ export async function accountKeysOf(deps: Deps, userIds: ObjectId[]): Promise<Ma
   const missing: ObjectId[] = [];
   for (const id of userIds) {
     const hit = known.get(id.toHexString());
-    if (hit && hit.until > now) out.set(id.toHexString(), hit.key);
-    else missing.push(id);
+    if (!hit || hit.until <= now) missing.push(id);
+    else if (hit.key !== null) out.set(id.toHexString(), hit.key);
   }
   if (!missing.length) return out;
   const found =
@@ -84,11 +83,10 @@ export async function accountKeysOf(deps: Deps, userIds: ObjectId[]): Promise<Ma
       : await keys(deps)
           .find({ _id: { $in: missing } })
           .toArray();
-  for (const k of found) {
-    const id = k._id.toHexString();
-    out.set(id, k.public_key);
+  for (const k of found) out.set(k._id.toHexString(), k.public_key);
+  for (const id of missing.map((m) => m.toHexString())) {
     if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
-    known.set(id, { key: k.public_key, until: now + KNOWN_SECONDS * 1000 });
+    known.set(id, { key: out.get(id) ?? null, until: now + KNOWN_SECONDS * 1000 });
   }
   return out;
 }

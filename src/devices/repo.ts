@@ -64,8 +64,8 @@ function statusOf(d: DeviceDoc, accountKey: string | null): DeviceStatus | null 
 }
 
 /** The devices of several users with their status, oldest first: one query, and the owners' account keys. */
-async function withStatus(deps: Deps, userIds: ObjectId[]): Promise<ListedDevice[]> {
-  if (!userIds.length) return [];
+async function withStatus(deps: Deps, userIds: ObjectId[]) {
+  if (!userIds.length) return { devices: [] as ListedDevice[], keys: new Map<string, string>() };
   const [keys, docs] = await Promise.all([
     accountKeysOf(deps, userIds),
     userIds.length === 1
@@ -75,11 +75,12 @@ async function withStatus(deps: Deps, userIds: ObjectId[]): Promise<ListedDevice
           .sort({ created_at: 1 })
           .toArray(),
   ]);
-  return docs.flatMap((d) => {
+  const devices = docs.flatMap((d): ListedDevice[] => {
     const accountKey = keys.get(d.user_id.toHexString()) ?? null;
     const status = statusOf(d, accountKey);
     return status ? [{ ...d, status, account_key: accountKey }] : [];
   });
+  return { devices, keys };
 }
 
 /**
@@ -88,12 +89,19 @@ async function withStatus(deps: Deps, userIds: ObjectId[]): Promise<ListedDevice
  * stream fan-out reads devices through here, so a pending device gets no message key and no entry.
  */
 export const listDevicesOf = async (deps: Deps, userIds: ObjectId[]) =>
-  (await withStatus(deps, userIds)).filter((d) => d.status !== "pending");
+  (await withStatus(deps, userIds)).devices.filter((d) => d.status !== "pending");
 
 export const listDevices = (deps: Deps, userId: ObjectId) => listDevicesOf(deps, [userId]);
 
 /** An account's own view of its devices: pending ones too, so a linked device can approve them. */
-export const listAccountDevices = (deps: Deps, userId: ObjectId) => withStatus(deps, [userId]);
+export const listAccountDevices = async (deps: Deps, userId: ObjectId) =>
+  (await withStatus(deps, [userId])).devices;
+
+/** The same, with the account key (null: a legacy account). */
+export async function accountDevices(deps: Deps, userId: ObjectId) {
+  const { devices, keys } = await withStatus(deps, [userId]);
+  return { devices, accountKey: keys.get(userId.toHexString()) ?? null };
+}
 
 /**
  * Links a pending device: only if it still has the identity key that was signed and no signature

@@ -1,17 +1,10 @@
 import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
 import type { Deps } from "../deps.js";
-import {
-  accountKeyOf,
-  assertKeyFree,
-  dropReset,
-  findReset,
-  saveReset,
-  setAccountKey,
-} from "../devices/account-keys.js";
+import { assertKeyFree, dropReset, findReset, saveReset, setAccountKey } from "../devices/account-keys.js";
 import { verifyLink } from "../devices/linking.js";
 import { toDeviceBody } from "../devices/present.js";
-import { type ListedDevice, linkDevice, listAccountDevices, unlinkAll } from "../devices/repo.js";
+import { accountDevices, type ListedDevice, linkDevice, unlinkAll } from "../devices/repo.js";
 import { identityAudience } from "../relations/policy.js";
 import { addSeconds, iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
@@ -33,10 +26,10 @@ const badSignature = (field: string) =>
 export function linkingRoutes(deps: Deps) {
   const app = createRouter();
 
-  /** The caller's own device among the account's devices, and those devices. */
+  /** The caller's own device among the account's devices, those devices and the account key. */
   async function caller(auth: Auth) {
-    const devices = await listAccountDevices(deps, auth.userId);
-    return { devices, me: devices.find((d) => d.device_id === auth.deviceId) };
+    const { devices, accountKey } = await accountDevices(deps, auth.userId);
+    return { devices, accountKey, me: devices.find((d) => d.device_id === auth.deviceId) };
   }
 
   /** Contacts, co-members and the account's own devices learn of the change with the signed device. */
@@ -70,7 +63,7 @@ export function linkingRoutes(deps: Deps) {
     const auth = c.get("auth");
     const { device_id } = c.req.valid("param");
     const { account_signature } = c.req.valid("json");
-    const [{ devices, me }, accountKey] = await Promise.all([caller(auth), accountKeyOf(deps, auth.userId)]);
+    const { devices, me, accountKey } = await caller(auth);
     if (me?.status === "pending")
       throw new AppError("FORBIDDEN", "This device is pending itself: a linked device approves");
     const target = devices.find((d) => d.device_id === device_id && d.status === "pending");

@@ -3,8 +3,7 @@ import type { ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { accountKeyOf } from "../devices/account-keys.js";
-import { listAccountDevices } from "../devices/repo.js";
+import { accountDevices } from "../devices/repo.js";
 import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
 import type { ProfileFields } from "./schemas.js";
@@ -187,13 +186,12 @@ export async function createUser(
  * token is no longer any good.
  */
 export async function loadUser(deps: Deps, userId: ObjectId) {
-  const [user, devices, account_key] = await Promise.all([
+  const [user, { devices, accountKey }] = await Promise.all([
     findUser(deps, userId),
-    listAccountDevices(deps, userId),
-    accountKeyOf(deps, userId),
+    accountDevices(deps, userId),
   ]);
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
-  return { user: { ...user, account_key }, devices };
+  return { user: { ...user, account_key: accountKey }, devices };
 }
 
 /**
