@@ -104,6 +104,7 @@ export class Directory {
   /** The devices of a list whose signatures verify against their users' pinned account keys. */
   async vet<T extends Listed>(devices: T[], source: IdentityChange["source"]): Promise<T[]> {
     const out: T[] = [];
+    const before = JSON.stringify(this.pins);
     for (const d of devices) {
       const accountKey = await this.pinAccount(d.user_id, d.account_key, d.device_id, source);
       if (accountKey === null) {
@@ -118,7 +119,7 @@ export class Directory {
         await this.report(d, "bad_signature");
       }
     }
-    await this.store.set(keys.pins, this.pins);
+    if (JSON.stringify(this.pins) !== before) await this.store.set(keys.pins, this.pins);
     return out;
   }
 

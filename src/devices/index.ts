@@ -4,8 +4,8 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import { bearer, createRouter, json, route } from "../shared/openapi.js";
 import { toDeviceBody } from "./present.js";
-import { findDevice, listAccountDevices } from "./repo.js";
-import { DeviceBody } from "./schemas.js";
+import { accountDevices, findDevice, listAccountDevices } from "./repo.js";
+import { DeviceBody, linkFields } from "./schemas.js";
 
 const tags = ["Devices"];
 const list = route({
@@ -15,7 +15,17 @@ const list = route({
   security: bearer,
   operationId: "listDevices",
   summary: "The calling account's devices, pending ones included (to approve them)",
-  responses: { 200: json(z.object({ devices: z.array(DeviceBody) }).openapi("DeviceList"), "Devices") },
+  responses: {
+    200: json(
+      z
+        .object({
+          devices: z.array(DeviceBody),
+          account_key: linkFields.account_key,
+        })
+        .openapi("DeviceList"),
+      "Devices, oldest first, with the account key that signs them",
+    ),
+  },
 });
 const remove = route({
   method: "delete",
@@ -44,8 +54,11 @@ export function deviceRoutes(deps: Deps) {
   return createRouter()
     .openapi(list, async (c) => {
       const auth = c.get("auth");
-      const devices = await listAccountDevices(deps, auth.userId);
-      return c.json({ devices: devices.map((d) => toDeviceBody(d, auth.deviceId)) }, 200);
+      const { devices, accountKey } = await accountDevices(deps, auth.userId);
+      return c.json(
+        { devices: devices.map((d) => toDeviceBody(d, auth.deviceId)), account_key: accountKey },
+        200,
+      );
     })
     .openapi(remove, async (c) => {
       const auth = c.get("auth");

@@ -140,6 +140,7 @@ describe("a device logged in by emailed code alone is pending", () => {
     });
     expect(named.status).toBe(404);
     const own = await h.req("GET", "/api/v1/devices", { token: bob.token });
+    expect(own.body.account_key).toBe(bob.accountKey.b64);
     expect(own.body.devices.map((d: any) => [d.device_id, d.status])).toEqual([
       [bob.deviceId, "linked"],
       [laptop.deviceId, "pending"],

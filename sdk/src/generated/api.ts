@@ -1463,6 +1463,8 @@ export interface components {
         };
         DeviceList: {
             devices: components["schemas"]["Device"][];
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
         };
         ApprovedDevice: {
             device: components["schemas"]["Device"];
@@ -3626,7 +3628,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Devices */
+            /** @description Devices, oldest first, with the account key that signs them */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
