@@ -17,6 +17,7 @@ import {
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { keyRoutes } from "./keys/index.js";
+import { linkingRoutes } from "./linking/index.js";
 import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
@@ -71,6 +72,7 @@ export function createApp(deps: Deps) {
     authRoutes,
     userRoutes,
     deviceRoutes,
+    linkingRoutes,
     keyRoutes,
     contactRoutes,
     blockRoutes,

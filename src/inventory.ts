@@ -4,6 +4,7 @@ import { otpSessions } from "./auth/otp-flow.js";
 import { members } from "./conversations/members.js";
 import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
+import { accountKeys, keyResets } from "./devices/account-keys.js";
 import { devices } from "./devices/repo.js";
 import { feed } from "./feed/feed.js";
 import { prekeys } from "./keys/repo.js";
@@ -53,7 +54,9 @@ export const inventory: readonly AnyOwned[] = [
   streamHeads,
   otpSessions,
   prekeys,
+  keyResets,
   devices,
+  accountKeys,
   contacts,
   blocks,
   counters,

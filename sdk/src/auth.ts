@@ -1,7 +1,14 @@
-import { b64 } from "./bytes.js";
+import { b64, unb64 } from "./bytes.js";
 import { type IdentityKeyPair, newIdentity } from "./crypto.js";
 import { type Api, ok } from "./http.js";
-import { type ClientStore, type DeviceRecord, keys, type SessionRecord } from "./store.js";
+import { signLink } from "./linking.js";
+import {
+  type AccountRecord,
+  type ClientStore,
+  type DeviceRecord,
+  keys,
+  type SessionRecord,
+} from "./store.js";
 
 /** Asks the app for the code mailed to `email` (a prompt, a test's mailbox...). */
 export type CodeCallback = (email: string) => string | Promise<string>;
@@ -36,12 +43,23 @@ const tokensOf = (t: { session_token: string; refresh_token: string }): SessionR
   refreshToken: t.refresh_token,
 });
 
-/** Email-OTP sign-up; the code comes from `code`. Returns the new user id and the session. */
+/**
+ * Email-OTP sign-up; the code comes from `code`. The account key is made here, its secret stored
+ * before its public half is sent, and it signs this first device. Returns the user id and session.
+ */
 export async function signUpFlow(
   api: Api,
+  store: ClientStore,
   device: DeviceRecord,
   o: DeviceOptions & { email: string; username: string; fullName: string; code: CodeCallback },
 ) {
+  const account = (await store.get<AccountRecord>(keys.account)) ?? newAccountKey();
+  await store.set(keys.account, account);
+  const accountSignature = signLink(unb64(account.secretKey!), {
+    device_id: o.deviceId,
+    key_type: "ed25519",
+    identity_key: device.publicKey,
+  });
   const started = ok(
     "signup",
     await api.POST("/api/v1/auth/signup", { body: { email: o.email, purpose: "signup" } }),
@@ -60,20 +78,32 @@ export async function signUpFlow(
         email: o.email,
         username: o.username,
         full_name: o.fullName,
+        public_key: account.publicKey,
         device_info: {
           device_id: o.deviceId,
           device_name: o.deviceName ?? o.deviceId,
           public_key: device.publicKey,
+          account_signature: accountSignature,
         },
       },
     }),
   );
-  return { userId: done.id, session: tokensOf(done) };
+  return { userId: done.id, session: tokensOf(done), pending: false };
 }
 
-/** Email-OTP login of this device (a new one, or this one again). */
+function newAccountKey(): AccountRecord {
+  const pair = newIdentity();
+  return { publicKey: b64(pair.publicKey), secretKey: b64(pair.secretKey) };
+}
+
+/**
+ * Email-OTP login of this device (a new one, or this one again). On an account with an account key
+ * a new device comes back `pending`: a linked device must approve it (`approveDevice`). The
+ * account key the server names is pinned here, on first use.
+ */
 export async function logInFlow(
   api: Api,
+  store: ClientStore,
   device: DeviceRecord,
   o: DeviceOptions & { email: string; code: CodeCallback },
 ) {
@@ -94,7 +124,10 @@ export async function logInFlow(
     }),
   );
   if (verified.purpose !== "login") throw new Error(`expected a login, got ${verified.purpose}`);
-  return { userId: verified.user.id, session: tokensOf(verified) };
+  const known = await store.get<AccountRecord>(keys.account);
+  if (!known) await store.set(keys.account, { publicKey: verified.user.public_key, secretKey: null });
+  const me = verified.user.devices.find((d) => d.device_id === o.deviceId);
+  return { userId: verified.user.id, session: tokensOf(verified), pending: me?.status === "pending" };
 }
 
 export type { IdentityKeyPair };

@@ -1,8 +1,9 @@
 import { type AttachmentRef, downloadAttachment, uploadAttachment } from "./attachments.js";
 import { type CodeCallback, type DeviceOptions, deviceIdentity, logInFlow, signUpFlow } from "./auth.js";
-import { fromUtf8, hex, unb64, utf8 } from "./bytes.js";
+import { b64, fromUtf8, hex, unb64, utf8 } from "./bytes.js";
 import {
   type IdentityKeyPair,
+  newIdentity,
   openMessage,
   randomBytes,
   randomKey,
@@ -13,8 +14,15 @@ import {
 import { Directory } from "./directory.js";
 import { Emitter, type Envelope, type ReceivedMessage } from "./events.js";
 import { type Api, apiClient, authedFetch, type Fetch, HushError, ok, Tokens } from "./http.js";
+import { fingerprint, sameFingerprint, signLink } from "./linking.js";
 import { replenishPrekeys } from "./prekeys.js";
-import { type ClientStore, type DeviceRecord, keys, type SessionRecord } from "./store.js";
+import {
+  type AccountRecord,
+  type ClientStore,
+  type DeviceRecord,
+  keys,
+  type SessionRecord,
+} from "./store.js";
 import { DeviceStream, nodeSocket, type SocketFactory } from "./stream.js";
 import type { ContentType, Message, MessageEvent, StreamEntry } from "./types.js";
 
@@ -51,6 +59,11 @@ export class HushClient extends Emitter {
   readonly directory: Directory;
   /** Counters an app (or a test) can read: how often the SDK fixed things up on its own. */
   readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0 };
+  /**
+   * This device logged in by emailed code on an account with an account key, and no linked device
+   * has approved it yet: it gets no message keys. Show `fingerprint()` to its owner meanwhile.
+   */
+  pending = false;
   private stream: DeviceStream | null = null;
   private replenishing: Promise<number> | null = null;
   private readonly identity: IdentityKeyPair;
@@ -69,6 +82,7 @@ export class HushClient extends Emitter {
       o.store,
       { userId: device.userId, deviceId: device.deviceId, publicKey: device.publicKey },
       (change) => this.emit("identity_changed", change),
+      (refused) => this.emit("device_refused", refused),
     );
   }
 
@@ -85,15 +99,18 @@ export class HushClient extends Emitter {
       DeviceOptions & { email: string; username: string; fullName: string; code: CodeCallback },
   ) {
     const device = await deviceIdentity(o.store, o.email, o.deviceId);
-    const { userId, session } = await signUpFlow(HushClient.publicApi(o), device, o);
-    return HushClient.ready(o, device, userId, session);
+    const { userId, session } = await signUpFlow(HushClient.publicApi(o), o.store, device, o);
+    return HushClient.ready(o, device, userId, session, false);
   }
 
-  /** Logs this device in to an existing account (a new device, or this one again). */
+  /**
+   * Logs this device in to an existing account (a new device, or this one again). On a signed
+   * account a new device is `pending` until a linked device approves it (`approveDevice`).
+   */
   static async logIn(o: ClientOptions & DeviceOptions & { email: string; code: CodeCallback }) {
     const device = await deviceIdentity(o.store, o.email, o.deviceId);
-    const { userId, session } = await logInFlow(HushClient.publicApi(o), device, o);
-    return HushClient.ready(o, device, userId, session);
+    const { userId, session, pending } = await logInFlow(HushClient.publicApi(o), o.store, device, o);
+    return HushClient.ready(o, device, userId, session, pending);
   }
 
   /** The device as it was left in `store`, with its session; null when it has none. */
@@ -102,7 +119,7 @@ export class HushClient extends Emitter {
     const session = await o.store.get<SessionRecord>(keys.session);
     if (!device?.userId || !session) return null;
     const client = new HushClient(o, { ...device, userId: device.userId }, HushClient.tokensFor(o, session));
-    await client.directory.load();
+    await client.loadPins();
     return client;
   }
 
@@ -122,15 +139,116 @@ export class HushClient extends Emitter {
     );
   }
 
-  private static async ready(o: ClientOptions, device: DeviceRecord, userId: string, session: SessionRecord) {
+  private static async ready(
+    o: ClientOptions,
+    device: DeviceRecord,
+    userId: string,
+    session: SessionRecord,
+    pending: boolean,
+  ) {
     const record = { ...device, userId };
     await o.store.set(keys.device, record);
     const tokens = HushClient.tokensFor(o, session);
     await tokens.set(session);
     const client = new HushClient(o, record, tokens);
-    await client.directory.load();
+    client.pending = pending;
+    await client.loadPins();
     await client.replenishPrekeys();
     return client;
+  }
+
+  /** The pins this device keeps, its own account key among them. */
+  private async loadPins() {
+    await this.directory.load();
+    const account = await this.o.store.get<AccountRecord>(keys.account);
+    await this.directory.pinAccount(this.userId, account?.publicKey ?? null, this.deviceId, "directory");
+  }
+
+  // ---- linking devices ----------------------------------------------------------------------
+
+  /** This device's fingerprint (12 digits): shown while pending, typed on the approving device. */
+  fingerprint() {
+    return fingerprint(this.device.publicKey);
+  }
+
+  /** Whether `userId` is a legacy account without an account key (its devices are unsigned). */
+  isUnsigned(userId: string) {
+    return this.directory.isUnsigned(userId);
+  }
+
+  /** The account's devices waiting for approval. */
+  async pendingDevices() {
+    const { devices } = ok("devices", await this.api.GET("/api/v1/devices"));
+    return devices.filter((d) => d.status === "pending");
+  }
+
+  /**
+   * Approves a pending device of this account: only when `code` is the fingerprint the new device
+   * shows (the server could have swapped its key), and only from a device holding the account
+   * key's secret. Signs the device's link statement and sends it.
+   */
+  async approveDevice(deviceId: string, code: string) {
+    const account = await this.o.store.get<AccountRecord>(keys.account);
+    if (!account?.secretKey)
+      throw new Error("this device does not hold the account key: approve from the first one");
+    const device = (await this.pendingDevices()).find((d) => d.device_id === deviceId);
+    if (!device) throw new Error(`no pending device ${deviceId}`);
+    if (!sameFingerprint(code, fingerprint(device.identity_key)))
+      throw new Error(`the code does not match device ${deviceId}'s key: not approved (was it swapped?)`);
+    const account_signature = signLink(unb64(account.secretKey), device);
+    const done = ok(
+      "approve device",
+      await this.api.POST("/api/v1/devices/{device_id}/approve", {
+        params: { path: { device_id: deviceId } },
+        body: { account_signature },
+      }),
+    );
+    this.directory.forget();
+    return done.device;
+  }
+
+  /**
+   * Asks to replace the account key (every device lost, or a legacy account getting one): a new key
+   * is made and kept here, and it signs this device. Applied by `completeAccountKeyReset` once the
+   * server's waiting period is over; the server mails the account meanwhile.
+   */
+  async requestAccountKeyReset() {
+    const account = (await this.o.store.get<AccountRecord>(keys.account)) ?? {
+      publicKey: null,
+      secretKey: null,
+    };
+    const pair = newIdentity();
+    const reset = { publicKey: b64(pair.publicKey), secretKey: b64(pair.secretKey) };
+    await this.o.store.set(keys.account, { ...account, reset });
+    const account_signature = signLink(pair.secretKey, {
+      device_id: this.deviceId,
+      key_type: "ed25519",
+      identity_key: this.device.publicKey,
+    });
+    return ok(
+      "account-key reset",
+      await this.api.POST("/api/v1/account-key/reset", {
+        body: { public_key: reset.publicKey, account_signature },
+      }),
+    );
+  }
+
+  /** Applies this device's account-key reset: the new key becomes the account's, this device its only linked one. */
+  async completeAccountKeyReset() {
+    const account = await this.o.store.get<AccountRecord>(keys.account);
+    if (!account?.reset) throw new Error("no account-key reset was asked from this device");
+    const done = ok(
+      "complete account-key reset",
+      await this.api.POST("/api/v1/account-key/reset/complete", {}),
+    );
+    await this.o.store.set(keys.account, {
+      publicKey: account.reset.publicKey,
+      secretKey: account.reset.secretKey,
+      reset: null,
+    });
+    await this.directory.pinAccount(this.userId, account.reset.publicKey, this.deviceId, "directory");
+    this.pending = false;
+    return done.device;
   }
 
   /** Publishes the signed prekey once and tops up one-time prekeys when the server runs low. */
@@ -252,6 +370,20 @@ export class HushClient extends Emitter {
           entry.data.identity_key,
           "stream",
         );
+      case "devices_changed": {
+        const { user_id, reason, account_key, device } = entry.data;
+        this.directory.forget();
+        if (reason === "account_key_changed")
+          await this.directory.pinAccount(user_id, account_key, device.device_id, "stream");
+        if (user_id === this.userId && device.device_id === this.deviceId && reason === "device_linked")
+          this.pending = false;
+        return this.emit("devices_changed", {
+          userId: user_id,
+          reason,
+          deviceId: device.device_id,
+          thisDevice: user_id === this.userId && device.device_id === this.deviceId,
+        });
+      }
       case "prekeys_low":
         // Claims took this device's one-time prekeys below the mark (or spent the day's budget).
         void this.replenishPrekeys().catch(() => {});

@@ -1,5 +1,5 @@
 import type { AttachmentRef } from "./attachments.js";
-import type { IdentityChange } from "./directory.js";
+import type { IdentityChange, RefusedDevice } from "./directory.js";
 import type { Schemas, StreamEntry, TypingFrame, UserStatusFrame } from "./types.js";
 
 /** What the sender sealed: the SDK's message body format (inside encrypted_content). */
@@ -40,8 +40,25 @@ export interface Events {
   expired: { messageId: string; conversationId: string };
   conversation: Schemas["ConversationUpdated"];
   contact: Schemas["ContactsUpdated"];
-  /** A safety-number change: a device's identity key is not the one pinned. Show it. */
+  /**
+   * A safety-number change: a user's account key is not the one pinned (an account-key reset), or
+   * a legacy account's device key changed. Show it.
+   */
   identity_changed: IdentityChange;
+  /**
+   * A device some list named whose signature does not verify against its user's pinned account
+   * key: nothing is ever encrypted to it. Reported once per device and key. Show it: the server
+   * (or whoever wrote its database) tried to add a reader.
+   */
+  device_refused: RefusedDevice;
+  /** An account's device list changed (a device linked, or the account key reset). */
+  devices_changed: {
+    userId: string;
+    reason: "device_linked" | "account_key_changed";
+    deviceId: string;
+    /** This very device was linked (it is no longer pending). */
+    thisDevice: boolean;
+  };
   typing: TypingFrame;
   presence: UserStatusFrame;
   /** A message this device could not open (no key for it, bad ciphertext). */

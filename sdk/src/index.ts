@@ -2,9 +2,10 @@ export { type AttachmentRef, downloadAttachment, uploadAttachment } from "./atta
 export type { CodeCallback } from "./auth.js";
 export { type ClientOptions, HushClient, type SendOptions } from "./client.js";
 export { safetyNumber } from "./crypto.js";
-export type { IdentityChange } from "./directory.js";
+export type { IdentityChange, RefusedDevice } from "./directory.js";
 export type { Envelope, EventName, Events, ReceivedMessage } from "./events.js";
 export { type Fetch, HushError } from "./http.js";
+export { fingerprint, linkStatement, signLink, verifyLink } from "./linking.js";
 export { PREKEY_LOW, PREKEY_TARGET } from "./prekeys.js";
 export { type ClientStore, MemoryStore } from "./store.js";
 export type { SocketFactory, SocketLike } from "./stream.js";

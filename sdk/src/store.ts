@@ -48,7 +48,19 @@ export interface PrekeyRecord {
   /** One-time prekeys' secrets by key id, until claimed ones are used (never, in this scheme) or pruned. */
   oneTime: Record<string, string>;
 }
+/**
+ * The account key as this device knows it: its public half (from sign-up, or the server's word at
+ * login, pinned), and its secret only on the device that made it. `reset`: a new key this device
+ * asked to replace it with (an account-key reset), kept until the reset is applied.
+ */
+export interface AccountRecord {
+  publicKey: string | null;
+  secretKey: string | null;
+  reset?: { publicKey: string; secretKey: string } | null;
+}
 export const keys = {
+  account: "account",
+  accountPins: "account_pins",
   device: "device",
   session: "session",
   prekeys: "prekeys",

@@ -35,6 +35,7 @@ export type DeclaredEntry =
   | Frames["conversation_updated"]
   | Frames["contacts_updated"]
   | Frames["identity_changed"]
+  | Frames["devices_changed"]
   | Frames["prekeys_low"]
   | Frames["erased"];
 

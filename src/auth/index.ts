@@ -4,12 +4,16 @@ import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { listDevices, registerDevice } from "../devices/repo.js";
+import { assertKeyFree, setAccountKey } from "../devices/account-keys.js";
+import { parseIdentityKey } from "../devices/crypto.js";
+import { verifyLink } from "../devices/linking.js";
+import { accountDevices, listAccountDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
 import { identityAudience } from "../relations/policy.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
+import { decodeBase64 } from "../shared/base64.js";
 import { ipBucket } from "../shared/client-ip.js";
 import { iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
@@ -17,7 +21,7 @@ import type { AppEnv } from "../shared/openapi.js";
 import { createRouter } from "../shared/openapi.js";
 import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
-import { createUser, findByEmail, loadUser } from "../users/repo.js";
+import { createUser, deleteAccount, findByEmail, loadUser } from "../users/repo.js";
 import { budgets, startCosts } from "./budgets.js";
 import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
@@ -31,17 +35,36 @@ export function authRoutes(deps: Deps) {
    * A login or sign-up registers the device it comes from; a reinstall's old prekeys go, and
    * whoever encrypts to that device is told its identity key changed.
    */
-  const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>) =>
-    registerDevice(deps, userId, info, async (key_type) => {
-      await dropPrekeys(deps, userId, info.device_id);
-      const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
-      await identityChanged(
-        deps,
-        userId,
-        { device_id: info.device_id, identity_key: info.public_key, key_type },
-        audience,
-      );
-    });
+  const enroll = (userId: ObjectId, info: z.infer<typeof DeviceInfo>, signature: string | null = null) =>
+    registerDevice(
+      deps,
+      userId,
+      info,
+      async (key_type) => {
+        await dropPrekeys(deps, userId, info.device_id);
+        const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
+        await identityChanged(
+          deps,
+          userId,
+          { device_id: info.device_id, identity_key: info.public_key, key_type },
+          audience,
+        );
+      },
+      signature,
+    );
+  /** The first device's link must verify, and the account key be nobody else's, before anything is written. */
+  async function checkFirstLink(accountKey: string, info: z.infer<typeof DeviceInfo>, signature: string) {
+    const parsed = parseIdentityKey(decodeBase64(info.public_key)!); // the schema checked it
+    const key_type = parsed.ok ? parsed.key.keyType : "ed25519";
+    const device = { device_id: info.device_id, key_type, identity_key: info.public_key };
+    if (!verifyLink(accountKey, device, signature)) {
+      throw new AppError("INVALID_SIGNATURE", "The account key's signature of the device does not verify", {
+        "device_info.account_signature": "does not verify against public_key over the link statement",
+      });
+    }
+    await assertKeyFree(deps, accountKey);
+  }
+
   app.openapi(r.signup, async (c) => {
     const { email } = c.req.valid("json");
     await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
@@ -96,10 +119,11 @@ export function authRoutes(deps: Deps) {
     const user = await findByEmail(deps, session.email);
     if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
     const info = body.device_info!; // checked before the code was
+    // A new device on an account with an account key is pending until a linked device approves it.
     await enroll(user._id, info);
     const tokens = await openSession(deps, user._id, info.device_id);
-    const devices = await listDevices(deps, user._id);
-    const userBody = toUserBody(user, devices, info.device_id);
+    const { devices, accountKey } = await accountDevices(deps, user._id);
+    const userBody = toUserBody({ ...user, account_key: accountKey }, devices, info.device_id);
     return c.json(
       { purpose: "login" as const, verified: true as const, ...tokens, user: userBody, message: "Logged in" },
       200,
@@ -115,16 +139,30 @@ export function authRoutes(deps: Deps) {
         email: "must be the email the code was sent to",
       });
     }
+    const accountKey = body.public_key ?? null;
+    const signature = body.device_info.account_signature ?? null;
+    const { account_signature: _, ...info } = body.device_info;
+    if (accountKey) await checkFirstLink(accountKey, info, signature!);
     // Validation (profile, username, device) happened before this, so a typo does not burn the token.
     const user = await createUser(deps, body, async () => {
       if (!(await completeSignupOnce(deps, claims.otpSessionId, claims.email))) {
         throw new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");
       }
     });
-    await enroll(user._id, body.device_info);
-    const tokens = await openSession(deps, user._id, body.device_info.device_id);
-    const devices = await listDevices(deps, user._id);
-    return c.json({ ...toUserBody(user, devices, body.device_info.device_id), ...tokens }, 201);
+    if (accountKey) {
+      // A race for the same key lost after the check: the account goes, as if never created.
+      await setAccountKey(deps, user._id, accountKey).catch(async (err) => {
+        await deleteAccount(deps, user._id);
+        throw err;
+      });
+    }
+    await enroll(user._id, info, signature);
+    const tokens = await openSession(deps, user._id, info.device_id);
+    const devices = await listAccountDevices(deps, user._id);
+    return c.json(
+      { ...toUserBody({ ...user, account_key: accountKey }, devices, info.device_id), ...tokens },
+      201,
+    );
   });
 
   app.openapi(r.refresh, async (c) => {

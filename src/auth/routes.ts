@@ -68,7 +68,9 @@ export const verify = route({
     "gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one " +
     "address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes " +
     "per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the " +
-    "account's devices.",
+    "account's devices. On an account with an account key, a device new to it (or re-keyed) logs in " +
+    "`pending`: it gets its tokens and reads its own account, but is in no device list, gets no message " +
+    "keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve).",
   request: jsonBody(s.VerifyRequest),
   responses: { 200: json(s.VerifyResult, "Verified") },
   errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED"],
@@ -83,10 +85,14 @@ export const completeSignup = route({
   summary: "Create the account and its first device; returns the user and tokens",
   description:
     "401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; " +
-    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.",
+    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. With `public_key` (the account key, Ed25519) the first device " +
+    "must carry `device_info.account_signature`, the account key's signature linking it (see " +
+    "docs/devices.md): a missing one is 400 `VALIDATION_ERROR`, a wrong one 400 `INVALID_SIGNATURE`, both " +
+    "naming the field; a key another account holds is 409 `CONFLICT`. Without `public_key` the account " +
+    "is a legacy one: its devices are unsigned and clients warn.",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
   responses: { 201: json(s.SignedUpBody, "Account created") },
-  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN"],
+  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN", "INVALID_SIGNATURE", "CONFLICT"],
 });
 
 export const refresh = route({

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { DeviceInfo, IdentityKeyB64 } from "../devices/schemas.js";
+import { AccountKeyB64, DeviceInfo, SignupDeviceInfo } from "../devices/schemas.js";
 import { Timestamp } from "../shared/openapi.js";
 import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
@@ -99,10 +99,30 @@ export const CompleteSignupRequest = z
     email: Email.openapi({ description: "The email the code was sent to" }),
     username: Username,
     ...ProfileFields,
-    public_key: IdentityKeyB64.nullable()
+    public_key: AccountKeyB64.nullable()
       .optional()
-      .openapi({ description: "Optional account-level identity key" }),
-    device_info: DeviceInfo,
+      .openapi({
+        description:
+          "The account key (Ed25519), which signs the account's devices; its secret stays on the user's " +
+          "devices. Optional: without it the account's devices are unsigned (a legacy account)",
+      }),
+    device_info: SignupDeviceInfo,
+  })
+  .superRefine((b, ctx) => {
+    if (b.public_key && !b.device_info.account_signature) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["device_info", "account_signature"],
+        message: "required with public_key: the account key's signature of this device",
+      });
+    }
+    if (!b.public_key && b.device_info.account_signature) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["public_key"],
+        message: "required with device_info.account_signature",
+      });
+    }
   })
   .openapi("CompleteSignupRequest");
 // Spelled out rather than UserBody.extend(): an extended schema comes out as an allOf, and

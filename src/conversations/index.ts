@@ -1,6 +1,7 @@
 import { devicesOf, recordChange } from "../changes/record.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { linkOf } from "../devices/present.js";
 import { listDevicesOf } from "../devices/repo.js";
 import { absentTo, assertMayMessage } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
@@ -72,6 +73,7 @@ export function conversationRoutes(deps: Deps) {
       identity_key: d.identity_key,
       key_type: d.key_type,
       registration_id: d.registration_id,
+      ...linkOf(d),
     }));
     return c.json({ devices }, 200);
   });

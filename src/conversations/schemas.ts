@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { KeyType } from "../devices/schemas.js";
+import { KeyType, linkFields } from "../devices/schemas.js";
 import { orNull, Timestamp } from "../shared/openapi.js";
 import { publicHttpsUrl } from "../shared/public-url.js";
 import { Id } from "../users/schemas.js";
@@ -108,6 +108,7 @@ export const ConversationDevices = z
           identity_key: z.string(),
           key_type: KeyType,
           registration_id: z.number().int().nullable(),
+          ...linkFields,
         })
         .openapi("ConversationDevice"),
     ),

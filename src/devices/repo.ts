@@ -5,7 +5,9 @@ import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { decodeBase64 } from "../shared/base64.js";
 import { AppError } from "../shared/errors.js";
+import { accountKeysOf } from "./account-keys.js";
 import { parseIdentityKey } from "./crypto.js";
+import { verifyLink } from "./linking.js";
 import type { DeviceInfo } from "./schemas.js";
 
 export interface SignedKey {
@@ -23,6 +25,8 @@ export interface DeviceDoc {
   registration_id: number | null;
   signed_prekey: SignedKey | null;
   kem_last_resort_prekey: SignedKey | null;
+  /** The account key's signature over the link statement (src/devices/linking.ts); null: pending. */
+  account_signature?: string | null;
   created_at: Date;
   last_seen_at: Date;
 }
@@ -41,17 +45,84 @@ export const devices = owned<DeviceDoc>({
 });
 const col = (deps: Deps) => devices.col(deps.store.db);
 
-export const listDevices = (deps: Deps, userId: ObjectId) =>
-  col(deps).find({ user_id: userId }).sort({ created_at: 1 }).toArray();
+/**
+ * `linked`: signed by the account key; `pending`: the account has a key that has not signed it
+ * yet; `unsigned`: the account has no key (a legacy account: its devices count as before).
+ */
+export type DeviceStatus = "linked" | "pending" | "unsigned";
+export type ListedDevice = DeviceDoc & { status: DeviceStatus; account_key: string | null };
 
-/** The devices of several users, oldest first; one query (a send checks a whole group's). */
-export const listDevicesOf = (deps: Deps, userIds: ObjectId[]) =>
-  userIds.length
-    ? col(deps)
-        .find({ user_id: { $in: userIds } })
-        .sort({ created_at: 1 })
-        .toArray()
-    : Promise.resolve([]);
+/**
+ * A device row whose signature does not verify was not written by Hush (a row put straight into
+ * the database): it is treated as absent everywhere (null).
+ */
+function statusOf(d: DeviceDoc, accountKey: string | null): DeviceStatus | null {
+  if (accountKey === null) return "unsigned";
+  const signature = d.account_signature ?? null;
+  if (signature === null) return "pending";
+  return verifyLink(accountKey, d, signature) ? "linked" : null;
+}
+
+/** The devices of several users with their status, oldest first: one query, and the owners' account keys. */
+async function withStatus(deps: Deps, userIds: ObjectId[]) {
+  if (!userIds.length) return { devices: [] as ListedDevice[], keys: new Map<string, string>() };
+  const [keys, docs] = await Promise.all([
+    accountKeysOf(deps, userIds),
+    userIds.length === 1
+      ? col(deps).find({ user_id: userIds[0] }).sort({ created_at: 1 }).toArray()
+      : col(deps)
+          .find({ user_id: { $in: userIds } })
+          .sort({ created_at: 1 })
+          .toArray(),
+  ]);
+  const devices = docs.flatMap((d): ListedDevice[] => {
+    const accountKey = keys.get(d.user_id.toHexString()) ?? null;
+    const status = statusOf(d, accountKey);
+    return status ? [{ ...d, status, account_key: accountKey }] : [];
+  });
+  return { devices, keys };
+}
+
+/**
+ * The devices others may address, of several users, oldest first: linked ones (and every device of
+ * a legacy account), never a pending one. Every device list, key directory, claim, send check and
+ * stream fan-out reads devices through here, so a pending device gets no message key and no entry.
+ */
+export const listDevicesOf = async (deps: Deps, userIds: ObjectId[]) =>
+  (await withStatus(deps, userIds)).devices.filter((d) => d.status !== "pending");
+
+export const listDevices = (deps: Deps, userId: ObjectId) => listDevicesOf(deps, [userId]);
+
+/** An account's own view of its devices: pending ones too, so a linked device can approve them. */
+export const listAccountDevices = async (deps: Deps, userId: ObjectId) =>
+  (await withStatus(deps, [userId])).devices;
+
+/** The same, with the account key (null: a legacy account). */
+export async function accountDevices(deps: Deps, userId: ObjectId) {
+  const { devices, keys } = await withStatus(deps, [userId]);
+  return { devices, accountKey: keys.get(userId.toHexString()) ?? null };
+}
+
+/**
+ * Links a pending device: only if it still has the identity key that was signed and no signature
+ * yet (a concurrent approval or re-key wins). True when this call linked it.
+ */
+export async function linkDevice(deps: Deps, device: DeviceDoc, signature: string) {
+  const { matchedCount } = await col(deps).updateOne(
+    {
+      user_id: device.user_id,
+      device_id: device.device_id,
+      identity_key: device.identity_key,
+      account_signature: null,
+    },
+    { $set: { account_signature: signature } },
+  );
+  return matchedCount === 1;
+}
+
+/** An account-key reset: every device of the account goes back to pending. */
+export const unlinkAll = (deps: Deps, userId: ObjectId) =>
+  col(deps).updateMany({ user_id: userId }, { $set: { account_signature: null } });
 
 export const findDevice = (deps: Deps, userId: ObjectId, deviceId: string) =>
   col(deps).findOne({ user_id: userId, device_id: deviceId });
@@ -79,6 +150,8 @@ export async function registerDevice(
   userId: ObjectId,
   info: z.infer<typeof DeviceInfo>,
   onRekey: (keyType: DeviceDoc["key_type"]) => Promise<unknown>,
+  /** The account key's signature of this device (sign-up), or null: a new or re-keyed device is pending. */
+  signature: string | null = null,
 ) {
   const devices = col(deps);
   const now = deps.clock.now();
@@ -101,6 +174,7 @@ export async function registerDevice(
                 signed_prekey: null,
                 kem_last_resort_prekey: null,
                 registration_id: null,
+                account_signature: signature,
               }
             : {}),
         },
@@ -121,11 +195,12 @@ export async function registerDevice(
       registration_id: null,
       signed_prekey: null,
       kem_last_resort_prekey: null,
+      account_signature: signature,
       created_at: now,
       last_seen_at: now,
     });
   } catch (err) {
-    if (isDuplicateKey(err)) return registerDevice(deps, userId, info, onRekey); // the same device raced itself
+    if (isDuplicateKey(err)) return registerDevice(deps, userId, info, onRekey, signature); // the same device raced itself
     throw err;
   }
   const count = await devices.countDocuments({ user_id: userId });

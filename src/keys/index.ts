@@ -1,5 +1,6 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import { linkOf } from "../devices/present.js";
 import { type DeviceDoc, listDevices } from "../devices/repo.js";
 import { visibleTo } from "../relations/policy.js";
 import { AppError } from "../shared/errors.js";
@@ -51,6 +52,7 @@ export function keyRoutes(deps: Deps) {
       identity_key: d.identity_key,
       key_type: d.key_type,
       registration_id: d.registration_id,
+      ...linkOf(d),
     }));
     return c.json({ devices }, 200);
   });
@@ -72,7 +74,7 @@ export function keyRoutes(deps: Deps) {
         : false;
       const bundle = await claimBundle(deps, d, fresh);
       if (d.signed_prekey) await warnIfLow(deps, d, fresh, bundle);
-      return bundle;
+      return { ...bundle, ...linkOf(d) };
     });
     return c.json({ devices: await Promise.all(bundles) }, 200);
   });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { DeviceInfo, KeyType } from "../devices/schemas.js";
+import { DeviceInfo, KeyType, linkFields } from "../devices/schemas.js";
 import { bearer, json, jsonBody, orNull, route } from "../shared/openapi.js";
 import { Id, UserIdParam } from "../users/schemas.js";
 import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
@@ -104,6 +104,7 @@ const DirectoryDevice = z
     identity_key: z.string(),
     key_type: KeyType,
     registration_id: z.number().int().nullable(),
+    ...linkFields,
   })
   .openapi("DirectoryDevice");
 
@@ -114,7 +115,11 @@ export const listUserDevices = route({
   security: bearer,
   operationId: "listUserDevices",
   summary: "A user's active devices and identity keys, to address each one",
-  description: "A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.",
+  description:
+    "Linked devices only (and every device of a legacy account without an account key): a pending device " +
+    "is in no list until a linked device approves it. Each carries its `account_signature` and the account " +
+    "key, so the client checks the list itself. A user who has blocked the caller looks absent: 404 " +
+    "`USER_NOT_FOUND`.",
   request: { params: UserIdParam },
   responses: {
     200: json(
@@ -151,6 +156,7 @@ const ClaimedDevice = z
     kem_prekey: orNull(ClaimedKemPrekey).openapi({
       description: "A one-time KEM prekey, else the last-resort one, else null",
     }),
+    ...linkFields,
   })
   .openapi("ClaimedDevice");
 

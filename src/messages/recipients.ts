@@ -49,7 +49,8 @@ async function devicesOfMembers(deps: Deps, members: ObjectId[], guess?: DeviceG
  * device of every other member, and every other device of the sender (the sending device may
  * name itself, since it may want to read its own message from history later). Anything else is a
  * 409 DEVICE_MISMATCH listing what is missing and what is extra, so the client fetches keys and
- * retries. A key naming a registration_id the device no longer has (it re-registered since the
+ * retries. Only linked devices count (and those of legacy accounts): a pending device named is
+ * extra, and one left out is not missing. A key naming a registration_id the device no longer has (it re-registered since the
  * sender fetched its bundle) is a 410 STALE_DEVICES: a message nobody could open is not stored.
  */
 export async function checkRecipients(
@@ -60,6 +61,10 @@ export async function checkRecipients(
   guess?: DeviceGuess,
 ): Promise<WrappedKey[]> {
   const devices = await devicesOfMembers(deps, members, guess);
+  const ownDevice = devices.find((d) => d.user_id.equals(sender.userId) && d.device_id === sender.deviceId);
+  // Only linked devices are listed (src/devices/repo.ts): a pending one may not send either.
+  if (!ownDevice)
+    throw new AppError("FORBIDDEN", "This device is pending: a linked device must approve it first");
   const expected = new Map(
     devices
       .filter((d) => !(d.user_id.equals(sender.userId) && d.device_id === sender.deviceId))
@@ -82,7 +87,6 @@ export async function checkRecipients(
     );
   }
 
-  const ownDevice = devices.find((d) => d.user_id.equals(sender.userId) && d.device_id === sender.deviceId);
   const stale = given.filter((k) => {
     if (k.registration_id === undefined) return false;
     const device = expected.get(id(ref(k.user_id, k.device_id))) ?? ownDevice;

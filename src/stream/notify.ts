@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { listDevicesOf } from "../devices/repo.js";
+import { listAccountDevices, listDevicesOf } from "../devices/repo.js";
 import { pairState } from "../relations/contacts.js";
 import { append, type EntryInput } from "./append.js";
 import type { EntryData } from "./schemas.js";
@@ -60,6 +60,37 @@ export async function identityChanged(
     devices
       .filter((d) => !(d.user_id.equals(userId) && d.device_id === device.device_id))
       .map((d) => ({ user_id: d.user_id, device_id: d.device_id, type: "identity_changed", data, refs })),
+  );
+}
+
+/**
+ * An account's device list changed (a device linked, or the account key reset): the account's own
+ * devices, pending ones included (a reset unlinks them, and they must learn it), and the linked
+ * devices of `audience` (contacts, co-members) get `devices_changed`.
+ */
+export async function devicesChanged(
+  deps: Deps,
+  userId: ObjectId,
+  data: EntryData<"devices_changed">,
+  audience: ObjectId[],
+) {
+  const [own, others] = await Promise.all([
+    listAccountDevices(deps, userId),
+    listDevicesOf(
+      deps,
+      audience.filter((u) => !u.equals(userId)),
+    ),
+  ]);
+  const refs = [data.user_id, `${data.user_id}:${data.device.device_id}`];
+  await append(
+    deps,
+    [...own, ...others].map((d) => ({
+      user_id: d.user_id,
+      device_id: d.device_id,
+      type: "devices_changed",
+      data,
+      refs,
+    })),
   );
 }
 

@@ -136,6 +136,31 @@ export const entryData = {
         "number changed and the client should say so before encrypting to it again.",
     )
     .openapi("IdentityChanged"),
+  devices_changed: z
+    .object({
+      user_id: HexId.describe("The account whose device list changed"),
+      reason: z
+        .enum(["device_linked", "account_key_changed"])
+        .describe(
+          "`device_linked`: a linked device approved a new one (`device`); `account_key_changed`: the account " +
+            "key was reset (every device unlinked, `device` the one the new key links): a safety-number change",
+        )
+        .openapi("DevicesChangedReason"),
+      account_key: z.string().describe("The account key (base64 Ed25519) that signed `device`"),
+      device: z
+        .object({
+          device_id: z.string(),
+          key_type: KeyType,
+          identity_key: z.string(),
+          account_signature: z.string().describe("The account key's signature linking it (base64)"),
+        })
+        .openapi("LinkedDevice"),
+    })
+    .describe(
+      "An account's device list changed: refetch it, checking every device's signature against the pinned " +
+        "account key (to the account's own devices, its contacts and everyone sharing a conversation with it)",
+    )
+    .openapi("DevicesChanged"),
   prekeys_low: z
     .object({
       one_time_prekeys: z.number().int().min(0).describe("This device's unclaimed one-time EC prekeys now"),
@@ -184,6 +209,7 @@ export const StreamEntry = z
     entrySchema("conversation_updated"),
     entrySchema("contacts_updated"),
     entrySchema("identity_changed"),
+    entrySchema("devices_changed"),
     entrySchema("prekeys_low"),
     entrySchema("erased"),
   ])

@@ -37,10 +37,7 @@ export function userRoutes(deps: Deps) {
     const { privacy, username, ...fields } = c.req.valid("json");
     assertPastDate(fields.date_of_birth, deps.clock.now());
     const set: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(fields)) {
-      if (k === "public_key") set.public_key = v;
-      else set[`profile.${k}`] = v;
-    }
+    for (const [k, v] of Object.entries(fields)) set[`profile.${k}`] = v;
     for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
     if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
     await updateUser(deps, auth.userId, set);

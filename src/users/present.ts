@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { toDeviceBody } from "../devices/present.js";
-import type { DeviceDoc } from "../devices/repo.js";
+import type { ListedDevice } from "../devices/repo.js";
 import { coarseLastSeen } from "../relations/policy.js";
 import { iso } from "../shared/clock.js";
 import type { UserDoc } from "./repo.js";
@@ -9,9 +9,10 @@ import type { PublicUserBody, UserBody } from "./schemas.js";
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
 
 /** `online`: the user has an open WebSocket on some server process (src/presence/repo.ts). */
+/** `account_key`: the account key (src/devices/account-keys.ts), HABIBTI's `public_key`. */
 export function toUserBody(
-  u: UserDoc,
-  devices: DeviceDoc[],
+  u: UserDoc & { account_key: string | null },
+  devices: ListedDevice[],
   currentDeviceId?: string,
   online = false,
 ): z.infer<typeof UserBody> {
@@ -19,7 +20,7 @@ export function toUserBody(
     id: u._id.toHexString(),
     email: u.email,
     username: u.username,
-    public_key: u.public_key,
+    public_key: u.account_key,
     profile: { ...u.profile, created_at: iso(u.created_at) },
     privacy: u.privacy,
     devices: devices.map((d) => toDeviceBody(d, currentDeviceId)),

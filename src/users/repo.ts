@@ -3,7 +3,7 @@ import type { ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { listDevices } from "../devices/repo.js";
+import { accountDevices } from "../devices/repo.js";
 import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
 import { escapeRegex } from "../relations/contacts.js";
 import { AppError } from "../shared/errors.js";
@@ -30,7 +30,6 @@ export interface UserDoc {
   email: string;
   username: string;
   username_lower: string;
-  public_key: string | null;
   profile: Profile;
   privacy: Privacy;
   status: "active";
@@ -139,7 +138,6 @@ export type NewAccount = {
   email: string;
   username: string;
   full_name: string;
-  public_key?: string | null;
 } & {
   [K in Exclude<keyof typeof ProfileFields, "full_name">]?: z.infer<(typeof ProfileFields)[K]>;
 };
@@ -162,7 +160,6 @@ export async function createUser(
     email: body.email,
     username: body.username,
     username_lower: body.username.toLowerCase(),
-    public_key: body.public_key ?? null,
     profile: {
       full_name: body.full_name,
       mobile: body.mobile ?? null,
@@ -185,11 +182,17 @@ export async function createUser(
   return user;
 }
 
-/** The caller's own user and devices; a deleted account's token is no longer any good. */
+/**
+ * The caller's own user, its account key and its devices (pending ones too); a deleted account's
+ * token is no longer any good.
+ */
 export async function loadUser(deps: Deps, userId: ObjectId) {
-  const [user, devices] = await Promise.all([findUser(deps, userId), listDevices(deps, userId)]);
+  const [user, { devices, accountKey }] = await Promise.all([
+    findUser(deps, userId),
+    accountDevices(deps, userId),
+  ]);
   if (!user) throw new AppError("UNAUTHORIZED", "Account no longer exists");
-  return { user, devices };
+  return { user: { ...user, account_key: accountKey }, devices };
 }
 
 /**

@@ -1,5 +1,4 @@
 import { z } from "@hono/zod-openapi";
-import { IdentityKeyB64 } from "../devices/schemas.js";
 import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
 import { publicHttpsUrl } from "../shared/public-url.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
@@ -16,7 +15,6 @@ export const UpdateMe = z
     ...ProfileFields,
     full_name: ProfileFields.full_name.optional(),
     avatar_url: publicHttpsUrl().nullable().optional(),
-    public_key: IdentityKeyB64.nullable().optional(),
     privacy: PrivacyUpdate.optional(),
   })
   .strict()

@@ -77,7 +77,14 @@ export const UserBody = z
     id: Id,
     email: z.email(),
     username: z.string(),
-    public_key: z.string().nullable().openapi({ description: "Optional account-level identity key, base64" }),
+    public_key: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          "The account key (base64 Ed25519) that signs the account's devices; null for a legacy account " +
+          "without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset",
+      }),
     profile: ProfileBody,
     privacy: PrivacyBody,
     devices: z.array(DeviceBody),

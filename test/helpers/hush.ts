@@ -135,8 +135,36 @@ let n = 0;
 export const uniqueEmail = (tag = "user") => `${tag}.${Date.now().toString(36)}.${n++}@example.com`;
 export const uniqueUsername = (tag = "u") => `${tag}_${Date.now().toString(36)}_${n++}`.slice(0, 30);
 
-/** Runs the whole email-OTP sign-up and returns the new account with its first device's tokens. */
-export async function signUp(h: Hush, o: { email?: string; username?: string; deviceId?: string } = {}) {
+/**
+ * The link statement an account key signs (docs/devices.md), and its signature: what a client
+ * computes to link a device, built here independently of the server's code.
+ */
+export const linkSignature = (
+  accountSecret: Uint8Array,
+  deviceId: string,
+  identityKey: string,
+  keyType = "ed25519",
+) =>
+  Buffer.from(
+    ed25519.sign(
+      new TextEncoder().encode(["hush-device-link-v1", deviceId, keyType, identityKey].join("\n")),
+      accountSecret,
+    ),
+  ).toString("base64");
+
+/**
+ * Runs the whole email-OTP sign-up and returns the new account with its first device's tokens.
+ * `accountKey`: sign up with an account key (`public_key`) that signs the first device.
+ */
+export async function signUp(
+  h: Hush,
+  o: {
+    email?: string;
+    username?: string;
+    deviceId?: string;
+    accountKey?: ReturnType<typeof newDeviceKey>;
+  } = {},
+) {
   const email = o.email ?? uniqueEmail();
   const ip = freshIp();
   const headers = { "x-forwarded-for": ip };
@@ -154,7 +182,15 @@ export async function signUp(h: Hush, o: { email?: string; username?: string; de
       email,
       username: o.username ?? uniqueUsername(),
       full_name: "Test User",
-      device_info: { device_id: deviceId, device_name: "Test Device", public_key: device.b64 },
+      device_info: {
+        device_id: deviceId,
+        device_name: "Test Device",
+        public_key: device.b64,
+        ...(o.accountKey
+          ? { account_signature: linkSignature(o.accountKey.secretKey, deviceId, device.b64) }
+          : {}),
+      },
+      ...(o.accountKey ? { public_key: o.accountKey.b64 } : {}),
     },
   });
   if (done.status !== 201) throw new Error(`complete ${done.status} ${JSON.stringify(done.body)}`);
@@ -166,6 +202,7 @@ export async function signUp(h: Hush, o: { email?: string; username?: string; de
     refresh: done.body.refresh_token as string,
     deviceId,
     device,
+    accountKey: o.accountKey,
     body: done.body,
   };
 }

@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inventory } from "../../src/inventory.js";
 import { storageDoc } from "../../src/openapi-doc.js";
 import { wire } from "../helpers/e2e.js";
-import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import {
+  type Account,
+  type Hush,
+  linkSignature,
+  logIn,
+  newDeviceKey,
+  signUp,
+  startHush,
+} from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
 
 let h: Hush;
@@ -71,6 +79,17 @@ async function useEverything(a: Account, other: Account) {
   const unknown = "0123456789abcdef01234567";
   expect((await h.req("POST", `/api/v1/users/${unknown}/block`, { token: a.token })).status).toBe(204);
   await h.req("POST", "/api/v1/auth/refresh", { body: { refresh_token: a.refresh } });
+  // An account key (another, signed account) and a reset of `a`'s waiting out its period.
+  await signUp(h, { accountKey: newDeviceKey() });
+  const next = newDeviceKey();
+  const reset = await h.req("POST", "/api/v1/account-key/reset", {
+    token: a.token,
+    body: {
+      public_key: next.b64,
+      account_signature: linkSignature(next.secretKey, a.deviceId, a.device.b64),
+    },
+  });
+  expect(reset.status).toBe(202);
 }
 
 /** Every stored document, in every collection, that mentions one of `needles` anywhere. */

@@ -409,6 +409,8 @@ describe("device directory", () => {
           identity_key: expect.any(String),
           key_type: "ed25519",
           registration_id: 11,
+          account_signature: null,
+          account_key: null,
         },
         expect.objectContaining({ device_id: "second", registration_id: 22, device_name: "Second Device" }),
       ]),

@@ -86,6 +86,7 @@ const answers: [RegExp, RegExp | null][] = [
   [/^\/file /, /^sent \w+ \(file /],
   [/^\/save /, /^saved /],
   [/^\/list$/, / unread\)$/],
+  [/^\/approve /, /^approved /],
   [/^\/typing$/, null], // answered in the other terminal only
   [/^[^/]/, /^sent \w+$/],
 ];
@@ -113,7 +114,7 @@ afterAll(async () => {
 describe("README two-terminal chat", { timeout: 120_000 }, () => {
   it("works as written: two accounts chat live, see receipts and typing, and send a file end to end", async () => {
     const all = steps();
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(9);
     const local = (s: string) => s.replaceAll(".hush", dir);
     for (const step of all) {
       for (const command of step.commands) {
@@ -134,6 +135,11 @@ describe("README two-terminal chat", { timeout: 120_000 }, () => {
           await t.waitFor(/^enter the code mailed to /);
           line = smtp.code(t.email);
         }
+        // The fingerprint the pending device shows in its own terminal, typed here as a person would.
+        if (line.includes("FINGERPRINT")) {
+          const shown = await terminals.get("Terminal 3")!.waitFor(/^fingerprint: /);
+          line = line.replace("FINGERPRINT", shown.slice("fingerprint: ".length));
+        }
         t.type(line);
         const answer = answers.find(([typed]) => typed.test(line))?.[1];
         if (answer) await t.waitFor(answer, from);
@@ -148,6 +154,13 @@ describe("README two-terminal chat", { timeout: 120_000 }, () => {
     await alice.waitFor(/^read \w+ by bob$/);
     await alice.waitFor(/^ {2}file README\.md \(\d+ bytes\) in message \w+$/);
     expect(await alice.waitFor(/ unread\)$/)).toMatch(/ bob \(\d+ unread\)$/);
+    // The laptop waited, pending, until Alice approved it; Bob was told; then it got Bob's message too.
+    const laptop = terminals.get("Terminal 3")!;
+    await laptop.waitFor(/^this device is pending/);
+    await laptop.waitFor(/^this device is now linked$/);
+    await bob.waitFor(/^alice linked device laptop$/);
+    await alice.waitFor(/^bob: Both your devices get this\.$/);
+    await laptop.waitFor(/^bob: Both your devices get this\.$/);
     const saved = await alice.waitFor(/^saved /);
     expect(saved).toContain("digest checked");
     expect(readFileSync(join(dir, "README.md"), "utf8")).toBe(readFileSync(`${root}README.md`, "utf8"));

@@ -6,7 +6,7 @@ import { downloadAttachment, HushClient, MemoryStore } from "@hush/sdk";
 import { FileStore } from "@hush/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Hush, startHush } from "../helpers/hush.js";
-import { account, device, frameViolations, options, recorder } from "./helpers.js";
+import { account, device, frameViolations, legacyAccount, options, recorder } from "./helpers.js";
 
 let h: Hush;
 const clients: HushClient[] = [];
@@ -190,9 +190,10 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     expect(tabletGot.seen.map((m) => m.text)).not.toContain("before the tablet");
   });
 
-  it("reports a re-registered device as an identity change (a new safety number) and encrypts to its new key", async () => {
+  it("reports a legacy account's re-registered device as an identity change (a new safety number) and encrypts to its new key", async () => {
     const alice = track(await account(h, { store: memory(), tag: "alice" }));
-    const bob = track(await account(h, { store: memory(), tag: "bob" }));
+    // A legacy account (no account key): device keys are trusted on first use, as before.
+    const bob = track(await legacyAccount(h, { store: memory() }));
     const changes = recorder(alice, "identity_changed");
     await alice.connect();
     const conv = await alice.startConversation(bob.userId);
@@ -286,17 +287,21 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     const probe = Buffer.from(fileBytes.subarray(100_000, 100_064));
     expect(chunks.some((c) => c.includes(probe))).toBe(false);
     expect(chunks.length).toBeGreaterThan(0);
-    // Every private key any device holds: identity secrets, signed and one-time prekey secrets.
+    // Every private key any device holds: identity secrets, account keys, signed and one-time prekey secrets.
     const secrets = new Set<string>();
+    let accountSecrets = 0;
     for (const s of stores) {
       const held = JSON.parse(s.dump());
       const device = JSON.parse(held.device);
       secrets.add(device.secretKey);
+      const account = JSON.parse(held.account);
+      if (account.secretKey) accountSecrets += secrets.add(account.secretKey) ? 1 : 0;
       const prekeys = JSON.parse(held.prekeys);
       secrets.add(prekeys.signed.secretKey);
       for (const k of Object.values(prekeys.oneTime)) secrets.add(k as string);
     }
     expect(secrets.size).toBeGreaterThan(1000);
+    expect(accountSecrets).toBeGreaterThan(0);
     for (const secret of secrets) {
       expect(dump).not.toContain(secret);
       expect(dump).not.toContain(Buffer.from(secret, "base64").toString("hex"));

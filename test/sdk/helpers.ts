@@ -2,7 +2,7 @@ import { type ClientStore, type Events, HushClient, MemoryStore, type SocketFact
 import { WebSocket } from "ws";
 import { ServerEvent } from "../../src/realtime/protocol.js";
 import { readBody } from "../helpers/conformance.js";
-import { freshIp, type Hush, uniqueEmail, uniqueUsername } from "../helpers/hush.js";
+import { freshIp, type Hush, signUp, uniqueEmail, uniqueUsername } from "../helpers/hush.js";
 
 /**
  * Every answer an SDK client gets goes through the same conformance check as `h.req`'s; each
@@ -53,12 +53,41 @@ export async function account(h: Hush, o: { deviceId?: string; store?: ClientSto
   });
 }
 
-/** Another device of an account, through the SDK's login. */
-export function device(h: Hush, of: HushClient, deviceId: string, store: ClientStore = new MemoryStore()) {
-  return HushClient.logIn({
+/**
+ * Another device of an account, through the SDK's login. On a signed account it comes back
+ * pending, and `of` (the device holding the account key) approves it with the fingerprint the new
+ * device shows, as its owner would type it; `approve: false` leaves it pending.
+ */
+export async function device(
+  h: Hush,
+  of: HushClient,
+  deviceId: string,
+  store: ClientStore = new MemoryStore(),
+  o: { approve?: boolean } = {},
+) {
+  const added = await HushClient.logIn({
     ...options(h, store),
     email: of.device.email,
     deviceId,
+    code: (email) => h.smtp.code(email),
+  });
+  if (added.pending && o.approve !== false) {
+    await of.approveDevice(deviceId, added.fingerprint());
+    added.pending = false;
+  }
+  return added;
+}
+
+/**
+ * A legacy account, without an account key, as a client that predates them (or the README's cURL
+ * walkthrough) makes it; then its device `deviceId` logged in through the SDK.
+ */
+export async function legacyAccount(h: Hush, o: { deviceId?: string; store?: ClientStore } = {}) {
+  const raw = await signUp(h, { deviceId: "curl" });
+  return HushClient.logIn({
+    ...options(h, o.store),
+    email: raw.email,
+    deviceId: o.deviceId ?? "phone",
     code: (email) => h.smtp.code(email),
   });
 }

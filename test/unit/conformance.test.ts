@@ -12,6 +12,8 @@ const device = {
   identity_key: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
   created_at: ts,
   last_seen: ts,
+  status: "unsigned",
+  account_signature: null,
   current: true,
 };
 const user = () => ({

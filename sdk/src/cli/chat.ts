@@ -12,11 +12,12 @@ import { FileStore, HushClient, type ReceivedMessage } from "../node.js";
  *   npm run chat -- [--server URL] [--dir DIR]                 (the device kept in DIR)
  *
  * Then: /list, /open USERNAME, any text (sent to the open conversation), /file PATH,
- * /save [MESSAGE_ID|last] DIR, /typing, /history, /safety USERNAME, /logout, /quit.
+ * /save [MESSAGE_ID|last] DIR, /typing, /history, /safety USERNAME, /devices,
+ * /approve DEVICE_ID CODE, /logout, /quit.
  */
 
 const HELP =
-  "commands: /list, /open USERNAME, TEXT, /file PATH, /save [ID|last] DIR, /typing, /history, /safety USERNAME, /logout, /quit";
+  "commands: /list, /open USERNAME, TEXT, /file PATH, /save [ID|last] DIR, /typing, /history, /safety USERNAME, /devices, /approve DEVICE_ID CODE, /logout, /quit";
 
 function parseArgs(argv: string[]) {
   const flags: Record<string, string> = {};
@@ -113,7 +114,22 @@ async function main() {
     if (t.is_typing) out(`${nameOf(t.user_id)} is typing`);
   });
   me.on("identity_changed", (c) =>
-    out(`safety number with ${nameOf(c.userId)} changed (device ${c.deviceId}): ${c.safetyNumber}`),
+    out(
+      c.kind === "account"
+        ? `safety number with ${nameOf(c.userId)} changed (new account key): ${c.safetyNumber}`
+        : `safety number with ${nameOf(c.userId)} changed (device ${c.deviceId}): ${c.safetyNumber}`,
+    ),
+  );
+  me.on("devices_changed", (d) => {
+    if (d.thisDevice && d.reason === "device_linked") return out("this device is now linked");
+    if (d.reason === "device_linked") return out(`${nameOf(d.userId)} linked device ${d.deviceId}`);
+    out(`${nameOf(d.userId)} reset their account key: every device of theirs was unlinked`);
+  });
+  me.on("device_refused", (d) =>
+    out(
+      `warning: refused device ${d.deviceId} of ${nameOf(d.userId)}: it is not signed by their account key ` +
+        "(nothing is encrypted to it)",
+    ),
   );
   me.on("undecryptable", (u) => out(`could not decrypt ${u.messageId}: ${u.reason}`));
   me.on("ended", (e) => {
@@ -123,6 +139,13 @@ async function main() {
 
   await learn();
   await me.connect();
+  // A device resumed from its folder may still be waiting for approval.
+  if (command === undefined)
+    me.pending = (await me.pendingDevices()).some((d) => d.device_id === me.deviceId);
+  if (me.pending) {
+    out(`this device is pending: on a linked device, type /approve ${me.deviceId} followed by this code`);
+    out(`fingerprint: ${me.fingerprint()}`);
+  }
   out(`ready as ${me.device.email} (device ${me.deviceId})`);
   out(HELP);
 
@@ -149,6 +172,9 @@ async function main() {
         const c = await me.startConversation(found.id);
         open = { id: c.id, with: found.username };
         out(`opened conversation ${c.id} with ${found.username}`);
+        await me.directory.devicesOf(c.id);
+        if (me.isUnsigned(found.id))
+          out(`warning: ${found.username}'s account has no account key: their devices are not signed`);
         // What arrived before it was open is read now.
         for (const m of received) if (m.conversationId === c.id && !m.outgoing) me.markRead(m.id);
         return;
@@ -189,6 +215,18 @@ async function main() {
         const user = [...names].find(([, n]) => n === args[0]);
         if (!user) return out(`no conversation with ${args[0]}`);
         return out(`safety number with ${args[0]}: ${me.safetyNumber(user[0])}`);
+      }
+      case "/devices": {
+        const { devices } = await me.api.GET("/api/v1/devices").then((r) => r.data ?? { devices: [] });
+        for (const d of devices) out(`${d.device_id} ${d.status}${d.current ? " (this one)" : ""}`);
+        return;
+      }
+      case "/approve": {
+        const [deviceId, ...code] = args;
+        if (!deviceId || !code.length)
+          return out("usage: /approve DEVICE_ID CODE (the code the new device shows)");
+        await me.approveDevice(deviceId, code.join(" "));
+        return out(`approved ${deviceId}`);
       }
       case "/logout":
         await me.logout();

@@ -146,7 +146,7 @@ export interface paths {
         put?: never;
         /**
          * Check a code
-         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices.
+         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices. On an account with an account key, a device new to it (or re-keyed) logs in `pending`: it gets its tokens and reads its own account, but is in no device list, gets no message keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve).
          */
         post: operations["verifyOtp"];
         delete?: never;
@@ -166,7 +166,7 @@ export interface paths {
         put?: never;
         /**
          * Create the account and its first device; returns the user and tokens
-         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.
+         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. With `public_key` (the account key, Ed25519) the first device must carry `device_info.account_signature`, the account key's signature linking it (see docs/devices.md): a missing one is 400 `VALIDATION_ERROR`, a wrong one 400 `INVALID_SIGNATURE`, both naming the field; a key another account holds is 409 `CONFLICT`. Without `public_key` the account is a legacy one: its devices are unsigned and clients warn.
          */
         post: operations["completeSignup"];
         delete?: never;
@@ -332,7 +332,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling account's devices */
+        /** The calling account's devices, pending ones included (to approve them) */
         get: operations["listDevices"];
         put?: never;
         post?: never;
@@ -352,8 +352,72 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Remove a device: its sessions are revoked and its keys leave the directory at once */
+        /**
+         * Remove a device: its sessions are revoked and its keys leave the directory at once
+         * @description A linked device (or any device of a legacy account) may remove any device of its account; a pending device only itself (403 `FORBIDDEN`): someone who logged in with an emailed code cannot remove the devices that would otherwise notice.
+         */
         delete: operations["deleteDevice"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{device_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link a pending device of the caller's account with the account key's signature
+         * @description Called by a linked device, after its owner compared the pending device's fingerprint (docs/devices.md). `account_signature` is the account key's Ed25519 signature over the link statement of the pending device (four lines joined by \n: `hush-device-link-v1`, device id, key type, identity key). 400 `INVALID_SIGNATURE` when it does not verify against the account key; 404 `NOT_FOUND` when the device is not a pending device of the caller's account; 403 `FORBIDDEN` when the caller is pending itself. The account's devices, its contacts and everyone sharing a conversation with it get a `devices_changed` stream entry with the signed device.
+         */
+        post: operations["approveDevice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/account-key/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask to replace the account key (every device lost): applied after a waiting period
+         * @description Any device of the account may ask, pending ones included: a person who lost every device logs in by emailed code and asks from there. `account_signature` is the new key's signature linking the calling device. The reset waits 72 hours (`effective_at`), is mailed to the account's address at once, and can be cancelled from any linked device meanwhile (DELETE). Then the same device applies it (POST /account-key/reset/complete): every device is unlinked, the new key set, and contacts and co-members get a `devices_changed` entry (`account_key_changed`): a safety-number change. Setting a key on a legacy account without one is the same operation. A new request replaces an earlier one. 409 `CONFLICT` when another account holds the key.
+         */
+        post: operations["requestAccountKeyReset"];
+        /** Cancel a requested account-key reset (a linked device, or the device that asked) */
+        delete: operations["cancelAccountKeyReset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/account-key/reset/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply a requested account-key reset once its waiting period is over
+         * @description Only the device that asked, from `effective_at` on (409 `INVALID_STATE` before, saying when); 404 `NOT_FOUND` when no reset is waiting for this device. Answers the calling device, now the only linked one.
+         */
+        post: operations["completeAccountKeyReset"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -408,7 +472,7 @@ export interface paths {
         };
         /**
          * A user's active devices and identity keys, to address each one
-         * @description A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.
+         * @description Linked devices only (and every device of a legacy account without an account key): a pending device is in no list until a linked device approves it. Each carries its `account_signature` and the account key, so the client checks the list itself. A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.
          */
         get: operations["listUserDevices"];
         put?: never;
@@ -1177,7 +1241,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description Optional account-level identity key, base64 */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -1229,6 +1293,9 @@ export interface components {
              * @example 2026-01-19T02:00:00.000Z
              */
             last_seen: string;
+            status: components["schemas"]["DeviceStatus"];
+            /** @description The account key's signature linking the device (base64); null unless linked */
+            account_signature: string | null;
             /** @description True for the device making the request */
             current?: boolean;
         };
@@ -1237,6 +1304,11 @@ export interface components {
          * @enum {string}
          */
         KeyType: "ed25519" | "curve25519";
+        /**
+         * @description `linked`: signed by the account key; `pending`: the account has a key that has not signed it (it gets no message keys until a linked device approves it); `unsigned`: the account has no account key
+         * @enum {string}
+         */
+        DeviceStatus: "linked" | "pending" | "unsigned";
         Presence: {
             online: boolean;
             /**
@@ -1270,7 +1342,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description Optional account-level identity key, base64 */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -1308,11 +1380,28 @@ export interface components {
             gender?: components["schemas"]["Gender"] | null;
             bio?: string | null;
             /**
-             * @description Optional account-level identity key
+             * @description The account key (Ed25519), which signs the account's devices; its secret stays on the user's devices. Optional: without it the account's devices are unsigned (a legacy account)
              * @example 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
              */
             public_key?: string | null;
-            device_info: components["schemas"]["DeviceInfo"];
+            device_info: components["schemas"]["SignupDeviceInfo"];
+        };
+        /** @description The device signing up, its identity key and its account signature */
+        SignupDeviceInfo: {
+            /** @example device-uuid */
+            device_id: string;
+            /** @example Chrome on Linux */
+            device_name: string;
+            /**
+             * @description Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05
+             * @example 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
+             */
+            public_key: string;
+            /**
+             * @description Required when the sign-up gives `public_key` (the account key): its signature of this device
+             * @example BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==
+             */
+            account_signature?: string;
         };
         TokenPair: {
             /** @description Bearer access token (JWT) */
@@ -1370,11 +1459,6 @@ export interface components {
             bio?: string | null;
             /** Format: uri */
             avatar_url?: string | null;
-            /**
-             * @description Base64 of a raw 32-byte Ed25519 public key, or a 33-byte Curve25519 key starting with 0x05
-             * @example 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
-             */
-            public_key?: string | null;
             privacy?: components["schemas"]["PrivacyUpdate"];
         };
         PrivacyUpdate: {
@@ -1402,6 +1486,42 @@ export interface components {
         };
         DeviceList: {
             devices: components["schemas"]["Device"][];
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
+        };
+        ApprovedDevice: {
+            device: components["schemas"]["Device"];
+        };
+        ApproveDeviceRequest: {
+            /**
+             * @description Ed25519 signature by the account key over the UTF-8 bytes of four lines joined by \n, no trailing newline: `hush-device-link-v1`, the device id, the key type, the identity key (base64, as sent)
+             * @example BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==
+             */
+            account_signature: string;
+        };
+        AccountKeyReset: {
+            /**
+             * Format: date-time
+             * @example 2026-01-19T02:00:00.000Z
+             */
+            effective_at: string;
+            /** @description The new account key (base64 Ed25519) */
+            public_key: string;
+        };
+        AccountKeyResetRequest: {
+            /**
+             * @description The account key: base64 of a raw 32-byte Ed25519 public key
+             * @example 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
+             */
+            public_key: string;
+            /**
+             * @description Ed25519 signature by the account key over the UTF-8 bytes of four lines joined by \n, no trailing newline: `hush-device-link-v1`, the device id, the key type, the identity key (base64, as sent)
+             * @example BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==
+             */
+            account_signature: string;
+        };
+        AccountKeyResetDone: {
+            device: components["schemas"]["Device"];
         };
         PrekeyCounts: {
             /** @description Unclaimed one-time EC prekeys (Signal: count) */
@@ -1449,6 +1569,10 @@ export interface components {
             identity_key: string;
             key_type: components["schemas"]["KeyType"];
             registration_id: number | null;
+            /** @description The account key's signature linking the device (base64); null on a legacy account */
+            account_signature: string | null;
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
         };
         KeyBundles: {
             devices: components["schemas"]["ClaimedDevice"][];
@@ -1464,6 +1588,10 @@ export interface components {
             one_time_prekey: components["schemas"]["EcPrekey"] | null;
             /** @description A one-time KEM prekey, else the last-resort one, else null */
             kem_prekey: components["schemas"]["ClaimedKemPrekey"] | null;
+            /** @description The account key's signature linking the device (base64); null on a legacy account */
+            account_signature: string | null;
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
         };
         ClaimedKemPrekey: {
             /** @example 1 */
@@ -1627,6 +1755,10 @@ export interface components {
             identity_key: string;
             key_type: components["schemas"]["KeyType"];
             registration_id: number | null;
+            /** @description The account key's signature linking the device (base64); null on a legacy account */
+            account_signature: string | null;
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
         };
         CreateGroupRequest: {
             /** @example Project Team */
@@ -1877,7 +2009,7 @@ export interface components {
             /** @description The newest position in the stream now */
             position: number;
         };
-        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["MessageViewedEntry"] | components["schemas"]["MessageExpiredEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["PrekeysLowEntry"] | components["schemas"]["ErasedEntry"];
+        StreamEntry: components["schemas"]["NewMessageEntry"] | components["schemas"]["MessageEditedEntry"] | components["schemas"]["MessageDeletedEntry"] | components["schemas"]["MessageStatusUpdateEntry"] | components["schemas"]["MessageViewedEntry"] | components["schemas"]["MessageExpiredEntry"] | components["schemas"]["ConversationUpdatedEntry"] | components["schemas"]["ContactsUpdatedEntry"] | components["schemas"]["IdentityChangedEntry"] | components["schemas"]["DevicesChangedEntry"] | components["schemas"]["PrekeysLowEntry"] | components["schemas"]["ErasedEntry"];
         NewMessageEntry: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -2091,6 +2223,37 @@ export interface components {
             /** @description The device's new public identity key (base64) */
             identity_key: string;
             key_type: components["schemas"]["KeyType"];
+        };
+        DevicesChangedEntry: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "devices_changed";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: components["schemas"]["DevicesChanged"];
+        };
+        /** @description An account's device list changed: refetch it, checking every device's signature against the pinned account key (to the account's own devices, its contacts and everyone sharing a conversation with it) */
+        DevicesChanged: {
+            /** @description The account whose device list changed */
+            user_id: string;
+            reason: components["schemas"]["DevicesChangedReason"];
+            /** @description The account key (base64 Ed25519) that signed `device` */
+            account_key: string;
+            device: components["schemas"]["LinkedDevice"];
+        };
+        /**
+         * @description `device_linked`: a linked device approved a new one (`device`); `account_key_changed`: the account key was reset (every device unlinked, `device` the one the new key links): a safety-number change
+         * @enum {string}
+         */
+        DevicesChangedReason: "device_linked" | "account_key_changed";
+        LinkedDevice: {
+            device_id: string;
+            key_type: components["schemas"]["KeyType"];
+            identity_key: string;
+            /** @description The account key's signature linking it (base64) */
+            account_signature: string;
         };
         PrekeysLowEntry: {
             /**
@@ -2831,7 +2994,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedUpUser"];
                 };
             };
-            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON`, `OTP_USED` */
+            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON`, `OTP_USED`, `INVALID_SIGNATURE` */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2851,7 +3014,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Conflict with the current state. Codes: `EMAIL_TAKEN`, `USERNAME_TAKEN` */
+            /** @description Conflict with the current state. Codes: `CONFLICT`, `EMAIL_TAKEN`, `USERNAME_TAKEN` */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3732,7 +3895,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Devices */
+            /** @description Devices, oldest first, with the account key that signs them */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3814,8 +3977,426 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `FORBIDDEN` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Not found. Codes: `NOT_FOUND` */
             404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body is not of the declared media type (JSON, unless the operation's request body says otherwise; a body must be JSON even where none is expected). Codes: `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    approveDevice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description JSON body */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveDeviceRequest"];
+            };
+        };
+        responses: {
+            /** @description Linked */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovedDevice"];
+                };
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON`, `INVALID_SIGNATURE` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `FORBIDDEN` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. Codes: `NOT_FOUND` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body is not of the declared media type (JSON, unless the operation's request body says otherwise; a body must be JSON even where none is expected). Codes: `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    requestAccountKeyReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON body */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountKeyResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Requested; it can be applied from `effective_at` */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountKeyReset"];
+                };
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON`, `INVALID_SIGNATURE` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `CONFLICT` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body is not of the declared media type (JSON, unless the operation's request body says otherwise; a body must be JSON even where none is expected). Codes: `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    cancelAccountKeyReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `INVALID_JSON` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `FORBIDDEN` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. Codes: `NOT_FOUND` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body is not of the declared media type (JSON, unless the operation's request body says otherwise; a body must be JSON even where none is expected). Codes: `UNSUPPORTED_MEDIA_TYPE` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    completeAccountKeyReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Applied */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountKeyResetDone"];
+                };
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `INVALID_JSON` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. Codes: `NOT_FOUND` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `CONFLICT`, `INVALID_STATE` */
+            409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;

@@ -388,6 +388,27 @@ export interface components {
                     };
                 } | {
                     /** @constant */
+                    type: "devices_changed";
+                    /** @description The entry's place in this device's stream */
+                    position: number;
+                    data: {
+                        /** @description The account whose device list changed */
+                        user_id: string;
+                        /** @enum {string} */
+                        reason: "device_linked" | "account_key_changed";
+                        /** @description The account key (base64 Ed25519) that signed `device` */
+                        account_key: string;
+                        device: {
+                            device_id: string;
+                            /** @enum {string} */
+                            key_type: "ed25519" | "curve25519";
+                            identity_key: string;
+                            /** @description The account key's signature linking it (base64) */
+                            account_signature: string;
+                        };
+                    };
+                } | {
+                    /** @constant */
                     type: "prekeys_low";
                     /** @description The entry's place in this device's stream */
                     position: number;
@@ -609,6 +630,28 @@ export interface components {
                 identity_key: string;
                 /** @enum {string} */
                 key_type: "ed25519" | "curve25519";
+            };
+        };
+        devices_changed: {
+            /** @constant */
+            type: "devices_changed";
+            /** @description The entry's place in this device's stream */
+            position: number;
+            data: {
+                /** @description The account whose device list changed */
+                user_id: string;
+                /** @enum {string} */
+                reason: "device_linked" | "account_key_changed";
+                /** @description The account key (base64 Ed25519) that signed `device` */
+                account_key: string;
+                device: {
+                    device_id: string;
+                    /** @enum {string} */
+                    key_type: "ed25519" | "curve25519";
+                    identity_key: string;
+                    /** @description The account key's signature linking it (base64) */
+                    account_signature: string;
+                };
             };
         };
         prekeys_low: {

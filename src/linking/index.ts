@@ -1,0 +1,153 @@
+import type { ObjectId } from "mongodb";
+import { coMembersOf } from "../conversations/members.js";
+import type { Deps } from "../deps.js";
+import { assertKeyFree, dropReset, findReset, saveReset, setAccountKey } from "../devices/account-keys.js";
+import { verifyLink } from "../devices/linking.js";
+import { toDeviceBody } from "../devices/present.js";
+import { accountDevices, type ListedDevice, linkDevice, unlinkAll } from "../devices/repo.js";
+import { identityAudience } from "../relations/policy.js";
+import { addSeconds, iso } from "../shared/clock.js";
+import { AppError } from "../shared/errors.js";
+import { type Auth, createRouter } from "../shared/openapi.js";
+import { devicesChanged } from "../stream/notify.js";
+import { findUser } from "../users/repo.js";
+import * as r from "./routes.js";
+
+const badSignature = (field: string) =>
+  new AppError("INVALID_SIGNATURE", "The account key's signature of the device does not verify", {
+    [field]: "does not verify against the account key over the link statement",
+  });
+
+/**
+ * Linking devices to their account key: approving a pending device, and the account-key reset
+ * for whoever lost every device (docs/devices.md). The keys and signatures are the devices'
+ * (src/devices/); this is where a change to them is decided and told.
+ */
+export function linkingRoutes(deps: Deps) {
+  const app = createRouter();
+
+  /** The caller's own device among the account's devices, those devices and the account key. */
+  async function caller(auth: Auth) {
+    const { devices, accountKey } = await accountDevices(deps, auth.userId);
+    return { devices, accountKey, me: devices.find((d) => d.device_id === auth.deviceId) };
+  }
+
+  /** Contacts, co-members and the account's own devices learn of the change with the signed device. */
+  async function tell(
+    userId: ObjectId,
+    device: ListedDevice,
+    accountKey: string,
+    signature: string,
+    reason: "device_linked" | "account_key_changed",
+  ) {
+    const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
+    await devicesChanged(
+      deps,
+      userId,
+      {
+        user_id: userId.toHexString(),
+        reason,
+        account_key: accountKey,
+        device: {
+          device_id: device.device_id,
+          key_type: device.key_type,
+          identity_key: device.identity_key,
+          account_signature: signature,
+        },
+      },
+      audience,
+    );
+  }
+
+  app.openapi(r.approveDevice, async (c) => {
+    const auth = c.get("auth");
+    const { device_id } = c.req.valid("param");
+    const { account_signature } = c.req.valid("json");
+    const { devices, me, accountKey } = await caller(auth);
+    if (me?.status === "pending")
+      throw new AppError("FORBIDDEN", "This device is pending itself: a linked device approves");
+    const target = devices.find((d) => d.device_id === device_id && d.status === "pending");
+    if (!target || !accountKey)
+      throw new AppError("NOT_FOUND", "No pending device with this id on your account");
+    if (!verifyLink(accountKey, target, account_signature)) throw badSignature("account_signature");
+    if (!(await linkDevice(deps, target, account_signature))) {
+      throw new AppError("NOT_FOUND", "The device was removed, re-keyed or approved meanwhile");
+    }
+    await tell(auth.userId, target, accountKey, account_signature, "device_linked");
+    const linked = { ...target, status: "linked" as const, account_signature };
+    return c.json({ device: toDeviceBody(linked, auth.deviceId) }, 200);
+  });
+
+  app.openapi(r.requestReset, async (c) => {
+    const auth = c.get("auth");
+    const { public_key, account_signature } = c.req.valid("json");
+    const [{ me }, user] = await Promise.all([caller(auth), findUser(deps, auth.userId)]);
+    if (!me || !user) throw new AppError("UNAUTHORIZED", "This device no longer exists");
+    if (!verifyLink(public_key, me, account_signature)) throw badSignature("account_signature");
+    await assertKeyFree(deps, public_key, auth.userId);
+    const now = deps.clock.now();
+    const effective_at = addSeconds(now, r.KEY_RESET_WAIT_SECONDS);
+    await saveReset(deps, {
+      _id: auth.userId,
+      public_key,
+      device_id: auth.deviceId,
+      account_signature,
+      requested_at: now,
+      effective_at,
+    });
+    // Loud on purpose: whoever holds the mailbox (or a session) should not replace the key quietly.
+    await deps.mailer.send({
+      to: user.email,
+      subject: "Your Hush account key is being reset",
+      text:
+        `A device named "${me.device_name}" asked to replace your account key. Every device you have will ` +
+        `be unlinked and your contacts will see a safety-number change from ${iso(effective_at)}. If this ` +
+        "was not you, cancel it now from a linked device.",
+    });
+    return c.json({ effective_at: iso(effective_at), public_key }, 202);
+  });
+
+  app.openapi(r.cancelReset, async (c) => {
+    const auth = c.get("auth");
+    const [{ me }, reset] = await Promise.all([caller(auth), findReset(deps, auth.userId)]);
+    if (!reset) throw new AppError("NOT_FOUND", "No account-key reset is waiting");
+    if (me?.status === "pending" && reset.device_id !== auth.deviceId) {
+      throw new AppError("FORBIDDEN", "Only a linked device, or the device that asked, cancels a reset");
+    }
+    await dropReset(deps, auth.userId);
+    return c.body(null, 204);
+  });
+
+  app.openapi(r.completeReset, async (c) => {
+    const auth = c.get("auth");
+    const [{ me }, reset] = await Promise.all([caller(auth), findReset(deps, auth.userId)]);
+    if (!reset || !me || reset.device_id !== auth.deviceId) {
+      throw new AppError("NOT_FOUND", "No account-key reset is waiting for this device");
+    }
+    if (deps.clock.now() < reset.effective_at) {
+      throw new AppError("INVALID_STATE", `The reset can be applied from ${iso(reset.effective_at)}`);
+    }
+    // The device must still have the key the new account key signed (a re-key since voids the reset).
+    if (!verifyLink(reset.public_key, me, reset.account_signature)) {
+      await dropReset(deps, auth.userId);
+      throw new AppError("NOT_FOUND", "This device was re-keyed since it asked; ask again");
+    }
+    await assertKeyFree(deps, reset.public_key, auth.userId);
+    // In this order, so that a retry after a crash at any step finishes the job: every device
+    // unlinked, this one signed under the new key, the key set, the request gone.
+    await unlinkAll(deps, auth.userId);
+    await linkDevice(deps, me, reset.account_signature);
+    await setAccountKey(deps, auth.userId, reset.public_key);
+    await dropReset(deps, auth.userId);
+    await tell(auth.userId, me, reset.public_key, reset.account_signature, "account_key_changed");
+    const linked = {
+      ...me,
+      status: "linked" as const,
+      account_signature: reset.account_signature,
+      account_key: reset.public_key,
+    };
+    return c.json({ device: toDeviceBody(linked, auth.deviceId) }, 200);
+  });
+
+  return app;
+}
