@@ -1,5 +1,6 @@
 import { finishDeparture, finishJoin } from "../conversations/members.js";
 import type { Deps } from "../deps.js";
+import { finishLink } from "../linking/index.js";
 import { finishDelete } from "../messages/actions.js";
 import { finishEdit } from "../messages/edit.js";
 import { recoverSends } from "../messages/recovery.js";
@@ -17,6 +18,7 @@ const finishers: Record<OpKind, (deps: Deps, op: OpDoc) => Promise<unknown>> = {
   depart: finishDeparture,
   join: finishJoin,
   erase_account: finishErasure,
+  link: finishLink,
 };
 
 const BATCH = 100;

@@ -5,6 +5,7 @@ import { assertKeyFree, dropReset, findReset, saveReset, setAccountKey } from ".
 import { verifyLink } from "../devices/linking.js";
 import { toDeviceBody } from "../devices/present.js";
 import { accountDevices, type ListedDevice, linkDevice, unlinkAll } from "../devices/repo.js";
+import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
 import { identityAudience } from "../relations/policy.js";
 import { addSeconds, iso } from "../shared/clock.js";
 import { AppError } from "../shared/errors.js";
@@ -17,6 +18,65 @@ const badSignature = (field: string) =>
   new AppError("INVALID_SIGNATURE", "The account key's signature of the device does not verify", {
     [field]: "does not verify against the account key over the link statement",
   });
+
+/** Contacts, co-members and the account's own devices learn of the change with the signed device. */
+async function tell(
+  deps: Deps,
+  userId: ObjectId,
+  device: Pick<ListedDevice, "device_id" | "key_type" | "identity_key">,
+  accountKey: string,
+  signature: string,
+  reason: "device_linked" | "account_key_changed",
+) {
+  const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
+  await devicesChanged(
+    deps,
+    userId,
+    {
+      user_id: userId.toHexString(),
+      reason,
+      account_key: accountKey,
+      device: {
+        device_id: device.device_id,
+        key_type: device.key_type,
+        identity_key: device.identity_key,
+        account_signature: signature,
+      },
+    },
+    audience,
+  );
+}
+
+/** The steps of an approval, by the names the crash tests kill a server at. */
+export const LINK_STEPS = ["link.recorded", "link.linked"] as const;
+
+interface LinkData {
+  device_id: string;
+  key_type: ListedDevice["key_type"];
+  identity_key: string;
+  account_key: string;
+  account_signature: string;
+}
+
+/**
+ * An approval's steps after its record (src/recovery/ops.ts), each harmless to run again: the
+ * device linked (unless it was removed or re-keyed meanwhile), then everyone told. False when there
+ * was nothing to link.
+ */
+export async function finishLink(deps: Deps, op: OpDoc) {
+  const d = op.data as unknown as LinkData;
+  const { devices } = await accountDevices(deps, op.user_id);
+  const device = devices.find((x) => x.device_id === d.device_id && x.identity_key === d.identity_key);
+  const linked =
+    device?.account_signature === d.account_signature ||
+    (device && (await linkDevice(deps, device, d.account_signature)));
+  if (linked) {
+    await deps.checkpoint?.("link.linked");
+    await tell(deps, op.user_id, d, d.account_key, d.account_signature, "device_linked");
+  }
+  await endOp(deps, op);
+  return !!linked;
+}
 
 /**
  * Linking devices to their account key: approving a pending device, and the account-key reset
@@ -32,33 +92,6 @@ export function linkingRoutes(deps: Deps) {
     return { devices, accountKey, me: devices.find((d) => d.device_id === auth.deviceId) };
   }
 
-  /** Contacts, co-members and the account's own devices learn of the change with the signed device. */
-  async function tell(
-    userId: ObjectId,
-    device: ListedDevice,
-    accountKey: string,
-    signature: string,
-    reason: "device_linked" | "account_key_changed",
-  ) {
-    const audience = await identityAudience(deps, userId, await coMembersOf(deps, userId));
-    await devicesChanged(
-      deps,
-      userId,
-      {
-        user_id: userId.toHexString(),
-        reason,
-        account_key: accountKey,
-        device: {
-          device_id: device.device_id,
-          key_type: device.key_type,
-          identity_key: device.identity_key,
-          account_signature: signature,
-        },
-      },
-      audience,
-    );
-  }
-
   app.openapi(r.approveDevice, async (c) => {
     const auth = c.get("auth");
     const { device_id } = c.req.valid("param");
@@ -70,10 +103,18 @@ export function linkingRoutes(deps: Deps) {
     if (!target || !accountKey)
       throw new AppError("NOT_FOUND", "No pending device with this id on your account");
     if (!verifyLink(accountKey, target, account_signature)) throw badSignature("account_signature");
-    if (!(await linkDevice(deps, target, account_signature))) {
+    // Recorded first: an approval cut short after the link is finished (everyone told) by the sweep.
+    const op = await beginOp(deps, "link", `${auth.userId.toHexString()}:${device_id}`, auth.userId, {
+      device_id,
+      key_type: target.key_type,
+      identity_key: target.identity_key,
+      account_key: accountKey,
+      account_signature,
+    });
+    await deps.checkpoint?.("link.recorded");
+    if (!op || !(await finishLink(deps, op))) {
       throw new AppError("NOT_FOUND", "The device was removed, re-keyed or approved meanwhile");
     }
-    await tell(auth.userId, target, accountKey, account_signature, "device_linked");
     const linked = { ...target, status: "linked" as const, account_signature };
     return c.json({ device: toDeviceBody(linked, auth.deviceId) }, 200);
   });
@@ -134,12 +175,13 @@ export function linkingRoutes(deps: Deps) {
     }
     await assertKeyFree(deps, reset.public_key, auth.userId);
     // In this order, so that a retry after a crash at any step finishes the job: every device
-    // unlinked, this one signed under the new key, the key set, the request gone.
+    // unlinked, this one signed under the new key, the key set, everyone told, and only then the
+    // request gone (told twice after a crash at the last step: a repeated devices_changed is harmless).
     await unlinkAll(deps, auth.userId);
     await linkDevice(deps, me, reset.account_signature);
     await setAccountKey(deps, auth.userId, reset.public_key);
+    await tell(deps, auth.userId, me, reset.public_key, reset.account_signature, "account_key_changed");
     await dropReset(deps, auth.userId);
-    await tell(auth.userId, me, reset.public_key, reset.account_signature, "account_key_changed");
     const linked = {
       ...me,
       status: "linked" as const,

@@ -2,12 +2,13 @@ import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEPART_STEPS, JOIN_STEPS } from "../../src/conversations/members.js";
 import { inventory } from "../../src/inventory.js";
+import { LINK_STEPS } from "../../src/linking/index.js";
 import { DELETE_STEPS } from "../../src/messages/actions.js";
 import { EDIT_STEPS } from "../../src/messages/edit.js";
 import { OPEN_STEPS } from "../../src/messages/view-once.js";
 import { OP_LEASE_MS } from "../../src/recovery/ops.js";
 import { addDevice, type Device, devicesIn, encrypt, group, newAccount, send } from "../helpers/e2e.js";
-import { type Hush, startHush } from "../helpers/hush.js";
+import { type Hush, linkSignature, logIn, newDeviceKey, signUp, startHush } from "../helpers/hush.js";
 import { type Spawned, spawnServer } from "../helpers/spawned.js";
 
 /*
@@ -243,4 +244,33 @@ describe("every step boundary of", () => {
       await restarted.stop();
     }
   });
+
+  it(
+    "a device's approval",
+    async () => {
+      const accountKey = newDeviceKey();
+      const bob = await signUp(h, { deviceId: "phone", accountKey });
+      const phone = {
+        userId: bob.id,
+        deviceId: bob.deviceId,
+        email: bob.email,
+        token: bob.token,
+        secretKey: bob.device.secretKey,
+      };
+      const laptopKey = newDeviceKey();
+      expect((await logIn(h, bob.email, "laptop", laptopKey)).res.status).toBe(200);
+      const a = await newAccount(h);
+      const g = await group(h, a, [phone]);
+      const account_signature = linkSignature(accountKey.secretKey, "laptop", laptopKey.b64);
+      await walk(LINK_STEPS, (url) =>
+        call(url, phone, "POST", "/devices/laptop/approve", { account_signature }),
+      );
+      const listed = await h.req("GET", `/api/v1/conversations/${g}/devices`, { token: a.token });
+      expect(listed.body.devices.map((d: { device_id: string }) => d.device_id)).toContain("laptop");
+      const told = (await entries(a)).filter((e) => e.type === "devices_changed");
+      expect(told.length).toBeGreaterThanOrEqual(1);
+      expect(told.some((e) => e.data.device?.device_id === "laptop")).toBe(true);
+    },
+    WALK_MS,
+  );
 });
