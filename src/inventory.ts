@@ -6,6 +6,7 @@ import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
 import { devices } from "./devices/repo.js";
 import { feed } from "./feed/feed.js";
+import { invites } from "./invites/repo.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
@@ -52,6 +53,7 @@ export const inventory: readonly AnyOwned[] = [
   streamEntries,
   streamHeads,
   otpSessions,
+  invites,
   prekeys,
   devices,
   contacts,

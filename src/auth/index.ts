@@ -6,6 +6,7 @@ import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { listDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
+import { admitCompletion, admitResend, admitSignup } from "../invites/admission.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
 import { identityAudience } from "../relations/policy.js";
@@ -19,7 +20,7 @@ import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, findByEmail, loadUser } from "../users/repo.js";
 import { budgets, startCosts } from "./budgets.js";
-import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, startOtp } from "./otp-flow.js";
+import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, signupInvite, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 
 /** The key per-IP budgets count under (an IPv6 /64 counts as one address). */
@@ -43,9 +44,10 @@ export function authRoutes(deps: Deps) {
       );
     });
   app.openapi(r.signup, async (c) => {
-    const { email } = c.req.valid("json");
+    const { email, invite_code } = c.req.valid("json");
+    const invite = await admitSignup(deps, email, invite_code, ipOf(c));
     await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
-    const started = await startOtp(deps, email, "signup");
+    const started = await startOtp(deps, email, "signup", invite);
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
 
@@ -58,8 +60,10 @@ export function authRoutes(deps: Deps) {
 
   app.openapi(r.resend, async (c) => {
     const { email, purpose } = c.req.valid("json");
+    const invite =
+      purpose === "signup" ? admitResend(deps, email, await signupInvite(deps, { email })) : null;
     await deps.limiter.enforceAll(c, startCosts(purpose, email, ipOf(c)));
-    const started = await startOtp(deps, email, purpose);
+    const started = await startOtp(deps, email, purpose, invite);
     return c.json({ ...started, message: `OTP resent successfully to ${email}` }, 200);
   });
 
@@ -117,7 +121,13 @@ export function authRoutes(deps: Deps) {
     }
     // Validation (profile, username, device) happened before this, so a typo does not burn the token.
     const user = await createUser(deps, body, async () => {
+      const giveBack = await admitCompletion(
+        deps,
+        claims.email,
+        await signupInvite(deps, { sessionId: claims.otpSessionId }),
+      );
       if (!(await completeSignupOnce(deps, claims.otpSessionId, claims.email))) {
+        await giveBack();
         throw new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");
       }
     });

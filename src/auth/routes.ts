@@ -4,6 +4,13 @@ import { UserBody } from "../users/schemas.js";
 import * as s from "./schemas.js";
 
 const tags = ["Authentication"];
+/** Who may sign up: src/invites/admission.ts. */
+const admissionErrors = [
+  "REGISTRATION_CLOSED",
+  "INVITE_REQUIRED",
+  "INVITE_INVALID",
+  "EMAIL_DOMAIN_NOT_ALLOWED",
+] as const;
 const post = "post" as const;
 
 export const signup = route({
@@ -18,10 +25,12 @@ export const signup = route({
     "Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's " +
     "mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at " +
     "most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new " +
-    "code replaces the address's earlier one.",
+    "code replaces the address's earlier one. Who may sign up is the server's choice (REGISTRATION): 403 " +
+    "`REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID` (a wrong code counts against 10 a day per IP) " +
+    "or `EMAIL_DOMAIN_NOT_ALLOWED`, decided before any mail and the same for every address.",
   request: jsonBody(s.SignupRequest),
   responses: { 200: json(s.OtpStarted, "Code sent") },
-  errors: ["RATE_LIMITED"],
+  errors: ["RATE_LIMITED", ...admissionErrors],
 });
 
 export const login = route({
@@ -47,10 +56,11 @@ export const resend = route({
   operationId: "resendOtp",
   summary: "Send a new code; earlier codes for this email and purpose stop working",
   description:
-    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.",
+    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget. " +
+    "A sign-up resend keeps the invite the sign-up began with, and is refused as sign-up is.",
   request: jsonBody(s.ResendRequest),
   responses: { 200: json(s.OtpStarted, "Code resent") },
-  errors: ["RATE_LIMITED"],
+  errors: ["RATE_LIMITED", ...admissionErrors],
 });
 
 export const verify = route({
@@ -83,10 +93,11 @@ export const completeSignup = route({
   summary: "Create the account and its first device; returns the user and tokens",
   description:
     "401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; " +
-    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.",
+    "409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. The sign-up's invite is spent here: 403 `INVITE_INVALID` when it " +
+    "was used up or revoked since (the temp_token stays good), and the registration settings are checked again.",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
   responses: { 201: json(s.SignedUpBody, "Account created") },
-  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN"],
+  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN", ...admissionErrors],
 });
 
 export const refresh = route({

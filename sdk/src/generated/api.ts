@@ -86,7 +86,7 @@ export interface paths {
         put?: never;
         /**
          * Start sign-up: email a 6-digit code
-         * @description Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new code replaces the address's earlier one.
+         * @description Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new code replaces the address's earlier one. Who may sign up is the server's choice (REGISTRATION): 403 `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID` (a wrong code counts against 10 a day per IP) or `EMAIL_DOMAIN_NOT_ALLOWED`, decided before any mail and the same for every address.
          */
         post: operations["signup"];
         delete?: never;
@@ -126,7 +126,7 @@ export interface paths {
         put?: never;
         /**
          * Send a new code; earlier codes for this email and purpose stop working
-         * @description Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.
+         * @description Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget. A sign-up resend keeps the invite the sign-up began with, and is refused as sign-up is.
          */
         post: operations["resendOtp"];
         delete?: never;
@@ -166,7 +166,7 @@ export interface paths {
         put?: never;
         /**
          * Create the account and its first device; returns the user and tokens
-         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`.
+         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. The sign-up's invite is spent here: 403 `INVITE_INVALID` when it was used up or revoked since (the temp_token stays good), and the registration settings are checked again.
          */
         post: operations["completeSignup"];
         delete?: never;
@@ -1065,7 +1065,7 @@ export interface components {
          * @description Stable machine-readable error code. Each operation lists the codes it can answer with.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "REGISTRATION_CLOSED" | "INVITE_REQUIRED" | "INVITE_INVALID" | "EMAIL_DOMAIN_NOT_ALLOWED" | "ACCOUNT_SUSPENDED" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
         /** @description One device of one user */
         DeviceRef: {
             user_id: string;
@@ -1110,6 +1110,11 @@ export interface components {
              * @enum {string}
              */
             purpose: "signup";
+            /**
+             * @description Required when the server takes sign-ups by invite only (REGISTRATION=invite); ignored otherwise. Checked here, spent by complete-signup.
+             * @example hush-3q2x9Vb0cKfLmN4pRsTu1w
+             */
+            invite_code?: string;
         };
         LoginRequest: {
             /**
@@ -2335,6 +2340,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -2569,6 +2590,22 @@ export interface operations {
             };
             /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON` */
             400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     /** @description Requests allowed in the current window; present when the limiter counted the request */
@@ -2843,6 +2880,16 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
