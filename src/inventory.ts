@@ -1,3 +1,4 @@
+import { adminAudit } from "./admin/audit.js";
 import { attachmentChunks } from "./attachments/chunks.js";
 import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";
@@ -54,6 +55,7 @@ export const inventory: readonly AnyOwned[] = [
   streamHeads,
   otpSessions,
   invites,
+  adminAudit,
   prekeys,
   devices,
   contacts,

@@ -99,6 +99,7 @@ export function authRoutes(deps: Deps) {
     }
     const user = await findByEmail(deps, session.email);
     if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
+    if (user.status === "suspended") throw new AppError("ACCOUNT_SUSPENDED");
     const info = body.device_info!; // checked before the code was
     await enroll(user._id, info);
     const tokens = await openSession(deps, user._id, info.device_id);

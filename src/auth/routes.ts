@@ -78,10 +78,10 @@ export const verify = route({
     "gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one " +
     "address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes " +
     "per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the " +
-    "account's devices.",
+    "account's devices. 403 `ACCOUNT_SUSPENDED` for a login to an account the operator suspended.",
   request: jsonBody(s.VerifyRequest),
   responses: { 200: json(s.VerifyResult, "Verified") },
-  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED"],
+  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED", "ACCOUNT_SUSPENDED"],
 });
 
 export const completeSignup = route({
@@ -109,10 +109,10 @@ export const refresh = route({
   summary: "Rotate a refresh token",
   description:
     "Each refresh token works once. Presenting one that was already used revokes the whole session " +
-    "(401 `REFRESH_TOKEN_REUSED`).",
+    "(401 `REFRESH_TOKEN_REUSED`). 403 `ACCOUNT_SUSPENDED` while the operator has suspended the account.",
   request: jsonBody(s.RefreshRequest),
   responses: { 200: json(s.TokenPairBody, "New token pair") },
-  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED"],
+  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED", "ACCOUNT_SUSPENDED"],
 });
 
 export const logout = route({
