@@ -44,7 +44,9 @@ async function main(argv: string[]) {
   const mailer = consoleMailer(logger);
   const deps = createDeps({ config, store, clock: systemClock, logger, mailer });
   try {
-    const actor = `${userInfo().username}@${hostname()}`;
+    // Who ran it, as the shell says (through sudo, the operator behind it).
+    const person = process.env.SUDO_USER || process.env.USER || userInfo().username;
+    const actor = `${person}@${hostname()}`;
     const outcome = await runAdmin(deps, argv, actor);
     process.stdout.write(
       json ? `${JSON.stringify(outcome.result)}\n` : describe(outcome.command, outcome.result),
