@@ -1,7 +1,5 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type AdminCommand, adminOutput } from "../../src/admin/schemas.js";
+import { admin } from "../helpers/admin.js";
 import {
   freshIp,
   type Hush,
@@ -12,19 +10,6 @@ import {
   uniqueUsername,
 } from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
-
-const run = promisify(execFile);
-const root = new URL("../..", import.meta.url).pathname;
-
-/** `npm run admin -- <args> --json` as an operator runs it, against `env`'s store; checked against its schema. */
-export async function admin<C extends AdminCommand>(command: C, args: string[], env: Record<string, string>) {
-  const { stdout } = await run(
-    process.execPath,
-    ["--import", "tsx", "scripts/admin.ts", ...command.split(" "), ...args, "--json"],
-    { cwd: root, env: { PATH: process.env.PATH ?? "", USER: "operator", ...env } },
-  );
-  return adminOutput[command].parse(JSON.parse(stdout)) as ReturnType<(typeof adminOutput)[C]["parse"]>;
-}
 
 const JWT_SECRET = "admin-test-secret-0123456789abcdef0123";
 let h: Hush;
