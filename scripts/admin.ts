@@ -1,5 +1,6 @@
 import { hostname, userInfo } from "node:os";
-import { AdminError, runAdmin } from "../src/admin/commands.js";
+import { backupEmbedded, mongoAdvice, restoreEmbedded } from "../src/admin/backup.js";
+import { AdminError, type FileOps, runAdmin } from "../src/admin/commands.js";
 import { describe } from "../src/admin/text.js";
 import { createDeps } from "../src/compose.js";
 import { ConfigError, loadConfig } from "../src/config.js";
@@ -18,6 +19,8 @@ const help = `npm run admin -- <command> [--json]
   users list [--search TEXT] [--limit N]
   users show|suspend|unsuspend|delete <email|username|id> [--reason TEXT]
   stats                                     what the server holds
+  backup <file>                             a consistent copy of the embedded store, while it runs
+  restore <file>                            into an empty DATA_DIR (no server running on it)
   audit [--limit N]                         what operators did, newest first
 
 Runs against the server's database: MONGODB_URI, or the embedded store in DATA_DIR (the running
@@ -33,6 +36,16 @@ async function main(argv: string[]) {
   const json = argv.includes("--json");
   const config = loadConfig({ ...process.env, LOG_LEVEL: "silent" });
   const logger = createLogger("silent");
+  const [command, file] = argv.filter((a) => !a.startsWith("--"));
+  const files: FileOps = { backup: (to) => backupEmbedded(config.DATA_DIR, config.MONGODB_DB, to) };
+  if (command === "backup" || command === "restore") {
+    if (config.MONGODB_URI) throw new AdminError(mongoAdvice);
+  }
+  if (command === "restore" && file) {
+    if (readStoreAddress(config.DATA_DIR))
+      throw new AdminError("a server runs on DATA_DIR: restore into an empty folder");
+    files.restored = await restoreEmbedded(file, config.DATA_DIR, config.MONGODB_DB);
+  }
   const running = config.MONGODB_URI ? null : readStoreAddress(config.DATA_DIR);
   const local = config.MONGODB_URI || running ? undefined : await startLocalStore(config.DATA_DIR);
   const uri = config.MONGODB_URI ?? running ?? local!.uri;
@@ -47,7 +60,7 @@ async function main(argv: string[]) {
     // Who ran it, as the shell says (through sudo, the operator behind it).
     const person = process.env.SUDO_USER || process.env.USER || userInfo().username;
     const actor = `${person}@${hostname()}`;
-    const outcome = await runAdmin(deps, argv, actor);
+    const outcome = await runAdmin(deps, argv, actor, files);
     process.stdout.write(
       json ? `${JSON.stringify(outcome.result)}\n` : describe(outcome.command, outcome.result),
     );

@@ -63,7 +63,14 @@ export interface Outcome {
  * Runs one operator command against the store `deps` reaches and records it in the audit
  * collection (the `audit` listing itself included). `actor` is who ran it.
  */
-export async function runAdmin(deps: Deps, argv: string[], actor: string): Promise<Outcome> {
+/** What `backup` and `restore` do to files, given by the entry file (src/admin/backup.ts). */
+export interface FileOps {
+  backup(file: string): Promise<{ file: string; bytes: number }>;
+  /** Set when this run restored a backup into DATA_DIR before connecting to it. */
+  restored?: { data_dir: string; bytes: number };
+}
+
+export async function runAdmin(deps: Deps, argv: string[], actor: string, files?: FileOps): Promise<Outcome> {
   const { values: o, positionals: p } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -77,7 +84,7 @@ export async function runAdmin(deps: Deps, argv: string[], actor: string): Promi
     },
   });
   const limit = Math.min(Math.max(Number(o.limit ?? 100) || 100, 1), 1_000);
-  const outcome = await dispatch(deps, p, o, limit);
+  const outcome = await dispatch(deps, p, o, limit, files);
   await record(deps, { actor, action: outcome.command, target: outcome.target, details: outcome.details });
   return outcome;
 }
@@ -87,6 +94,7 @@ async function dispatch(
   p: string[],
   o: { uses?: string; expires?: string; search?: string; reason?: string },
   limit: number,
+  files: FileOps | undefined,
 ): Promise<Outcome> {
   const [group, verb, arg] = p;
   const done = (command: AdminCommand, result: unknown, target: string | null = null, details = {}) => ({
@@ -95,7 +103,8 @@ async function dispatch(
     target,
     details,
   });
-  switch (`${group} ${verb ?? ""}`.trim()) {
+  // `invite` and `users` take a verb; the others take at most an argument.
+  switch (group === "invite" || group === "users" ? `${group} ${verb ?? ""}`.trim() : group) {
     case "invite create": {
       const uses = Number(o.uses ?? 1);
       if (!Number.isInteger(uses) || uses < 1 || uses > 10_000) throw new AdminError("--uses: 1 to 10000");
@@ -171,6 +180,15 @@ async function dispatch(
       const user = await who(deps, arg);
       await deleteAccount(deps, user._id);
       return done("users delete", { id: user._id.toHexString(), deleted: true }, user._id.toHexString());
+    }
+    case "backup": {
+      if (!files || !verb) throw new AdminError("name the file to write: backup <file>");
+      const written = await files.backup(verb);
+      return done("backup", written, null, { bytes: written.bytes });
+    }
+    case "restore": {
+      if (!files?.restored) throw new AdminError("name the backup to restore: restore <file>");
+      return done("restore", files.restored, null, { bytes: files.restored.bytes });
     }
     case "stats":
       return done("stats", await stats(deps));
