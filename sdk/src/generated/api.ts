@@ -146,7 +146,7 @@ export interface paths {
         put?: never;
         /**
          * Check a code
-         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices.
+         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices. 403 `ACCOUNT_SUSPENDED` for a login to an account the operator suspended.
          */
         post: operations["verifyOtp"];
         delete?: never;
@@ -186,7 +186,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a refresh token
-         * @description Each refresh token works once. Presenting one that was already used revokes the whole session (401 `REFRESH_TOKEN_REUSED`).
+         * @description Each refresh token works once. Presenting one that was already used revokes the whole session (401 `REFRESH_TOKEN_REUSED`). 403 `ACCOUNT_SUSPENDED` while the operator has suspended the account.
          */
         post: operations["refresh"];
         delete?: never;
@@ -2744,6 +2744,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `ACCOUNT_SUSPENDED` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Conflict with the current state. Codes: `DEVICE_LIMIT_REACHED` */
             409: {
                 headers: {
@@ -2987,6 +3003,16 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED`, `REFRESH_TOKEN_REUSED` */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `ACCOUNT_SUSPENDED` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
