@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
 import { removeStoreAddress, writeStoreAddress } from "../../src/db/store-address.js";
 import { admin } from "../helpers/admin.js";
+import { binaryFetch, bytesOf, sha256 } from "../helpers/attachments.js";
 import { type Device, decrypt, direct, newAccount, send } from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 
@@ -79,9 +80,22 @@ describe("npm run admin -- backup / restore", () => {
     const a = await newAccount(h);
     const b = await newAccount(h);
     const conversation = await direct(h, a, b);
+    // An attachment (three chunks) on the first message: its bytes must come back too.
+    const photo = bytesOf(2 * 255 * 1024 + 77, "backup");
+    const uploaded = await binaryFetch(h.check, `${h.url}/api/v1/attachments`, {
+      method: "POST",
+      token: a.token,
+      body: photo,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(uploaded.status).toBe(201);
+    const withPhoto = await send(h, a, conversation, "a photo", { attachment_ids: [uploaded.body.id] });
+    expect(withPhoto.res.status).toBe(201);
 
     // The sender keeps sending, one message at a time, until told to stop; every send must succeed.
-    const acked: { id: string; seq: number; text: string }[] = [];
+    const acked = [
+      { id: withPhoto.res.body.id as string, seq: withPhoto.res.body.seq as number, text: "a photo" },
+    ];
     let stop = false;
     const sending = (async () => {
       for (let i = 0; !stop; i++) {
@@ -92,7 +106,7 @@ describe("npm run admin -- backup / restore", () => {
         acked.push({ id: res.body.id, seq: res.body.seq, text });
       }
     })();
-    while (acked.length < 5) await new Promise((r) => setImmediate(r));
+    while (acked.length < 6) await new Promise((r) => setImmediate(r));
 
     const before = acked.length; // acknowledged before the backup began
     const file = join(folder(), "hush.backup");
@@ -118,6 +132,11 @@ describe("npm run admin -- backup / restore", () => {
         token: b.token,
       });
       expect(page.body.total).toBe(history.length); // the counters agree with what is stored
+      const download = await binaryFetch(r.check, `${r.url}/api/v1/attachments/${uploaded.body.id}`, {
+        token: b.token,
+      });
+      expect(download.status).toBe(200);
+      expect(sha256(download.bytes)).toBe(sha256(photo));
 
       // B's stream holds a new_message for each, and continues past them.
       const entries = await stream(r, b);
