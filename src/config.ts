@@ -34,6 +34,19 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL: int(3_600, 365 * 86_400).default(30 * 86_400),
   OTP_TTL: int(60, 3_600).default(300),
   MAX_DEVICES: int(1, 100).default(6),
+  /** Who may create an account: anyone, holders of an invite code, or nobody (docs/abuse.md, "Who may sign up"). */
+  REGISTRATION: z.enum(["open", "invite", "closed"]).default("open"),
+  /** Comma-separated email domains sign-up is limited to, in every mode; empty means any. */
+  REGISTRATION_EMAIL_DOMAINS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((d) => d.trim().toLowerCase().replace(/^@/, ""))
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, "each must be a domain like example.com"))),
   TRUST_PROXY: z
     .string()
     .default("false")

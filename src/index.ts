@@ -2,6 +2,7 @@ import { createDeps } from "./compose.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { startLocalStore } from "./db/local-store.js";
 import { connectStore } from "./db/store.js";
+import { removeStoreAddress, writeStoreAddress } from "./db/store-address.js";
 import { inventory } from "./inventory.js";
 import { expiryJobs } from "./jobs/jobs.js";
 import { recoveryJob } from "./jobs/recovery.js";
@@ -31,6 +32,7 @@ async function main() {
     ? undefined
     : await startLocalStore(config.DATA_DIR, (m) => logger.info(m));
   const uri = config.MONGODB_URI ?? local!.uri;
+  if (local) writeStoreAddress(config.DATA_DIR, local.uri); // for `npm run admin` while this runs
   logger.info("database", {
     store: local ? `local FerretDB store at ${local.uri} (data in ${config.DATA_DIR})` : "MONGODB_URI",
     ...(local ? { store_pid: local.pid() } : {}),
@@ -63,6 +65,7 @@ async function main() {
     await jobs.stop();
     await store.close();
     mailer.close();
+    if (local) removeStoreAddress(config.DATA_DIR);
     await local?.stop();
     process.exit(0);
   };

@@ -1,3 +1,4 @@
+import { adminAudit } from "./admin/audit.js";
 import { attachmentChunks } from "./attachments/chunks.js";
 import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";
@@ -7,6 +8,7 @@ import type { AnyOwned } from "./db/owned.js";
 import { accountKeys, keyResets } from "./devices/account-keys.js";
 import { devices } from "./devices/repo.js";
 import { feed } from "./feed/feed.js";
+import { invites } from "./invites/repo.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
 import { clientIds } from "./messages/client-ids.js";
@@ -53,6 +55,8 @@ export const inventory: readonly AnyOwned[] = [
   streamEntries,
   streamHeads,
   otpSessions,
+  invites,
+  adminAudit,
   prekeys,
   keyResets,
   devices,

@@ -37,4 +37,37 @@ when this page and the code disagree. Nothing else is stored: no plaintext, no p
 addresses (rate-limit keys are hashes), no secrets. Collections whose documents expire carry
 \`expires_at\` and an index on it; the expiry job erases them (MongoDB's TTL index is a late backstop).
 
-${inventoryTable(inventory)}`;
+${inventoryTable(inventory)}
+## Backups, restores and erasure
+
+**Taking one.** On the embedded store, \`npm run admin -- backup FILE\` copies the database while the
+server runs and keeps serving: SQLite's \`VACUUM INTO\` reads it in one read transaction, which in
+the store's WAL mode neither waits for writers nor holds them up, and sees exactly what was
+committed when it began (it needs SQLite's \`sqlite3\` shell). A send is several writes without a
+transaction, so a backup may catch one half way; what a send decided is recorded first
+(\`client_message_ids\`), nothing is visible before its message, and the recovery sweep of a server
+started on the restored copy finishes it as it finishes a send cut short by a crash
+(docs/durability.md). \`test/integration/backup.test.ts\` sends throughout a backup and checks the
+restored copy. On MongoDB the command refuses and says to use \`mongodump --oplog\` (one point in
+time on a replica set) and \`mongorestore --oplogReplay\` into an empty deployment.
+
+**Restoring.** \`npm run admin -- restore FILE\` with \`DATA_DIR\` naming an empty folder and no server
+on it: the copy is checked (\`PRAGMA integrity_check\`), put in place and opened once. Then start the
+server on that folder. Accounts, devices, sessions, conversations, messages, wrapped keys,
+attachments and stream positions are as they were when the backup began.
+
+**What a backup keeps.** A backup holds what was there when it was taken, and a restore brings
+it back, erasures made since included: messages deleted for everyone, accounts deleted, devices
+removed, sessions revoked after the snapshot come back. A restore does **not** replay them (the
+erasures themselves are not recorded anywhere that outlives them). What expires does go again: the
+expiry jobs run as soon as the restored server starts, so disappearing messages, tombstones and
+everything else past its \`expires_at\` is erased within seconds. What an operator must do:
+
+- keep backups only as long as needed (a retention you can state to your users; delete older ones),
+  and store them encrypted and access-controlled: they hold emails and profiles, never plaintext
+  messages or private keys, but ciphertext and wrapped keys are still everyone's history;
+- after a restore, re-run the account deletions made since the snapshot (\`npm run admin -- audit\`
+  lists those made with \`users delete\`; an account that deleted itself since cannot be known from
+  the restored data) and expect users to delete again what they deleted since;
+- restore only when the alternative is losing data, not to undo one mistake.
+`;

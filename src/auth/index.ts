@@ -9,6 +9,7 @@ import { parseIdentityKey } from "../devices/crypto.js";
 import { verifyLink } from "../devices/linking.js";
 import { accountDevices, listAccountDevices, registerDevice } from "../devices/repo.js";
 import type { DeviceInfo } from "../devices/schemas.js";
+import { admitCompletion, admitResend, admitSignup } from "../invites/admission.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
 import { identityAudience } from "../relations/policy.js";
@@ -23,7 +24,7 @@ import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, deleteAccount, findByEmail, loadUser } from "../users/repo.js";
 import { budgets, startCosts } from "./budgets.js";
-import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, startOtp } from "./otp-flow.js";
+import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, signupInvite, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 
 /** The key per-IP budgets count under (an IPv6 /64 counts as one address). */
@@ -66,9 +67,10 @@ export function authRoutes(deps: Deps) {
   }
 
   app.openapi(r.signup, async (c) => {
-    const { email } = c.req.valid("json");
+    const { email, invite_code } = c.req.valid("json");
+    const invite = await admitSignup(deps, email, invite_code, ipOf(c));
     await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
-    const started = await startOtp(deps, email, "signup");
+    const started = await startOtp(deps, email, "signup", invite);
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
 
@@ -81,8 +83,10 @@ export function authRoutes(deps: Deps) {
 
   app.openapi(r.resend, async (c) => {
     const { email, purpose } = c.req.valid("json");
+    const invite =
+      purpose === "signup" ? admitResend(deps, email, await signupInvite(deps, { email })) : null;
     await deps.limiter.enforceAll(c, startCosts(purpose, email, ipOf(c)));
-    const started = await startOtp(deps, email, purpose);
+    const started = await startOtp(deps, email, purpose, invite);
     return c.json({ ...started, message: `OTP resent successfully to ${email}` }, 200);
   });
 
@@ -118,6 +122,7 @@ export function authRoutes(deps: Deps) {
     }
     const user = await findByEmail(deps, session.email);
     if (!user) throw new AppError("OTP_INVALID", "The account no longer exists");
+    if (user.status === "suspended") throw new AppError("ACCOUNT_SUSPENDED");
     const info = body.device_info!; // checked before the code was
     // A new device on an account with an account key is pending until a linked device approves it.
     await enroll(user._id, info);
@@ -145,7 +150,13 @@ export function authRoutes(deps: Deps) {
     if (accountKey) await checkFirstLink(accountKey, info, signature!);
     // Validation (profile, username, device) happened before this, so a typo does not burn the token.
     const user = await createUser(deps, body, async () => {
+      const giveBack = await admitCompletion(
+        deps,
+        claims.email,
+        await signupInvite(deps, { sessionId: claims.otpSessionId }),
+      );
       if (!(await completeSignupOnce(deps, claims.otpSessionId, claims.email))) {
+        await giveBack();
         throw new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");
       }
     });

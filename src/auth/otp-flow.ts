@@ -1,3 +1,4 @@
+import type { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
@@ -22,6 +23,8 @@ export interface OtpSessionDoc {
   verified_at: Date | null;
   /** Sign-up only: when its temp_token created the account (the token works once). */
   completed_at: Date | null;
+  /** Sign-up only, in REGISTRATION=invite mode: the invite complete-signup spends (src/invites/). */
+  invite_id?: ObjectId | null;
 }
 export const otpSessions = owned<OtpSessionDoc>({
   name: "otp_sessions",
@@ -51,7 +54,12 @@ const REPLACE_TRIES = 5;
  * One live code per email and purpose: the unique index makes a racing start fail its insert, and
  * it then replaces the winner's session, so concurrent starts leave exactly one live code.
  */
-export async function startOtp(deps: Deps, email: string, purpose: Purpose) {
+export async function startOtp(
+  deps: Deps,
+  email: string,
+  purpose: Purpose,
+  inviteId: ObjectId | null = null,
+) {
   const sessions = col(deps);
   const now = deps.clock.now();
   const exists = await emailExists(deps, email);
@@ -68,6 +76,7 @@ export async function startOtp(deps: Deps, email: string, purpose: Purpose) {
     expires_at: addSeconds(now, deps.config.OTP_TTL),
     verified_at: null,
     completed_at: null,
+    invite_id: inviteId,
   };
   for (let tries = 1; ; tries++) {
     await sessions.deleteMany({ email, purpose }); // earlier codes stop working
@@ -181,4 +190,11 @@ export async function completeSignupOnce(deps: Deps, sessionId: string, email: s
     { $set: { completed_at: deps.clock.now() } },
   );
   return modifiedCount === 1;
+}
+
+/** The invite a sign-up session carries: what its complete-signup spends, and a resend keeps. */
+export async function signupInvite(deps: Deps, by: { sessionId: string } | { email: string }) {
+  const filter = "sessionId" in by ? { _id: by.sessionId } : { email: by.email, purpose: "signup" as const };
+  const found = await col(deps).findOne(filter, { projection: { invite_id: 1 } });
+  return found?.invite_id ?? null;
 }

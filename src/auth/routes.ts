@@ -4,6 +4,13 @@ import { UserBody } from "../users/schemas.js";
 import * as s from "./schemas.js";
 
 const tags = ["Authentication"];
+/** Who may sign up: src/invites/admission.ts. */
+const admissionErrors = [
+  "REGISTRATION_CLOSED",
+  "INVITE_REQUIRED",
+  "INVITE_INVALID",
+  "EMAIL_DOMAIN_NOT_ALLOWED",
+] as const;
 const post = "post" as const;
 
 export const signup = route({
@@ -18,10 +25,12 @@ export const signup = route({
     "Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's " +
     "mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at " +
     "most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new " +
-    "code replaces the address's earlier one.",
+    "code replaces the address's earlier one. Who may sign up is the server's choice (REGISTRATION): 403 " +
+    "`REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID` (a wrong code counts against 10 a day per IP) " +
+    "or `EMAIL_DOMAIN_NOT_ALLOWED`, decided before any mail and the same for every address.",
   request: jsonBody(s.SignupRequest),
   responses: { 200: json(s.OtpStarted, "Code sent") },
-  errors: ["RATE_LIMITED"],
+  errors: ["RATE_LIMITED", ...admissionErrors],
 });
 
 export const login = route({
@@ -47,10 +56,11 @@ export const resend = route({
   operationId: "resendOtp",
   summary: "Send a new code; earlier codes for this email and purpose stop working",
   description:
-    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.",
+    "Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget. " +
+    "A sign-up resend keeps the invite the sign-up began with, and is refused as sign-up is.",
   request: jsonBody(s.ResendRequest),
   responses: { 200: json(s.OtpStarted, "Code resent") },
-  errors: ["RATE_LIMITED"],
+  errors: ["RATE_LIMITED", ...admissionErrors],
 });
 
 export const verify = route({
@@ -70,10 +80,10 @@ export const verify = route({
     "per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the " +
     "account's devices. On an account with an account key, a device new to it (or re-keyed) logs in " +
     "`pending`: it gets its tokens and reads its own account, but is in no device list, gets no message " +
-    "keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve).",
+    "keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve). 403 `ACCOUNT_SUSPENDED` for a login to an account the operator suspended.",
   request: jsonBody(s.VerifyRequest),
   responses: { 200: json(s.VerifyResult, "Verified") },
-  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED"],
+  errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED", "ACCOUNT_SUSPENDED"],
 });
 
 export const completeSignup = route({
@@ -89,10 +99,20 @@ export const completeSignup = route({
     "must carry `device_info.account_signature`, the account key's signature linking it (see " +
     "docs/devices.md): a missing one is 400 `VALIDATION_ERROR`, a wrong one 400 `INVALID_SIGNATURE`, both " +
     "naming the field; a key another account holds is 409 `CONFLICT`. Without `public_key` the account " +
-    "is a legacy one: its devices are unsigned and clients warn.",
+    "is a legacy one: its devices are unsigned and clients warn. The sign-up's invite is spent here: 403 " +
+    "`INVITE_INVALID` when it was used up or revoked since (the temp_token stays good), and the " +
+    "registration settings are checked again.",
   request: { query: s.CompleteSignupQuery, ...jsonBody(s.CompleteSignupRequest) },
   responses: { 201: json(s.SignedUpBody, "Account created") },
-  errors: ["OTP_USED", "UNAUTHORIZED", "EMAIL_TAKEN", "USERNAME_TAKEN", "INVALID_SIGNATURE", "CONFLICT"],
+  errors: [
+    "OTP_USED",
+    "UNAUTHORIZED",
+    "EMAIL_TAKEN",
+    "USERNAME_TAKEN",
+    "INVALID_SIGNATURE",
+    "CONFLICT",
+    ...admissionErrors,
+  ],
 });
 
 export const refresh = route({
@@ -104,10 +124,10 @@ export const refresh = route({
   summary: "Rotate a refresh token",
   description:
     "Each refresh token works once. Presenting one that was already used revokes the whole session " +
-    "(401 `REFRESH_TOKEN_REUSED`).",
+    "(401 `REFRESH_TOKEN_REUSED`). 403 `ACCOUNT_SUSPENDED` while the operator has suspended the account.",
   request: jsonBody(s.RefreshRequest),
   responses: { 200: json(s.TokenPairBody, "New token pair") },
-  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED"],
+  errors: ["UNAUTHORIZED", "REFRESH_TOKEN_REUSED", "ACCOUNT_SUSPENDED"],
 });
 
 export const logout = route({

@@ -7,7 +7,22 @@ export const Purpose = z
   .enum(["signup", "login"])
   .openapi("OtpPurpose", { description: "What the emailed code is for" });
 export const SignupRequest = z
-  .object({ email: Email, purpose: z.literal("signup").default("signup") })
+  .object({
+    email: Email,
+    purpose: z.literal("signup").default("signup"),
+    invite_code: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({
+        description:
+          "Required when the server takes sign-ups by invite only (REGISTRATION=invite); ignored otherwise. " +
+          "Checked here, spent by complete-signup.",
+        example: "hush-3q2x9Vb0cKfLmN4pRsTu1w",
+      }),
+  })
   .openapi("SignupRequest");
 export const LoginRequest = z.object({ email: Email }).openapi("LoginRequest");
 export const ResendRequest = z

@@ -63,6 +63,10 @@ export const findMember = (deps: Deps, conversationId: ObjectId, userId: ObjectI
   col(deps).findOne({ conversation_id: conversationId, user_id: userId });
 
 /** A conversation's members, longest-standing first. */
+/** How many conversations a user is in (the operator's `users show`). */
+export const countMemberships = (deps: Deps, userId: ObjectId) =>
+  col(deps).countDocuments({ user_id: userId });
+
 export const membersOf = (deps: Deps, conversationId: ObjectId) =>
   col(deps).find({ conversation_id: conversationId }).sort({ rank: 1 }).toArray();
 

@@ -9,6 +9,7 @@ export const closeCodes = {
   TOKEN_EXPIRED: [4004, "access token expired; refresh and reconnect"],
   DEVICE_REMOVED: [4002, "device removed"],
   ACCOUNT_DELETED: [4003, "account deleted"],
+  ACCOUNT_SUSPENDED: [4005, "account suspended by the operator"],
   RATE_LIMITED: [4008, "too many frames, kept on past the limit"],
   SLOW_CONSUMER: [4009, "unsent data passed the bound; reconnect and sync"],
 } as const;

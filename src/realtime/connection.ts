@@ -122,7 +122,9 @@ export class Connection {
     if (this.closed || this.sent < 0) return;
     try {
       const session = await sessionForGate(this.deps, this.auth.sessionId);
-      if (!session || session.expires_at <= this.deps.clock.now()) return this.close(await this.endedBy());
+      if (!session || session.suspended_at || session.expires_at <= this.deps.clock.now()) {
+        return this.close(await this.endedBy());
+      }
       this.notify(await currentPosition(this.deps, this.auth.userId, this.auth.deviceId));
     } catch (err) {
       this.deps.logger.warn("socket resync failed", { error: err });
@@ -132,7 +134,9 @@ export class Connection {
   /** Why the session is gone, as far as can still be told: its account or device went, or just it. */
   async endedBy(): Promise<CloseName> {
     const { userId, deviceId } = this.auth;
-    if (!(await findUser(this.deps, userId))) return "ACCOUNT_DELETED";
+    const user = await findUser(this.deps, userId);
+    if (!user) return "ACCOUNT_DELETED";
+    if (user.status === "suspended") return "ACCOUNT_SUSPENDED";
     if (!(await findDevice(this.deps, userId, deviceId))) return "DEVICE_REMOVED";
     return "SESSION_ENDED";
   }

@@ -146,7 +146,8 @@ export function createHub(deps: Deps) {
         open.then(async (first) => {
           // A session ended while this socket was starting closed the sockets it found in presence,
           // which may not have had this one yet: look again now that it is there.
-          if (!(await sessionForGate(deps, auth.sessionId))) return conn.close(await conn.endedBy());
+          const session = await sessionForGate(deps, auth.sessionId);
+          if (!session || session.suspended_at) return conn.close(await conn.endedBy());
           if (first) await announce(deps, auth.userId, true);
         }),
       );

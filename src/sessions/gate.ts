@@ -16,6 +16,7 @@ export async function authenticate(deps: Deps, token: string): Promise<Auth> {
   const session = await sessionForGate(deps, new ObjectId(claims.sessionId));
   if (
     !session ||
+    session.suspended_at ||
     session.expires_at <= deps.clock.now() ||
     session.user_id.toHexString() !== claims.userId ||
     session.device_id !== claims.deviceId

@@ -15,6 +15,8 @@ export interface AuthSessionDoc {
   created_at: Date;
   last_used_at: Date;
   expires_at: Date;
+  /** Set while the account is suspended: the gate refuses the session, refresh answers 403. */
+  suspended_at?: Date | null;
 }
 /** Hashes of rotated-out refresh tokens, kept only to spot reuse until the session would have ended. */
 export interface UsedRefreshDoc {
@@ -135,6 +137,7 @@ export async function rotateRefresh(deps: Deps, token: string): Promise<TokenPai
   const hash = hashRefreshToken(token);
   const now = deps.clock.now();
   const session = await authSessions.findOne({ refresh_hash: hash });
+  if (session?.suspended_at) throw new AppError("ACCOUNT_SUSPENDED");
   if (!session || session.expires_at <= now) {
     const used = await usedRefresh.findOne({ _id: hash });
     if (used) {
@@ -175,4 +178,24 @@ export const findSession = (deps: Deps, id: ObjectId, userId: ObjectId) =>
 
 /** The session behind an access token, with just what the auth gate checks. */
 export const sessionForGate = (deps: Deps, id: ObjectId) =>
-  sessionsOf(deps).findOne({ _id: id }, { projection: { user_id: 1, device_id: 1, expires_at: 1 } });
+  sessionsOf(deps).findOne(
+    { _id: id },
+    { projection: { user_id: 1, device_id: 1, expires_at: 1, suspended_at: 1 } },
+  );
+
+/**
+ * Cuts every session of a suspended account at once: each is marked (so the gate refuses its
+ * access tokens and refresh answers 403 ACCOUNT_SUSPENDED rather than a bare 401) and its sockets
+ * are closed on every process with 4005, as logout closes one session's.
+ */
+export async function suspendSessions(deps: Deps, userId: ObjectId) {
+  await sessionsOf(deps).updateMany({ user_id: userId }, { $set: { suspended_at: deps.clock.now() } });
+  const ids = await sessionIds(deps.store.db, userId);
+  for (const id of ids) {
+    await deps.bus.publish({ kind: "close", session_id: id.toHexString(), reason: "ACCOUNT_SUSPENDED" });
+  }
+  return ids.length;
+}
+
+/** Lifting a suspension does not revive the sessions it cut: they go, and the person logs in again. */
+export const endSuspendedSessions = (deps: Deps, userId: ObjectId) => revokeWhere(deps, { user_id: userId });

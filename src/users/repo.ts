@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import type { ObjectId } from "mongodb";
+import { ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
@@ -32,7 +32,10 @@ export interface UserDoc {
   username_lower: string;
   profile: Profile;
   privacy: Privacy;
-  status: "active";
+  status: "active" | "suspended";
+  /** While suspended: when, and the operator's reason (never shown to others). */
+  suspended_at?: Date | null;
+  suspend_reason?: string | null;
   created_at: Date;
   last_seen_at: Date;
 }
@@ -43,6 +46,8 @@ export const users = owned<UserDoc>({
   indexes: [
     { key: { email: 1 }, options: { unique: true } },
     { key: { username_lower: 1 }, options: { unique: true } },
+    // `npm run admin -- stats` counts suspended accounts from it.
+    { key: { status: 1 } },
   ],
   ...never,
   onAccountDeletion: "erased (last, so a deletion cut short can be run again)",
@@ -220,3 +225,38 @@ export async function finishErasure(deps: Deps, op: OpDoc) {
   await eraseAccount(deps, { _id: op.user_id, email: String(op.data.email) });
   await endOp(deps, op);
 }
+
+/**
+ * The operator's list (`npm run admin -- users list`): oldest first, or those whose username
+ * (or, with an "@", email) starts with `search`; prefix matches stay on the unique indexes.
+ */
+export function listUsers(deps: Deps, search: string | undefined, limit: number) {
+  const needle = search?.trim().toLowerCase();
+  const filter = !needle
+    ? {}
+    : needle.includes("@")
+      ? { email: { $regex: `^${escapeRegex(needle)}` } }
+      : { username_lower: { $regex: `^${escapeRegex(needle)}` } };
+  return col(deps)
+    .find(filter)
+    .sort(needle ? {} : { _id: 1 })
+    .limit(limit)
+    .toArray();
+}
+
+/** One account by email, username or id, for the operator. */
+export function findForAdmin(deps: Deps, who: string) {
+  const v = who.trim().toLowerCase();
+  if (/^[0-9a-f]{24}$/.test(v)) return col(deps).findOne({ _id: new ObjectId(v) });
+  return v.includes("@") ? col(deps).findOne({ email: v }) : col(deps).findOne({ username_lower: v });
+}
+
+export const setSuspended = (deps: Deps, id: ObjectId, reason: string | null) =>
+  col(deps).updateOne(
+    { _id: id },
+    reason === null
+      ? { $set: { status: "active", suspended_at: null, suspend_reason: null } }
+      : { $set: { status: "suspended", suspended_at: deps.clock.now(), suspend_reason: reason } },
+  );
+
+export const countSuspended = (deps: Deps) => col(deps).countDocuments({ status: "suspended" });

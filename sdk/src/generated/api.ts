@@ -86,7 +86,7 @@ export interface paths {
         put?: never;
         /**
          * Start sign-up: email a 6-digit code
-         * @description Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new code replaces the address's earlier one.
+         * @description Answers the same whether or not the email already has an account (no enumeration); the mail says the truth. Limited to 3 requests per 15 minutes per IP (shown in X-RateLimit-*), and, whoever asks, to the address's mail budget shared with login and resend-otp: 5 codes an hour and 20 a day, of which one IP gets at most 2 an hour and 5 a day (a 429 whose X-RateLimit-* stay the caller's own; see docs/abuse.md). A new code replaces the address's earlier one. Who may sign up is the server's choice (REGISTRATION): 403 `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID` (a wrong code counts against 10 a day per IP) or `EMAIL_DOMAIN_NOT_ALLOWED`, decided before any mail and the same for every address.
          */
         post: operations["signup"];
         delete?: never;
@@ -126,7 +126,7 @@ export interface paths {
         put?: never;
         /**
          * Send a new code; earlier codes for this email and purpose stop working
-         * @description Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget.
+         * @description Counts as a sign-up or a login (by `purpose`): the same per-IP limit and the address's mail budget. A sign-up resend keeps the invite the sign-up began with, and is refused as sign-up is.
          */
         post: operations["resendOtp"];
         delete?: never;
@@ -146,7 +146,7 @@ export interface paths {
         put?: never;
         /**
          * Check a code
-         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices. On an account with an account key, a device new to it (or re-keyed) logs in `pending`: it gets its tokens and reads its own account, but is in no device list, gets no message keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve).
+         * @description The answer's `purpose` says which of two shapes it is. For a sign-up session (`signup`) it carries a `temp_token` for complete-signup; for a login session (`login`, which needs `device_info`) the session and refresh tokens and the user. 3 attempts per session, counted in the X-RateLimit-* headers; the third wrong code burns it. A session that cannot take a code (unknown, expired, burned or used) always gets the same 400 `OTP_EXPIRED`, so no answer tells which ids are live. Codes checked against one address are limited to 20 a day from all IPs and 6 a day from one IP, and checks to 30 per 15 minutes per IP (429 `RATE_LIMITED`; see docs/abuse.md). `DEVICE_LIMIT_REACHED` when a login would exceed the account's devices. On an account with an account key, a device new to it (or re-keyed) logs in `pending`: it gets its tokens and reads its own account, but is in no device list, gets no message keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve). 403 `ACCOUNT_SUSPENDED` for a login to an account the operator suspended.
          */
         post: operations["verifyOtp"];
         delete?: never;
@@ -166,7 +166,7 @@ export interface paths {
         put?: never;
         /**
          * Create the account and its first device; returns the user and tokens
-         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. With `public_key` (the account key, Ed25519) the first device must carry `device_info.account_signature`, the account key's signature linking it (see docs/devices.md): a missing one is 400 `VALIDATION_ERROR`, a wrong one 400 `INVALID_SIGNATURE`, both naming the field; a key another account holds is 409 `CONFLICT`. Without `public_key` the account is a legacy one: its devices are unsigned and clients warn.
+         * @description 401 `UNAUTHORIZED` for a bad or expired `temp_token`, 400 `OTP_USED` when it was already used; 409 `EMAIL_TAKEN` / `USERNAME_TAKEN`. With `public_key` (the account key, Ed25519) the first device must carry `device_info.account_signature`, the account key's signature linking it (see docs/devices.md): a missing one is 400 `VALIDATION_ERROR`, a wrong one 400 `INVALID_SIGNATURE`, both naming the field; a key another account holds is 409 `CONFLICT`. Without `public_key` the account is a legacy one: its devices are unsigned and clients warn. The sign-up's invite is spent here: 403 `INVITE_INVALID` when it was used up or revoked since (the temp_token stays good), and the registration settings are checked again.
          */
         post: operations["completeSignup"];
         delete?: never;
@@ -186,7 +186,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a refresh token
-         * @description Each refresh token works once. Presenting one that was already used revokes the whole session (401 `REFRESH_TOKEN_REUSED`).
+         * @description Each refresh token works once. Presenting one that was already used revokes the whole session (401 `REFRESH_TOKEN_REUSED`). 403 `ACCOUNT_SUSPENDED` while the operator has suspended the account.
          */
         post: operations["refresh"];
         delete?: never;
@@ -1129,7 +1129,7 @@ export interface components {
          * @description Stable machine-readable error code. Each operation lists the codes it can answer with.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "INVALID_JSON" | "INVALID_ID" | "OTP_INVALID" | "OTP_EXPIRED" | "OTP_USED" | "INVALID_KEY" | "INVALID_SIGNATURE" | "UNAUTHORIZED" | "REFRESH_TOKEN_REUSED" | "FORBIDDEN" | "REGISTRATION_CLOSED" | "INVITE_REQUIRED" | "INVITE_INVALID" | "EMAIL_DOMAIN_NOT_ALLOWED" | "ACCOUNT_SUSPENDED" | "NOT_FOUND" | "USER_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "EMAIL_TAKEN" | "USERNAME_TAKEN" | "DEVICE_LIMIT_REACHED" | "PREKEY_LIMIT_REACHED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "DEVICE_MISMATCH" | "VIEW_ONCE_OPENED" | "STALE_DEVICES" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "OTP_ATTEMPTS_EXCEEDED" | "INTERNAL_ERROR" | "STORE_UNAVAILABLE";
         /** @description One device of one user */
         DeviceRef: {
             user_id: string;
@@ -1174,6 +1174,11 @@ export interface components {
              * @enum {string}
              */
             purpose: "signup";
+            /**
+             * @description Required when the server takes sign-ups by invite only (REGISTRATION=invite); ignored otherwise. Checked here, spent by complete-signup.
+             * @example hush-3q2x9Vb0cKfLmN4pRsTu1w
+             */
+            invite_code?: string;
         };
         LoginRequest: {
             /**
@@ -2498,6 +2503,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -2746,6 +2767,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Body larger than the server's limit. Codes: `PAYLOAD_TOO_LARGE` */
             413: {
                 headers: {
@@ -2856,6 +2893,22 @@ export interface operations {
             };
             /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR`, `INVALID_JSON`, `OTP_INVALID`, `OTP_EXPIRED` */
             400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description Requests allowed in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window; present when the limiter counted the request */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `ACCOUNT_SUSPENDED` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     /** @description Requests allowed in the current window; present when the limiter counted the request */
@@ -3014,6 +3067,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not allowed. Codes: `REGISTRATION_CLOSED`, `INVITE_REQUIRED`, `INVITE_INVALID`, `EMAIL_DOMAIN_NOT_ALLOWED` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Conflict with the current state. Codes: `CONFLICT`, `EMAIL_TAKEN`, `USERNAME_TAKEN` */
             409: {
                 headers: {
@@ -3103,6 +3166,16 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED`, `REFRESH_TOKEN_REUSED` */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed. Codes: `ACCOUNT_SUSPENDED` */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
