@@ -287,7 +287,7 @@ describe("the message expiry job yields to live work", () => {
     return { erased, batches };
   }
 
-  it("takes batches a tenth the size while requests or socket events are under way, full ones when none are", async () => {
+  it("takes batches a fiftieth the size while requests or socket events are under way, full ones when none are", async () => {
     await expiring(14);
     let done!: () => void;
     const live = a.deps.load.track(new Promise<void>((r) => (done = r)));
@@ -296,7 +296,7 @@ describe("the message expiry job yields to live work", () => {
     done();
     await live;
     expect(busy.erased).toBe(14);
-    expect(busy.batches).toBe(14); // EXPIRY_BATCH 7: batches of 1 while busy
+    expect(busy.batches).toBe(14); // EXPIRY_BATCH 7: batches of 1 (7 / 50, rounded up) while busy
 
     await expiring(14);
     expect(a.deps.load.busy()).toBe(false);
