@@ -11,7 +11,9 @@ import { line, type MessagingBench, quantiles, timed } from "./messages.js";
 /**
  * The message expiry job's cost: the time to erase EXPIRED messages (each with a key, in one
  * conversation, past their expiry), and POST /messages and GET history p99 while it runs, beside
- * the same figures with the job idle. The job runs in this process, as a server's runner would.
+ * the same figures with the job idle. The job runs in this process, as a server's runner would:
+ * three backlogs in one run, erased by the job as it was (blind to live work) with traffic, by the
+ * job yielding to live work (src/shared/load.ts) with traffic, and by it with nothing else going on.
  */
 const EXPIRED = Number(process.env.BENCH_EXPIRED ?? 100_000);
 const N = Number(process.env.BENCH_LATENCY_N ?? 300);
@@ -40,87 +42,103 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
   line("GET history (newest 50), expiry job idle", quantiles(idle.reads));
 
   // EXPIRED messages of a group of its own, stored directly, each already past its expiry.
-  const group = (await m.call("POST", "/api/v1/conversations/groups", a1!.token, {
-    name: "expiring",
-    participant_ids: [b1!.id],
-  })) as { id: string };
-  const conversationId = new ObjectId(group.id);
-  const sender = new ObjectId(a1!.id);
-  const reader = new ObjectId(b1!.id);
-  const past = new Date(deps.clock.now().getTime() - 1_000);
-  for (let from = 0; from < EXPIRED; from += 1_000) {
-    const docs: MessageDoc[] = [];
-    const keys: MessageKeyDoc[] = [];
-    for (let seq = from + 1; seq <= Math.min(EXPIRED, from + 1_000); seq++) {
-      const _id = new ObjectId();
-      docs.push({
-        _id,
-        conversation_id: conversationId,
-        seq,
-        sender_id: sender,
-        sender_device_id: a1!.device,
-        encrypted_content: b64(200),
-        encrypted_preview: null,
-        content_type: "text",
-        reply_to: null,
-        is_ephemeral: true,
-        ttl_seconds: 5,
-        view_once: false,
-        version: 0,
-        next_version: 0,
-        created_at: past,
-        edited_at: null,
-        deleted: false,
-        deleted_at: null,
-        expires_at: past,
-      });
-      keys.push({
-        _id: new ObjectId(),
-        message_id: _id,
-        conversation_id: conversationId,
-        seq,
-        version: 0,
-        user_id: reader,
-        device_id: b1!.device,
-        encrypted_key: b64(92),
-        registration_id: null,
-        expires_at: null,
-      });
+  const backlog = async () => {
+    const group = (await m.call("POST", "/api/v1/conversations/groups", a1!.token, {
+      name: "expiring",
+      participant_ids: [b1!.id],
+    })) as { id: string };
+    const conversationId = new ObjectId(group.id);
+    const sender = new ObjectId(a1!.id);
+    const reader = new ObjectId(b1!.id);
+    const past = new Date(deps.clock.now().getTime() - 1_000);
+    for (let from = 0; from < EXPIRED; from += 1_000) {
+      const docs: MessageDoc[] = [];
+      const keys: MessageKeyDoc[] = [];
+      for (let seq = from + 1; seq <= Math.min(EXPIRED, from + 1_000); seq++) {
+        const _id = new ObjectId();
+        docs.push({
+          _id,
+          conversation_id: conversationId,
+          seq,
+          sender_id: sender,
+          sender_device_id: a1!.device,
+          encrypted_content: b64(200),
+          encrypted_preview: null,
+          content_type: "text",
+          reply_to: null,
+          is_ephemeral: true,
+          ttl_seconds: 5,
+          view_once: false,
+          version: 0,
+          next_version: 0,
+          created_at: past,
+          edited_at: null,
+          deleted: false,
+          deleted_at: null,
+          expires_at: past,
+        });
+        keys.push({
+          _id: new ObjectId(),
+          message_id: _id,
+          conversation_id: conversationId,
+          seq,
+          version: 0,
+          user_id: reader,
+          device_id: b1!.device,
+          encrypted_key: b64(92),
+          registration_id: null,
+          expires_at: null,
+        });
+      }
+      await messages.col(db).insertMany(docs, { ordered: false });
+      await messageKeys.col(db).insertMany(keys, { ordered: false });
     }
-    await messages.col(db).insertMany(docs, { ordered: false });
-    await messageKeys.col(db).insertMany(keys, { ordered: false });
-  }
-  await conversations
-    .col(db)
-    .updateOne({ _id: conversationId }, { $set: { seq: EXPIRED, message_count: EXPIRED } });
-  await members
-    .col(db)
-    .updateMany(
-      { conversation_id: conversationId, user_id: reader },
-      { $set: { joined_seq: 0, base_count: 0, unread_count: EXPIRED } },
-    );
+    await conversations
+      .col(db)
+      .updateOne({ _id: conversationId }, { $set: { seq: EXPIRED, message_count: EXPIRED } });
+    await members
+      .col(db)
+      .updateMany(
+        { conversation_id: conversationId, user_id: reader },
+        { $set: { joined_seq: 0, base_count: 0, unread_count: EXPIRED } },
+      );
+    return conversationId;
+  };
 
-  const stored = await messages.col(db).countDocuments({});
-  const start = performance.now();
-  let done = false;
-  const job = expireMessages(deps, deps.clock.now()).finally(() => {
-    done = true;
-  });
-  const sends: number[] = [];
-  const reads: number[] = [];
-  while (!done) {
-    sends.push(...(await timed(1, () => m.send(a1!))));
-    reads.push(...(await timed(1, read)));
-  }
-  const erased = await job;
-  const seconds = (performance.now() - start) / 1000;
-  line(`messages stored when the job started`, `${stored}`);
-  line(
-    `expiry job: erase ${erased} expired messages (batch ${deps.config.EXPIRY_BATCH})`,
-    `${seconds.toFixed(1)} s, ${(erased / seconds).toFixed(0)} messages/s`,
-  );
-  line(`POST /messages while the job runs (${sends.length} sends)`, quantiles(sends));
-  line(`GET history (newest 50) while the job runs (${reads.length})`, quantiles(reads));
-  const left = await messages.col(db).countDocuments({ conversation_id: conversationId });
-  if (left) throw new Error(`${left} expired messages left`);
+  /** Erases a backlog with sends and reads going on (traffic) or alone; its figures. */
+  const erase = async (label: string, runDeps: Deps, traffic: boolean) => {
+    const conversationId = await backlog();
+    const start = performance.now();
+    let done = false;
+    const job = expireMessages(runDeps, runDeps.clock.now()).finally(() => {
+      done = true;
+    });
+    const sends: number[] = [];
+    const reads: number[] = [];
+    while (traffic && !done) {
+      sends.push(...(await timed(1, () => m.send(a1!))));
+      reads.push(...(await timed(1, read)));
+    }
+    const erased = await job;
+    const seconds = (performance.now() - start) / 1000;
+    line(
+      `${label}: erase ${erased} expired messages (batch ${deps.config.EXPIRY_BATCH})`,
+      `${seconds.toFixed(1)} s, ${(erased / seconds).toFixed(0)} messages/s`,
+    );
+    if (traffic) {
+      line(`${label}: POST /messages while the job runs (${sends.length} sends)`, quantiles(sends));
+      line(`${label}: GET history (newest 50) while the job runs (${reads.length})`, quantiles(reads));
+    }
+    const left = await messages.col(db).countDocuments({ conversation_id: conversationId });
+    if (left) throw new Error(`${left} expired messages left`);
+  };
+
+  // The baseline runs the job as it was before it yielded: it never sees live work.
+  const blind = {
+    ...deps,
+    load: { busy: () => false, quiet: async () => {}, track: <T>(w: Promise<T>) => w },
+  };
+  await erase("baseline, not yielding, with traffic", blind, true);
+  await erase("yielding to live work, with traffic", deps, true);
+  await erase("yielding, nothing else under way", deps, false);
 }

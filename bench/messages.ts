@@ -10,7 +10,7 @@ import type { startSmtp } from "../test/helpers/smtp.js";
 
 /**
  * Messaging figures over REST, loopback only, bounded: messages a second between two users with
- * two devices each, the latency of POST /messages, and a history page at 1,000 and 100,000 stored
+ * two devices each, the latency of POST /messages, and a history page at 1,000, 20,000 and 100,000 stored
  * messages (stored directly through the messages collections, not over HTTP), next to the
  * store's own raw insert and find rates measured in the same run.
  *
@@ -29,6 +29,8 @@ const SENDS = Number(process.env.BENCH_SENDS ?? 1_000);
 const LATENCY_N = Number(process.env.BENCH_LATENCY_N ?? 300);
 const CONCURRENCY = 8;
 const BIG = Number(process.env.BENCH_BIG ?? 100_000);
+/** Conversation lengths the history page is measured at (BENCH_HISTORY, comma-separated). */
+const SIZES = (process.env.BENCH_HISTORY ?? `1000,20000,${BIG}`).split(",").map(Number);
 const b64 = (n: number) => randomBytes(n).toString("base64");
 
 export const quantiles = (ms: number[]) => {
@@ -221,28 +223,29 @@ export async function benchMessages(ctx: BenchContext) {
       .find({ conversation_id: conversationId, seq: { $in: [Math.floor(size / 2)] } })
       .toArray();
     const middle = ids[0]!._id.toHexString();
-    const n = size > 10_000 ? 3 : 30; // the local store scans every page read at 100,000: keep it bounded
+    const n = Number(process.env.BENCH_HISTORY_N ?? 30);
     const page = (q: string) => () =>
       call("GET", `/api/v1/messages/conversations/${id}/messages?limit=50${q}`, reader.token);
+    // The query the page needs: the newest 51 below a position, as messageRange sends it.
+    const raw = (below: number) => () =>
+      messages
+        .col(db)
+        .find({ conversation_id: conversationId, seq: { $gt: 0, $lt: below } })
+        .sort({ seq: -1 })
+        .limit(51)
+        .toArray();
     line(`GET history, newest 50 of ${size}`, quantiles(await timed(n, page(""))));
+    line(`raw find, newest 51 of ${size} (driver, no HTTP)`, quantiles(await timed(n, raw(size + 1))));
     line(
       `GET history, 50 before the middle of ${size}`,
       quantiles(await timed(n, page(`&before=${middle}`))),
     );
-    const found = await timed(n, () =>
-      messages
-        .col(db)
-        .find({ conversation_id: conversationId, seq: { $gt: size - 51 } })
-        .sort({ seq: -1 })
-        .limit(51)
-        .toArray(),
-    );
-    line(`raw find, newest 51 of ${size} (driver, no HTTP)`, quantiles(found));
+    const half = Math.floor(size / 2);
+    line(`raw find, 51 before the middle of ${size} (driver, no HTTP)`, quantiles(await timed(n, raw(half))));
     const byId = await timed(n, () => messages.col(db).findOne({ _id: ids[0]!._id }));
     line(`raw findOne by _id among ${size} (driver, no HTTP)`, quantiles(byId));
   };
-  await history(1_000);
-  await history(BIG);
+  for (const size of SIZES) await history(size);
   return { call, send, devices, conversation: conversation as string };
 }
 export type MessagingBench = Awaited<ReturnType<typeof benchMessages>>;

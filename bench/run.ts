@@ -20,6 +20,7 @@ import { startSmtp } from "../test/helpers/smtp.js";
 import { benchAttachments } from "./attachments.js";
 import { benchEphemeral } from "./ephemeral.js";
 import { benchMessages } from "./messages.js";
+import { benchReads } from "./reads.js";
 
 /**
  * `npm run bench`: figures for docs/performance.md, all on loopback and bounded in time.
@@ -28,8 +29,10 @@ import { benchMessages } from "./messages.js";
  *  2. What an authenticated request costs: the store commands of GET /auth/me, and its latency.
  *  3. A rate-limit hit, with few and with many counters stored.
  *  4. Store round trips, and sign-up for a new vs an existing address (the no-enumeration rule).
- *  5. Messages (bench/messages.ts) and attachments (bench/attachments.ts).
- * Uses MONGODB_URI if set, else a fresh local store. BENCH_HTTP_ONLY=1 stops after the first part.
+ *  5. Messages and history (bench/messages.ts), sync and the conversation list (bench/reads.ts),
+ *     expiry (bench/ephemeral.ts) and attachments (bench/attachments.ts).
+ * Uses MONGODB_URI if set, else a fresh local store. BENCH_HTTP_ONLY=1 stops after the first part;
+ * BENCH_READS_ONLY=1 after the reads of part 5.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -231,11 +234,14 @@ await time("POST /auth/signup, existing address (mail sent)", M, (i) =>
 
 console.log("");
 const messaging = await benchMessages({ base, store, smtp, skew });
+await benchReads({ base, store, smtp, skew }, messaging);
 console.log("");
-await benchEphemeral(deps, messaging);
-if (process.env.BENCH_ATTACHMENTS !== "0") {
-  console.log("");
-  await benchAttachments(base, token);
+if (process.env.BENCH_READS_ONLY !== "1") {
+  await benchEphemeral(deps, messaging);
+  if (process.env.BENCH_ATTACHMENTS !== "0") {
+    console.log("");
+    await benchAttachments(base, token);
+  }
 }
 
 await server.close();

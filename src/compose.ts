@@ -3,11 +3,14 @@ import { createBus, feed } from "./feed/feed.js";
 import { inventory } from "./inventory.js";
 import { counters } from "./limits/counters.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
+import { createLoad } from "./shared/load.js";
 import { Metrics } from "./shared/metrics.js";
 import { createTokens } from "./shared/tokens.js";
 
 /** Builds the dependency bag from what the entry file (or a test) created. */
-export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory" | "bus">): Deps {
+export function createDeps(
+  base: Omit<Deps, "metrics" | "limiter" | "tokens" | "inventory" | "bus" | "load">,
+): Deps {
   return {
     ...base,
     inventory,
@@ -15,5 +18,6 @@ export function createDeps(base: Omit<Deps, "metrics" | "limiter" | "tokens" | "
     limiter: createRateLimiter(counters.col(base.store.db), base.clock),
     tokens: createTokens(base.config.JWT_SECRET, base.clock, base.config.ACCESS_TOKEN_TTL),
     bus: createBus(feed.col(base.store.db), base.config.JWT_SECRET, base.logger),
+    load: createLoad(),
   };
 }

@@ -6,6 +6,7 @@ import type { Bus } from "./feed/feed.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
 import type { Clock } from "./shared/clock.js";
+import type { Load } from "./shared/load.js";
 import type { Logger } from "./shared/logger.js";
 import type { Metrics } from "./shared/metrics.js";
 import type { Tokens } from "./shared/tokens.js";
@@ -31,4 +32,6 @@ export interface Deps {
   checkpoint?: (step: string) => void | Promise<void>;
   /** Realtime events: to this process's sockets at once, to the other processes through MongoDB. */
   bus: Bus;
+  /** Requests and socket events under way, which background jobs yield to. */
+  load: Load;
 }

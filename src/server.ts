@@ -57,9 +57,11 @@ function timeouts(config: Deps["config"]) {
 
 export function createServer(deps: Deps, { around }: ServerOptions = {}): HushServer {
   const app = createApp(deps);
-  const fetch: typeof app.fetch = around
+  const handle: typeof app.fetch = around
     ? (req, ...rest) => around(req, () => app.fetch(req, ...rest))
     : app.fetch;
+  // Counted as live work, which background jobs yield to (src/shared/load.ts).
+  const fetch: typeof app.fetch = (req, ...rest) => deps.load.track(Promise.resolve(handle(req, ...rest)));
   const limits = timeouts(deps.config);
   const server = createAdaptorServer({
     fetch,

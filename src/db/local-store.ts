@@ -22,8 +22,9 @@ import { fileURLToPath } from "node:url";
  *
  * FerretDB's SQLite backend is patched at build time (docs/stores.md, "Filter pushdown"): the
  * module is vendored into a scratch copy of store/, store/_ferretdb_patch/hush_pushdown.go is added
- * to its internal/backends/sqlite package and sqlite.patch makes that package call it; handler.patch
- * fixes its update command holding a SQLite connection per statement. `go` ignores
+ * to its internal/backends/sqlite package and sqlite.patch makes that package call it; hush_find.go is
+ * added to internal/handler and handler.patch makes find and explain call it (sorts and limits
+ * answered by SQLite), and fixes its update command holding a SQLite connection per statement. `go` ignores
  * directories starting with "_", so store/ itself never compiles the patch's files.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,11 +32,21 @@ const storeDir = join(root, "store");
 const patchDir = "_ferretdb_patch";
 const ferretdb = "vendor/github.com/FerretDB/FerretDB/internal";
 const patchedPackage = `${ferretdb}/backends/sqlite`;
+/** Hush's own files added to FerretDB's packages: `<file>` -> package directory. */
+const added: Record<string, string> = {
+  "hush_pushdown.go": patchedPackage,
+  // find hands a sort on one field and its limit to the backend: docs/stores.md, "Sort and limit".
+  "hush_find.go": `${ferretdb}/handler`,
+};
 /** Patches to FerretDB's own code, each applied in its package: `<patch file>` -> package directory. */
 const patches: Record<string, string> = {
   "sqlite.patch": patchedPackage,
-  // msg_update.go closes each statement's query before the next: docs/stores.md, "The write gate".
+  // msg_update.go closes each statement's query before the next: docs/stores.md, "The write gate";
+  // msg_find.go and msg_explain.go hand a sort and limit to the backend (hush_find.go), and
+  // msg_getmore.go asks a capped collection for what follows the tailable cursor's last document.
   "handler.patch": `${ferretdb}/handler`,
+  // Cursor.LastRecordID, for a tailable getMore's query (handler.patch's msg_getmore.go).
+  "cursor.patch": `${ferretdb}/clientconn/cursor`,
 };
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */
@@ -69,7 +80,8 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
   try {
     cpSync(storeDir, work, { recursive: true });
     execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit" });
-    copyFileSync(join(work, patchDir, "hush_pushdown.go"), join(work, patchedPackage, "hush_pushdown.go"));
+    for (const [file, pkg] of Object.entries(added))
+      copyFileSync(join(work, patchDir, file), join(work, pkg, file));
     for (const [patch, pkg] of Object.entries(patches)) {
       // The ceiling keeps git from taking the scratch copy for part of an enclosing repository, where
       // it would resolve the patch's paths from that repository's root.

@@ -52,6 +52,11 @@ import {
  */
 export const LEASE_MS = 60_000;
 
+/** How long a batch waits at most for a gap in live work: under constant load it still goes on. */
+export const YIELD_MS = 100;
+/** While live work comes, a batch is this fraction of EXPIRY_BATCH (500: 10 messages). */
+const BUSY_SHARE = 50;
+
 /**
  * Test hooks: awaited between a batch's steps, so that a test can run another process's job
  * there (the interleavings of test/integration/expiry-jobs.test.ts). Production passes none.
@@ -90,8 +95,13 @@ export async function expireMessages(deps: Deps, now: Date, pauses: ExpiryPauses
   let erased = 0;
   // Batches whose run died or stalls: finished first.
   for (const due of await batchesDue(deps, now, 100)) erased += await takeOver(deps, due);
-  const size = deps.config.EXPIRY_BATCH;
+  const full = deps.config.EXPIRY_BATCH;
   for (;;) {
+    // Live work first: a batch waits for a gap between requests and socket events (at most
+    // YIELD_MS), and is 1/BUSY_SHARE of the size while they come, so that a send waits behind a small
+    // batch at most; with nothing else under way, full batches back to back.
+    const size = deps.load.busy() ? Math.max(1, Math.ceil(full / BUSY_SHARE)) : full;
+    await deps.load.quiet(YIELD_MS);
     const found = await expiredMessages(deps, now, size);
     if (!found.length) break;
     await pauses.beforeClaim?.();

@@ -206,7 +206,7 @@ export class Connection {
     try {
       const handler = handlers[event.type] as (d: Deps, s: Connection, e: ClientEvent) => Promise<void>;
       const bound = this.deps.config.STORE_TIMEOUT_MS + storeTimeouts.selectionMs;
-      await withinStoreBound(this.deps.store, bound, handler(this.deps, this, event));
+      await withinStoreBound(this.deps.store, bound, this.deps.load.track(handler(this.deps, this, event)));
     } catch (err) {
       // A failed send names its client_message_id, so the client knows which one failed.
       const id = event.type === "send_message" ? event.data.client_message_id : undefined;

@@ -7,7 +7,10 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
 	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/fsql"
 )
 
 // hushWhere returns the WHERE clause (with its leading space) and arguments for filter's pushable
@@ -33,6 +37,47 @@ func hushWhere(filter *types.Document, meta *metadata.Collection) (string, []any
 		return "", nil
 	}
 
+	return pushdown.Where(hushMatch(filter, hushFields(meta), 0))
+}
+
+// hushSelect is hushWhere's clause, or, when the find handler put a sort and limit in ctx
+// (store/_ferretdb_patch/hush_find.go) that SQLite can serve exactly (pushdown.Order), the clause
+// with its ORDER BY and LIMIT; ordered says which. On a capped collection, the clause restricted to
+// the record IDs a tailable cursor still needs (pushdown.WithFrom). It is the clause Query and
+// Explain run.
+func hushSelect(ctx context.Context, db *fsql.DB, filter *types.Document, meta *metadata.Collection) (string, []any, bool, error) {
+	where, args := hushWhere(filter, meta)
+	if meta.Capped() {
+		if pushdown.Off {
+			return where, args, false, nil
+		}
+		where, args = pushdown.From(ctx, where, args, metadata.RecordIDColumn)
+		return where, args, false, nil
+	}
+	o, ok := pushdown.OrderOf(ctx)
+	if !ok || pushdown.Off || where == "" {
+		return where, args, false, nil
+	}
+	conds, _, ok := hushTerms(filter, hushFields(meta), 0)
+	if !ok {
+		return where, args, false, nil
+	}
+	ordered, oargs, arrays, ok := pushdown.Ordered(meta.TableName, conds, o)
+	if !ok {
+		return where, args, false, nil
+	}
+	var one int
+	switch err := db.QueryRowContext(ctx, arrays).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return ordered, oargs, true, nil
+	case err != nil:
+		return "", nil, false, err
+	}
+	return where, args, false, nil // a document holds an array there: MongoDB's order is not SQLite's
+}
+
+// hushFields are the fields conditions may be pushed on: the keys of the collection's twin indexes.
+func hushFields(meta *metadata.Collection) map[string]bool {
 	indexes := make([][]string, 0, len(meta.Settings.Indexes))
 	for _, idx := range meta.Settings.Indexes {
 		fields := make([]string, len(idx.Key))
@@ -41,16 +86,26 @@ func hushWhere(filter *types.Document, meta *metadata.Collection) (string, []any
 		}
 		indexes = append(indexes, fields)
 	}
-	return pushdown.Where(hushMatch(filter, pushdown.Fields(indexes), 0))
+	return pushdown.Fields(indexes)
 }
 
 // hushMatch is the condition for one filter document: its fields' conditions, and its $or's.
 func hushMatch(filter *types.Document, fields map[string]bool, depth int) pushdown.Expr {
+	conds, or, ok := hushTerms(filter, fields, depth)
+	if !ok {
+		return pushdown.Expr{}
+	}
+	return pushdown.Both(pushdown.Match(conds), or)
+}
+
+// hushTerms are one filter document's top-level conditions and its $or's condition; ok is false for
+// a repeated key, which leaves the whole filter to the handler.
+func hushTerms(filter *types.Document, fields map[string]bool, depth int) ([]pushdown.Cond, pushdown.Expr, bool) {
 	keys := filter.Keys()
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if seen[k] {
-			return pushdown.Expr{} // a repeated key: leave the whole filter to the handler
+			return nil, pushdown.Expr{}, false
 		}
 		seen[k] = true
 	}
@@ -67,7 +122,7 @@ func hushMatch(filter *types.Document, fields map[string]bool, depth int) pushdo
 			conds = append(conds, hushConds(k, v)...)
 		}
 	}
-	return pushdown.Both(pushdown.Match(conds), or)
+	return conds, or, true
 }
 
 func hushOr(v any, fields map[string]bool, depth int) pushdown.Expr {

@@ -32,6 +32,7 @@
 package pushdown
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -45,6 +46,10 @@ import (
 // Off is set for plain FerretDB (HUSH_STORE_RAW=1, for benchmarks that compare): the backend then
 // pushes down only a bare {_id: <string or ObjectId>}, as FerretDB v1.24.2 does.
 var Off = os.Getenv("HUSH_STORE_RAW") == "1"
+
+// TailAll is set only by the idle benchmark's baseline (HUSH_STORE_TAIL_ALL=1, bench/idle.ts): a
+// tailable cursor's getMore then reads the whole capped collection again, as FerretDB v1.24.2 does.
+var TailAll = os.Getenv("HUSH_STORE_TAIL_ALL") == "1"
 
 // Column is FerretDB's document column (metadata.DefaultColumn).
 const Column = "_ferretdb_sjson"
@@ -237,4 +242,104 @@ func Double(f float64) (any, bool) {
 		return nil, false
 	}
 	return f, true
+}
+
+// Order is a find's sort on one field with its limit (skip + limit), handed by FerretDB's find
+// handler (store/_ferretdb_patch/hush_find.go) to the SQLite backend through the query's context,
+// since the backend contract takes only a $natural sort.
+//
+// The backend answers it with `WHERE c1 AND c2 ... ORDER BY <field> LIMIT n` (SQLite walks the twin
+// index from the equality prefix and stops after n rows) only when those n rows are then known to
+// be MongoDB's first n matches, provided each of them matches the whole filter (the handler checks
+// that, and asks again without the order if one does not):
+//   - the clause selects every matching document without an array in a pushed field (Match's
+//     argument without its array branches), and no document there has an array (checked first,
+//     through the partial array indexes), so no match is left out;
+//   - the filter has an equality or range condition on the sort field itself, so every match holds
+//     there one value, or only numbers, or only dates, where SQLite's order (on `->>`) is MongoDB's.
+type Order struct {
+	Field string
+	Desc  bool
+	Limit int64
+}
+
+type orderKey struct{}
+
+// WithOrder is ctx carrying o for the backend.
+func WithOrder(ctx context.Context, o Order) context.Context {
+	return context.WithValue(ctx, orderKey{}, o)
+}
+
+// OrderOf is the Order ctx carries, if any.
+func OrderOf(ctx context.Context) (Order, bool) {
+	o, ok := ctx.Value(orderKey{}).(Order)
+	return o, ok
+}
+
+// Ordered is the clause for o over conds (all ANDed by the filter): the WHERE without array
+// branches, the ORDER BY and LIMIT, and the query that finds a document with an array in one of the
+// fields involved (if it returns a row, the order must not be pushed). ok is false when o cannot be
+// served exactly (see Order).
+func Ordered(table string, conds []Cond, o Order) (where string, args []any, arrays string, ok bool) {
+	if o.Limit <= 0 || o.Field == "_id" || !simple.MatchString(o.Field) {
+		return "", nil, "", false
+	}
+	sorted := false
+	terms := make([]string, 0, len(conds))
+	tests := []string{}
+	seen := map[string]bool{}
+	for _, c := range conds {
+		expr := IDExpr
+		if c.Field != "_id" {
+			expr = ValueExpr(c.Field)
+			if !seen[c.Field] {
+				seen[c.Field] = true
+				tests = append(tests, ArrayTest(c.Field))
+			}
+		}
+		if c.Field == o.Field && c.Op != In {
+			sorted = true
+		}
+		if c.Op == In {
+			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
+		} else {
+			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
+		}
+		args = append(args, c.Args...)
+	}
+	if !sorted {
+		return "", nil, "", false
+	}
+	dir := ""
+	if o.Desc {
+		dir = " DESC"
+	}
+	where = fmt.Sprintf(" WHERE %s ORDER BY %s%s LIMIT %d", strings.Join(terms, " AND "), ValueExpr(o.Field), dir, o.Limit)
+	arrays = fmt.Sprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", quote(table), strings.Join(tests, " OR "))
+	return where, args, arrays, true
+}
+
+type fromKey struct{}
+
+// WithFrom is ctx asking a capped collection's query for the document with record ID id and those
+// after it only: a tailable cursor's getMore (store/_ferretdb_patch/hush_find.go) runs its query
+// again to find what came after the last document it read, which FerretDB finds by reading the
+// whole collection from its start (every 10 ms while an awaitData getMore waits). The last one is
+// included because the cursor skips up to it.
+func WithFrom(ctx context.Context, id int64) context.Context {
+	return context.WithValue(ctx, fromKey{}, id)
+}
+
+// From is the WHERE clause where (with its args) restricted to the record IDs WithFrom's ctx asks
+// for, if it asks: column is FerretDB's record ID column, the capped table's INTEGER PRIMARY KEY.
+func From(ctx context.Context, where string, args []any, column string) (string, []any) {
+	id, ok := ctx.Value(fromKey{}).(int64)
+	if !ok || id <= 0 || TailAll {
+		return where, args
+	}
+	cond := quote(column) + " >= ?"
+	if where == "" {
+		return " WHERE " + cond, []any{id}
+	}
+	return " WHERE (" + strings.TrimPrefix(where, " WHERE ") + ") AND " + cond, append(append([]any{}, args...), id)
 }

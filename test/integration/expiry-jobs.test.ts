@@ -269,3 +269,54 @@ describe("the other expiry jobs", () => {
     expect(await b.raw("messages").countDocuments({ _id: new ObjectId(m) })).toBe(0);
   });
 });
+
+describe("the message expiry job yields to live work", () => {
+  /** `n` messages of a new conversation, expired on both clocks. */
+  async function expiring(n: number) {
+    const [s, r] = [await newAccount(a), await newAccount(a)];
+    const c = await direct(a, s, r);
+    for (let i = 0; i < n; i++) await send(a, s, c, `e${i}`, { ttl_seconds: 5 });
+    alignClocks();
+    a.clock.advance(5);
+    b.clock.advance(5);
+  }
+  /** The job's run, and the batches it took (each claim is preceded by beforeClaim). */
+  async function run() {
+    let batches = 0;
+    const erased = await expireMessages(a.deps, a.clock.now(), { beforeClaim: async () => void batches++ });
+    return { erased, batches };
+  }
+
+  it("takes batches a fiftieth the size while requests or socket events are under way, full ones when none are", async () => {
+    await expiring(14);
+    let done!: () => void;
+    const live = a.deps.load.track(new Promise<void>((r) => (done = r)));
+    expect(a.deps.load.busy()).toBe(true);
+    const busy = await run();
+    done();
+    await live;
+    expect(busy.erased).toBe(14);
+    expect(busy.batches).toBe(14); // EXPIRY_BATCH 7: batches of 1 (7 / 50, rounded up) while busy
+
+    await expiring(14);
+    expect(a.deps.load.busy()).toBe(false);
+    const quiet = await run();
+    expect(quiet).toEqual({ erased: 14, batches: 2 });
+  });
+
+  it("counts a request as live work while it is handled", async () => {
+    const [s, r] = [await newAccount(a), await newAccount(a)];
+    const c = await direct(a, s, r);
+    const seen: boolean[] = [];
+    const before = a.deps.checkpoint;
+    a.deps.checkpoint = () => void seen.push(a.deps.load.busy()); // called at each step of a send
+    try {
+      await send(a, s, c, "live");
+    } finally {
+      a.deps.checkpoint = before;
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every(Boolean)).toBe(true);
+    expect(a.deps.load.busy()).toBe(false);
+  });
+});

@@ -247,3 +247,169 @@ describe("every command that reads through the backend gets the same answers", (
     expect((await plan(coll, { g: "g1", n: { $lt: 30 } })).plan).toMatch(/USING INDEX _ferretdb_hush_v_/);
   });
 });
+
+// A find sorted on one field with a limit, whose filter bounds that field, is answered by SQLite
+// with ORDER BY ... LIMIT (store/pushdown Order): the page costs what it returns. Each answer is
+// compared with the handler's alone ($and), which reads, sorts and limits everything.
+describe("sorts and limits answered by SQLite on the local store", () => {
+  let pages: Collection<Doc>;
+  const page = async (filter: Filter<Doc>, sort: Record<string, 1 | -1>, limit: number, skip = 0) => {
+    const pushed = (await pages.find(filter).sort(sort).skip(skip).limit(limit).toArray()).map((d) =>
+      String(d._id),
+    );
+    const handler = (
+      await pages
+        .find({ $and: [filter] } as Filter<Doc>)
+        .sort(sort)
+        .skip(skip)
+        .limit(limit)
+        .toArray()
+    ).map((d) => String(d._id));
+    expect(pushed, JSON.stringify({ filter, sort, limit, skip })).toEqual(handler);
+    return pushed;
+  };
+  const explained = async (filter: Filter<Doc>, sort: Record<string, 1 | -1>, limit: number) => {
+    await pages.find(filter).sort(sort).limit(limit).toArray();
+    const res = await db.command({ explain: { find: pages.collectionName, filter, sort, limit } });
+    return { plan: (res.queryPlanner.Plan as string[]).join("\n"), limited: res.limitPushdown as boolean };
+  };
+
+  beforeAll(async () => {
+    pages = db.collection<Doc>("pages");
+    await pages.createIndex({ c: 1, n: 1 });
+    await pages.insertMany(
+      Array.from({ length: 400 }, (_, i) => ({
+        _id: `p${i}`,
+        c: i % 2 ? "odd" : "even",
+        n: i,
+        at: day(1 + (i % 28)),
+      })),
+    );
+    // Values SQLite orders among the numbers, or selects for the equality, that MongoDB does not match.
+    await pages.insertMany([
+      { _id: "date", c: "even", n: new Date(150) },
+      { _id: "true", c: "even", n: true },
+      { _id: "string", c: "even", n: "151" },
+      { _id: "missing", c: "even" },
+      { _id: "null", c: "even", n: null },
+      { _id: "oid", c: new ObjectId(hex), n: 5 },
+      { _id: "hex", c: hex, n: 6 },
+      { _id: "hex-date", c: hex, n: new Date(7) },
+    ]);
+  });
+
+  it("the newest page, a middle page and an ascending page match the handler's answer", async () => {
+    expect(await page({ c: "even", n: { $lt: Number.MAX_SAFE_INTEGER } }, { n: -1 }, 3)).toEqual([
+      "p398",
+      "p396",
+      "p394",
+    ]);
+    expect(await page({ c: "even", n: { $lt: 160 } }, { n: -1 }, 6)).toEqual([
+      "p158",
+      "p156",
+      "p154",
+      "p152",
+      "p150",
+      "p148",
+    ]);
+    expect(await page({ c: "odd", n: { $gt: 0, $lt: 10 } }, { n: 1 }, 3)).toEqual(["p1", "p3", "p5"]);
+    expect(await page({ c: "odd", n: { $gt: 0, $lt: 10 } }, { n: 1 }, 10)).toEqual([
+      "p1",
+      "p3",
+      "p5",
+      "p7",
+      "p9",
+    ]);
+    expect(await page({ c: "even", n: { $gte: 0 } }, { n: 1 }, 3, 2)).toEqual(["p4", "p6", "p8"]);
+    expect(await page({ c: { $in: ["odd", "even"] }, n: { $lte: 2 } }, { n: -1 }, 2)).toEqual(["p2", "p1"]);
+    expect(await page({ n: { $lt: 3 } }, { n: -1 }, 2)).toEqual(["p2", "p1"]);
+  });
+
+  it("a row SQLite selects and the filter refuses sends the query back to the handler", async () => {
+    // {c: hex} selects the ObjectId with that hex too, and {n: {$lt: 10}} the date of 7 ms.
+    expect(await page({ c: hex, n: { $lt: 10 } }, { n: -1 }, 1)).toEqual(["hex"]);
+    expect(await page({ c: new ObjectId(hex), n: { $lte: 6 } }, { n: -1 }, 1)).toEqual(["oid"]);
+    expect(await page({ c: "even", n: { $lt: 200 }, unindexed: { $exists: false } }, { n: -1 }, 2)).toEqual([
+      "p198",
+      "p196",
+    ]);
+  });
+
+  it("is an index search that stops at the limit: no sort of its own, no scan", async () => {
+    const newest = await explained({ c: "even", n: { $lt: Number.MAX_SAFE_INTEGER } }, { n: -1 }, 51);
+    expect(newest.limited).toBe(true);
+    expect(newest.plan).toMatch(/SEARCH \S+ USING INDEX _ferretdb_hush_v_\S+ \(<expr>=\? AND <expr><\?\)/);
+    expect(newest.plan).not.toMatch(/TEMP B-TREE|SCAN|MULTI-INDEX/);
+    const ascending = await explained({ c: "odd", n: { $gt: 10 } }, { n: 1 }, 5);
+    expect(ascending.limited).toBe(true);
+    expect(ascending.plan).not.toMatch(/TEMP B-TREE|SCAN/);
+  });
+
+  it("is left to the handler when MongoDB's order may not be SQLite's", async () => {
+    // No condition on the sort field: its values may be of any type.
+    expect((await explained({ c: "even" }, { n: -1 }, 3)).limited).toBe(false);
+    expect(await page({ c: "even" }, { n: -1 }, 4)).toEqual(["date", "true", "string", "p398"]);
+    expect((await explained({ c: "even", n: { $in: [1, 2] } }, { n: -1 }, 3)).limited).toBe(false);
+    // A sort on two fields, or on _id.
+    expect(await page({ c: "odd", n: { $lt: 9 } }, { n: -1, at: 1 } as Record<string, 1 | -1>, 2)).toEqual([
+      "p7",
+      "p5",
+    ]);
+    expect((await explained({ c: "odd", _id: "p1" }, { _id: 1 }, 1)).limited).toBe(false);
+  });
+
+  it("is left to the handler while an array sits in a field it would order or select on", async () => {
+    const arrays = db.collection<Doc>("pages_arrays");
+    await arrays.createIndex({ c: 1, n: 1 });
+    await arrays.insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: `a${i}`, c: "x", n: i })));
+    const filter = { c: "x", n: { $lt: 100 } };
+    const limited = async () => {
+      await arrays.find(filter).sort({ n: -1 }).limit(2).toArray();
+      const res = await db.command({ explain: { find: "pages_arrays", filter, sort: { n: -1 }, limit: 2 } });
+      return res.limitPushdown as boolean;
+    };
+    expect(await limited()).toBe(true);
+    // MongoDB sorts [1, 50] by its largest element descending: first.
+    await arrays.insertOne({ _id: "array", c: "x", n: [1, 50] });
+    expect(await limited()).toBe(false);
+    expect((await arrays.find(filter).sort({ n: -1 }).limit(2).toArray()).map((d) => d._id)).toEqual([
+      "array",
+      "a19",
+    ]);
+  });
+});
+
+// A tailable cursor's getMore runs its query again to find what follows the last document it read;
+// the store asks SQLite for that document and those after it only (pushdown.WithFrom), where
+// FerretDB read the whole capped collection each time (every 10 ms while an awaitData getMore
+// waits: the feed tailer's idle cost). What the cursor returns must not change.
+describe("tailable cursors read what follows their last document", () => {
+  it("each getMore returns exactly the new documents, in order, with both cursor kinds", async () => {
+    for (const awaitData of [true, false]) {
+      const name = `tail_${awaitData ? "await" : "poll"}`;
+      await db.createCollection(name, { capped: true, size: 1 << 20 });
+      const capped = db.collection<Doc>(name);
+      await capped.insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: `old${i}`, i })));
+      const found = await db.command({ find: name, filter: {}, tailable: true, awaitData, batchSize: 1 });
+      const id = Long.fromValue(found.cursor.id);
+      const more = async () =>
+        (
+          await db.command({
+            getMore: id,
+            collection: name,
+            batchSize: 1_000,
+            ...(awaitData ? { maxTimeMS: 300 } : {}),
+          })
+        ).cursor.nextBatch.map((d: Doc) => d._id);
+      expect(await more()).toEqual(Array.from({ length: 39 }, (_, i) => `old${i + 1}`));
+      expect(await more()).toEqual([]);
+      for (let round = 0; round < 3; round++) {
+        const fresh = Array.from({ length: 5 }, (_, i) => `r${round}-${i}`);
+        await capped.insertMany(fresh.map((_id) => ({ _id })));
+        expect(await more(), `round ${round}`).toEqual(fresh);
+        expect(await more()).toEqual([]);
+      }
+      await db.command({ killCursors: name, cursors: [id] });
+    }
+  });
+});

@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import { ObjectId } from "mongodb";
+import { members } from "../src/conversations/members.js";
+import { conversations } from "../src/conversations/repo.js";
+import { headKey, streamEntries, streamHeads } from "../src/stream/repo.js";
+import { type BenchContext, line, type MessagingBench, quantiles, timed } from "./messages.js";
+
+/**
+ * The reads a client makes besides history, each next to the one query it needs, run by the driver
+ * in the same run: a sync page of 100 entries from the middle of a stream of BENCH_STREAM (100,000)
+ * entries, and the conversation list (first page of 20) of a user in BENCH_CONVERSATIONS (500)
+ * conversations. Stored directly, not over HTTP.
+ */
+const STREAM = Number(process.env.BENCH_STREAM ?? 100_000);
+const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 500);
+const N = Number(process.env.BENCH_HISTORY_N ?? 30);
+
+export async function benchReads(ctx: BenchContext, m: MessagingBench) {
+  const db = ctx.store.db;
+  const reader = m.devices[3]!;
+  const userId = new ObjectId(reader.id);
+  const now = new Date();
+
+  const head = await streamHeads.col(db).findOne({ _id: headKey(userId, reader.device) });
+  const from = head?.last ?? 0;
+  for (let start = from + 1; start <= from + STREAM; start += 1_000) {
+    const docs = Array.from({ length: Math.min(1_000, from + STREAM + 1 - start) }, (_, i) => ({
+      _id: `${headKey(userId, reader.device)}:${start + i}`,
+      user_id: userId,
+      device_id: reader.device,
+      position: start + i,
+      type: "message_deleted" as const,
+      data: {
+        message_id: new ObjectId().toHexString(),
+        conversation_id: new ObjectId().toHexString(),
+        deleted_for_everyone: false,
+      },
+      refs: [],
+      created_at: now,
+      expires_at: new Date(now.getTime() + 30 * 86_400_000),
+    }));
+    await streamEntries.col(db).insertMany(docs, { ordered: false });
+  }
+  await streamHeads
+    .col(db)
+    .updateOne({ _id: headKey(userId, reader.device) }, { $set: { last: from + STREAM } }, { upsert: true });
+  const since = from + STREAM / 2;
+  line(
+    `GET /sync, 100 entries from the middle of ${STREAM}`,
+    quantiles(await timed(N, () => m.call("GET", `/api/v1/sync?since=${since}&limit=100`, reader.token))),
+  );
+  const rawSync = () =>
+    streamEntries
+      .col(db)
+      .find({ user_id: userId, device_id: reader.device, position: { $gt: since } })
+      .sort({ position: 1 })
+      .limit(101)
+      .toArray();
+  line(
+    `raw find, 101 entries from the middle of ${STREAM} (driver, no HTTP)`,
+    quantiles(await timed(N, rawSync)),
+  );
+
+  for (let start = 0; start < CONVERSATIONS; start += 100) {
+    const ids = Array.from({ length: Math.min(100, CONVERSATIONS - start) }, () => new ObjectId());
+    await conversations.col(db).insertMany(
+      ids.map((_id, i) => ({
+        _id,
+        kind: "group" as const,
+        pair_key: `group:${_id.toHexString()}`,
+        name: `list ${start + i} ${randomBytes(4).toString("hex")}`,
+        picture_url: null,
+        seq: 0,
+        message_count: 0,
+        member_count: 1,
+        joins: 1,
+        last_message: null,
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+    await members.col(db).insertMany(
+      ids.map((conversation_id, i) => ({
+        _id: new ObjectId(),
+        conversation_id,
+        user_id: userId,
+        role: "admin" as const,
+        joined_at: now,
+        rank: 1,
+        joined_seq: 0,
+        base_count: 0,
+        unread_count: 0,
+        hidden_count: 0,
+        archived: false,
+        last_activity_at: new Date(now.getTime() - (start + i) * 1000),
+      })),
+    );
+  }
+  line(
+    `GET /conversations, first 20 of ${CONVERSATIONS}`,
+    quantiles(await timed(N, () => m.call("GET", "/api/v1/conversations?limit=20", reader.token))),
+  );
+  const rawList = () =>
+    members
+      .col(db)
+      .find({ user_id: userId, archived: false })
+      .sort({ last_activity_at: -1, _id: -1 })
+      .limit(20)
+      .toArray();
+  line(
+    `raw find, first 20 memberships of ${CONVERSATIONS} (driver, no HTTP)`,
+    quantiles(await timed(N, rawList)),
+  );
+}
