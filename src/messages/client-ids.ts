@@ -1,5 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
+import { lapsedLeases, takeLease } from "../db/lease.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
@@ -108,16 +109,8 @@ export function newSendDoc(
  * Takes over an unfinished send whose holder's lease has passed (it died, or stalls): a
  * compare-and-set on the lease, so one taker wins. Returns the record as taken, or null.
  */
-export async function takeOver(deps: Deps, doc: ClientIdDoc) {
-  const now = deps.clock.now();
-  if (!doc.op || !doc.lease_until || doc.lease_until > now) return null;
-  const until = new Date(now.getTime() + SEND_LEASE_MS);
-  const { matchedCount } = await col(deps).updateOne(
-    { _id: doc._id, lease_until: doc.lease_until },
-    { $set: { lease_until: until } },
-  );
-  return matchedCount ? { ...doc, lease_until: until } : null;
-}
+export const takeOver = (deps: Deps, doc: ClientIdDoc) =>
+  doc.op ? takeLease(col(deps), doc, SEND_LEASE_MS, deps.clock.now()) : null;
 
 /** The send took its position: recorded, and the lease renewed with it. */
 export async function recordSeq(deps: Deps, key: string, seq: number) {
@@ -152,9 +145,4 @@ export const releaseLease = (deps: Deps, doc: ClientIdDoc) =>
   );
 
 /** Unfinished sends nobody holds: the recovery sweep's work, oldest lease first. */
-export const abandonedSends = (deps: Deps, now: Date, limit: number) =>
-  col(deps)
-    .find({ lease_until: { $lte: now } })
-    .sort({ lease_until: 1 })
-    .limit(limit)
-    .toArray();
+export const abandonedSends = (deps: Deps, now: Date, limit: number) => lapsedLeases(col(deps), now, limit);

@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, type ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
+import { lapsedLeases, takeLease } from "../db/lease.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
@@ -125,16 +126,8 @@ export async function claimedBy(deps: Deps, batch: ExpiryBatchDoc) {
 }
 
 /** Takes over a batch whose lease has passed: one taker wins the compare-and-set. */
-export async function takeBatch(deps: Deps, batch: ExpiryBatchDoc, leaseMs: number) {
-  const now = deps.clock.now();
-  if (batch.lease_until > now) return null;
-  const until = new Date(now.getTime() + leaseMs);
-  const { matchedCount } = await batchCol(deps).updateOne(
-    { _id: batch._id, lease_until: batch.lease_until },
-    { $set: { lease_until: until } },
-  );
-  return matchedCount ? { ...batch, lease_until: until } : null;
-}
+export const takeBatch = (deps: Deps, batch: ExpiryBatchDoc, leaseMs: number) =>
+  takeLease(batchCol(deps), batch, leaseMs, deps.clock.now());
 
 /**
  * Sets the batch's plan, once: a run whose plan loses (another run planned the batch meanwhile)
@@ -149,11 +142,6 @@ export async function setPlan(deps: Deps, id: ObjectId, plan: NonNullable<Expiry
 export const findBatch = (deps: Deps, id: ObjectId) => batchCol(deps).findOne({ _id: id });
 
 /** Batches whose run died (or stalls) past its lease, oldest first. */
-export const batchesDue = (deps: Deps, now: Date, limit: number) =>
-  batchCol(deps)
-    .find({ lease_until: { $lte: now } })
-    .sort({ lease_until: 1 })
-    .limit(limit)
-    .toArray();
+export const batchesDue = (deps: Deps, now: Date, limit: number) => lapsedLeases(batchCol(deps), now, limit);
 
 export const dropBatch = (deps: Deps, id: ObjectId) => batchCol(deps).deleteOne({ _id: id });

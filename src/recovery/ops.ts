@@ -1,5 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
+import { lapsedLeases, takeLease } from "../db/lease.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../shared/clock.js";
@@ -92,21 +93,7 @@ export const noteOp = (deps: Deps, op: OpDoc, data: Record<string, unknown>) =>
 export const endOp = (deps: Deps, op: Pick<OpDoc, "_id">) => col(deps).deleteOne({ _id: op._id });
 
 /** Takes over an operation whose lease has passed: one taker wins the compare-and-set. */
-export async function takeOp(deps: Deps, op: OpDoc) {
-  const now = deps.clock.now();
-  if (op.lease_until > now) return null;
-  const until = new Date(now.getTime() + OP_LEASE_MS);
-  const { matchedCount } = await col(deps).updateOne(
-    { _id: op._id, lease_until: op.lease_until },
-    { $set: { lease_until: until } },
-  );
-  return matchedCount ? { ...op, lease_until: until } : null;
-}
+export const takeOp = (deps: Deps, op: OpDoc) => takeLease(col(deps), op, OP_LEASE_MS, deps.clock.now());
 
 /** Operations nobody holds (their process died or stalls), oldest lease first. */
-export const abandonedOps = (deps: Deps, now: Date, limit: number) =>
-  col(deps)
-    .find({ lease_until: { $lte: now } })
-    .sort({ lease_until: 1 })
-    .limit(limit)
-    .toArray();
+export const abandonedOps = (deps: Deps, now: Date, limit: number) => lapsedLeases(col(deps), now, limit);
