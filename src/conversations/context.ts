@@ -1,16 +1,14 @@
 import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
-import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../shared/errors.js";
 import type { AppEnv, Auth } from "../shared/openapi.js";
 import { mine } from "./access.js";
-import { membersOf } from "./members.js";
 import { toConversationBody } from "./present.js";
 import * as r from "./routes.js";
 
-/** What every /conversations handler does first or last: the rate limit, membership, the answer, the change. */
+/** What every /conversations handler does first or last: the rate limit, membership, the answer. */
 export function conversationContext(deps: Deps) {
   const limit = (c: Context<AppEnv>) =>
     deps.limiter.enforce(c, r.conversationRule, c.get("auth").userId.toHexString());
@@ -22,19 +20,6 @@ export function conversationContext(deps: Deps) {
     const { conversation, me } = await mine(deps, id, auth.userId);
     return toConversationBody(deps, auth.userId, conversation, me);
   };
-  /** Tells every member's devices (and anyone else named) that the conversation changed. */
-  const changed = async (auth: Auth, id: ObjectId, reason: ConversationReason, user: ObjectId | null) => {
-    const ids = (await membersOf(deps, id)).map((m) => m.user_id);
-    if (user && !ids.some((u) => u.equals(user))) ids.push(user);
-    const targets = await devicesOf(deps, ids, auth);
-    await recordChange(deps, {
-      type: "conversation_updated",
-      conversation_id: id,
-      reason,
-      user_id: user,
-      targets,
-    });
-  };
   const group = async (c: Context<AppEnv>, id: string, admin: boolean) => {
     const found = await load(c, id);
     if (found.conversation.kind !== "group")
@@ -43,6 +28,6 @@ export function conversationContext(deps: Deps) {
     return found;
   };
 
-  return { limit, load, present, changed, group };
+  return { limit, load, present, group };
 }
 export type ConversationContext = ReturnType<typeof conversationContext>;

@@ -6,19 +6,10 @@ import type { createRouter } from "../shared/openapi.js";
 import { findUser, findUsers } from "../users/repo.js";
 import { otherOf } from "./access.js";
 import type { ConversationContext } from "./context.js";
-import {
-  demote,
-  depart,
-  findMember,
-  insertMembers,
-  join,
-  type MemberDoc,
-  membersOf,
-  newMember,
-  setRole,
-} from "./members.js";
-import { insertGroup, MAX_GROUP, updateGroup } from "./repo.js";
+import { depart, findMember, join, type MemberDoc, membersOf } from "./members.js";
+import { MAX_GROUP } from "./repo.js";
 import * as r from "./routes.js";
+import { changeSetting, createGroup } from "./settings.js";
 
 /**
  * Admins rank by standing (`rank`: the order members joined, the creator first). An admin acts on a
@@ -34,7 +25,7 @@ const junior = () =>
 
 /** Groups: creation, name and picture, members, admins, leaving. Admin-only actions say so. */
 export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ctx: ConversationContext) {
-  const { limit, present, changed, group } = ctx;
+  const { limit, present, group } = ctx;
 
   app.openapi(r.createGroup, async (c) => {
     const auth = c.get("auth");
@@ -54,13 +45,12 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
       if (!user) throw new AppError("USER_NOT_FOUND", undefined, { [field]: "user not found" });
       await assertMayAddToGroup(deps, auth.userId, user, field);
     }
-    const conversation = await insertGroup(deps, body.name, body.picture_url ?? null, ids.length + 1);
-    await insertMembers(deps, [
-      newMember(deps, conversation, auth.userId, "admin", 0),
-      ...ids.map((id, i) => newMember(deps, conversation, id, "member", i + 1)),
-    ]);
-    await changed(auth, conversation._id, "created", null);
-    return c.json(await present(auth, conversation._id), 201);
+    const id = await createGroup(deps, auth, {
+      name: body.name,
+      picture_url: body.picture_url ?? null,
+      participants: ids,
+    });
+    return c.json(await present(auth, id), 201);
   });
 
   app.openapi(r.updateGroup, async (c) => {
@@ -83,9 +73,11 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
         otherOf(deps, "one_to_one", members, auth.userId),
       );
     }
-    await updateGroup(deps, conversation._id, body);
     const renamed = body.name !== undefined || body.picture_url !== undefined;
-    await changed(auth, conversation._id, renamed ? "renamed" : "timer_changed", null);
+    await changeSetting(deps, auth, conversation, {
+      reason: renamed ? "renamed" : "timer_changed",
+      set: body,
+    });
     return c.json(await present(auth, conversation._id), 200);
   });
 
@@ -125,8 +117,8 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     const member = await findMember(deps, conversation._id, target);
     if (!member) throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
     if (member.role !== "admin") {
-      await setRole(deps, member._id, "admin");
-      await changed(auth, conversation._id, "admin_added", target);
+      const named = { _id: member._id, user_id: target, role: "admin" as const };
+      await changeSetting(deps, auth, conversation, { reason: "admin_added", member: named });
     }
     return c.json(await present(auth, conversation._id), 200);
   });
@@ -141,10 +133,10 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
     if (!member) throw new AppError("NOT_FOUND", "Not a member of this group", { user_id: "not a member" });
     if (!self && !outranks(me, member)) throw junior();
     if (member.role === "admin") {
-      if (!(await demote(deps, conversation._id, member))) {
+      const stepping = { _id: member._id, user_id: target, role: "member" as const };
+      if (!(await changeSetting(deps, auth, conversation, { reason: "admin_removed", member: stepping }))) {
         throw new AppError("INVALID_STATE", "A group keeps at least one admin; promote another first");
       }
-      await changed(auth, conversation._id, "admin_removed", target);
     }
     return c.json(await present(auth, conversation._id), 200);
   });

@@ -10,15 +10,16 @@ import { findUser } from "../users/repo.js";
 import { conversationContext } from "./context.js";
 import { listMemberships, setArchived } from "./counters.js";
 import { groupRoutes } from "./groups.js";
-import { ensureDirectMembers, membersOf } from "./members.js";
+import { membersOf } from "./members.js";
 import { toConversationBodies, toConversationBody } from "./present.js";
-import { createOrGetDirect, findConversations } from "./repo.js";
+import { findConversations } from "./repo.js";
 import * as r from "./routes.js";
+import { createDirect } from "./settings.js";
 
 export function conversationRoutes(deps: Deps) {
   const app = createRouter();
   const ctx = conversationContext(deps);
-  const { limit, load, present, changed } = ctx;
+  const { limit, load, present } = ctx;
 
   app.openapi(r.createConversation, async (c) => {
     const auth = c.get("auth");
@@ -32,11 +33,9 @@ export function conversationRoutes(deps: Deps) {
     const user = await findUser(deps, other);
     if (!user) throw new AppError("USER_NOT_FOUND", undefined, { participant_id: "user not found" });
     await assertMayMessage(deps, auth.userId, user, "participant_id");
-    const { conversation, created } = await createOrGetDirect(deps, auth.userId, other);
-    await ensureDirectMembers(deps, conversation, [auth.userId, other]);
-    if (created) await changed(auth, conversation._id, "created", null);
-    else await setArchived(deps, conversation._id, auth.userId, false);
-    const body = await present(auth, conversation._id);
+    const { conversation_id, created } = await createDirect(deps, auth, other);
+    if (!created) await setArchived(deps, conversation_id, auth.userId, false);
+    const body = await present(auth, conversation_id);
     return created ? c.json(body, 201) : c.json(body, 200);
   });
 

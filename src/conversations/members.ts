@@ -144,8 +144,6 @@ export async function ensureDirectMembers(deps: Deps, conversation: Conversation
   }
 }
 
-export const insertMembers = (deps: Deps, docs: MemberDoc[]) => col(deps).insertMany(docs, { ordered: true });
-
 export const setRole = (deps: Deps, id: ObjectId, role: Role) =>
   col(deps).updateOne({ _id: id }, { $set: { role } });
 
@@ -171,13 +169,13 @@ export const JOIN_STEPS = ["join.recorded", "join.seat", "join.member", "join.an
  * Makes an admin a plain member, unless they are the group's last admin (false then). Racing
  * step-downs are repaired as departures are: the group is left with an admin either way.
  */
-export async function demote(deps: Deps, conversationId: ObjectId, member: MemberDoc) {
+export async function demote(deps: Deps, conversationId: ObjectId, memberId: ObjectId) {
   const admins = await col(deps).countDocuments(
     { conversation_id: conversationId, role: "admin" },
     { limit: 2 },
   );
   if (admins < 2) return false;
-  await col(deps).updateOne({ _id: member._id, role: "admin" }, { $set: { role: "member" } });
+  await col(deps).updateOne({ _id: memberId, role: "admin" }, { $set: { role: "member" } });
   await ensureAdmin(deps, conversationId);
   return true;
 }

@@ -75,7 +75,7 @@ export const findConversations = async (deps: Deps, ids: ObjectId[]) => {
 
 function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc>): ConversationDoc {
   const now = deps.clock.now();
-  const _id = newId();
+  const _id = fields._id ?? newId();
   return {
     _id,
     kind,
@@ -97,11 +97,11 @@ function newConversation(deps: Deps, kind: Kind, fields: Partial<ConversationDoc
  * The one 1:1 conversation of a pair. The unique pair_key makes the insert the arbiter: when both
  * people create it at the same moment, one insert wins and the other reads the winner's document.
  */
-export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
+export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId, _id = newId()) {
   const key = pairKey(a, b);
   const existing = await col(deps).findOne({ pair_key: key });
   if (existing) return { conversation: existing, created: false };
-  const doc = newConversation(deps, "one_to_one", { pair_key: key, member_count: 2, joins: 2 });
+  const doc = newConversation(deps, "one_to_one", { _id, pair_key: key, member_count: 2, joins: 2 });
   try {
     await col(deps).insertOne(doc);
     return { conversation: doc, created: true };
@@ -113,15 +113,30 @@ export async function createOrGetDirect(deps: Deps, a: ObjectId, b: ObjectId) {
   }
 }
 
-export async function insertGroup(deps: Deps, name: string, picture: string | null, members: number) {
+/** A new group under an id chosen in advance; inserted once however often this runs (the stored one is returned). */
+export async function insertGroup(
+  deps: Deps,
+  _id: ObjectId,
+  name: string,
+  picture: string | null,
+  members: number,
+) {
   const doc = newConversation(deps, "group", {
+    _id,
+    pair_key: `group:${_id.toHexString()}`,
     name,
     picture_url: picture,
     member_count: members,
     joins: members,
   });
-  await col(deps).insertOne(doc);
-  return doc;
+  try {
+    await col(deps).insertOne(doc);
+    return doc;
+  } catch (err) {
+    const stored = isDuplicateKey(err) ? await findConversation(deps, _id) : null;
+    if (!stored) throw err;
+    return stored;
+  }
 }
 
 export async function updateGroup(

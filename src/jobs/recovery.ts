@@ -1,4 +1,5 @@
 import { finishDeparture, finishJoin } from "../conversations/members.js";
+import { finishCreate, finishSetting } from "../conversations/settings.js";
 import type { Deps } from "../deps.js";
 import { finishLink } from "../linking/index.js";
 import { finishDelete } from "../messages/actions.js";
@@ -18,6 +19,8 @@ const finishers: Record<OpKind, (deps: Deps, op: OpDoc) => Promise<unknown>> = {
   open: finishOpen,
   depart: finishDeparture,
   join: finishJoin,
+  create: finishCreate,
+  setting: finishSetting,
   erase_account: finishErasure,
   link: finishLink,
 };

@@ -8,7 +8,8 @@ import { addSeconds } from "../shared/clock.js";
 /*
  * Multi-step writes that are not sends or expiry batches (those keep their own records:
  * client_message_ids, expiry_batches) record themselves here before they write: an edit, a
- * deletion for everyone, a view-once open, a departure, an account's erasure, a device's approval. What the operation
+ * deletion for everyone, a view-once open, a departure or addition, a conversation's creation or
+ * a change of its settings (src/conversations/settings.ts), an account's erasure, a device's approval. What the operation
  * decided goes in `data`; every step after is one its owner can run again without doing anything
  * twice; the record goes when the last step is done. An operation whose process died is taken
  * over by the recovery sweep (src/jobs/jobs.ts) once its lease has passed, and finished by the
@@ -19,7 +20,16 @@ import { addSeconds } from "../shared/clock.js";
 export const OP_LEASE_MS = 15_000;
 const KEEP_SECONDS = 7 * 86_400;
 
-export type OpKind = "edit" | "delete" | "open" | "depart" | "join" | "erase_account" | "link";
+export type OpKind =
+  | "edit"
+  | "delete"
+  | "open"
+  | "depart"
+  | "join"
+  | "create"
+  | "setting"
+  | "erase_account"
+  | "link";
 
 export interface OpDoc {
   /** `<kind>:<what it is about>`: one operation of a kind on one thing at a time. */
@@ -39,7 +49,7 @@ export const operations = owned<OpDoc>({
   owner: "recovery",
   holds:
     "a multi-step write under way (an edit, a deletion for everyone, a view-once open, a membership " +
-    "change, an account's erasure, a device's approval): what it decided — for an edit its ciphertext and wrapped keys, for " +
+    "change, a conversation's creation or new name, picture, timer or admin, an account's erasure, a device's approval): what it decided — for an edit its ciphertext and wrapped keys, for " +
     "an open the device's wrapped key — until it is finished (seconds, or until the recovery sweep " +
     "finishes one whose process died)",
   indexes: [{ key: { lease_until: 1 } }, { key: { user_id: 1, kind: 1 } }],

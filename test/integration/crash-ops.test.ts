@@ -1,6 +1,7 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEPART_STEPS, JOIN_STEPS } from "../../src/conversations/members.js";
+import { CREATE_STEPS, SETTING_STEPS } from "../../src/conversations/settings.js";
 import { inventory } from "../../src/inventory.js";
 import { LINK_STEPS } from "../../src/linking/index.js";
 import { DELETE_STEPS } from "../../src/messages/actions.js";
@@ -12,8 +13,8 @@ import { type Hush, linkSignature, logIn, newDeviceKey, signUp, startHush } from
 import { type Spawned, spawnServer } from "../helpers/spawned.js";
 
 /*
- * Edits, deletions for everyone, view-once opens, departures, additions and account erasures are
- * each several writes, recorded first (src/recovery/ops.ts). Each walk below kills a server at the
+ * Edits, deletions for everyone, view-once opens, departures, additions, a conversation's creation
+ * and a change of its settings, and account erasures are each several writes, recorded first (src/recovery/ops.ts). Each walk below kills a server at the
  * operation's first step boundary, in the client's own request; then starts a server on the same
  * data past the dead one's lease, whose recovery sweep takes the operation over and is killed at
  * the next boundary; and so on through every boundary, until a last server finishes it. So every
@@ -200,6 +201,90 @@ describe("every step boundary of", () => {
         body: { user_id: d.userId },
       });
       expect(again.status).toBe(409);
+    },
+    WALK_MS,
+  );
+
+  /** The `conversation_updated` entries about one conversation in a device's stream, by reason. */
+  const told = async (d: Device, id: string, reason: string) =>
+    (await entries(d)).filter(
+      (e) => e.type === "conversation_updated" && e.data.conversation_id === id && e.data.reason === reason,
+    );
+
+  it(
+    "a group's creation",
+    async () => {
+      const a = await newAccount(h);
+      const a2 = await addDevice(h, a);
+      const b = await newAccount(h);
+      const c = await newAccount(h);
+      const name = `Walk ${new ObjectId().toHexString()}`;
+      await walk(CREATE_STEPS, (url) =>
+        call(url, a, "POST", "/conversations/groups", { name, participant_ids: [b.userId, c.userId] }),
+      );
+      const made = await h.raw("conversations").find({ name }).toArray();
+      expect(made).toHaveLength(1);
+      expect(made[0]).toMatchObject({ kind: "group", member_count: 3, joins: 3 });
+      const members = await h
+        .raw("conversation_members")
+        .find({ conversation_id: made[0]!._id })
+        .sort({ rank: 1 })
+        .toArray();
+      expect(members.map((m) => [m.user_id.toHexString(), m.role])).toEqual([
+        [a.userId, "admin"],
+        [b.userId, "member"],
+        [c.userId, "member"],
+      ]);
+      const id = made[0]!._id.toHexString();
+      for (const d of [a2, b, c]) expect((await told(d, id, "created")).length).toBeGreaterThanOrEqual(1);
+      const listed = await h.req("GET", `/api/v1/conversations/${id}`, { token: c.token });
+      expect(listed.status).toBe(200);
+    },
+    WALK_MS,
+  );
+
+  it(
+    "a 1:1's creation",
+    async () => {
+      const a = await newAccount(h);
+      const b = await newAccount(h);
+      const b2 = await addDevice(h, b);
+      await walk(CREATE_STEPS, (url) => call(url, a, "POST", "/conversations", { participant_id: b.userId }));
+      const again = await h.req("POST", "/api/v1/conversations", {
+        token: a.token,
+        body: { participant_id: b.userId },
+      });
+      expect(again.status).toBe(200);
+      const id = again.body.id as string;
+      const members = await h
+        .raw("conversation_members")
+        .countDocuments({ conversation_id: new ObjectId(id) });
+      expect(members).toBe(2);
+      for (const d of [b, b2]) expect((await told(d, id, "created")).length).toBeGreaterThanOrEqual(1);
+    },
+    WALK_MS,
+  );
+
+  it(
+    "an admin stepping down (a step-down resumed after its write is not refused by its own first run)",
+    async () => {
+      const s = await scene();
+      const named = await h.req("POST", `/api/v1/conversations/${s.g}/admins`, {
+        token: s.a.token,
+        body: { user_id: s.b.userId },
+      });
+      expect(named.status).toBe(200);
+      await walk(SETTING_STEPS, (url) =>
+        call(url, s.b, "DELETE", `/conversations/${s.g}/admins/${s.b.userId}`),
+      );
+      const roles = await h
+        .raw("conversation_members")
+        .find({ conversation_id: new ObjectId(s.g) })
+        .sort({ rank: 1 })
+        .toArray();
+      expect(roles.map((m) => m.role)).toEqual(["admin", "member", "member"]);
+      for (const d of [s.a, s.a2, s.b2, s.c])
+        expect((await told(d, s.g, "admin_removed")).length).toBeGreaterThanOrEqual(1);
     },
     WALK_MS,
   );
