@@ -55,7 +55,7 @@ export const clientIds = owned<ClientIdDoc>({
   eraseAccount: (col, a) => col.deleteMany({ sender_id: a._id }),
 });
 const col = (deps: Deps) => clientIds.col(deps.store.db);
-export const sendKey = (sender: ObjectId, clientId: string | undefined, messageId: ObjectId) =>
+const sendKey = (sender: ObjectId, clientId: string | undefined, messageId: ObjectId) =>
   `${sender.toHexString()}:${clientId ?? `~${messageId.toHexString()}`}`;
 
 /** The record of a send with this id, if its claim is still live (within the retry window). */
