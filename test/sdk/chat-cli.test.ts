@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { startSmtp } from "../helpers/smtp.js";
+import { spawnServer } from "../helpers/spawned.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const run = promisify(execFile);
@@ -63,5 +65,40 @@ describe("npm run chat, before any server", () => {
       HUSH_SERVER: "localhost:8000",
     });
     expect(bad.stdout).toContain("error: not a server address: localhost:8000");
+  });
+});
+
+describe("npm run chat against a production server", () => {
+  it("a refused sign-up says how long to wait (Retry-After)", async () => {
+    const smtp = await startSmtp();
+    const server = await spawnServer({
+      NODE_ENV: "production",
+      JWT_SECRET: "x".repeat(32),
+      SMTP_URL: smtp.url,
+    });
+    try {
+      const lines = [];
+      // Sign-up's budget is 3 per 15 minutes per address; each start here spends one (no code is typed).
+      for (let i = 0; i < 4; i++) {
+        const name = `u${i}${Date.now()}`;
+        const args = [
+          "--dir",
+          join(scratch, name),
+          "--server",
+          server.url,
+          "signup",
+          `${name}@example.com`,
+          name,
+        ];
+        lines.push((await chat(args)).stdout.trim().split("\n").at(-1));
+      }
+      expect(lines.slice(0, 3)).toEqual(Array(3).fill("error: no code given"));
+      expect(lines[3]).toMatch(
+        /^error: signup: 429 RATE_LIMITED .* \(try again in (\d+ min( \d+ s)?|\d+ s)\)$/,
+      );
+    } finally {
+      await server.stop();
+      await smtp.close();
+    }
   });
 });
