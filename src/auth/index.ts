@@ -23,7 +23,7 @@ import { createRouter } from "../shared/openapi.js";
 import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, deleteAccount, findByEmail, loadUser } from "../users/repo.js";
-import { budgets, startCosts } from "./budgets.js";
+import { budgetScale, startCosts, verifyCosts } from "./budgets.js";
 import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, signupInvite, startOtp } from "./otp-flow.js";
 import * as r from "./routes.js";
 
@@ -32,6 +32,8 @@ const ipOf = (c: Context<AppEnv>) => ipBucket(c.get("clientIp"));
 
 export function authRoutes(deps: Deps) {
   const app = createRouter();
+  /** The caller's budgets: production's, or generous ones in development on loopback. */
+  const scaleOf = (c: Context<AppEnv>) => budgetScale(deps.config.NODE_ENV, c.get("clientIp"));
   /**
    * A login or sign-up registers the device it comes from; a reinstall's old prekeys go, and
    * whoever encrypts to that device is told its identity key changed.
@@ -69,14 +71,14 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.signup, async (c) => {
     const { email, invite_code } = c.req.valid("json");
     const invite = await admitSignup(deps, email, invite_code, ipOf(c));
-    await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c)));
+    await deps.limiter.enforceAll(c, startCosts("signup", email, ipOf(c), scaleOf(c)));
     const started = await startOtp(deps, email, "signup", invite);
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
 
   app.openapi(r.login, async (c) => {
     const { email } = c.req.valid("json");
-    await deps.limiter.enforceAll(c, startCosts("login", email, ipOf(c)));
+    await deps.limiter.enforceAll(c, startCosts("login", email, ipOf(c), scaleOf(c)));
     const started = await startOtp(deps, email, "login");
     return c.json({ ...started, message: `OTP sent successfully to ${email}` }, 200);
   });
@@ -85,17 +87,17 @@ export function authRoutes(deps: Deps) {
     const { email, purpose } = c.req.valid("json");
     const invite =
       purpose === "signup" ? admitResend(deps, email, await signupInvite(deps, { email })) : null;
-    await deps.limiter.enforceAll(c, startCosts(purpose, email, ipOf(c)));
+    await deps.limiter.enforceAll(c, startCosts(purpose, email, ipOf(c), scaleOf(c)));
     const started = await startOtp(deps, email, purpose, invite);
     return c.json({ ...started, message: `OTP resent successfully to ${email}` }, 200);
   });
 
   app.openapi(r.verify, async (c) => {
     const body = c.req.valid("json");
-    await deps.limiter.enforce(c, budgets.verifyIp, ipOf(c));
+    await deps.limiter.enforceAll(c, verifyCosts(ipOf(c), scaleOf(c)));
     const { session } = await checkOtp(
       deps,
-      { sessionId: body.session_id, code: body.otp, ip: ipOf(c) },
+      { sessionId: body.session_id, code: body.otp, ip: ipOf(c), scale: scaleOf(c) },
       c,
       (s) => {
         if (s.purpose === "login" && !body.device_info) {

@@ -126,6 +126,8 @@ export interface Guess {
   code: string;
   /** The caller's per-IP budget key, for the address's per-IP share of guesses. */
   ip: string;
+  /** How many times the real budgets the caller gets (budgetScale). */
+  scale: number;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function checkOtp(
   const session = await sessions.findOne({ _id });
   if (!live(session, now)) throw spent();
   precheck(session); // request errors must not cost an attempt
-  await deps.limiter.enforceAll(sink, guessCosts(session.email, guess.ip));
+  await deps.limiter.enforceAll(sink, guessCosts(session.email, guess.ip, guess.scale));
 
   const counted = await sessions.findOneAndUpdate(
     { _id },

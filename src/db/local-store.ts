@@ -60,8 +60,16 @@ function storeSources(dir = storeDir, prefix = ""): string[] {
   return files.sort();
 }
 
-export function storeBinaryPath(): string {
+/**
+ * How the store is built: FerretDB's PostgreSQL backend left out (Hush only ever runs its SQLite one),
+ * paths and symbol tables stripped. docs/performance.md, "Building the local store", has the
+ * before/after figures. Part of the binary's hash, so a change here builds a new binary.
+ */
+export const STORE_BUILD_FLAGS = ["-tags=ferretdb_no_postgresql", "-trimpath", "-ldflags=-s -w"];
+
+export function storeBinaryPath(flags: readonly string[] = STORE_BUILD_FLAGS): string {
   const hash = createHash("sha256");
+  hash.update(`${flags.join("\0")}\0`);
   for (const f of storeSources()) {
     hash.update(`${f}\0`);
     hash.update(readFileSync(join(storeDir, f)));
@@ -72,14 +80,30 @@ export function storeBinaryPath(): string {
 export function ensureStoreBinary(log: (msg: string) => void = () => {}): string {
   const bin = storeBinaryPath();
   if (existsSync(bin)) return bin;
+  log(
+    "building the local store (FerretDB) into .cache/, once: about 3 minutes on 2 cores; " +
+      "go names each package as it compiles it",
+  );
+  buildStore(bin, STORE_BUILD_FLAGS, log);
+  log(`local store built: ${bin}`);
+  return bin;
+}
+
+/** Builds the store into `bin` with `go build` and these flags (bench/store-build.ts compares flags). */
+export function buildStore(
+  bin: string,
+  flags: readonly string[],
+  log: (msg: string) => void = () => {},
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   mkdirSync(dirname(bin), { recursive: true });
-  log(`building the local store (FerretDB) into ${bin}; the first build takes a few minutes`);
   // A scratch copy per build, so that concurrent builds (test workers, scripts) never share files;
   // the binary appears under its final name only once complete.
   const work = mkdtempSync(join(dirname(bin), "store-build-"));
   try {
     cpSync(storeDir, work, { recursive: true });
-    execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit" });
+    log("store build: go mod vendor (downloads FerretDB and its modules the first time)");
+    execFileSync("go", ["mod", "vendor"], { cwd: work, stdio: "inherit", env });
     for (const [file, pkg] of Object.entries(added))
       copyFileSync(join(work, patchDir, file), join(work, pkg, file));
     for (const [patch, pkg] of Object.entries(patches)) {
@@ -88,16 +112,21 @@ export function ensureStoreBinary(log: (msg: string) => void = () => {}): string
       execFileSync("git", ["apply", join(work, patchDir, patch)], {
         cwd: join(work, pkg),
         stdio: "inherit",
-        env: { ...process.env, GIT_CEILING_DIRECTORIES: work },
+        env: { ...env, GIT_CEILING_DIRECTORIES: work },
       });
     }
+    log("store build: go build (modernc.org/sqlite takes most of the time)");
     const tmp = `${bin}.${process.pid}.tmp`;
-    execFileSync("go", ["build", "-mod=vendor", "-o", tmp, "."], { cwd: work, stdio: "inherit" });
+    // -v: go prints each package as it compiles it, so a long first build is never silent.
+    execFileSync("go", ["build", "-v", "-mod=vendor", ...flags, "-o", tmp, "."], {
+      cwd: work,
+      stdio: "inherit",
+      env,
+    });
     renameSync(tmp, bin);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  return bin;
 }
 
 export async function freePort(): Promise<number> {

@@ -21,7 +21,11 @@ export interface Verdict {
   limit: number;
   /** Hits left now, the previous window's weight included. */
   remaining: number;
-  /** End of the current counting window (hits then start to fade over the next one). */
+  /**
+   * When the caller may count on one more hit: the end of the current counting window (hits then
+   * start to fade over the next one) while allowed; once refused, the moment Retry-After names,
+   * which the previous window's weight can put past the window's end.
+   */
   resetAt: Date;
   /** Seconds until one more hit would be allowed; 0 when this one was. */
   retryAfter: number;
@@ -89,14 +93,15 @@ export function createRateLimiter(col: Collection<CounterDoc>, clock: Clock) {
     const take = () => col.updateOne({ _id: id }, { $inc: { n: -1 } }).then(() => {});
     const { allowed, remaining } = slidingWindow(rule.limit, elapsed, counted, prev);
     if (!allowed) await take();
+    const retryAfter = allowed
+      ? 0
+      : Math.max(1, Math.ceil((waitFraction(rule.limit, elapsed, counted, prev) * size) / 1000));
     return {
       allowed,
       limit: rule.limit,
       remaining,
-      resetAt: new Date((window + 1) * size),
-      retryAfter: allowed
-        ? 0
-        : Math.max(1, Math.ceil((waitFraction(rule.limit, elapsed, counted, prev) * size) / 1000)),
+      resetAt: allowed ? new Date((window + 1) * size) : new Date(now + retryAfter * 1000),
+      retryAfter,
       refund: allowed ? take : async () => {},
     };
   }
@@ -116,9 +121,15 @@ export function createRateLimiter(col: Collection<CounterDoc>, clock: Clock) {
     const shown = verdicts
       .filter((_, i) => hits[i]![0].scope !== "target")
       .sort((a, b) => a.remaining - b.remaining)[0];
-    const retry = Math.max(...verdicts.map((v) => v.retryAfter));
+    // The longest wait decides, and X-RateLimit-Reset names the same moment as Retry-After.
+    const longest = verdicts.reduce((a, b) => (b.retryAfter > a.retryAfter ? b : a));
+    const retry = longest.retryAfter;
     const headers = shown
-      ? rateHeaders(refused ? { ...shown, allowed: false, remaining: 0, retryAfter: retry } : shown)
+      ? rateHeaders(
+          refused
+            ? { ...shown, allowed: false, remaining: 0, retryAfter: retry, resetAt: longest.resetAt }
+            : shown,
+        )
       : {};
     for (const [k, v] of Object.entries(headers)) sink.header(k, v);
     if (refused) {

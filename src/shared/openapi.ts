@@ -99,7 +99,10 @@ const requestId: Record<string, HeaderDef> = {
 const limits: Record<string, HeaderDef> = {
   "X-RateLimit-Limit": { description: "Requests allowed in the current window", ...integer(0) },
   "X-RateLimit-Remaining": { description: "Requests left in the current window", ...integer(0) },
-  "X-RateLimit-Reset": { description: "When the current window ends, in Unix seconds", ...integer(0) },
+  "X-RateLimit-Reset": {
+    description: "When the current window ends, in Unix seconds; on a 429, the moment Retry-After names",
+    ...integer(0),
+  },
 };
 const retryAfter: Record<string, HeaderDef> = {
   "Retry-After": { description: "Seconds to wait before retrying", ...integer(1) },

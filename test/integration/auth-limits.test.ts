@@ -41,6 +41,20 @@ describe("per-IP limits (HABIBTI's table, Echo's headers)", () => {
     expect((await post("signup", { email: uniqueEmail() }, ip)).status).toBe(200);
   });
 
+  it("a 429's X-RateLimit-Reset names the moment Retry-After does, even past the window's end", async () => {
+    const ip = freshIp();
+    // Half way through a window: the wait runs into the next one, where these hits still weigh.
+    const window = 900_000;
+    const now = h.clock.now().getTime();
+    h.clock.advance((window - (now % window) + window / 2) / 1000);
+    for (let i = 0; i < 3; i++) expect((await post("signup", { email: uniqueEmail() }, ip)).status).toBe(200);
+    const limited = await post("signup", { email: uniqueEmail() }, ip);
+    expect(limited.status).toBe(429);
+    const at = h.clock.now().getTime();
+    expect(retryAfter(limited) * 1000).toBeGreaterThan(window / 2); // past this window's end
+    expect(Number(limited.headers.get("x-ratelimit-reset"))).toBe(Math.ceil(at / 1000) + retryAfter(limited));
+  });
+
   it("sign-up limit holds under a burst: exactly 3 of 10 concurrent requests pass", async () => {
     const ip = freshIp();
     const answers = await Promise.all(

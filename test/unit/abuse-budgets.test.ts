@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { budgets } from "../../src/auth/budgets.js";
+import { budgetScale, budgets, DEVELOPMENT_SCALE, startCosts } from "../../src/auth/budgets.js";
 import { OTP_ATTEMPTS } from "../../src/auth/otp.js";
 import { waitFraction } from "../../src/limits/ratelimit.js";
 
@@ -34,5 +34,25 @@ describe("docs/abuse.md's arithmetic", () => {
     expect(blocks(budgets.guessDay.limit, budgets.guessShare.limit)).toBeGreaterThanOrEqual(4);
     expect(blocks(budgets.mailDay.limit, budgets.mailShareDay.limit)).toBeGreaterThanOrEqual(4);
     expect(doc).toContain("from 4 or more address blocks");
+  });
+});
+
+describe("development budgets", () => {
+  it("are generous only for loopback callers of a development server", () => {
+    for (const ip of ["127.0.0.1", "127.8.9.10", "::1"])
+      expect(budgetScale("development", ip)).toBe(DEVELOPMENT_SCALE);
+    for (const ip of ["10.0.0.1", "192.168.1.2", "203.0.113.9", "2001:db8::1", "::"])
+      expect(budgetScale("development", ip)).toBe(1);
+    for (const env of ["production", "test"] as const)
+      for (const ip of ["127.0.0.1", "::1"]) expect(budgetScale(env, ip)).toBe(1);
+  });
+
+  it("scale every budget of the flow by the same factor and keep the counters (same rule names)", () => {
+    const real = startCosts("signup", "a@example.com", "127.0.0.1", 1);
+    const dev = startCosts("signup", "a@example.com", "127.0.0.1", DEVELOPMENT_SCALE);
+    expect(dev.map(([r, k]) => [r.name, r.limit / DEVELOPMENT_SCALE, k])).toEqual(
+      real.map(([r, k]) => [r.name, r.limit, k]),
+    );
+    expect(real[0]![0]).toBe(budgets.signupIp);
   });
 });

@@ -1,20 +1,24 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { FileStore, HushClient, type ReceivedMessage } from "../node.js";
+import { chatFetch, rememberServer, serverFor } from "./server.js";
 
 /*
  * A command-line chat on the SDK. Lines in, lines out, so a person can use it in a terminal and a
- * program (a test) can drive it through stdin/stdout:
- *
- *   npm run chat -- [--server URL] [--dir DIR] signup EMAIL USERNAME [--device ID]
- *   npm run chat -- [--server URL] [--dir DIR] login EMAIL [--device ID]
- *   npm run chat -- [--server URL] [--dir DIR]                 (the device kept in DIR)
- *
- * Then: /list, /open USERNAME, any text (sent to the open conversation), /file PATH,
- * /save [MESSAGE_ID|last] DIR, /typing, /history, /safety USERNAME, /devices,
- * /approve DEVICE_ID CODE, /logout, /quit.
+ * program (a test) can drive it through stdin/stdout. USAGE below says how to start it.
  */
+
+const USAGE = `usage: npm run chat -- [--server URL] [--dir DIR] [COMMAND]
+
+  signup EMAIL USERNAME [--device ID] [--name "FULL NAME"]   a new account, this device its first
+  login EMAIL [--device ID]                                  this device on an existing account
+  (no command)                                               the device kept in DIR
+
+  --dir DIR      the device's folder: its keys, session and server (default .hush/default)
+  --server URL   the Hush server; else HUSH_SERVER, else the server DIR was set up with,
+                 else http://localhost:$PORT (PORT defaults to 8000, as for npm start)
+  --help         this text`;
 
 const HELP =
   "commands: /list, /open USERNAME, TEXT, /file PATH, /save [ID|last] DIR, /typing, /history, /safety USERNAME, /devices, /approve DEVICE_ID CODE, /logout, /quit";
@@ -24,7 +28,8 @@ function parseArgs(argv: string[]) {
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a.startsWith("--")) flags[a.slice(2)] = argv[++i] ?? "";
+    if (a === "--help" || a === "-h") flags.help = "yes";
+    else if (a.startsWith("--")) flags[a.slice(2)] = argv[++i] ?? "";
     else rest.push(a);
   }
   return { flags, rest };
@@ -34,10 +39,24 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/** Set once the server is known: a refused rate limit's error line then says how long to wait. */
+let describe = (e: unknown) => (e as Error).message;
+
 async function main() {
   const { flags, rest } = parseArgs(process.argv.slice(2));
-  const baseUrl = (flags.server ?? process.env.HUSH_SERVER ?? "http://localhost:8000").replace(/\/$/, "");
-  const dir = flags.dir ?? ".hush/default";
+  const [command, email, username] = rest;
+  const known = command === undefined || (command === "signup" && username) || (command === "login" && email);
+  if (flags.help || !known) {
+    out(USAGE);
+    return process.exit(flags.help ? 0 : 2);
+  }
+  const dir = flags.dir || ".hush/default";
+  // Resuming reads the folder; it never creates one.
+  if (command === undefined && !existsSync(join(dir, "device.json")))
+    throw new Error(`no device in ${dir}: sign up or log in first (npm run chat -- --help)`);
+  const baseUrl = serverFor(flags.server, process.env, dir);
+  const http = chatFetch(baseUrl);
+  describe = http.describe;
   const store = new FileStore(dir);
   const lines = createInterface({ input: process.stdin, terminal: false });
   const queue: string[] = [];
@@ -65,9 +84,9 @@ async function main() {
     return line.trim();
   };
 
-  const [command, email, username] = rest;
   const common = {
     baseUrl,
+    fetch: http.fetch,
     store,
     deviceId: flags.device ?? "cli",
     deviceName: flags.device ?? "Command line",
@@ -76,13 +95,10 @@ async function main() {
   if (command === "signup" && email && username)
     client = await HushClient.signUp({ ...common, email, username, fullName: flags.name ?? username, code });
   else if (command === "login" && email) client = await HushClient.logIn({ ...common, email, code });
-  else if (command === undefined) client = await HushClient.resume({ baseUrl, store });
-  else
-    throw new Error(
-      "usage: chat [--server URL] [--dir DIR] [signup EMAIL USERNAME | login EMAIL] [--device ID]",
-    );
+  else client = await HushClient.resume({ baseUrl, fetch: http.fetch, store });
   if (!client) throw new Error(`no device in ${dir}: sign up or log in first`);
   const me = client;
+  rememberServer(dir, baseUrl);
 
   const names = new Map<string, string>();
   const nameOf = (userId: string | null) => (userId ? (names.get(userId) ?? userId) : "(deleted account)");
@@ -105,7 +121,9 @@ async function main() {
     if (!names.has(m.senderId ?? "")) await learn().catch(() => {});
     received.push(m);
     show(m);
-    if (!m.outgoing && open?.id === m.conversationId) me.markRead(m.id);
+    // The SDK sends the delivery receipt once every "message" handler has returned: reading it now
+    // would put "read" on the wire, and on the sender's screen, before "delivered".
+    if (!m.outgoing && open?.id === m.conversationId) setImmediate(() => me.markRead(m.id));
   });
   me.on("edited", (m) => show(m, " (edited)"));
   me.on("deleted", (d) => out(`deleted ${d.messageId}`));
@@ -248,7 +266,7 @@ async function main() {
     try {
       await handle(line);
     } catch (e) {
-      out(`error: ${(e as Error).message}`);
+      out(`error: ${describe(e)}`);
     }
   }
   me.disconnect();
@@ -256,6 +274,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  out(`error: ${(e as Error).message}`);
+  out(`error: ${describe(e)}`);
   process.exit(1);
 });

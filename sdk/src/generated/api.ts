@@ -2306,7 +2306,7 @@ export interface components {
         "X-RateLimit-Limit": number;
         /** @description Requests left in the current window */
         "X-RateLimit-Remaining": number;
-        /** @description When the current window ends, in Unix seconds */
+        /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names */
         "X-RateLimit-Reset": number;
         /** @description Seconds to wait before retrying */
         "Retry-After": number;
@@ -2495,7 +2495,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2511,7 +2511,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2527,7 +2527,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2543,7 +2543,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2573,7 +2573,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2589,7 +2589,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -2635,7 +2635,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2651,7 +2651,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2667,7 +2667,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2697,7 +2697,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2713,7 +2713,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -2759,7 +2759,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2775,7 +2775,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2791,7 +2791,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2807,7 +2807,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2837,7 +2837,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2853,7 +2853,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -2899,7 +2899,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2915,7 +2915,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2931,7 +2931,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2947,7 +2947,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2963,7 +2963,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2993,7 +2993,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3009,7 +3009,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -3765,7 +3765,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3781,7 +3781,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3811,7 +3811,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3827,7 +3827,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -3870,7 +3870,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3886,7 +3886,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3902,7 +3902,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3932,7 +3932,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3948,7 +3948,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -4779,7 +4779,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4795,7 +4795,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4811,7 +4811,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4827,7 +4827,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4843,7 +4843,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4873,7 +4873,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4889,7 +4889,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -5019,7 +5019,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5035,7 +5035,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5051,7 +5051,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5067,7 +5067,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5083,7 +5083,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5099,7 +5099,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5129,7 +5129,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5145,7 +5145,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -5737,7 +5737,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5753,7 +5753,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5783,7 +5783,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5799,7 +5799,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -5858,7 +5858,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5874,7 +5874,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5890,7 +5890,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5906,7 +5906,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5922,7 +5922,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5938,7 +5938,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5968,7 +5968,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5984,7 +5984,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6027,7 +6027,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6043,7 +6043,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6059,7 +6059,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6089,7 +6089,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6105,7 +6105,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6146,7 +6146,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6162,7 +6162,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6178,7 +6178,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6194,7 +6194,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6210,7 +6210,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6240,7 +6240,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6256,7 +6256,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6304,7 +6304,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6320,7 +6320,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6336,7 +6336,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6352,7 +6352,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6368,7 +6368,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6384,7 +6384,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6400,7 +6400,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6430,7 +6430,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6446,7 +6446,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6489,7 +6489,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6505,7 +6505,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6521,7 +6521,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6551,7 +6551,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6567,7 +6567,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6613,7 +6613,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6629,7 +6629,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6645,7 +6645,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6661,7 +6661,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6677,7 +6677,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6693,7 +6693,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6723,7 +6723,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6739,7 +6739,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6787,7 +6787,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6803,7 +6803,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6819,7 +6819,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6835,7 +6835,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6851,7 +6851,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6867,7 +6867,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6883,7 +6883,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6913,7 +6913,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6929,7 +6929,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -6971,7 +6971,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -6987,7 +6987,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7003,7 +7003,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7019,7 +7019,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7035,7 +7035,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7051,7 +7051,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7067,7 +7067,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7097,7 +7097,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7113,7 +7113,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -7161,7 +7161,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7177,7 +7177,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7193,7 +7193,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7209,7 +7209,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7225,7 +7225,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7241,7 +7241,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7257,7 +7257,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7287,7 +7287,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7303,7 +7303,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -7347,7 +7347,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7363,7 +7363,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7379,7 +7379,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7395,7 +7395,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7411,7 +7411,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7427,7 +7427,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7443,7 +7443,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7473,7 +7473,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7489,7 +7489,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -7530,7 +7530,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7546,7 +7546,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7562,7 +7562,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7578,7 +7578,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7594,7 +7594,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7610,7 +7610,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7640,7 +7640,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7656,7 +7656,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
@@ -7715,7 +7715,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7731,7 +7731,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7747,7 +7747,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7763,7 +7763,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7779,7 +7779,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7795,7 +7795,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7811,7 +7811,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7827,7 +7827,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7857,7 +7857,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -7873,7 +7873,7 @@ export interface operations {
                     "X-RateLimit-Limit"?: number;
                     /** @description Requests left in the current window; present when the limiter counted the request */
                     "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
                     "X-RateLimit-Reset"?: number;
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
