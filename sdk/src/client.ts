@@ -8,14 +8,13 @@ import {
   randomBytes,
   randomKey,
   sealMessage,
-  unwrapKey,
-  wrapKey,
 } from "./crypto.js";
 import { Directory } from "./directory.js";
 import { Emitter, type Envelope, type ReceivedMessage } from "./events.js";
 import { type Api, apiClient, authedFetch, type Fetch, HushError, ok, Tokens } from "./http.js";
 import { fingerprint, sameFingerprint, signLink } from "./linking.js";
 import { replenishPrekeys } from "./prekeys.js";
+import { SessionError, Sessions } from "./sessions.js";
 import {
   type AccountRecord,
   type ClientStore,
@@ -34,6 +33,8 @@ export interface ClientOptions {
   fetch?: Fetch;
   /** How to open the socket (default: the `ws` package). */
   socket?: SocketFactory;
+  /** The clock (ms) for how long skipped message keys are kept; tests pass a fake one. */
+  now?: () => number;
 }
 
 export interface SendOptions {
@@ -67,6 +68,8 @@ export class HushClient extends Emitter {
   private stream: DeviceStream | null = null;
   private replenishing: Promise<number> | null = null;
   private readonly identity: IdentityKeyPair;
+  /** The PQXDH + Double Ratchet sessions with every device this one talks to. */
+  readonly sessions: Sessions;
 
   private constructor(
     private readonly o: ClientOptions,
@@ -77,6 +80,14 @@ export class HushClient extends Emitter {
     this.identity = { secretKey: unb64(device.secretKey), publicKey: unb64(device.publicKey) };
     this.fetch = authedFetch(tokens, o.fetch ?? ((r) => globalThis.fetch(r)));
     this.api = apiClient(o.baseUrl, this.fetch);
+    this.sessions = new Sessions({
+      api: this.api,
+      store: o.store,
+      identity: this.identity,
+      userId: device.userId,
+      deviceId: device.deviceId,
+      now: o.now ?? Date.now,
+    });
     this.directory = new Directory(
       this.api,
       o.store,
@@ -254,7 +265,9 @@ export class HushClient extends Emitter {
   /** Publishes the signed prekey once and tops up one-time prekeys when the server runs low. */
   replenishPrekeys(): Promise<number> {
     // One at a time: two concurrent top-ups would hand out the same key ids.
-    this.replenishing ??= replenishPrekeys(this.api, this.o.store, this.identity)
+    // In the sessions' queue: a first message deletes the one-time secret it used from the same record.
+    this.replenishing ??= this.sessions
+      .exclusive(() => replenishPrekeys(this.api, this.o.store, this.identity))
       .then((added) => {
         this.stats.prekeysUploaded += added;
         return added;
@@ -287,6 +300,7 @@ export class HushClient extends Emitter {
         }
       },
       apply: (entry) => this.apply(entry),
+      stored: (position) => this.sessions.released(position),
       frame: (frame) => {
         if (frame.type === "typing_indicator") void this.emit("typing", frame.data);
         else if (frame.type === "user_status") void this.emit("presence", frame.data);
@@ -329,7 +343,7 @@ export class HushClient extends Emitter {
     switch (entry.type) {
       case "new_message":
       case "message_edited": {
-        const message = await this.decrypt(entry.data.message);
+        const message = await this.decrypt(entry.data.message, undefined, { position: entry.position });
         if (!message) return;
         await this.emit(entry.type === "new_message" ? "message" : "edited", message);
         // A receipt to the sender (and an acknowledgement of this entry).
@@ -403,8 +417,17 @@ export class HushClient extends Emitter {
 
   // ---- decrypting ---------------------------------------------------------------------------
 
-  /** Decrypts a message as the server gives it to this device (its own wrapped key only). */
-  async decrypt(m: MessageEvent | Message, wrapped?: string): Promise<ReceivedMessage | null> {
+  /**
+   * Decrypts a message as the server gives it to this device (its own wrapped key only), which
+   * uses that message's key up: it opens once. `position`: the stream position it came at (its
+   * key is kept until that is stored); `peek`: open without using anything up, and report nothing
+   * (history: a message already read does not open again, by design).
+   */
+  async decrypt(
+    m: MessageEvent | Message,
+    wrapped?: string,
+    o: { position?: number; peek?: boolean } = {},
+  ): Promise<ReceivedMessage | null> {
     const base: ReceivedMessage = {
       id: m.id,
       conversationId: m.conversation_id,
@@ -425,7 +448,7 @@ export class HushClient extends Emitter {
     const mine = m.recipient_keys.find((k) => k.user_id === this.userId && k.device_id === this.deviceId);
     const encryptedKey = wrapped ?? mine?.encrypted_key;
     if (!encryptedKey) {
-      if (m.metadata.view_once) return base;
+      if (m.metadata.view_once || o.peek) return base;
       await this.emit("undecryptable", {
         messageId: m.id,
         conversationId: m.conversation_id,
@@ -434,15 +457,22 @@ export class HushClient extends Emitter {
       return null;
     }
     try {
-      const key = unwrapKey(this.identity, encryptedKey, this.userId, this.deviceId);
-      const senderKey =
-        m.sender_id && m.sender_device_id
-          ? await this.directory.identityOf(m.sender_id, m.sender_device_id)
-          : undefined;
+      if (!m.sender_id || !m.sender_device_id) throw new Error("the message names no sending device");
+      const senderKey = await this.directory.identityOf(m.sender_id, m.sender_device_id);
+      const key = await this.sessions.unwrap(
+        { userId: m.sender_id, deviceId: m.sender_device_id, identityKey: senderKey },
+        encryptedKey,
+        o,
+      );
       const { body, verified } = openMessage(key, m.conversation_id, m.encrypted_content, senderKey);
       const envelope = JSON.parse(fromUtf8(body)) as Envelope;
       return { ...base, text: envelope.text, attachments: envelope.attachments ?? [], verified };
     } catch (e) {
+      if (o.peek) return base;
+      // Already read (a delivery again after the position was stored, a replay): nothing to show.
+      if (e instanceof SessionError && e.kind === "duplicate") return null;
+      // This device sent it: it keeps no key for its own messages (forward secrecy).
+      if (e instanceof SessionError && e.kind === "own_copy") return base;
       await this.emit("undecryptable", {
         messageId: m.id,
         conversationId: m.conversation_id,
@@ -517,7 +547,7 @@ export class HushClient extends Emitter {
           conversation_id: conversationId,
           encrypted_content: content,
           content_type: o.contentType ?? (attachments.length ? "file" : "text"),
-          recipient_keys: recipientKeys(key),
+          recipient_keys: await recipientKeys(key),
           client_message_id: clientMessageId,
           is_ephemeral: o.ttlSeconds !== undefined,
           view_once: o.viewOnce ?? false,
@@ -536,7 +566,7 @@ export class HushClient extends Emitter {
     return this.withDevices(conversationId, async (recipientKeys) =>
       this.api.PUT("/api/v1/messages/{message_id}", {
         params: { path: { message_id: messageId } },
-        body: { encrypted_content: content, recipient_keys: recipientKeys(key) },
+        body: { encrypted_content: content, recipient_keys: await recipientKeys(key) },
       }),
     );
   }
@@ -557,18 +587,17 @@ export class HushClient extends Emitter {
     call: (
       recipientKeys: (
         key: Uint8Array,
-      ) => { user_id: string; device_id: string; encrypted_key: string; registration_id?: number }[],
+      ) => Promise<{ user_id: string; device_id: string; encrypted_key: string; registration_id?: number }[]>,
     ) => Promise<{ data?: T; error?: unknown; response: Response }>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const devices = await this.directory.devicesOf(conversationId, attempt > 1);
-      const res = await call((key) =>
-        devices.map((d) => ({
-          user_id: d.user_id,
-          device_id: d.device_id,
-          encrypted_key: wrapKey(key, d.identity_key, d.user_id, d.device_id),
-          ...(d.registration_id !== null ? { registration_id: d.registration_id } : {}),
-        })),
+      // One ratchet message per device, the sessions stored before the request leaves.
+      const res = await call(async (key) =>
+        (await this.sessions.wrap(devices, key)).map((k, i) => {
+          const registration = devices[i]!.registration_id;
+          return { ...k, ...(registration !== null ? { registration_id: registration } : {}) };
+        }),
       );
       const code = (res.error as { code?: string } | undefined)?.code;
       if (res.data === undefined && code && RETRIED.has(code) && attempt < SEND_ATTEMPTS) {
@@ -609,7 +638,11 @@ export class HushClient extends Emitter {
     );
   }
 
-  /** A page of history, decrypted (newest first, as the server pages it). */
+  /**
+   * A page of history (newest first, as the server pages it). Forward secrecy: a message this
+   * device has already read does not open again (its key is gone), so it comes back with `text`
+   * null; an app keeps what it showed. Messages not yet read open without being used up.
+   */
   async history(conversationId: string, limit = 50): Promise<ReceivedMessage[]> {
     const page = ok(
       "history",
@@ -619,7 +652,7 @@ export class HushClient extends Emitter {
     );
     const out: ReceivedMessage[] = [];
     for (const m of page.messages) {
-      const d = await this.decrypt(m);
+      const d = await this.decrypt(m, undefined, { peek: true });
       if (d) out.push(d);
     }
     return out;

@@ -45,8 +45,12 @@ export interface PrekeyRecord {
   registrationId: number;
   nextKeyId: number;
   signed: { keyId: number; secretKey: string } | null;
-  /** One-time prekeys' secrets by key id, until claimed ones are used (never, in this scheme) or pruned. */
+  /** One-time prekeys' secrets by key id, deleted when a first message uses one. */
   oneTime: Record<string, string>;
+  /** One-time ML-KEM-1024 prekeys' 64-byte keygen seeds by key id, deleted when used. */
+  kem?: Record<string, string>;
+  /** The last-resort KEM prekey (handed out when no one-time one is left): kept. */
+  kemLastResort?: { keyId: number; seed: string } | null;
 }
 /**
  * The account key as this device knows it: its public half (from sign-up, or the server's word at
@@ -66,4 +70,5 @@ export const keys = {
   prekeys: "prekeys",
   pins: "pins",
   position: "stream_position",
+  sessions: "sessions",
 } as const;

@@ -31,6 +31,8 @@ export interface StreamOptions {
   renew(): Promise<boolean>;
   /** Applies one entry; the position is stored and acknowledged only after it resolves. */
   apply(entry: StreamEntry): Promise<void>;
+  /** The position is stored: what was kept only until then (message keys) may go. */
+  stored?(position: number): Promise<void>;
   /** Every frame that is not a stream entry (receipts of sends, typing, presence, errors...). */
   frame(frame: ServerFrame): void;
   ended(code: number, reason: string): void;
@@ -207,6 +209,7 @@ export class DeviceStream {
           await this.o.apply(entry).catch(() => {});
           this.position = entry.position;
           await this.o.store.set(keys.position, this.position);
+          await this.o.stored?.(this.position).catch(() => {});
         }
       } finally {
         this.draining = false;

@@ -45,9 +45,9 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     const alice = track(await account(h, { store: memory(), tag: "alice" }));
     const bob = track(await account(h, { store: memory(), tag: "bob" }));
     const bobLaptop = track(await device(h, bob, "laptop", memory()));
-    expect(alice.stats.prekeysUploaded).toBe(200);
+    expect(alice.stats.prekeysUploaded).toBe(400);
     const counts = await alice.api.GET("/api/v1/keys/count");
-    expect(counts.data).toEqual({ one_time_prekeys: 200, kem_prekeys: 0 });
+    expect(counts.data).toEqual({ one_time_prekeys: 200, kem_prekeys: 200 });
 
     const aliceGot = recorder(alice, "message");
     const bobGot = recorder(bob, "message");
@@ -127,11 +127,11 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     // A tampered digest is refused rather than decrypted.
     await expect(bobLaptop.download({ ...ref!, sha256: "0".repeat(64) })).rejects.toThrow(/digest/);
 
-    // Alice's own history opens too: her device wrapped the key for itself.
+    // Forward secrecy: what alice's device has read (her own copies too) does not open again
+    // from the server's history; the messages are listed, their text is gone with their keys.
     const history = await alice.history(conv.id);
-    expect(history.map((m) => m.text)).toEqual(
-      expect.arrayContaining(["hello bob, this is alice", "hi alice, bob here", "a file for you"]),
-    );
+    expect(history.map((m) => m.id)).toEqual(expect.arrayContaining([sent.id, reply.id, withFile.id]));
+    expect(history.map((m) => m.text)).toEqual([null, null, null]);
     expect(frameViolations).toEqual([]);
   });
 
