@@ -59,7 +59,8 @@ export class HushClient extends Emitter {
   readonly fetch: Fetch;
   readonly directory: Directory;
   /** Counters an app (or a test) can read: how often the SDK fixed things up on its own. */
-  readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0 };
+  readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0, sessionResets: 0 };
+  private readonly healed = new Map<string, number>();
   /**
    * This device logged in by emailed code on an account with an account key, and no linked device
    * has approved it yet: it gets no message keys. Show `fingerprint()` to its owner meanwhile.
@@ -466,6 +467,7 @@ export class HushClient extends Emitter {
       );
       const { body, verified } = openMessage(key, m.conversation_id, m.encrypted_content, senderKey);
       const envelope = JSON.parse(fromUtf8(body)) as Envelope;
+      if (envelope.control) return null;
       return { ...base, text: envelope.text, attachments: envelope.attachments ?? [], verified };
     } catch (e) {
       if (o.peek) return base;
@@ -478,6 +480,8 @@ export class HushClient extends Emitter {
         conversationId: m.conversation_id,
         reason: String(e),
       });
+      if (e instanceof SessionError && m.sender_id && m.sender_device_id)
+        this.heal(m.conversation_id, `${m.sender_id}:${m.sender_device_id}`);
       return null;
     }
   }
@@ -557,6 +561,35 @@ export class HushClient extends Emitter {
         },
       }),
     );
+  }
+
+  /**
+   * A message from a device did not open (this device lost its sessions, or theirs went wrong):
+   * send a `session_reset` control message into the conversation, so that device gets a new
+   * session (its next message to this one opens). At most once a minute per device.
+   */
+  private heal(conversationId: string, peer: string) {
+    const now = (this.o.now ?? Date.now)();
+    if (now - (this.healed.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    this.healed.set(peer, now);
+    this.stats.sessionResets++;
+    const key = randomKey();
+    const envelope: Envelope = { v: 1, text: "", control: "session_reset" };
+    const content = sealMessage(this.identity, key, conversationId, utf8(JSON.stringify(envelope)));
+    const clientMessageId = hex(randomBytes(16));
+    void this.withDevices(conversationId, async (recipientKeys) =>
+      this.api.POST("/api/v1/messages", {
+        body: {
+          conversation_id: conversationId,
+          encrypted_content: content,
+          content_type: "text",
+          recipient_keys: await recipientKeys(key),
+          client_message_id: clientMessageId,
+          is_ephemeral: false,
+          view_once: false,
+        },
+      }),
+    ).catch((e) => this.emit("error", { code: "SESSION_RESET_FAILED", message: String(e) }));
   }
 
   /** Replaces a message's content (the sender's, within the edit window), newly encrypted. */

@@ -359,6 +359,11 @@ export class Sessions {
     if (changed) await this.o.store.set(keys.prekeys, prekeys);
   }
 
+  /** The id of the session messages to that device go in (its initiator's base key), if any: for a debug screen. */
+  activeWith(userId: string, deviceId: string) {
+    return this.run(async () => (await this.state()).peers[peerKey(userId, deviceId)]?.sessions[0]?.id ?? null);
+  }
+
   /** The stream position `position` is stored: the keys kept for messages up to it go. */
   released(position: number) {
     return this.run(async () => {
