@@ -22,7 +22,7 @@ import {
   keys,
   type SessionRecord,
 } from "./store.js";
-import { DeviceStream, nodeSocket, type SocketFactory } from "./stream.js";
+import { DeviceStream, defaultSocket, type SocketFactory } from "./stream.js";
 import type { ContentType, Message, MessageEvent, StreamEntry } from "./types.js";
 
 export interface ClientOptions {
@@ -31,7 +31,7 @@ export interface ClientOptions {
   store: ClientStore;
   /** The fetch to use (default: the global one); tests pass one that checks every answer. */
   fetch?: Fetch;
-  /** How to open the socket (default: the `ws` package). */
+  /** How to open the socket (default: the global WebSocket; `ws` when imported from `@hush/sdk/node`). */
   socket?: SocketFactory;
   /** The clock (ms) for how long skipped message keys are kept; tests pass a fake one. */
   now?: () => number;
@@ -288,7 +288,7 @@ export class HushClient extends Emitter {
     this.stream = new DeviceStream({
       url,
       store: this.o.store,
-      socket: this.o.socket ?? nodeSocket,
+      socket: this.o.socket ?? defaultSocket(),
       token: () => this.tokens.access,
       renew: async () => {
         // Any authenticated call refreshes an expired token (authedFetch). Only a refusal ends

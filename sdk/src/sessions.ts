@@ -361,7 +361,9 @@ export class Sessions {
 
   /** The id of the session messages to that device go in (its initiator's base key), if any: for a debug screen. */
   activeWith(userId: string, deviceId: string) {
-    return this.run(async () => (await this.state()).peers[peerKey(userId, deviceId)]?.sessions[0]?.id ?? null);
+    return this.run(
+      async () => (await this.state()).peers[peerKey(userId, deviceId)]?.sessions[0]?.id ?? null,
+    );
   }
 
   /** The stream position `position` is stored: the keys kept for messages up to it go. */
