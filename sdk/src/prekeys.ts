@@ -10,6 +10,8 @@ export const PREKEY_LOW = 100;
 /** Fill up to this many; the server holds at most 500 per device. */
 export const PREKEY_TARGET = 200;
 const PER_UPLOAD = 100;
+/** KEM keys are 1.5 kB and slower to make: smaller uploads, each made just before it leaves. */
+const KEM_PER_UPLOAD = 25;
 
 const registrationId = () => {
   const [a, b] = randomBytes(2);
@@ -82,7 +84,7 @@ export async function replenishPrekeys(api: Api, store: ClientStore, identity: I
   let kemCount = counts.kem_prekeys;
   if (kemCount < PREKEY_LOW)
     while (kemCount < PREKEY_TARGET) {
-      const batch = Array.from({ length: Math.min(PER_UPLOAD, PREKEY_TARGET - kemCount) }, () => {
+      const batch = Array.from({ length: Math.min(KEM_PER_UPLOAD, PREKEY_TARGET - kemCount) }, () => {
         const k = newKemPrekey(identity);
         const keyId = record.nextKeyId++;
         record.kem![keyId] = k.seed;
