@@ -11,6 +11,7 @@ import {
   kemKeyPair,
   type PrekeyPart,
   respond,
+  wrappedBytes,
 } from "./pqxdh.js";
 import {
   initInitiator,
@@ -187,9 +188,7 @@ export class Sessions {
           const s = peer!.sessions[0]!;
           const sent = ratchetEncrypt(s.ratchet, key, unb64(s.ad));
           s.ratchet = sent.state;
-          message = s.part
-            ? concat(new Uint8Array([Kind.Prekey]), unb64(s.part), sent.message)
-            : concat(new Uint8Array([Kind.Message]), sent.message);
+          message = wrappedBytes(sent.message, s.part ? unb64(s.part) : null);
         }
         out.push({ user_id: d.user_id, device_id: d.device_id, encrypted_key: b64(message) });
       }
