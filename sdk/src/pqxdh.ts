@@ -154,7 +154,9 @@ export const Kind = { Legacy: 0, Message: 1, Prekey: 2, Self: 3 } as const;
 
 /** An encrypted_key's bytes for a ratchet message: 0x02 || part || message until confirmed, else 0x01 || message. */
 export const wrappedBytes = (message: Uint8Array, part: Uint8Array | null) =>
-  part ? concat(new Uint8Array([Kind.Prekey]), part, message) : concat(new Uint8Array([Kind.Message]), message);
+  part
+    ? concat(new Uint8Array([Kind.Prekey]), part, message)
+    : concat(new Uint8Array([Kind.Message]), message);
 
 export function encodePart(p: PrekeyPart) {
   const head = new Uint8Array(12 + 32 + 2);

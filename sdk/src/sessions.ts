@@ -80,6 +80,15 @@ const peerKey = (userId: string, deviceId: string) => `${userId}:${deviceId}`;
 /** A wrapped key's name in the `opened` list: not the key, a digest of the message carrying it. */
 const refOf = (encryptedKey: string) => hex(sha256(utf8(encryptedKey))).slice(0, 32);
 
+/** The v1 wrap for the long-term identity key, for a device that runs no sessions (docs/client.md). */
+const legacyWrap = (d: Target, key: Uint8Array) => ({
+  user_id: d.user_id,
+  device_id: d.device_id,
+  encrypted_key: b64(
+    concat(new Uint8Array([Kind.Legacy]), unb64(wrapKey(key, d.identity_key, d.user_id, d.device_id))),
+  ),
+});
+
 export interface Target {
   user_id: string;
   device_id: string;
@@ -161,11 +170,7 @@ export class Sessions {
             );
             if (!session) {
               r.peers[name] = { identityKey: d.identity_key, sessions: [], legacySince: this.o.now() };
-              message = concat(
-                new Uint8Array([Kind.Legacy]),
-                unb64(wrapKey(key, d.identity_key, d.user_id, d.device_id)),
-              );
-              out.push({ user_id: d.user_id, device_id: d.device_id, encrypted_key: b64(message) });
+              out.push(legacyWrap(d, key));
               continue;
             }
             peer = {
@@ -178,11 +183,7 @@ export class Sessions {
             r.peers[name] = peer;
           }
           if (legacy) {
-            message = concat(
-              new Uint8Array([Kind.Legacy]),
-              unb64(wrapKey(key, d.identity_key, d.user_id, d.device_id)),
-            );
-            out.push({ user_id: d.user_id, device_id: d.device_id, encrypted_key: b64(message) });
+            out.push(legacyWrap(d, key));
             continue;
           }
           const s = peer!.sessions[0]!;
