@@ -8,14 +8,13 @@ import {
   randomBytes,
   randomKey,
   sealMessage,
-  unwrapKey,
-  wrapKey,
 } from "./crypto.js";
 import { Directory } from "./directory.js";
 import { Emitter, type Envelope, type ReceivedMessage } from "./events.js";
 import { type Api, apiClient, authedFetch, type Fetch, HushError, ok, Tokens } from "./http.js";
 import { fingerprint, sameFingerprint, signLink } from "./linking.js";
 import { replenishPrekeys } from "./prekeys.js";
+import { SessionError, Sessions } from "./sessions.js";
 import {
   type AccountRecord,
   type ClientStore,
@@ -23,7 +22,7 @@ import {
   keys,
   type SessionRecord,
 } from "./store.js";
-import { DeviceStream, nodeSocket, type SocketFactory } from "./stream.js";
+import { DeviceStream, defaultSocket, type SocketFactory } from "./stream.js";
 import type { ContentType, Message, MessageEvent, StreamEntry } from "./types.js";
 
 export interface ClientOptions {
@@ -32,8 +31,10 @@ export interface ClientOptions {
   store: ClientStore;
   /** The fetch to use (default: the global one); tests pass one that checks every answer. */
   fetch?: Fetch;
-  /** How to open the socket (default: the `ws` package). */
+  /** How to open the socket (default: the global WebSocket; `ws` when imported from `@hush/sdk/node`). */
   socket?: SocketFactory;
+  /** The clock (ms) for how long skipped message keys are kept; tests pass a fake one. */
+  now?: () => number;
 }
 
 export interface SendOptions {
@@ -58,7 +59,8 @@ export class HushClient extends Emitter {
   readonly fetch: Fetch;
   readonly directory: Directory;
   /** Counters an app (or a test) can read: how often the SDK fixed things up on its own. */
-  readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0 };
+  readonly stats = { deviceListRefetches: 0, prekeysUploaded: 0, sessionResets: 0 };
+  private readonly healed = new Map<string, number>();
   /**
    * This device logged in by emailed code on an account with an account key, and no linked device
    * has approved it yet: it gets no message keys. Show `fingerprint()` to its owner meanwhile.
@@ -67,6 +69,8 @@ export class HushClient extends Emitter {
   private stream: DeviceStream | null = null;
   private replenishing: Promise<number> | null = null;
   private readonly identity: IdentityKeyPair;
+  /** The PQXDH + Double Ratchet sessions with every device this one talks to. */
+  readonly sessions: Sessions;
 
   private constructor(
     private readonly o: ClientOptions,
@@ -77,6 +81,14 @@ export class HushClient extends Emitter {
     this.identity = { secretKey: unb64(device.secretKey), publicKey: unb64(device.publicKey) };
     this.fetch = authedFetch(tokens, o.fetch ?? ((r) => globalThis.fetch(r)));
     this.api = apiClient(o.baseUrl, this.fetch);
+    this.sessions = new Sessions({
+      api: this.api,
+      store: o.store,
+      identity: this.identity,
+      userId: device.userId,
+      deviceId: device.deviceId,
+      now: o.now ?? Date.now,
+    });
     this.directory = new Directory(
       this.api,
       o.store,
@@ -254,7 +266,9 @@ export class HushClient extends Emitter {
   /** Publishes the signed prekey once and tops up one-time prekeys when the server runs low. */
   replenishPrekeys(): Promise<number> {
     // One at a time: two concurrent top-ups would hand out the same key ids.
-    this.replenishing ??= replenishPrekeys(this.api, this.o.store, this.identity)
+    // In the sessions' queue: a first message deletes the one-time secret it used from the same record.
+    this.replenishing ??= this.sessions
+      .exclusive(() => replenishPrekeys(this.api, this.o.store, this.identity))
       .then((added) => {
         this.stats.prekeysUploaded += added;
         return added;
@@ -274,7 +288,7 @@ export class HushClient extends Emitter {
     this.stream = new DeviceStream({
       url,
       store: this.o.store,
-      socket: this.o.socket ?? nodeSocket,
+      socket: this.o.socket ?? defaultSocket(),
       token: () => this.tokens.access,
       renew: async () => {
         // Any authenticated call refreshes an expired token (authedFetch). Only a refusal ends
@@ -287,6 +301,7 @@ export class HushClient extends Emitter {
         }
       },
       apply: (entry) => this.apply(entry),
+      stored: (position) => this.sessions.released(position),
       frame: (frame) => {
         if (frame.type === "typing_indicator") void this.emit("typing", frame.data);
         else if (frame.type === "user_status") void this.emit("presence", frame.data);
@@ -329,7 +344,7 @@ export class HushClient extends Emitter {
     switch (entry.type) {
       case "new_message":
       case "message_edited": {
-        const message = await this.decrypt(entry.data.message);
+        const message = await this.decrypt(entry.data.message, undefined, { position: entry.position });
         if (!message) return;
         await this.emit(entry.type === "new_message" ? "message" : "edited", message);
         // A receipt to the sender (and an acknowledgement of this entry).
@@ -403,8 +418,17 @@ export class HushClient extends Emitter {
 
   // ---- decrypting ---------------------------------------------------------------------------
 
-  /** Decrypts a message as the server gives it to this device (its own wrapped key only). */
-  async decrypt(m: MessageEvent | Message, wrapped?: string): Promise<ReceivedMessage | null> {
+  /**
+   * Decrypts a message as the server gives it to this device (its own wrapped key only), which
+   * uses that message's key up: it opens once. `position`: the stream position it came at (its
+   * key is kept until that is stored); `peek`: open without using anything up, and report nothing
+   * (history: a message already read does not open again, by design).
+   */
+  async decrypt(
+    m: MessageEvent | Message,
+    wrapped?: string,
+    o: { position?: number; peek?: boolean } = {},
+  ): Promise<ReceivedMessage | null> {
     const base: ReceivedMessage = {
       id: m.id,
       conversationId: m.conversation_id,
@@ -425,7 +449,7 @@ export class HushClient extends Emitter {
     const mine = m.recipient_keys.find((k) => k.user_id === this.userId && k.device_id === this.deviceId);
     const encryptedKey = wrapped ?? mine?.encrypted_key;
     if (!encryptedKey) {
-      if (m.metadata.view_once) return base;
+      if (m.metadata.view_once || o.peek) return base;
       await this.emit("undecryptable", {
         messageId: m.id,
         conversationId: m.conversation_id,
@@ -434,20 +458,30 @@ export class HushClient extends Emitter {
       return null;
     }
     try {
-      const key = unwrapKey(this.identity, encryptedKey, this.userId, this.deviceId);
-      const senderKey =
-        m.sender_id && m.sender_device_id
-          ? await this.directory.identityOf(m.sender_id, m.sender_device_id)
-          : undefined;
+      if (!m.sender_id || !m.sender_device_id) throw new Error("the message names no sending device");
+      const senderKey = await this.directory.identityOf(m.sender_id, m.sender_device_id);
+      const key = await this.sessions.unwrap(
+        { userId: m.sender_id, deviceId: m.sender_device_id, identityKey: senderKey },
+        encryptedKey,
+        o,
+      );
       const { body, verified } = openMessage(key, m.conversation_id, m.encrypted_content, senderKey);
       const envelope = JSON.parse(fromUtf8(body)) as Envelope;
+      if (envelope.control) return null;
       return { ...base, text: envelope.text, attachments: envelope.attachments ?? [], verified };
     } catch (e) {
+      if (o.peek) return base;
+      // Already read (a delivery again after the position was stored, a replay): nothing to show.
+      if (e instanceof SessionError && e.kind === "duplicate") return null;
+      // This device sent it: it keeps no key for its own messages (forward secrecy).
+      if (e instanceof SessionError && e.kind === "own_copy") return base;
       await this.emit("undecryptable", {
         messageId: m.id,
         conversationId: m.conversation_id,
         reason: String(e),
       });
+      if (e instanceof SessionError && m.sender_id && m.sender_device_id)
+        this.heal(m.conversation_id, `${m.sender_id}:${m.sender_device_id}`);
       return null;
     }
   }
@@ -517,7 +551,7 @@ export class HushClient extends Emitter {
           conversation_id: conversationId,
           encrypted_content: content,
           content_type: o.contentType ?? (attachments.length ? "file" : "text"),
-          recipient_keys: recipientKeys(key),
+          recipient_keys: await recipientKeys(key),
           client_message_id: clientMessageId,
           is_ephemeral: o.ttlSeconds !== undefined,
           view_once: o.viewOnce ?? false,
@@ -529,6 +563,35 @@ export class HushClient extends Emitter {
     );
   }
 
+  /**
+   * A message from a device did not open (this device lost its sessions, or theirs went wrong):
+   * send a `session_reset` control message into the conversation, so that device gets a new
+   * session (its next message to this one opens). At most once a minute per device.
+   */
+  private heal(conversationId: string, peer: string) {
+    const now = (this.o.now ?? Date.now)();
+    if (now - (this.healed.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    this.healed.set(peer, now);
+    this.stats.sessionResets++;
+    const key = randomKey();
+    const envelope: Envelope = { v: 1, text: "", control: "session_reset" };
+    const content = sealMessage(this.identity, key, conversationId, utf8(JSON.stringify(envelope)));
+    const clientMessageId = hex(randomBytes(16));
+    void this.withDevices(conversationId, async (recipientKeys) =>
+      this.api.POST("/api/v1/messages", {
+        body: {
+          conversation_id: conversationId,
+          encrypted_content: content,
+          content_type: "text",
+          recipient_keys: await recipientKeys(key),
+          client_message_id: clientMessageId,
+          is_ephemeral: false,
+          view_once: false,
+        },
+      }),
+    ).catch((e) => this.emit("error", { code: "SESSION_RESET_FAILED", message: String(e) }));
+  }
+
   /** Replaces a message's content (the sender's, within the edit window), newly encrypted. */
   async edit(conversationId: string, messageId: string, text: string): Promise<Message> {
     const key = randomKey();
@@ -536,7 +599,7 @@ export class HushClient extends Emitter {
     return this.withDevices(conversationId, async (recipientKeys) =>
       this.api.PUT("/api/v1/messages/{message_id}", {
         params: { path: { message_id: messageId } },
-        body: { encrypted_content: content, recipient_keys: recipientKeys(key) },
+        body: { encrypted_content: content, recipient_keys: await recipientKeys(key) },
       }),
     );
   }
@@ -557,18 +620,17 @@ export class HushClient extends Emitter {
     call: (
       recipientKeys: (
         key: Uint8Array,
-      ) => { user_id: string; device_id: string; encrypted_key: string; registration_id?: number }[],
+      ) => Promise<{ user_id: string; device_id: string; encrypted_key: string; registration_id?: number }[]>,
     ) => Promise<{ data?: T; error?: unknown; response: Response }>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const devices = await this.directory.devicesOf(conversationId, attempt > 1);
-      const res = await call((key) =>
-        devices.map((d) => ({
-          user_id: d.user_id,
-          device_id: d.device_id,
-          encrypted_key: wrapKey(key, d.identity_key, d.user_id, d.device_id),
-          ...(d.registration_id !== null ? { registration_id: d.registration_id } : {}),
-        })),
+      // One ratchet message per device, the sessions stored before the request leaves.
+      const res = await call(async (key) =>
+        (await this.sessions.wrap(devices, key)).map((k, i) => {
+          const registration = devices[i]!.registration_id;
+          return { ...k, ...(registration !== null ? { registration_id: registration } : {}) };
+        }),
       );
       const code = (res.error as { code?: string } | undefined)?.code;
       if (res.data === undefined && code && RETRIED.has(code) && attempt < SEND_ATTEMPTS) {
@@ -609,7 +671,11 @@ export class HushClient extends Emitter {
     );
   }
 
-  /** A page of history, decrypted (newest first, as the server pages it). */
+  /**
+   * A page of history (newest first, as the server pages it). Forward secrecy: a message this
+   * device has already read does not open again (its key is gone), so it comes back with `text`
+   * null; an app keeps what it showed. Messages not yet read open without being used up.
+   */
   async history(conversationId: string, limit = 50): Promise<ReceivedMessage[]> {
     const page = ok(
       "history",
@@ -619,7 +685,7 @@ export class HushClient extends Emitter {
     );
     const out: ReceivedMessage[] = [];
     for (const m of page.messages) {
-      const d = await this.decrypt(m);
+      const d = await this.decrypt(m, undefined, { peek: true });
       if (d) out.push(d);
     }
     return out;

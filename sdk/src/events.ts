@@ -7,6 +7,11 @@ export interface Envelope {
   v: 1;
   text: string;
   attachments?: AttachmentRef[];
+  /**
+   * An SDK control message, not for the app: `session_reset` is sent (with empty text) after a
+   * message from some device did not open, so that device gets a new session (docs/client.md).
+   */
+  control?: "session_reset";
 }
 
 /** A message as the app sees it: decrypted, and checked against the sender device's pinned key. */

@@ -1,8 +1,15 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { WebSocket } from "ws";
 import type { ClientStore } from "./store.js";
+import { type SocketFactory, type SocketLike, setDefaultSocket } from "./stream.js";
 
 export * from "./index.js";
+
+/** Node (20 has no global WebSocket): the `ws` package, which has the same surface. */
+export const nodeSocket: SocketFactory = (url, protocols) =>
+  new WebSocket(url, protocols) as unknown as SocketLike;
+setDefaultSocket(nodeSocket);
 
 /**
  * A device's store as one JSON file in a folder only its user can read (0700/0600). Each write

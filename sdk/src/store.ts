@@ -28,6 +28,37 @@ export class MemoryStore implements ClientStore {
   }
 }
 
+/** The synchronous key-value surface of the Web Storage API (`localStorage`), or anything like it. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/**
+ * A store over `localStorage` (or any StorageLike) for a browser app: each value a JSON string
+ * under `prefix`. `setItem` has returned once the browser holds it; a browser that can lose the
+ * last writes on a crash loses at most the stream positions after them, whose entries come again.
+ * For IndexedDB, implement ClientStore with one object store and resolve `set` on the
+ * transaction's `complete` (docs/client.md).
+ */
+export class WebStorageStore implements ClientStore {
+  constructor(
+    private readonly storage: StorageLike,
+    private readonly prefix = "hush:",
+  ) {}
+  async get<T>(key: string) {
+    const v = this.storage.getItem(this.prefix + key);
+    return v === null ? undefined : (JSON.parse(v) as T);
+  }
+  async set(key: string, value: unknown) {
+    this.storage.setItem(this.prefix + key, JSON.stringify(value));
+  }
+  async delete(key: string) {
+    this.storage.removeItem(this.prefix + key);
+  }
+}
+
 /** The records the SDK keeps, by key. */
 export interface DeviceRecord {
   userId: string | null;
@@ -45,8 +76,12 @@ export interface PrekeyRecord {
   registrationId: number;
   nextKeyId: number;
   signed: { keyId: number; secretKey: string } | null;
-  /** One-time prekeys' secrets by key id, until claimed ones are used (never, in this scheme) or pruned. */
+  /** One-time prekeys' secrets by key id, deleted when a first message uses one. */
   oneTime: Record<string, string>;
+  /** One-time ML-KEM-1024 prekeys' 64-byte keygen seeds by key id, deleted when used. */
+  kem?: Record<string, string>;
+  /** The last-resort KEM prekey (handed out when no one-time one is left): kept. */
+  kemLastResort?: { keyId: number; seed: string } | null;
 }
 /**
  * The account key as this device knows it: its public half (from sign-up, or the server's word at
@@ -66,4 +101,5 @@ export const keys = {
   prekeys: "prekeys",
   pins: "pins",
   position: "stream_position",
+  sessions: "sessions",
 } as const;

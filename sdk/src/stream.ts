@@ -1,4 +1,3 @@
-import { WebSocket as NodeWebSocket } from "ws";
 import { type ClientStore, keys } from "./store.js";
 import type { ClientFrame, ServerFrame, StreamEntry } from "./types.js";
 
@@ -14,8 +13,18 @@ export interface SocketLike {
 }
 export type SocketFactory = (url: string, protocols: string[]) => SocketLike;
 
-export const nodeSocket: SocketFactory = (url, protocols) =>
-  new NodeWebSocket(url, protocols) as unknown as SocketLike;
+/** The platform's WHATWG WebSocket (browsers, Deno, Node 22+); `@hush/sdk/node` puts `ws` in its place. */
+export const webSocket: SocketFactory = (url, protocols) => {
+  const Ws = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => SocketLike }).WebSocket;
+  if (!Ws) throw new Error("no global WebSocket here: pass `socket`, or import from @hush/sdk/node");
+  return new Ws(url, protocols);
+};
+let fallback: SocketFactory = webSocket;
+/** The socket a client uses when its options name none. */
+export const defaultSocket = () => fallback;
+export function setDefaultSocket(f: SocketFactory) {
+  fallback = f;
+}
 
 const OPEN = 1;
 /** Closes after which reconnecting cannot help: device removed, account deleted. */
@@ -31,6 +40,8 @@ export interface StreamOptions {
   renew(): Promise<boolean>;
   /** Applies one entry; the position is stored and acknowledged only after it resolves. */
   apply(entry: StreamEntry): Promise<void>;
+  /** The position is stored: what was kept only until then (message keys) may go. */
+  stored?(position: number): Promise<void>;
   /** Every frame that is not a stream entry (receipts of sends, typing, presence, errors...). */
   frame(frame: ServerFrame): void;
   ended(code: number, reason: string): void;
@@ -207,6 +218,7 @@ export class DeviceStream {
           await this.o.apply(entry).catch(() => {});
           this.position = entry.position;
           await this.o.store.set(keys.position, this.position);
+          await this.o.stored?.(this.position).catch(() => {});
         }
       } finally {
         this.draining = false;

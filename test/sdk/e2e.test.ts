@@ -20,8 +20,16 @@ const track = <T extends HushClient>(c: T) => {
   clients.push(c);
   return c;
 };
+/** Every version of every device's sessions record: each ratchet secret and message key it ever held. */
+const sessionVersions: unknown[] = [];
+class RecordingStore extends MemoryStore {
+  override async set(key: string, value: unknown) {
+    if (key === "sessions") sessionVersions.push(structuredClone(value));
+    return super.set(key, value);
+  }
+}
 const memory = () => {
-  const s = new MemoryStore();
+  const s = new RecordingStore();
   stores.push(s);
   return s;
 };
@@ -45,9 +53,9 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     const alice = track(await account(h, { store: memory(), tag: "alice" }));
     const bob = track(await account(h, { store: memory(), tag: "bob" }));
     const bobLaptop = track(await device(h, bob, "laptop", memory()));
-    expect(alice.stats.prekeysUploaded).toBe(200);
+    expect(alice.stats.prekeysUploaded).toBe(400);
     const counts = await alice.api.GET("/api/v1/keys/count");
-    expect(counts.data).toEqual({ one_time_prekeys: 200, kem_prekeys: 0 });
+    expect(counts.data).toEqual({ one_time_prekeys: 200, kem_prekeys: 200 });
 
     const aliceGot = recorder(alice, "message");
     const bobGot = recorder(bob, "message");
@@ -127,11 +135,11 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     // A tampered digest is refused rather than decrypted.
     await expect(bobLaptop.download({ ...ref!, sha256: "0".repeat(64) })).rejects.toThrow(/digest/);
 
-    // Alice's own history opens too: her device wrapped the key for itself.
+    // Forward secrecy: what alice's device has read (her own copies too) does not open again
+    // from the server's history; the messages are listed, their text is gone with their keys.
     const history = await alice.history(conv.id);
-    expect(history.map((m) => m.text)).toEqual(
-      expect.arrayContaining(["hello bob, this is alice", "hi alice, bob here", "a file for you"]),
-    );
+    expect(history.map((m) => m.id)).toEqual(expect.arrayContaining([sent.id, reply.id, withFile.id]));
+    expect(history.map((m) => m.text)).toEqual([null, null, null]);
     expect(frameViolations).toEqual([]);
   });
 
@@ -259,7 +267,7 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     expect(rest.seen.every((m) => m.verified)).toBe(true);
   });
 
-  it("leaves no plaintext and no private key anywhere in the database", async () => {
+  it("leaves no plaintext, no private key, no ratchet secret and no message key anywhere in the database", async () => {
     expect(plaintexts.length).toBeGreaterThan(30);
     const names = (await h.deps.store.db.listCollections().toArray()).map((c) => c.name);
     expect(names).toEqual(
@@ -288,6 +296,7 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
     expect(chunks.some((c) => c.includes(probe))).toBe(false);
     expect(chunks.length).toBeGreaterThan(0);
     // Every private key any device holds: identity secrets, account keys, signed and one-time prekey secrets.
+    expect(sessionVersions.length).toBeGreaterThan(10);
     const secrets = new Set<string>();
     let accountSecrets = 0;
     for (const s of stores) {
@@ -299,7 +308,28 @@ describe("the SDK against the real server", { timeout: 120_000 }, () => {
       const prekeys = JSON.parse(held.prekeys);
       secrets.add(prekeys.signed.secretKey);
       for (const k of Object.values(prekeys.oneTime)) secrets.add(k as string);
+      // ML-KEM prekeys: their keygen seeds are the secrets.
+      for (const k of Object.values(prekeys.kem)) secrets.add(k as string);
+      secrets.add(prekeys.kemLastResort.seed);
     }
+    // Every ratchet secret and message key a device ever stored: root and chain keys, ratchet
+    // private keys, skipped message keys, and the content keys kept until a position was stored.
+    let ratchetSecrets = 0;
+    let contentKeys = 0;
+    for (const version of sessionVersions as {
+      peers: Record<string, { sessions: { ratchet: Record<string, unknown> & { skipped: string[][] } }[] }>;
+      opened: string[][];
+    }[]) {
+      for (const peer of Object.values(version.peers))
+        for (const { ratchet } of peer.sessions) {
+          for (const k of [ratchet.rk, ratchet.cks, ratchet.ckr, (ratchet.dhs as { sk: string }).sk])
+            if (typeof k === "string" && secrets.add(k)) ratchetSecrets++;
+          for (const skipped of ratchet.skipped) secrets.add(skipped[2]!);
+        }
+      for (const opened of version.opened) if (secrets.add(opened[1]!)) contentKeys++;
+    }
+    expect(ratchetSecrets).toBeGreaterThan(50);
+    expect(contentKeys).toBeGreaterThan(10);
     expect(secrets.size).toBeGreaterThan(1000);
     expect(accountSecrets).toBeGreaterThan(0);
     for (const secret of secrets) {
