@@ -366,3 +366,86 @@ func From(ctx context.Context, where string, args []any, column string) (string,
 	}
 	return " WHERE (" + strings.TrimPrefix(where, " WHERE ") + ") AND " + cond, append(append([]any{}, args...), id)
 }
+
+// Kind is the BSON type class of a condition's values, as FerretDB's schema of each document (its
+// "$s") names the type of a top-level field.
+type Kind string
+
+const (
+	KindString   Kind = "string"
+	KindObjectID Kind = "objectId"
+	KindBool     Kind = "bool"
+	KindNumber   Kind = "number"
+	KindDate     Kind = "date"
+)
+
+var schemaTypes = map[Kind]string{
+	KindString:   "'string'",
+	KindObjectID: "'objectId'",
+	KindBool:     "'bool'",
+	KindNumber:   "'int', 'long', 'double'",
+	KindDate:     "'date'",
+}
+
+// TypeTest is true for a document whose top-level field f holds a value of kind k, by its schema.
+func TypeTest(f string, k Kind) string {
+	return fmt.Sprintf(`json_extract(%s, '$."$s".p.%s.t') IN (%s)`, Column, f, schemaTypes[k])
+}
+
+// Count is a count the aggregate handler (store/_ferretdb_patch/hush_find.go) asks the backend for
+// through the query's context: countDocuments' pipeline, `[{$match: filter}, {$group: {_id: 1, n:
+// {$sum: 1}}}]`, which FerretDB answers by reading and decoding every document it counts. The
+// backend sets Done and N when it counted in SQL; otherwise it answers the query as usual.
+type Count struct {
+	N    int64
+	Done bool
+}
+
+type countKey struct{}
+
+// WithCount is ctx asking the backend to count into c.
+func WithCount(ctx context.Context, c *Count) context.Context {
+	return context.WithValue(ctx, countKey{}, c)
+}
+
+// CountOf is the Count ctx asks for, if any.
+func CountOf(ctx context.Context) (*Count, bool) {
+	c, ok := ctx.Value(countKey{}).(*Count)
+	return c, ok
+}
+
+// Counted is `SELECT COUNT(*)` over the documents matching conds, all ANDed, conds[i]'s values of
+// kind kinds[i], with the query that finds a document with an array in one of their fields (if it
+// returns a row, the count must not be made in SQL; "" when no field can hold one). The caller
+// passes only a filter every part of which is one of conds: then the count is exactly MongoDB's,
+// because each condition is its SQL comparison on the value (`->>`, or the JSON text for _id) and
+// the value's type in the document's schema, where the superset of Match (an ObjectId's hex for a
+// string, a date for a number, true for 1) is what the type test takes out again. It is one search
+// of a twin index (or the _id lookup index); the type test reads the rows it counts, in SQLite.
+func Counted(table string, conds []Cond, kinds []Kind) (count string, args []any, arrays string) {
+	terms := make([]string, 0, 2*len(conds))
+	var tests []string
+	seen := map[string]bool{}
+	for i, c := range conds {
+		expr := IDExpr
+		if c.Field != "_id" {
+			expr = ValueExpr(c.Field)
+			if !seen[c.Field] {
+				seen[c.Field] = true
+				tests = append(tests, ArrayTest(c.Field))
+			}
+		}
+		if c.Op == In {
+			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
+		} else {
+			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
+		}
+		terms = append(terms, TypeTest(c.Field, kinds[i]))
+		args = append(args, c.Args...)
+	}
+	count = fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", quote(table), strings.Join(terms, " AND "))
+	if len(tests) > 0 {
+		arrays = fmt.Sprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", quote(table), strings.Join(tests, " OR "))
+	}
+	return count, args, arrays
+}

@@ -444,6 +444,70 @@ describe("sorts and limits answered by SQLite on the local store", () => {
   });
 });
 
+// countDocuments' pipeline ($match, then $group with {$sum: 1}) is counted by SQLite when every part
+// of its filter translates exactly (pushdown.Counted): the comparison and the value's type in the
+// document's schema, which takes out again what the comparison alone selects and MongoDB does not
+// match. Each count is compared with the handler's alone ($and) and with the ids MongoDB matches.
+describe("counts answered by SQLite on the local store", () => {
+  let counted: Collection<Doc>;
+  beforeAll(async () => {
+    counted = db.collection<Doc>("counted");
+    await counted.createIndex({ u: 1, a: 1, t: -1 });
+    await counted.createIndex({ k: 1 });
+    await counted.insertMany(
+      Array.from({ length: 120 }, (_, i) => ({
+        _id: `c${i}`,
+        u: i % 3 ? "u" : new ObjectId(hex),
+        a: i % 4 === 0,
+        t: day(1 + (i % 20)),
+        k: i,
+      })),
+    );
+    // What a comparison alone selects that MongoDB does not match, and what it matches by type.
+    await counted.insertMany([
+      { _id: "hex", u: hex, a: false, t: day(1), k: 1.5 },
+      { _id: "one", u: "u", a: 1, t: day(2), k: "1" },
+      { _id: "ms", u: "u", a: false, t: day(3).getTime(), k: new Date(5) },
+      { _id: "missing", u: "u" },
+      { _id: "null", u: "u", a: null, t: null, k: null },
+      { _id: "long", u: "u", a: false, t: day(4), k: Long.fromNumber(7) },
+      { _id: "double", u: "u", a: false, t: day(4), k: new Double(7) },
+      { _id: "int", u: "u", a: false, t: day(4), k: new Int32(8) },
+    ]);
+  });
+  const count = async (filter: Filter<Doc>) => {
+    const n = await counted.countDocuments(filter);
+    expect(n, JSON.stringify(filter)).toBe(await counted.countDocuments({ $and: [filter] } as Filter<Doc>));
+    return n;
+  };
+
+  it("matches the handler's count, types and all", async () => {
+    expect(await count({ u: "u", a: false })).toBe(60 + 4);
+    expect(await count({ u: new ObjectId(hex) })).toBe(40);
+    expect(await count({ u: hex })).toBe(1);
+    expect(await count({ u: "u", a: true })).toBe(20);
+    expect(await count({ t: { $lte: day(3) } })).toBe(18 + 2);
+    expect(await count({ u: "u", a: false, t: { $gte: day(10), $lt: day(20) } })).toBe(32);
+    expect(await count({ k: { $gte: 7, $lte: 8 } })).toBe(5);
+    expect(await count({ k: { $in: [1, 2, 3] } })).toBe(3);
+    expect(await count({ k: { $lt: new Date(10) } })).toBe(1);
+    expect(await count({ _id: { $in: ["c1", "c2", "nope"] }, u: "u" })).toBe(2);
+    expect(await count({ u: "nobody" })).toBe(0);
+    // Left to the handler: mixed kinds in $in, nulls, operators and fields it does not translate.
+    expect(await count({ k: { $in: [1, "1"] } })).toBe(2);
+    expect(await count({ a: null })).toBe(2);
+    expect(await count({ u: "u", a: { $ne: true } })).toBe(60 + 7);
+    expect(await count({ u: "u", unindexed: { $exists: false }, a: false })).toBe(64);
+  });
+
+  it("is left to the handler while an array sits in a field it counts on", async () => {
+    await counted.insertOne({ _id: "array", u: ["u", "v"], a: false, t: day(1), k: 0 });
+    expect(await count({ u: "u", a: false })).toBe(65);
+    await counted.deleteOne({ _id: "array" });
+    expect(await count({ u: "u", a: false })).toBe(64);
+  });
+});
+
 // A tailable cursor's getMore runs its query again to find what follows the last document it read;
 // the store asks SQLite for that document and those after it only (pushdown.WithFrom), where
 // FerretDB read the whole capped collection each time (every 10 ms while an awaitData getMore
