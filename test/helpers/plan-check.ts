@@ -107,23 +107,42 @@ export function planKey(command: Doc, q: Query): string {
   return `${shapes.join(" | ") || `${q.collection}.${q.command} {}`}${q.limit > 0 ? ` limit` : ""}`;
 }
 
-/** One client per store address, so every test file's app (and its own stores) can be explained. */
+/**
+ * Checks the plan of each query shape once, after its first command has succeeded (at its start the
+ * collection, or an index the store adds with it, may not exist yet). One client per store address,
+ * so every test file's app (and its own stores) can be explained.
+ */
 export class PlanWatch {
   private clients = new Map<string, MongoClient>();
-  private checked = new Map<string, Promise<string | null>>();
+  private seen = new Set<string>();
+  private pending = new Map<
+    number,
+    { key: string; q: Query; address: string; dbName: string; from: string }
+  >();
+  private checked: Promise<string | null>[] = [];
 
-  /** Starts checking the plan of command's query, sent to address/dbName, unless its shape was seen. */
-  watch(address: string, dbName: string, command: Doc, origin: () => string): void {
+  /** A command started: remembered if its query's shape is new. */
+  started(requestId: number, address: string, dbName: string, command: Doc, origin: () => string): void {
     const q = queryOf(command);
     if (!q) return;
     const key = planKey(command, q);
-    if (KNOWN.has(key) || this.checked.has(key)) return;
-    const from = origin();
-    const client = this.clientFor(address);
-    this.checked.set(
-      key,
-      checkPlan(client.db(dbName), q).then(
-        (why) => (why ? `${key}\n    ${why}\n    from ${from}` : null),
+    if (KNOWN.has(key) || this.seen.has(key)) return;
+    this.seen.add(key);
+    this.pending.set(requestId, { key, q, address, dbName, from: origin() });
+  }
+
+  /** A command ended: its plan is checked if it was remembered and succeeded. */
+  ended(requestId: number, succeeded: boolean): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    if (!succeeded) {
+      this.seen.delete(p.key); // checked with a later command of the shape
+      return;
+    }
+    this.checked.push(
+      checkPlan(this.clientFor(p.address).db(p.dbName), p.q).then(
+        (why) => (why ? `${p.key}\n    ${why}\n    from ${p.from}` : null),
         () => null, // the database went away with its test: nothing to judge
       ),
     );
@@ -131,8 +150,10 @@ export class PlanWatch {
 
   /** The queries that broke the rule since the last call; closes the clients. */
   async report(): Promise<string[]> {
-    const found = (await Promise.all(this.checked.values())).filter((v): v is string => v !== null);
-    this.checked.clear();
+    const found = (await Promise.all(this.checked)).filter((v): v is string => v !== null);
+    this.checked = [];
+    this.pending.clear();
+    this.seen.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
     return found;

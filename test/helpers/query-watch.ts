@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { relative } from "node:path";
-import type { CommandStartedEvent } from "mongodb";
+import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent } from "mongodb";
 import { expect, inject } from "vitest";
 import { inventory } from "../../src/inventory.js";
 import { declaredIndexes, describeShape, uncoveredShapes } from "./index-coverage.js";
@@ -31,12 +31,9 @@ const plans = inject("storeKind") === "local FerretDB" ? new PlanWatch() : null;
 export function watchCommand(event: CommandStartedEvent) {
   const route = requestOrigin.getStore() ?? "outside a request (start-up, job or test)";
   const test = () => expect.getState().currentTestName ?? "no test running";
-  plans?.watch(
-    event.address,
-    event.databaseName,
-    event.command,
-    () => `${route} at ${sourceFrame()} (test: ${test()})`,
-  );
+  plans?.started(event.requestId, event.address, event.databaseName, event.command, () => {
+    return `${route} at ${sourceFrame()} (test: ${test()})`;
+  });
   const shapes = uncoveredShapes(event.command, hushIndexes);
   if (!shapes.length) return;
   const origin = `${route} at ${sourceFrame()}`;
@@ -79,6 +76,11 @@ export function coverageReport(): string | null {
   }
   uncovered.clear();
   return lines.join("\n");
+}
+
+/** A command of the app's client ended: on the local store, its plan is checked now if its shape is new. */
+export function commandEnded(event: CommandSucceededEvent | CommandFailedEvent) {
+  plans?.ended(event.requestId, !("failure" in event));
 }
 
 /** On the local store, the queries whose plan reads what their answer does not need; null when none. */
