@@ -136,7 +136,7 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
   // The baseline runs the job as it was before it yielded: it never sees live work.
   const blind = {
     ...deps,
-    load: { busy: () => false, quiet: async () => {}, track: <T>(w: Promise<T>) => w },
+    load: { busy: () => false, started: () => 0, quiet: async () => {}, track: <T>(w: Promise<T>) => w },
   };
   await erase("baseline, not yielding, with traffic", blind, true);
   await erase("yielding to live work, with traffic", deps, true);

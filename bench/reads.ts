@@ -8,11 +8,12 @@ import { type BenchContext, line, type MessagingBench, quantiles, timed } from "
 /**
  * The reads a client makes besides history, each next to the one query it needs, run by the driver
  * in the same run: a sync page of 100 entries from the middle of a stream of BENCH_STREAM (100,000)
- * entries, and the conversation list (first page of 20) of a user in BENCH_CONVERSATIONS (500)
- * conversations. Stored directly, not over HTTP.
+ * entries, and the conversation list (first page of 20) of a user in each of BENCH_CONVERSATIONS
+ * (20,500: the same user, conversations added between the sizes) conversations. Stored directly, not
+ * over HTTP.
  */
 const STREAM = Number(process.env.BENCH_STREAM ?? 100_000);
-const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 500);
+const CONVERSATIONS = (process.env.BENCH_CONVERSATIONS ?? "20,500").split(",").map(Number);
 const N = Number(process.env.BENCH_HISTORY_N ?? 30);
 
 export async function benchReads(ctx: BenchContext, m: MessagingBench) {
@@ -61,8 +62,14 @@ export async function benchReads(ctx: BenchContext, m: MessagingBench) {
     quantiles(await timed(N, rawSync)),
   );
 
-  for (let start = 0; start < CONVERSATIONS; start += 100) {
-    const ids = Array.from({ length: Math.min(100, CONVERSATIONS - start) }, () => new ObjectId());
+  let stored = 0;
+  for (const size of CONVERSATIONS) {
+    for (; stored < size; stored += 100) await addConversations(stored, Math.min(100, size - stored));
+    await benchList(size);
+  }
+
+  async function addConversations(start: number, count: number) {
+    const ids = Array.from({ length: count }, () => new ObjectId());
     await conversations.col(db).insertMany(
       ids.map((_id, i) => ({
         _id,
@@ -96,19 +103,19 @@ export async function benchReads(ctx: BenchContext, m: MessagingBench) {
       })),
     );
   }
-  line(
-    `GET /conversations, first 20 of ${CONVERSATIONS}`,
-    quantiles(await timed(N, () => m.call("GET", "/api/v1/conversations?limit=20", reader.token))),
-  );
-  const rawList = () =>
-    members
-      .col(db)
-      .find({ user_id: userId, archived: false })
-      .sort({ last_activity_at: -1, _id: -1 })
-      .limit(20)
-      .toArray();
-  line(
-    `raw find, first 20 memberships of ${CONVERSATIONS} (driver, no HTTP)`,
-    quantiles(await timed(N, rawList)),
-  );
+
+  async function benchList(size: number) {
+    line(
+      `GET /conversations, first 20 of ${size}`,
+      quantiles(await timed(N, () => m.call("GET", "/api/v1/conversations?limit=20", reader.token))),
+    );
+    const rawList = () =>
+      members
+        .col(db)
+        .find({ user_id: userId, archived: false, last_activity_at: { $lte: new Date(8.64e15) } })
+        .sort({ last_activity_at: -1, _id: -1 })
+        .limit(20)
+        .toArray();
+    line(`raw find, first 20 memberships of ${size} (driver, no HTTP)`, quantiles(await timed(N, rawList)));
+  }
 }

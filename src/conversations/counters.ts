@@ -8,11 +8,20 @@ import { members } from "./members.js";
  */
 const col = (deps: Deps) => members.col(deps.store.db);
 
-/** A page of the user's conversations that are not archived, newest activity first. */
+/** Later than any date a membership holds (the largest a JavaScript Date can). */
+const END_OF_TIME = new Date(8.64e15);
+
+/**
+ * A page of the user's conversations that are not archived, newest activity first. The page's bound
+ * on `last_activity_at` (every membership has one) lets the local store answer the sort and limit
+ * from its index: it orders in SQLite only by a key the filter bounds (docs/stores.md, "Sort and
+ * limit"); on MongoDB it is the same index scan.
+ */
 export async function listMemberships(deps: Deps, userId: ObjectId, limit: number, skip: number) {
   const filter = { user_id: userId, archived: false };
+  const page = { ...filter, last_activity_at: { $lte: END_OF_TIME } };
   const [docs, total] = await Promise.all([
-    col(deps).find(filter).sort({ last_activity_at: -1, _id: -1 }).skip(skip).limit(limit).toArray(),
+    col(deps).find(page).sort({ last_activity_at: -1, _id: -1 }).skip(skip).limit(limit).toArray(),
     col(deps).countDocuments(filter),
   ]);
   return { docs, total };

@@ -54,7 +54,7 @@ export const LEASE_MS = 60_000;
 
 /** How long a batch waits at most for a gap in live work: under constant load it still goes on. */
 export const YIELD_MS = 100;
-/** While live work comes, a batch is this fraction of EXPIRY_BATCH (500: 10 messages). */
+/** After live work came, a batch is this fraction of EXPIRY_BATCH (500: 10 messages). */
 const BUSY_SHARE = 50;
 
 /**
@@ -96,11 +96,17 @@ export async function expireMessages(deps: Deps, now: Date, pauses: ExpiryPauses
   // Batches whose run died or stalls: finished first.
   for (const due of await batchesDue(deps, now, 100)) erased += await takeOver(deps, due);
   const full = deps.config.EXPIRY_BATCH;
+  const small = Math.max(1, Math.ceil(full / BUSY_SHARE));
+  // Live work first: a batch waits for a gap between requests and socket events (at most YIELD_MS),
+  // and is 1/BUSY_SHARE of the size after any came, so that a send waits behind a small batch's
+  // writes at most. "Came" is any live work started since the last batch began, not only what runs
+  // at the instant of choosing: the wait above ends exactly in a gap between requests, where a
+  // choice by `busy()` alone took a full batch in the middle of steady traffic (the send p99 of
+  // 800 ms against 67 ms idle in docs/performance.md). With nothing coming, the size doubles batch
+  // after batch up to EXPIRY_BATCH (a few batches to reach it).
+  let size = small;
+  let seen = deps.load.started();
   for (;;) {
-    // Live work first: a batch waits for a gap between requests and socket events (at most
-    // YIELD_MS), and is 1/BUSY_SHARE of the size while they come, so that a send waits behind a small
-    // batch at most; with nothing else under way, full batches back to back.
-    const size = deps.load.busy() ? Math.max(1, Math.ceil(full / BUSY_SHARE)) : full;
     await deps.load.quiet(YIELD_MS);
     const found = await expiredMessages(deps, now, size);
     if (!found.length) break;
@@ -132,6 +138,9 @@ export async function expireMessages(deps: Deps, now: Date, pauses: ExpiryPauses
     progress += legacy.length;
     // Nothing taken: what is left is another run's, within its lease.
     if (found.length < size || !progress) break;
+    const started = deps.load.started();
+    size = deps.load.busy() || started !== seen ? small : Math.min(full, size * 2);
+    seen = started;
   }
   // The copies, edits and receipts of what expired, in every stream, in one write.
   if (erased) await redactHidden(deps, now);

@@ -9,12 +9,18 @@ export interface Load {
   track<T>(work: Promise<T>): Promise<T>;
   /** Whether live work is under way now. */
   busy(): boolean;
+  /**
+   * How many pieces of live work have started so far: a job compares two readings to learn whether
+   * any came (and perhaps went) in between, which `busy()` at one instant can miss.
+   */
+  started(): number;
   /** Resolves once no live work is under way, or after `maxMs`, whichever comes first. */
   quiet(maxMs: number): Promise<void>;
 }
 
 export function createLoad(): Load {
   let live = 0;
+  let started = 0;
   const waiting = new Set<() => void>();
   const settled = () => {
     if (--live > 0) return;
@@ -24,9 +30,11 @@ export function createLoad(): Load {
   return {
     track(work) {
       live++;
+      started++;
       return work.finally(settled);
     },
     busy: () => live > 0,
+    started: () => started,
     quiet(maxMs) {
       if (live === 0) return Promise.resolve();
       return new Promise((resolve) => {

@@ -239,3 +239,126 @@ func hushArg(field string, v any, ranged bool) (any, bool) {
 	}
 	return nil, false
 }
+
+// hushCount counts in SQL the documents filter matches, when the aggregate handler asked for a
+// count (pushdown.WithCount) and every part of filter translates exactly (hushExact), with no array
+// in its fields; done says whether it did (then the caller returns no documents).
+func hushCount(ctx context.Context, db *fsql.DB, filter *types.Document, meta *metadata.Collection) (bool, error) {
+	c, ok := pushdown.CountOf(ctx)
+	if !ok || pushdown.Off || meta.Capped() || filter.Len() == 0 {
+		return false, nil
+	}
+	conds, kinds, ok := hushExact(filter, hushFields(meta))
+	if !ok {
+		return false, nil
+	}
+	count, args, arrays := pushdown.Counted(meta.TableName, conds, kinds)
+	if arrays != "" {
+		var one int
+		switch err := db.QueryRowContext(ctx, arrays).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return false, err
+		default:
+			return false, nil // an array there: MongoDB matches by its elements
+		}
+	}
+	if err := db.QueryRowContext(ctx, count, args...).Scan(&c.N); err != nil {
+		return false, err
+	}
+	c.Done = true
+	return true, nil
+}
+
+// hushExact is filter as conditions with their values' kinds, when every top-level key is a
+// pushable field whose value or operators ($eq, $in, ranges on numbers and dates) translate, each
+// with values of one kind; ok is false otherwise.
+func hushExact(filter *types.Document, fields map[string]bool) ([]pushdown.Cond, []pushdown.Kind, bool) {
+	var conds []pushdown.Cond
+	var kinds []pushdown.Kind
+	add := func(field string, op pushdown.Op, values ...any) bool {
+		var kind pushdown.Kind
+		args := make([]any, 0, len(values))
+		for _, v := range values {
+			k, ok := hushKind(v)
+			if !ok || (kind != "" && k != kind) {
+				return false
+			}
+			kind = k
+			arg, ok := hushArg(field, v, op != pushdown.Eq && op != pushdown.In)
+			if !ok {
+				return false
+			}
+			args = append(args, arg)
+		}
+		if len(args) == 0 {
+			return false
+		}
+		conds = append(conds, pushdown.Cond{Field: field, Op: op, Args: args})
+		kinds = append(kinds, kind)
+		return true
+	}
+	seen := map[string]bool{}
+	for _, field := range filter.Keys() {
+		if seen[field] || !pushdown.Pushable(field, fields) {
+			return nil, nil, false
+		}
+		seen[field] = true
+		v, _ := filter.Get(field)
+		ops, isDoc := v.(*types.Document)
+		if !isDoc {
+			if !add(field, pushdown.Eq, v) {
+				return nil, nil, false
+			}
+			continue
+		}
+		keys := ops.Keys()
+		if len(keys) == 0 {
+			return nil, nil, false
+		}
+		opSeen := map[string]bool{}
+		for _, op := range keys {
+			if opSeen[op] {
+				return nil, nil, false
+			}
+			opSeen[op] = true
+			operand, _ := ops.Get(op)
+			ok := false
+			switch op {
+			case "$eq":
+				ok = add(field, pushdown.Eq, operand)
+			case "$in":
+				if arr, isArr := operand.(*types.Array); isArr {
+					values := make([]any, arr.Len())
+					for i := range arr.Len() {
+						values[i], _ = arr.Get(i)
+					}
+					ok = add(field, pushdown.In, values...)
+				}
+			case "$gt", "$gte", "$lt", "$lte":
+				ok = field != "_id" && add(field, hushOps[op], operand)
+			}
+			if !ok {
+				return nil, nil, false
+			}
+		}
+	}
+	return conds, kinds, true
+}
+
+// hushKind is the kind of a value a condition may compare with.
+func hushKind(v any) (pushdown.Kind, bool) {
+	switch v.(type) {
+	case int32, int64, float64:
+		return pushdown.KindNumber, true
+	case time.Time:
+		return pushdown.KindDate, true
+	case string:
+		return pushdown.KindString, true
+	case types.ObjectID:
+		return pushdown.KindObjectID, true
+	case bool:
+		return pushdown.KindBool, true
+	}
+	return "", false
+}

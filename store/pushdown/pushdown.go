@@ -244,23 +244,36 @@ func Double(f float64) (any, bool) {
 	return f, true
 }
 
-// Order is a find's sort on one field with its limit (skip + limit), handed by FerretDB's find
-// handler (store/_ferretdb_patch/hush_find.go) to the SQLite backend through the query's context,
-// since the backend contract takes only a $natural sort.
+// Order is a find's sort (its keys in order, each ascending or descending) with its limit (skip +
+// limit), handed by FerretDB's find handler (store/_ferretdb_patch/hush_find.go) to the SQLite
+// backend through the query's context, since the backend contract takes only a $natural sort.
 //
-// The backend answers it with `WHERE c1 AND c2 ... ORDER BY <field> LIMIT n` (SQLite walks the twin
-// index from the equality prefix and stops after n rows) only when those n rows are then known to
-// be MongoDB's first n matches, provided each of them matches the whole filter (the handler checks
-// that, and asks again without the order if one does not):
+// The backend answers it in SQL only when its rows then hold MongoDB's first n matches, provided
+// each of them matches the whole filter (the handler checks that, and asks again without the order
+// if one does not; it sorts and limits what comes back as always):
 //   - the clause selects every matching document without an array in a pushed field (Match's
-//     argument without its array branches), and no document there has an array (checked first,
-//     through the partial array indexes), so no match is left out;
-//   - the filter has an equality or range condition on the sort field itself, so every match holds
-//     there one value, or only numbers, or only dates, where SQLite's order (on `->>`) is MongoDB's.
+//     argument without its array branches), and no document there has an array in a field of the
+//     clause or in the first sort key (checked first, through the partial array indexes), so no
+//     match is left out;
+//   - the filter has an equality or range condition on the first sort key itself, so every match
+//     holds there one value, or only numbers, or only dates, where SQLite's order (on `->>`) is
+//     MongoDB's.
+//
+// One key: `ORDER BY a LIMIT n` (SQLite walks the twin index from the equality prefix and stops
+// after n rows). Several keys (`{a: -1, b: -1}`): SQLite orders by the first only, and MongoDB's
+// later keys decide among documents equal there, in an order (types, arrays) SQLite need not share.
+// So the rows are every row at least as far in the order as the n-th one on a, ties included:
+// `a >= (the n-th largest a)`, one index search for that value and one range search after it, which
+// hold MongoDB's first n whatever the later keys hold; the handler orders them by every key.
 type Order struct {
+	Keys  []SortKey
+	Limit int64
+}
+
+// SortKey is one key of a sort.
+type SortKey struct {
 	Field string
 	Desc  bool
-	Limit int64
 }
 
 type orderKey struct{}
@@ -277,11 +290,15 @@ func OrderOf(ctx context.Context) (Order, bool) {
 }
 
 // Ordered is the clause for o over conds (all ANDed by the filter): the WHERE without array
-// branches, the ORDER BY and LIMIT, and the query that finds a document with an array in one of the
-// fields involved (if it returns a row, the order must not be pushed). ok is false when o cannot be
-// served exactly (see Order).
+// branches with its ORDER BY and LIMIT (or, for several keys, the bound on the first key), and the
+// query that finds a document with an array in one of the fields involved (if it returns a row, the
+// order must not be pushed). ok is false when o cannot be served exactly (see Order).
 func Ordered(table string, conds []Cond, o Order) (where string, args []any, arrays string, ok bool) {
-	if o.Limit <= 0 || o.Field == "_id" || !simple.MatchString(o.Field) {
+	if o.Limit <= 0 || len(o.Keys) == 0 {
+		return "", nil, "", false
+	}
+	first := o.Keys[0]
+	if first.Field == "_id" || !simple.MatchString(first.Field) {
 		return "", nil, "", false
 	}
 	sorted := false
@@ -297,7 +314,7 @@ func Ordered(table string, conds []Cond, o Order) (where string, args []any, arr
 				tests = append(tests, ArrayTest(c.Field))
 			}
 		}
-		if c.Field == o.Field && c.Op != In {
+		if c.Field == first.Field && c.Op != In {
 			sorted = true
 		}
 		if c.Op == In {
@@ -310,13 +327,19 @@ func Ordered(table string, conds []Cond, o Order) (where string, args []any, arr
 	if !sorted {
 		return "", nil, "", false
 	}
-	dir := ""
-	if o.Desc {
-		dir = " DESC"
+	dir, past, none := "", "<=", "9e999" // ascending: rows up to the n-th; with fewer, all of them
+	if first.Desc {
+		dir, past, none = " DESC", ">=", "-9e999"
 	}
-	where = fmt.Sprintf(" WHERE %s ORDER BY %s%s LIMIT %d", strings.Join(terms, " AND "), ValueExpr(o.Field), dir, o.Limit)
+	key := ValueExpr(first.Field)
+	match := strings.Join(terms, " AND ")
 	arrays = fmt.Sprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", quote(table), strings.Join(tests, " OR "))
-	return where, args, arrays, true
+	if len(o.Keys) == 1 {
+		return fmt.Sprintf(" WHERE %s ORDER BY %s%s LIMIT %d", match, key, dir, o.Limit), args, arrays, true
+	}
+	nth := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s%s LIMIT 1 OFFSET %d", key, quote(table), match, key, dir, o.Limit-1)
+	where = fmt.Sprintf(" WHERE %s AND %s %s COALESCE((%s), %s) ORDER BY %s%s", match, key, past, nth, none, key, dir)
+	return where, append(append([]any{}, args...), args...), arrays, true
 }
 
 type fromKey struct{}
@@ -342,4 +365,87 @@ func From(ctx context.Context, where string, args []any, column string) (string,
 		return " WHERE " + cond, []any{id}
 	}
 	return " WHERE (" + strings.TrimPrefix(where, " WHERE ") + ") AND " + cond, append(append([]any{}, args...), id)
+}
+
+// Kind is the BSON type class of a condition's values, as FerretDB's schema of each document (its
+// "$s") names the type of a top-level field.
+type Kind string
+
+const (
+	KindString   Kind = "string"
+	KindObjectID Kind = "objectId"
+	KindBool     Kind = "bool"
+	KindNumber   Kind = "number"
+	KindDate     Kind = "date"
+)
+
+var schemaTypes = map[Kind]string{
+	KindString:   "'string'",
+	KindObjectID: "'objectId'",
+	KindBool:     "'bool'",
+	KindNumber:   "'int', 'long', 'double'",
+	KindDate:     "'date'",
+}
+
+// TypeTest is true for a document whose top-level field f holds a value of kind k, by its schema.
+func TypeTest(f string, k Kind) string {
+	return fmt.Sprintf(`json_extract(%s, '$."$s".p.%s.t') IN (%s)`, Column, f, schemaTypes[k])
+}
+
+// Count is a count the aggregate handler (store/_ferretdb_patch/hush_find.go) asks the backend for
+// through the query's context: countDocuments' pipeline, `[{$match: filter}, {$group: {_id: 1, n:
+// {$sum: 1}}}]`, which FerretDB answers by reading and decoding every document it counts. The
+// backend sets Done and N when it counted in SQL; otherwise it answers the query as usual.
+type Count struct {
+	N    int64
+	Done bool
+}
+
+type countKey struct{}
+
+// WithCount is ctx asking the backend to count into c.
+func WithCount(ctx context.Context, c *Count) context.Context {
+	return context.WithValue(ctx, countKey{}, c)
+}
+
+// CountOf is the Count ctx asks for, if any.
+func CountOf(ctx context.Context) (*Count, bool) {
+	c, ok := ctx.Value(countKey{}).(*Count)
+	return c, ok
+}
+
+// Counted is `SELECT COUNT(*)` over the documents matching conds, all ANDed, conds[i]'s values of
+// kind kinds[i], with the query that finds a document with an array in one of their fields (if it
+// returns a row, the count must not be made in SQL; "" when no field can hold one). The caller
+// passes only a filter every part of which is one of conds: then the count is exactly MongoDB's,
+// because each condition is its SQL comparison on the value (`->>`, or the JSON text for _id) and
+// the value's type in the document's schema, where the superset of Match (an ObjectId's hex for a
+// string, a date for a number, true for 1) is what the type test takes out again. It is one search
+// of a twin index (or the _id lookup index); the type test reads the rows it counts, in SQLite.
+func Counted(table string, conds []Cond, kinds []Kind) (count string, args []any, arrays string) {
+	terms := make([]string, 0, 2*len(conds))
+	var tests []string
+	seen := map[string]bool{}
+	for i, c := range conds {
+		expr := IDExpr
+		if c.Field != "_id" {
+			expr = ValueExpr(c.Field)
+			if !seen[c.Field] {
+				seen[c.Field] = true
+				tests = append(tests, ArrayTest(c.Field))
+			}
+		}
+		if c.Op == In {
+			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
+		} else {
+			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
+		}
+		terms = append(terms, TypeTest(c.Field, kinds[i]))
+		args = append(args, c.Args...)
+	}
+	count = fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", quote(table), strings.Join(terms, " AND "))
+	if len(tests) > 0 {
+		arrays = fmt.Sprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", quote(table), strings.Join(tests, " OR "))
+	}
+	return count, args, arrays
 }

@@ -15,7 +15,7 @@ import { createLogger } from "../../src/shared/logger.js";
 import { findUser } from "../../src/users/repo.js";
 import { FakeClock } from "./clock.js";
 import { conformanceChecker, readBody, routeMatcher } from "./conformance.js";
-import { requestOrigin, watchCommand } from "./query-watch.js";
+import { commandEnded, requestOrigin, watchCommand } from "./query-watch.js";
 import { startSmtp } from "./smtp.js";
 
 export interface Res<T = any> {
@@ -55,6 +55,7 @@ export async function startHush(
     ttlGraceSeconds: null,
     onCommand: watchCommand,
   });
+  store.client.on("commandSucceeded", commandEnded).on("commandFailed", commandEnded);
   const rawClient = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 });
   const clock = new FakeClock();
   const mailer = smtpMailer(smtp.url, config.MAIL_FROM);

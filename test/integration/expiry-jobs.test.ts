@@ -281,9 +281,12 @@ describe("the message expiry job yields to live work", () => {
     b.clock.advance(5);
   }
   /** The job's run, and the batches it took (each claim is preceded by beforeClaim). */
-  async function run() {
+  async function run(afterClaim?: () => Promise<void>) {
     let batches = 0;
-    const erased = await expireMessages(a.deps, a.clock.now(), { beforeClaim: async () => void batches++ });
+    const erased = await expireMessages(a.deps, a.clock.now(), {
+      beforeClaim: async () => void batches++,
+      afterClaim,
+    });
     return { erased, batches };
   }
 
@@ -301,7 +304,17 @@ describe("the message expiry job yields to live work", () => {
     await expiring(14);
     expect(a.deps.load.busy()).toBe(false);
     const quiet = await run();
-    expect(quiet).toEqual({ erased: 14, batches: 2 });
+    // Nothing came: the size doubles from the small one up to EXPIRY_BATCH, 1 + 2 + 4 + 7.
+    expect(quiet).toEqual({ erased: 14, batches: 4 });
+  });
+
+  it("takes a small batch after live work that came and went while the last one ran", async () => {
+    // A request handled during each batch, over before the job chooses the next one's size: a
+    // choice by what runs at that instant alone took full batches (2 of 7) in steady traffic.
+    await expiring(14);
+    const request = () => a.deps.load.track(Promise.resolve());
+    expect(await run(request)).toEqual({ erased: 14, batches: 14 });
+    expect(a.deps.load.busy()).toBe(false);
   });
 
   it("counts a request as live work while it is handled", async () => {

@@ -253,12 +253,18 @@ describe("every command that reads through the backend gets the same answers", (
 // compared with the handler's alone ($and), which reads, sorts and limits everything.
 describe("sorts and limits answered by SQLite on the local store", () => {
   let pages: Collection<Doc>;
-  const page = async (filter: Filter<Doc>, sort: Record<string, 1 | -1>, limit: number, skip = 0) => {
-    const pushed = (await pages.find(filter).sort(sort).skip(skip).limit(limit).toArray()).map((d) =>
+  const page = async (
+    filter: Filter<Doc>,
+    sort: Record<string, 1 | -1>,
+    limit: number,
+    skip = 0,
+    coll = pages,
+  ) => {
+    const pushed = (await coll.find(filter).sort(sort).skip(skip).limit(limit).toArray()).map((d) =>
       String(d._id),
     );
     const handler = (
-      await pages
+      await coll
         .find({ $and: [filter] } as Filter<Doc>)
         .sort(sort)
         .skip(skip)
@@ -350,12 +356,71 @@ describe("sorts and limits answered by SQLite on the local store", () => {
     expect((await explained({ c: "even" }, { n: -1 }, 3)).limited).toBe(false);
     expect(await page({ c: "even" }, { n: -1 }, 4)).toEqual(["date", "true", "string", "p398"]);
     expect((await explained({ c: "even", n: { $in: [1, 2] } }, { n: -1 }, 3)).limited).toBe(false);
-    // A sort on two fields, or on _id.
-    expect(await page({ c: "odd", n: { $lt: 9 } }, { n: -1, at: 1 } as Record<string, 1 | -1>, 2)).toEqual([
-      "p7",
-      "p5",
-    ]);
+    // A sort on _id first.
     expect((await explained({ c: "odd", _id: "p1" }, { _id: 1 }, 1)).limited).toBe(false);
+    // Two keys, the first one not bounded by the filter.
+    expect((await explained({ c: "even" }, { n: -1, at: 1 }, 3)).limited).toBe(false);
+  });
+
+  // A sort on several keys: SQLite orders by the first (bounded by the filter) and returns every row
+  // up to the n-th one's value there, ties included; the handler orders them by every key.
+  it("a sort on several keys matches the handler's answer, ties on the first key included", async () => {
+    const lists = db.collection<Doc>("lists");
+    await lists.createIndex({ u: 1, a: 1, t: -1, _id: -1 });
+    // 60 rows of user "u", 10 dates, each date shared by 6 rows; _ids of mixed types break ties.
+    await lists.insertMany(
+      Array.from({ length: 60 }, (_, i) => ({
+        _id: i % 7 === 0 ? new ObjectId(`${hex.slice(0, 22)}${String(i).padStart(2, "0")}`) : `l${i}`,
+        u: "u",
+        a: false,
+        t: day(1 + (i % 10)),
+      })),
+    );
+    await lists.insertMany([
+      { _id: "other", u: "v", a: false, t: day(28) },
+      { _id: "archived", u: "u", a: true, t: day(28) },
+      { _id: "string", u: "u", a: false, t: "2026" },
+    ]);
+    const bounded = { u: "u", a: false, t: { $lte: new Date(8.64e15) } };
+    const sorts: Record<string, 1 | -1>[] = [
+      { t: -1, _id: -1 },
+      { t: -1, _id: 1 },
+      { t: 1, _id: -1 },
+    ];
+    for (const sort of sorts) {
+      for (const [limit, skip] of [
+        [1, 0],
+        [3, 0],
+        [6, 0],
+        [7, 0],
+        [20, 3],
+        [20, 40],
+        [100, 0],
+      ]) {
+        const got = await page(bounded, sort, limit as number, skip as number, lists);
+        expect(got.length, JSON.stringify({ sort, limit, skip })).toBe(
+          Math.min(limit as number, 60 - (skip as number)),
+        );
+      }
+    }
+    // A number SQLite orders among the dates (5e12 ms is after every date here) is not a match:
+    // the handler finds it among the rows and asks again without the order.
+    await lists.insertOne({ _id: "number", u: "u", a: false, t: 5e12 });
+    expect(
+      await page({ u: "u", a: false, t: { $lte: new Date(6e12) } }, { t: -1, _id: -1 }, 2, 0, lists),
+    ).toHaveLength(2);
+    // The plan: one search for the n-th value, one range search from it; no sort, no scan.
+    await lists.find(bounded).sort({ t: -1, _id: -1 }).limit(20).toArray();
+    const res = await db.command({
+      explain: { find: "lists", filter: bounded, sort: { t: -1, _id: -1 }, limit: 20 },
+    });
+    const plan = (res.queryPlanner.Plan as string[]).join("\n");
+    expect(res.limitPushdown, plan).toBe(true);
+    expect(plan).toMatch(
+      /SEARCH \S+ USING INDEX _ferretdb_hush_v_\S+ \(<expr>=\? AND <expr>=\? AND <expr>>\? AND <expr><\?\)/,
+    );
+    expect(plan).toMatch(/SCALAR SUBQUERY[\s\S]*SEARCH \S+ USING COVERING INDEX _ferretdb_hush_v_/);
+    expect(plan).not.toMatch(/TEMP B-TREE|SCAN/);
   });
 
   it("is left to the handler while an array sits in a field it would order or select on", async () => {
@@ -376,6 +441,70 @@ describe("sorts and limits answered by SQLite on the local store", () => {
       "array",
       "a19",
     ]);
+  });
+});
+
+// countDocuments' pipeline ($match, then $group with {$sum: 1}) is counted by SQLite when every part
+// of its filter translates exactly (pushdown.Counted): the comparison and the value's type in the
+// document's schema, which takes out again what the comparison alone selects and MongoDB does not
+// match. Each count is compared with the handler's alone ($and) and with the ids MongoDB matches.
+describe("counts answered by SQLite on the local store", () => {
+  let counted: Collection<Doc>;
+  beforeAll(async () => {
+    counted = db.collection<Doc>("counted");
+    await counted.createIndex({ u: 1, a: 1, t: -1 });
+    await counted.createIndex({ k: 1 });
+    await counted.insertMany(
+      Array.from({ length: 120 }, (_, i) => ({
+        _id: `c${i}`,
+        u: i % 3 ? "u" : new ObjectId(hex),
+        a: i % 4 === 0,
+        t: day(1 + (i % 20)),
+        k: i,
+      })),
+    );
+    // What a comparison alone selects that MongoDB does not match, and what it matches by type.
+    await counted.insertMany([
+      { _id: "hex", u: hex, a: false, t: day(1), k: 1.5 },
+      { _id: "one", u: "u", a: 1, t: day(2), k: "1" },
+      { _id: "ms", u: "u", a: false, t: day(3).getTime(), k: new Date(5) },
+      { _id: "missing", u: "u" },
+      { _id: "null", u: "u", a: null, t: null, k: null },
+      { _id: "long", u: "u", a: false, t: day(4), k: Long.fromNumber(7) },
+      { _id: "double", u: "u", a: false, t: day(4), k: new Double(7) },
+      { _id: "int", u: "u", a: false, t: day(4), k: new Int32(8) },
+    ]);
+  });
+  const count = async (filter: Filter<Doc>) => {
+    const n = await counted.countDocuments(filter);
+    expect(n, JSON.stringify(filter)).toBe(await counted.countDocuments({ $and: [filter] } as Filter<Doc>));
+    return n;
+  };
+
+  it("matches the handler's count, types and all", async () => {
+    expect(await count({ u: "u", a: false })).toBe(60 + 4);
+    expect(await count({ u: new ObjectId(hex) })).toBe(40);
+    expect(await count({ u: hex })).toBe(1);
+    expect(await count({ u: "u", a: true })).toBe(20);
+    expect(await count({ t: { $lte: day(3) } })).toBe(18 + 2);
+    expect(await count({ u: "u", a: false, t: { $gte: day(10), $lt: day(20) } })).toBe(32);
+    expect(await count({ k: { $gte: 7, $lte: 8 } })).toBe(5);
+    expect(await count({ k: { $in: [1, 2, 3] } })).toBe(3);
+    expect(await count({ k: { $lt: new Date(10) } })).toBe(1);
+    expect(await count({ _id: { $in: ["c1", "c2", "nope"] }, u: "u" })).toBe(2);
+    expect(await count({ u: "nobody" })).toBe(0);
+    // Left to the handler: mixed kinds in $in, nulls, operators and fields it does not translate.
+    expect(await count({ k: { $in: [1, "1"] } })).toBe(2);
+    expect(await count({ a: null })).toBe(2);
+    expect(await count({ u: "u", a: { $ne: true } })).toBe(60 + 7);
+    expect(await count({ u: "u", unindexed: { $exists: false }, a: false })).toBe(64);
+  });
+
+  it("is left to the handler while an array sits in a field it counts on", async () => {
+    await counted.insertOne({ _id: "array", u: ["u", "v"], a: false, t: day(1), k: 0 });
+    expect(await count({ u: "u", a: false })).toBe(65);
+    await counted.deleteOne({ _id: "array" });
+    expect(await count({ u: "u", a: false })).toBe(64);
   });
 });
 

@@ -5,6 +5,7 @@ describe("live work (src/shared/load.ts)", () => {
   it("is busy while tracked work runs, whether it succeeds or fails", async () => {
     const load = createLoad();
     expect(load.busy()).toBe(false);
+    expect(load.started()).toBe(0);
     let ok!: () => void;
     let fail!: (e: Error) => void;
     const one = load.track(new Promise<void>((r) => (ok = r)));
@@ -16,6 +17,7 @@ describe("live work (src/shared/load.ts)", () => {
     fail(new Error("x"));
     await expect(two).rejects.toThrow("x");
     expect(load.busy()).toBe(false);
+    expect(load.started()).toBe(2); // what came and went still counts: a job compares two readings
   });
 
   it("quiet resolves at once when idle, when the last work settles, or after its bound", async () => {
