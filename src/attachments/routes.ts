@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ATTACHMENT_BYTES_CEILING } from "../config.js";
 import {
   bearer,
   binary,
@@ -62,21 +63,19 @@ export const uploadAttachment = route({
   summary: "Upload an encrypted attachment in one request",
   description:
     "The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go " +
-    "inside the encrypted message (see docs/attachments.md). The body is either the raw bytes " +
-    "(`application/octet-stream`) or a `multipart/form-data` form whose `file` part holds them (other " +
-    "parts are ignored). It is streamed into the store as it arrives. An empty file is a 400. " +
+    "inside the encrypted message (see docs/attachments.md). The body is the raw bytes " +
+    "(`application/octet-stream`). For browsers' and PuffinTalk's forms the same operation also takes a " +
+    "`multipart/form-data` body whose `file` part holds the bytes (other parts are ignored); it is left " +
+    "out of this declaration because one operation with two body types breaks generated clients. Either " +
+    "is streamed into the store as it arrives. An empty body, or an empty `file`, is a 400 " +
+    "`VALIDATION_ERROR` (`body`). " +
     `${limits} ${lifecycle} For large files on unreliable networks use a resumable upload ` +
     "(`POST /attachments/uploads`).",
   request: {
     body: {
       required: true,
-      description: "The encrypted bytes",
-      content: {
-        "application/octet-stream": { schema: bytesSchema },
-        "multipart/form-data": {
-          schema: { type: "object", properties: { file: bytesSchema }, required: ["file"] },
-        },
-      },
+      description: "The encrypted bytes: at least one",
+      content: { "application/octet-stream": { schema: bytesSchema } },
     },
   },
   responses: { 201: json(Attachment, "Stored") },
@@ -170,9 +169,16 @@ export const deleteAttachment = route({
 
 export const CreateUpload = z
   .object({
-    size: z.number().int().min(1).openapi({
-      description: "Exact size of the encrypted file, in bytes (at most `ATTACHMENT_MAX_BYTES`)",
-    }),
+    size: z
+      .number()
+      .int()
+      .min(1)
+      .max(ATTACHMENT_BYTES_CEILING)
+      .openapi({
+        description:
+          "Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default " +
+          `100 MiB, at most ${ATTACHMENT_BYTES_CEILING}) it is a 413 \`PAYLOAD_TOO_LARGE\`.`,
+      }),
   })
   .strict()
   .openapi("CreateUploadRequest");
@@ -242,8 +248,17 @@ export const UploadPartQuery = z.object({
     .number()
     .int()
     .min(0)
+    .max(ATTACHMENT_BYTES_CEILING)
     .refine((n) => n % CHUNK_SIZE === 0, `must be a multiple of the chunk size, ${CHUNK_SIZE}`)
-    .openapi({ description: `Where this part starts: a multiple of ${CHUNK_SIZE}`, example: 0 }),
+    .openapi({
+      param: { in: "query", required: true },
+      type: "integer",
+      minimum: 0,
+      maximum: ATTACHMENT_BYTES_CEILING,
+      multipleOf: CHUNK_SIZE,
+      description: `Where this part starts: a multiple of ${CHUNK_SIZE} (required)`,
+      example: 0,
+    }),
 });
 
 export const putUploadPart = route({
@@ -257,13 +272,14 @@ export const putUploadPart = route({
     "The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or " +
     "up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry " +
     "the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, " +
-    "so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413.",
+    "so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413. " +
+    "An empty body is a 400 `VALIDATION_ERROR` (`body`).",
   request: {
     params: UploadIdParam,
     query: UploadPartQuery,
     body: {
       required: true,
-      description: "The bytes from offset on",
+      description: "The bytes from offset on: at least one",
       content: { "application/octet-stream": { schema: bytesSchema } },
     },
   },

@@ -38,7 +38,8 @@ export const CreateGroup = z
         });
       })
       .openapi({
-        description: `Everyone but the creator: ${MIN_GROUP - 1}-${MAX_GROUP - 1} distinct users (a group has ${MIN_GROUP}-${MAX_GROUP} members)`,
+        uniqueItems: true,
+        description: `Everyone but the creator: ${MIN_GROUP - 1}-${MAX_GROUP - 1} distinct users (a group has ${MIN_GROUP}-${MAX_GROUP} members); ids are compared without case`,
       }),
     picture_url: PictureUrl.optional(),
   })
@@ -54,21 +55,31 @@ export const TtlSeconds = z
   .max(TTL_BOUNDS.max)
   .openapi({ description: `Seconds, ${TTL_BOUNDS.min} to ${TTL_BOUNDS.max} (90 days)` });
 
+/** A conversation's timer as a client sets it: 0 is off, as null is (a value every generator can send). */
+const TimerSetting = z
+  .number()
+  .int()
+  .min(0)
+  .max(TTL_BOUNDS.max)
+  .refine((n) => n === 0 || n >= TTL_BOUNDS.min, `must be 0 (off) or ${TTL_BOUNDS.min} to ${TTL_BOUNDS.max}`);
+
 export const UpdateGroup = z
   .object({
     name: GroupName.optional(),
     picture_url: PictureUrl.nullable().optional().openapi({ description: "null removes the picture" }),
-    ttl_seconds: TtlSeconds.nullable()
+    ttl_seconds: TimerSetting.nullable()
       .optional()
       .openapi({
         description:
-          "The conversation's disappearing-message timer, applied to messages that set no ttl_seconds; " +
-          "null turns it off. Members may set it in a 1:1 conversation, admins in a group.",
+          "The conversation's disappearing-message timer, applied to messages that set no ttl_seconds: " +
+          `${TTL_BOUNDS.min} to ${TTL_BOUNDS.max} seconds, or \`0\` to turn it off (\`null\` too, as HABIBTI ` +
+          "clients send; a client whose JSON library drops nulls sends 0). 1 to 4 is a 400. Members may set " +
+          "it in a 1:1 conversation, admins in a group.",
       }),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
-  .openapi("UpdateGroupRequest");
+  .openapi("UpdateGroupRequest", { minProperties: 1, description: "At least one field to change" });
 
 export const UserRef = z.object({ user_id: Id }).strict().openapi("GroupMemberRequest");
 

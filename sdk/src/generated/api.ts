@@ -953,7 +953,7 @@ export interface paths {
         put?: never;
         /**
          * Upload an encrypted attachment in one request
-         * @description The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go inside the encrypted message (see docs/attachments.md). The body is either the raw bytes (`application/octet-stream`) or a `multipart/form-data` form whose `file` part holds them (other parts are ignored). It is streamed into the store as it arrives. An empty file is a 400. At most `ATTACHMENT_MAX_BYTES` (default 100 MiB): a larger announced Content-Length is refused before anything is read, and a body that runs past the limit is cut off there, whatever it announced (413 `PAYLOAD_TOO_LARGE`). Everything an account has stored or reserved counts against its `ATTACHMENT_QUOTA_BYTES` (409 `QUOTA_EXCEEDED`), and it may have 10 unfinished uploads at once. An upload that fails or is interrupted leaves nothing behind. An attachment no message owns is erased `ATTACHMENT_TTL` seconds (default 24 h) after it is complete; a message that takes it (`attachment_ids`) keeps it for as long as the message exists. For large files on unreliable networks use a resumable upload (`POST /attachments/uploads`).
+         * @description The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go inside the encrypted message (see docs/attachments.md). The body is the raw bytes (`application/octet-stream`). For browsers' and PuffinTalk's forms the same operation also takes a `multipart/form-data` body whose `file` part holds the bytes (other parts are ignored); it is left out of this declaration because one operation with two body types breaks generated clients. Either is streamed into the store as it arrives. An empty body, or an empty `file`, is a 400 `VALIDATION_ERROR` (`body`). At most `ATTACHMENT_MAX_BYTES` (default 100 MiB): a larger announced Content-Length is refused before anything is read, and a body that runs past the limit is cut off there, whatever it announced (413 `PAYLOAD_TOO_LARGE`). Everything an account has stored or reserved counts against its `ATTACHMENT_QUOTA_BYTES` (409 `QUOTA_EXCEEDED`), and it may have 10 unfinished uploads at once. An upload that fails or is interrupted leaves nothing behind. An attachment no message owns is erased `ATTACHMENT_TTL` seconds (default 24 h) after it is complete; a message that takes it (`attachment_ids`) keeps it for as long as the message exists. For large files on unreliable networks use a resumable upload (`POST /attachments/uploads`).
          */
         post: operations["uploadAttachment"];
         delete?: never;
@@ -1020,7 +1020,7 @@ export interface paths {
         get: operations["getUpload"];
         /**
          * Send part of a resumable upload
-         * @description The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413.
+         * @description The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413. An empty body is a 400 `VALIDATION_ERROR` (`body`).
          */
         put: operations["putUploadPart"];
         post?: never;
@@ -1165,15 +1165,15 @@ export interface components {
         SignupRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
             /**
-             * @default signup
+             * @description Default when left out: `"signup"`.
              * @enum {string}
              */
-            purpose: "signup";
+            purpose?: "signup";
             /**
              * @description Required when the server takes sign-ups by invite only (REGISTRATION=invite); ignored otherwise. Checked here, spent by complete-signup.
              * @example hush-3q2x9Vb0cKfLmN4pRsTu1w
@@ -1183,7 +1183,7 @@ export interface components {
         LoginRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
@@ -1191,7 +1191,7 @@ export interface components {
         ResendRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
@@ -1378,7 +1378,7 @@ export interface components {
             address?: string | null;
             /**
              * Format: date
-             * @description A past date
+             * @description A real calendar date in the past, by the server's clock in UTC: today or later is a 400 naming `date_of_birth` (which JSON Schema cannot say)
              * @example 1995-01-15
              */
             date_of_birth?: string | null;
@@ -1456,7 +1456,7 @@ export interface components {
             address?: string | null;
             /**
              * Format: date
-             * @description A past date
+             * @description A real calendar date in the past, by the server's clock in UTC: today or later is a 400 naming `date_of_birth` (which JSON Schema cannot say)
              * @example 1995-01-15
              */
             date_of_birth?: string | null;
@@ -1768,7 +1768,7 @@ export interface components {
         CreateGroupRequest: {
             /** @example Project Team */
             name: string;
-            /** @description Everyone but the creator: 1-49 distinct users (a group has 2-50 members) */
+            /** @description Everyone but the creator: 1-49 distinct users (a group has 2-50 members); ids are compared without case */
             participant_ids: string[];
             /**
              * Format: uri
@@ -1776,6 +1776,7 @@ export interface components {
              */
             picture_url?: string;
         };
+        /** @description At least one field to change */
         UpdateGroupRequest: {
             /** @example Project Team */
             name?: string;
@@ -1785,7 +1786,7 @@ export interface components {
              * @example https://example.com/group.jpg
              */
             picture_url?: string | null;
-            /** @description The conversation's disappearing-message timer, applied to messages that set no ttl_seconds; null turns it off. Members may set it in a 1:1 conversation, admins in a group. */
+            /** @description The conversation's disappearing-message timer, applied to messages that set no ttl_seconds: 5 to 7776000 seconds, or `0` to turn it off (`null` too, as HABIBTI clients send; a client whose JSON library drops nulls sends 0). 1 to 4 is a 400. Members may set it in a 1:1 conversation, admins in a group. */
             ttl_seconds?: number | null;
         };
         GroupMemberRequest: {
@@ -1878,22 +1879,19 @@ export interface components {
             /** @description Opaque ciphertext, base64 of at most 65536 bytes */
             encrypted_content: string;
             content_type?: components["schemas"]["ContentType"];
-            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. */
+            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. A device (the same `user_id`, compared without case, and `device_id`) named twice is a 400 naming `recipient_keys.<i>.device_id`, which JSON Schema cannot say. */
             recipient_keys: components["schemas"]["RecipientKey"][];
             /**
              * @description A message of the same conversation
              * @example 507f1f77bcf86cd799439011
              */
             reply_to?: string | null;
-            /** @default false */
-            is_ephemeral: boolean;
+            /** @description Default when left out: `false`. */
+            is_ephemeral?: boolean;
             /** @description The message disappears this many seconds (5 to 7776000) after it is sent: left out of every read at once, erased within seconds, every member device told (message_expired). Without it, the conversation's timer applies, if it has one. */
             ttl_seconds?: number | null;
-            /**
-             * @description Recipients get the ciphertext without their wrapped key; each device gets its key once, from POST /messages/{message_id}/open. Once every recipient device opened it, or after the server's cap, the ciphertext is erased and a tombstone remains.
-             * @default false
-             */
-            view_once: boolean;
+            /** @description Recipients get the ciphertext without their wrapped key; each device gets its key once, from POST /messages/{message_id}/open. Once every recipient device opened it, or after the server's cap, the ciphertext is erased and a tombstone remains. Default when left out: `false`. */
+            view_once?: boolean;
             /**
              * @description The client's own id for this send: a retry with the same id (within 24 h) returns the first message instead of storing a second one
              * @example 6c1f0a5e-1b7e-4c55-9d0e-2f1b0c7a9e11
@@ -1901,7 +1899,7 @@ export interface components {
             client_message_id?: string;
             /** @description Optional short ciphertext (under the same message key) that conversation lists show as last_message.encrypted_preview; at most 1024 bytes */
             encrypted_preview?: string | null;
-            /** @description Attachments this message carries (`POST /attachments`): each uploaded by the sender, complete, not expired and carried by no other message, else a 400 naming the entry (`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the conversation may download them, and they are erased with the message. Their ids, keys and digests belong inside `encrypted_content`. At most 10. */
+            /** @description Attachments this message carries (`POST /attachments`): each uploaded by the sender, complete, not expired and carried by no other message, else a 400 naming the entry (`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the conversation may download them, and they are erased with the message. Their ids, keys and digests belong inside `encrypted_content`. At most 10, each named once (compared without case). */
             attachment_ids?: string[];
         };
         RecipientKey: {
@@ -1942,15 +1940,15 @@ export interface components {
         EditMessageRequest: {
             /** @description Opaque ciphertext, base64 of at most 65536 bytes */
             encrypted_content: string;
-            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. */
+            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. A device (the same `user_id`, compared without case, and `device_id`) named twice is a 400 naming `recipient_keys.<i>.device_id`, which JSON Schema cannot say. */
             recipient_keys: components["schemas"]["RecipientKey"][];
             content_type?: components["schemas"]["ContentType"];
             /** @description Optional short ciphertext (under the same message key) that conversation lists show as last_message.encrypted_preview; at most 1024 bytes */
             encrypted_preview?: string | null;
         };
         DeleteMessageRequest: {
-            /** @default false */
-            delete_for_everyone: boolean;
+            /** @description Default when left out: `false`. */
+            delete_for_everyone?: boolean;
         };
         Attachment: {
             /** @example 507f1f77bcf86cd799439011 */
@@ -2004,7 +2002,7 @@ export interface components {
             length: number;
         };
         CreateUploadRequest: {
-            /** @description Exact size of the encrypted file, in bytes (at most `ATTACHMENT_MAX_BYTES`) */
+            /** @description Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default 100 MiB, at most 17179869184) it is a 413 `PAYLOAD_TOO_LARGE`. */
             size: number;
         };
         SyncPage: {
@@ -7889,9 +7887,9 @@ export interface operations {
             query?: {
                 /** @description Page size, 1-100 */
                 limit?: number;
-                /** @description A message id: the page of messages right before it */
+                /** @description A message id: the page of messages right before it. Not with `after` */
                 before?: string;
-                /** @description A message id: the page of messages right after it */
+                /** @description A message id: the page of messages right after it. Not with `before` (400 naming `after`) */
                 after?: string;
             };
             header?: never;
@@ -8608,14 +8606,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description The encrypted bytes */
+        /** @description The encrypted bytes: at least one */
         requestBody: {
             content: {
                 "application/octet-stream": string;
-                "multipart/form-data": {
-                    /** Format: binary */
-                    file: string;
-                };
             };
         };
         responses: {
@@ -9103,9 +9097,9 @@ export interface operations {
     };
     putUploadPart: {
         parameters: {
-            query?: {
-                /** @description Where this part starts: a multiple of 261120 */
-                offset?: number | null;
+            query: {
+                /** @description Where this part starts: a multiple of 261120 (required) */
+                offset: number;
             };
             header?: never;
             path: {
@@ -9113,7 +9107,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description The bytes from offset on */
+        /** @description The bytes from offset on: at least one */
         requestBody: {
             content: {
                 "application/octet-stream": string;
