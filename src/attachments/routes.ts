@@ -28,7 +28,7 @@ const Sha256 = z
 export const Attachment = z
   .object({
     id: Id,
-    size: z.number().int().min(1).openapi({ description: "Bytes stored" }),
+    size: z.number().int().min(1).openapi({ description: "Bytes stored", format: "int64" }),
     sha256: Sha256,
     expires_at: Timestamp.nullable().openapi({
       description: "When it is erased unless a message takes it first; null once a message owns it",
@@ -175,6 +175,7 @@ export const CreateUpload = z
       .min(1)
       .max(ATTACHMENT_BYTES_CEILING)
       .openapi({
+        format: "int64",
         description:
           "Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default " +
           `100 MiB, at most ${ATTACHMENT_BYTES_CEILING}) it is a 413 \`PAYLOAD_TOO_LARGE\`.`,
@@ -184,13 +185,16 @@ export const CreateUpload = z
   .openapi("CreateUploadRequest");
 
 const Missing = z
-  .object({ offset: z.number().int().min(0), length: z.number().int().min(1) })
+  .object({
+    offset: z.number().int().min(0).openapi({ format: "int64" }),
+    length: z.number().int().min(1).openapi({ format: "int64" }),
+  })
   .openapi("ByteSpan", { description: "A run of bytes not yet received" });
 
 export const UploadStatus = z
   .object({
     id: Id.openapi({ description: "The upload's id, which becomes the attachment's id" }),
-    size: z.number().int().min(1),
+    size: z.number().int().min(1).openapi({ format: "int64" }),
     chunk_size: z
       .number()
       .int()
@@ -198,7 +202,7 @@ export const UploadStatus = z
         description: `Parts start at multiples of this (${CHUNK_SIZE} bytes)`,
         example: CHUNK_SIZE,
       }),
-    received_bytes: z.number().int().min(0),
+    received_bytes: z.number().int().min(0).openapi({ format: "int64" }),
     missing: z
       .array(Missing)
       .openapi({ description: "What is still to send, in order; empty when complete" }),
@@ -255,6 +259,7 @@ export const UploadPartQuery = z.object({
       type: "integer",
       minimum: 0,
       maximum: ATTACHMENT_BYTES_CEILING,
+      format: "int64",
       multipleOf: CHUNK_SIZE,
       description: `Where this part starts: a multiple of ${CHUNK_SIZE} (required)`,
       example: 0,

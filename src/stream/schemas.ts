@@ -228,6 +228,7 @@ export const SyncQuery = z.object({
       type: "integer",
       minimum: 0,
       maximum: Number.MAX_SAFE_INTEGER,
+      format: "int64",
       default: 0,
       description: "The last position the device has stored; entries after it are returned",
     }),

@@ -1953,7 +1953,10 @@ export interface components {
         Attachment: {
             /** @example 507f1f77bcf86cd799439011 */
             id: string;
-            /** @description Bytes stored */
+            /**
+             * Format: int64
+             * @description Bytes stored
+             */
             size: number;
             /**
              * @description SHA-256 of the stored bytes, lowercase hex
@@ -1973,12 +1976,14 @@ export interface components {
              * @example 507f1f77bcf86cd799439011
              */
             id: string;
+            /** Format: int64 */
             size: number;
             /**
              * @description Parts start at multiples of this (261120 bytes)
              * @example 261120
              */
             chunk_size: number;
+            /** Format: int64 */
             received_bytes: number;
             /** @description What is still to send, in order; empty when complete */
             missing: components["schemas"]["ByteSpan"][];
@@ -1998,11 +2003,16 @@ export interface components {
         };
         /** @description A run of bytes not yet received */
         ByteSpan: {
+            /** Format: int64 */
             offset: number;
+            /** Format: int64 */
             length: number;
         };
         CreateUploadRequest: {
-            /** @description Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default 100 MiB, at most 17179869184) it is a 413 `PAYLOAD_TOO_LARGE`. */
+            /**
+             * Format: int64
+             * @description Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default 100 MiB, at most 17179869184) it is a 413 `PAYLOAD_TOO_LARGE`.
+             */
             size: number;
         };
         SyncPage: {
