@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AccountKeyB64, DeviceInfo, SignupDeviceInfo } from "../devices/schemas.js";
-import { Timestamp } from "../shared/openapi.js";
+import { Timestamp, trimmed } from "../shared/openapi.js";
 import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
 export const Purpose = z
@@ -10,11 +10,7 @@ export const SignupRequest = z
   .object({
     email: Email,
     purpose: z.literal("signup").default("signup"),
-    invite_code: z
-      .string()
-      .trim()
-      .min(1)
-      .max(100)
+    invite_code: trimmed(1, 100)
       .optional()
       .openapi({
         description:
@@ -57,7 +53,10 @@ export const VerifyRequest = z
       .trim()
       .toLowerCase()
       .regex(/^[0-9a-f]{32}$/, "must be the 32-hex-digit session_id that started the code")
-      .openapi({ description: "The `session_id` the code was started with (any letter case)" }),
+      .openapi({
+        pattern: "^[0-9a-fA-F]{32}$",
+        description: "The `session_id` the code was started with (any letter case)",
+      }),
     otp: z.string().regex(/^\d{6}$/, "must be 6 digits"),
     device_info: DeviceInfo.optional(),
   })

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { KeyType, linkFields } from "../devices/schemas.js";
-import { orNull, Timestamp } from "../shared/openapi.js";
+import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
 import { publicHttpsUrl } from "../shared/public-url.js";
 import { Id } from "../users/schemas.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
@@ -13,7 +13,7 @@ export const MemberParams = z.object({
   user_id: Id.openapi({ param: { in: "path" } }),
 });
 
-const GroupName = z.string().trim().min(1).max(64).openapi({ example: "Project Team" });
+const GroupName = trimmed(1, 64).openapi({ example: "Project Team" });
 /** Members' clients fetch it: https, and never a private, loopback or link-local host. */
 const PictureUrl = publicHttpsUrl().openapi({ example: "https://example.com/group.jpg" });
 
@@ -66,7 +66,9 @@ const TimerSetting = z
 export const UpdateGroup = z
   .object({
     name: GroupName.optional(),
-    picture_url: PictureUrl.nullable().optional().openapi({ description: "null removes the picture" }),
+    picture_url: PictureUrl.nullable().optional().openapi({
+      description: "An https:// URL on a public host (else a 400), or null to remove the picture",
+    }),
     ttl_seconds: TimerSetting.nullable()
       .optional()
       .openapi({

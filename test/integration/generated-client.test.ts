@@ -140,12 +140,12 @@ const flowAnswers = (me: string) => ({
 });
 
 const tools = join(root, ".cache/clients");
-const spec = () => {
+/** The served spec, saved for the generators. */
+async function spec() {
   const file = join(dir, "openapi.json");
-  return fetch(new URL("/openapi.json", h.url))
-    .then((r) => r.text())
-    .then((text) => (writeFileSync(file, text), file));
-};
+  writeFileSync(file, await (await fetch(new URL("/openapi.json", h.url))).text());
+  return file;
+}
 
 describe("clients generated in other languages from the served spec", () => {
   // Installs the pinned generators into .cache/clients when they are not there (scripts/client-tools.sh);

@@ -1462,7 +1462,10 @@ export interface components {
             date_of_birth?: string | null;
             gender?: components["schemas"]["Gender"] | null;
             bio?: string | null;
-            /** Format: uri */
+            /**
+             * Format: uri
+             * @description An https:// URL on a public host: a private, loopback or link-local address is a 400 (other people's clients fetch it)
+             */
             avatar_url?: string | null;
             privacy?: components["schemas"]["PrivacyUpdate"];
         };
@@ -1772,6 +1775,7 @@ export interface components {
             participant_ids: string[];
             /**
              * Format: uri
+             * @description An https:// URL on a public host: a private, loopback or link-local address is a 400 (other people's clients fetch it)
              * @example https://example.com/group.jpg
              */
             picture_url?: string;
@@ -1782,7 +1786,7 @@ export interface components {
             name?: string;
             /**
              * Format: uri
-             * @description null removes the picture
+             * @description An https:// URL on a public host (else a 400), or null to remove the picture
              * @example https://example.com/group.jpg
              */
             picture_url?: string | null;
