@@ -158,3 +158,66 @@ export const SessionBody = z
   })
   .openapi("Session");
 export const SessionList = z.object({ sessions: z.array(SessionBody) }).openapi("SessionList");
+
+const at = "2026-01-19T02:00:00.000Z";
+/** Both of verify-otp's answers, so /docs shows each (a generated example shows only the first shape). */
+export const verifyExamples = {
+  signup: {
+    summary: "A sign-up session: complete it with the temp_token",
+    value: {
+      purpose: "signup",
+      verified: true,
+      temp_token: "c2lnbnVwLXRlbXAtdG9rZW4tZXhhbXBsZQ",
+      message: "OTP verified successfully. Please complete your profile to continue.",
+    },
+  },
+  login: {
+    summary: "A login session: the device is signed in",
+    value: {
+      purpose: "login",
+      verified: true,
+      session_token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1MDdmMWY3N2JjZjg2Y2Q3OTk0MzkwMTEifQ.c2lnbmF0dXJl",
+      refresh_token: "cmVmcmVzaC10b2tlbi1leGFtcGxl",
+      token_type: "Bearer",
+      expires_in: 900,
+      user: {
+        id: "507f1f77bcf86cd799439011",
+        email: "user@example.com",
+        username: "johndoe",
+        public_key: null,
+        profile: {
+          full_name: "John Doe",
+          mobile: null,
+          address: null,
+          date_of_birth: null,
+          gender: null,
+          bio: null,
+          avatar_url: null,
+          created_at: at,
+        },
+        privacy: {
+          discoverable_by_email: true,
+          discoverable_by_username: true,
+          show_online_status: true,
+          read_receipts: true,
+          allow_messages_from: "everyone",
+        },
+        devices: [
+          {
+            device_id: "device-uuid",
+            device_name: "Chrome on Linux",
+            key_type: "ed25519",
+            identity_key: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            created_at: at,
+            last_seen: at,
+            status: "unsigned",
+            account_signature: null,
+            current: true,
+          },
+        ],
+        status: { online: false, last_seen: at },
+      },
+      message: "Logged in",
+    },
+  },
+};

@@ -98,7 +98,9 @@ export const UserBody = z
       .openapi({
         description:
           "The account key (base64 Ed25519) that signs the account's devices; null for a legacy account " +
-          "without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset",
+          "without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level " +
+          "`public_key`), changed only by an account-key reset. Not a device's key: each device's identity " +
+          "key is `devices[].identity_key`, so an account signed up without an account key has null here",
       }),
     profile: ProfileBody,
     privacy: PrivacyBody,

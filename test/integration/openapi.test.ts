@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VerifyResult } from "../../src/auth/schemas.js";
 import { asyncApiJson, openApiJson } from "../../src/openapi-doc.js";
 import { errorCodes } from "../../src/shared/errors.js";
 import { type Hush, startHush } from "../helpers/hush.js";
@@ -117,6 +118,17 @@ describe("OpenAPI spec", () => {
         expect(oneOf[0].$ref, where).toBeTruthy();
         expect(oneOf[1], where).toEqual({ type: "null" });
       }
+    }
+  });
+
+  it("every operation has a description; verify-otp shows both of its answers, each as the server declares it", () => {
+    const missing = operations().filter(({ op }) => !op.description?.trim());
+    expect(missing.map((o) => o.where)).toEqual([]);
+    const verify = spec.paths["/api/v1/auth/verify-otp"].post.responses["200"].content["application/json"];
+    expect(Object.keys(verify.examples).sort()).toEqual(["login", "signup"]);
+    for (const [name, example] of Object.entries<any>(verify.examples)) {
+      expect(VerifyResult.safeParse(example.value).error, name).toBeUndefined();
+      expect(example.value.purpose).toBe(name);
     }
   });
 

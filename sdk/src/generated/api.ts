@@ -8,7 +8,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service banner */
+        /**
+         * Service banner
+         * @description What this server is and where its documentation lives (`/docs`, `/openapi.json`, `/asyncapi.json`). Public, and touches no store
+         */
         get: operations["banner"];
         put?: never;
         post?: never;
@@ -25,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers */
+        /**
+         * Liveness: the process answers
+         * @description Liveness for a load balancer or orchestrator: 200 whenever the process can answer, whatever the store does (readiness, `GET /readyz`, says whether it can serve)
+         */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -204,7 +210,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the current session */
+        /**
+         * End the current session
+         * @description Revokes the session the bearer token belongs to: its access token and refresh token stop working at once. The account's other sessions (other devices) stay; revoke them one by one with deleteSession
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -219,7 +228,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account's active sessions */
+        /**
+         * The account's active sessions
+         * @description One entry per active session of the calling account (one per logged-in device), with when it was opened, last used and expires; `current` marks the one making the request. No tokens are shown
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -239,7 +251,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke one session; its tokens stop working at once */
+        /**
+         * Revoke one session; its tokens stop working at once
+         * @description Revokes one of the calling account's sessions by id (from listSessions). Another account's session, or one already gone, is a 404
+         */
         delete: operations["deleteSession"];
         options?: never;
         head?: never;
@@ -253,7 +268,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling user */
+        /**
+         * The calling user
+         * @description The calling account as its owner sees it: profile, privacy settings and email. HABIBTI's path; `GET /users/me` answers the same body
+         */
         get: operations["me"];
         put?: never;
         post?: never;
@@ -270,11 +288,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling user (the same body as GET /auth/me) */
+        /**
+         * The calling user (the same body as GET /auth/me)
+         * @description The calling account as its owner sees it: profile, privacy settings and email. The same body as `GET /auth/me`; `PATCH /users/me` changes it
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
-        /** Delete the account: sessions, devices, keys, contacts and blocks go at once */
+        /**
+         * Delete the account: sessions, devices, keys, contacts and blocks go at once
+         * @description Erases the account at once, for real: sessions, devices, keys, contacts, blocks and memberships go, and the keys wrapped for its devices with them. Messages it sent stay in others' history with `sender_id: null`. A 1:1 conversation stays with the other person, who can no longer send in it
+         */
         delete: operations["deleteMe"];
         options?: never;
         head?: never;
@@ -332,7 +356,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling account's devices, pending ones included (to approve them) */
+        /**
+         * The calling account's devices, pending ones included (to approve them)
+         * @description Every device of the calling account with its identity key and status (DeviceStatus): `pending` ones (logged in on an account with an account key, not yet approved) are listed so a linked device can approve them (`POST /devices/{device_id}/approve`)
+         */
         get: operations["listDevices"];
         put?: never;
         post?: never;
@@ -396,7 +423,10 @@ export interface paths {
          * @description Any device of the account may ask, pending ones included: a person who lost every device logs in by emailed code and asks from there. `account_signature` is the new key's signature linking the calling device. The reset waits 72 hours (`effective_at`), is mailed to the account's address at once, and can be cancelled from any linked device meanwhile (DELETE). Then the same device applies it (POST /account-key/reset/complete): every device is unlinked, the new key set, and contacts and co-members get a `devices_changed` entry (`account_key_changed`): a safety-number change. Setting a key on a legacy account without one is the same operation. A new request replaces an earlier one. 409 `CONFLICT` when another account holds the key.
          */
         post: operations["requestAccountKeyReset"];
-        /** Cancel a requested account-key reset (a linked device, or the device that asked) */
+        /**
+         * Cancel a requested account-key reset (a linked device, or the device that asked)
+         * @description Withdraws a reset requested with `POST /account-key/reset` before it takes effect: any linked device of the account may cancel it, and so may the device that asked. 404 when none is pending
+         */
         delete: operations["cancelAccountKeyReset"];
         options?: never;
         head?: never;
@@ -510,7 +540,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's contacts and pending requests, newest first */
+        /**
+         * The caller's contacts and pending requests, newest first
+         * @description The caller's contact list: accepted contacts and requests sent and received, newest first, with the caller's own display names. `search` filters by display name or username, `status` by state; paged by `limit` and `skip`
+         */
         get: operations["listContacts"];
         put?: never;
         /**
@@ -561,7 +594,10 @@ export interface paths {
         delete: operations["deleteContact"];
         options?: never;
         head?: never;
-        /** Set or clear the caller's private display name for a contact */
+        /**
+         * Set or clear the caller's private display name for a contact
+         * @description Sets the name the caller sees for a contact (only the caller ever sees it), or clears it with null. 404 when the user is not in the caller's contact list
+         */
         patch: operations["updateContact"];
         trace?: never;
     };
@@ -572,7 +608,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The users the caller has blocked, newest first */
+        /**
+         * The users the caller has blocked, newest first
+         * @description The users the caller has blocked, newest first, paged. A blocked user cannot start a conversation with the caller or send in their 1:1
+         */
         get: operations["listBlocks"];
         put?: never;
         post?: never;
@@ -1246,7 +1285,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level `public_key`), changed only by an account-key reset. Not a device's key: each device's identity key is `devices[].identity_key`, so an account signed up without an account key has null here */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -1347,7 +1386,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level `public_key`), changed only by an account-key reset. Not a device's key: each device's identity key is `devices[].identity_key`, so an account signed up without an account key has null here */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -2890,7 +2929,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Verified */
+            /** @description Verified: a sign-up to complete (`purpose: signup`) or a login done (`purpose: login`) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
