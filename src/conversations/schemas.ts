@@ -160,8 +160,20 @@ export const ConversationBody = z
     type: z.enum(["one_to_one", "group"]).openapi("ConversationType"),
     name: z.string().nullable().openapi({ description: "Groups only" }),
     picture_url: z.string().nullable(),
-    participants: z.array(Participant).openapi({ description: "Every other member, longest-standing first" }),
-    member_count: z.number().int(),
+    participants: z.array(Participant).openapi({
+      description:
+        "Every other member, longest-standing first: never the caller, as in HABIBTI's example (a new 1:1 " +
+        "lists only the other person)",
+    }),
+    member_count: z
+      .number()
+      .int()
+      .min(1)
+      .openapi({
+        description:
+          "Members including the caller: `participants` plus one (a 1:1 with both people in it counts 2; " +
+          "once the other person deleted their account, 1)",
+      }),
     role: Role,
     last_message: orNull(LastMessageBody),
     ttl_seconds: z

@@ -1730,8 +1730,9 @@ export interface components {
             /** @description Groups only */
             name: string | null;
             picture_url: string | null;
-            /** @description Every other member, longest-standing first */
+            /** @description Every other member, longest-standing first: never the caller, as in HABIBTI's example (a new 1:1 lists only the other person) */
             participants: components["schemas"]["Participant"][];
+            /** @description Members including the caller: `participants` plus one (a 1:1 with both people in it counts 2; once the other person deleted their account, 1) */
             member_count: number;
             role: components["schemas"]["MemberRole"];
             last_message: components["schemas"]["LastMessage"] | null;
