@@ -161,19 +161,17 @@ function headersFor(status: number, rateLimited: boolean): HeaderSet {
   return { ...all(requestId, true), ...all(limits, false), ...own };
 }
 
-/** The spec's side of a header set: `$ref`s to the components, inline where it is optional. */
+/** The component of a shared header that is there only when the limiter counted the request. */
+const whenCounted = (name: string) => `${name}.when-counted`;
+
+/** The spec's side of a header set: `$ref`s to the shared components, a response's own inline. */
 function headerObjects(set: HeaderSet) {
   return Object.fromEntries(
     Object.entries(set).map(([name, { def, required, inline }]) => [
       name,
       inline
         ? { description: def.description, required, schema: def.schema }
-        : required
-          ? { $ref: `#/components/headers/${name}` }
-          : {
-              description: `${def.description}; present when the limiter counted the request`,
-              schema: def.schema,
-            },
+        : { $ref: `#/components/headers/${required ? name : whenCounted(name)}` },
     ]),
   );
 }
@@ -209,6 +207,15 @@ function registerShared(router: OpenAPIHono<AppEnv>) {
     registry.registerComponent("headers", name, {
       description: def.description,
       required: true,
+      schema: def.schema,
+    });
+  }
+  // Error answers of rate-limited routes: one shared table rather than the same three headers
+  // written out under every status of every such operation.
+  for (const [name, def] of Object.entries(limits)) {
+    registry.registerComponent("headers", whenCounted(name), {
+      description: `${def.description}; present when the limiter counted the request`,
+      required: false,
       schema: def.schema,
     });
   }

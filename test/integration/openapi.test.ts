@@ -13,6 +13,14 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
+const sharedHeaderNames = new Set([
+  "X-Request-Id",
+  "X-RateLimit-Limit",
+  "X-RateLimit-Remaining",
+  "X-RateLimit-Reset",
+  "Retry-After",
+]);
+
 const operations = () =>
   Object.entries<any>(spec.paths).flatMap(([path, item]) =>
     Object.entries<any>(item).map(([method, op]) => ({ where: `${method.toUpperCase()} ${path}`, op })),
@@ -163,7 +171,13 @@ describe("OpenAPI spec", () => {
     for (const { where, op } of operations()) {
       const limited = "429" in op.responses;
       for (const [status, r] of Object.entries<any>(op.responses)) {
-        // Shared headers are references; a response's own (ETag, Content-Range...) are written inline.
+        // Shared headers are references (one table each, optional ones too); a response's own
+        // (ETag, Content-Range...) are written inline, with `required`.
+        for (const [name, h] of Object.entries<any>(r.headers ?? {}))
+          expect(
+            h.$ref ?? ("required" in h && !sharedHeaderNames.has(name)),
+            `${where} ${status} ${name}`,
+          ).toBeTruthy();
         const names = Object.entries<any>(r.headers ?? {})
           .filter(([, h]) => h.$ref || !("required" in h))
           .map(([name]) => name);

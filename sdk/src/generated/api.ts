@@ -2362,6 +2362,12 @@ export interface components {
         "X-RateLimit-Reset": number;
         /** @description Seconds to wait before retrying */
         "Retry-After": number;
+        /** @description Requests allowed in the current window; present when the limiter counted the request */
+        "X-RateLimit-Limit.when-counted": number;
+        /** @description Requests left in the current window; present when the limiter counted the request */
+        "X-RateLimit-Remaining.when-counted": number;
+        /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
+        "X-RateLimit-Reset.when-counted": number;
     };
     pathItems: never;
 }
@@ -2543,12 +2549,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,12 +2562,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2575,12 +2575,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2591,12 +2588,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2621,12 +2615,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2637,12 +2628,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2683,12 +2671,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2699,12 +2684,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2715,12 +2697,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2745,12 +2724,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2761,12 +2737,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2807,12 +2780,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2823,12 +2793,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2839,12 +2806,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2855,12 +2819,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2885,12 +2846,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2901,12 +2859,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2947,12 +2902,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2963,12 +2915,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2979,12 +2928,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2995,12 +2941,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3011,12 +2954,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3041,12 +2981,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3057,12 +2994,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -3813,12 +3747,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3829,12 +3760,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3859,12 +3787,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3875,12 +3800,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -3918,12 +3840,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3934,12 +3853,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3950,12 +3866,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3980,12 +3893,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3996,12 +3906,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -4827,12 +4734,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4843,12 +4747,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4859,12 +4760,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4875,12 +4773,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4891,12 +4786,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4921,12 +4813,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4937,12 +4826,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5067,12 +4953,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5083,12 +4966,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5099,12 +4979,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5115,12 +4992,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5131,12 +5005,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5147,12 +5018,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5177,12 +5045,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5193,12 +5058,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5785,12 +5647,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5801,12 +5660,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5831,12 +5687,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5847,12 +5700,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5906,12 +5756,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5922,12 +5769,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5938,12 +5782,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5954,12 +5795,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5970,12 +5808,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5986,12 +5821,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6016,12 +5848,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6032,12 +5861,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6075,12 +5901,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6091,12 +5914,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6107,12 +5927,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6137,12 +5954,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6153,12 +5967,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6194,12 +6005,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6210,12 +6018,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6226,12 +6031,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6242,12 +6044,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6258,12 +6057,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6288,12 +6084,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6304,12 +6097,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6352,12 +6142,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6368,12 +6155,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6384,12 +6168,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6400,12 +6181,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6416,12 +6194,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6432,12 +6207,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6448,12 +6220,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6478,12 +6247,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6494,12 +6260,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6537,12 +6300,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6553,12 +6313,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6569,12 +6326,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6599,12 +6353,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6615,12 +6366,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6661,12 +6409,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6677,12 +6422,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6693,12 +6435,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6709,12 +6448,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6725,12 +6461,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6741,12 +6474,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6771,12 +6501,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6787,12 +6514,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6835,12 +6559,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6851,12 +6572,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6867,12 +6585,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6883,12 +6598,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6899,12 +6611,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6915,12 +6624,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6931,12 +6637,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6961,12 +6664,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6977,12 +6677,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7019,12 +6716,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7035,12 +6729,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7051,12 +6742,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7067,12 +6755,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7083,12 +6768,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7099,12 +6781,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7115,12 +6794,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7145,12 +6821,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7161,12 +6834,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7209,12 +6879,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7225,12 +6892,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7241,12 +6905,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7257,12 +6918,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7273,12 +6931,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7289,12 +6944,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7305,12 +6957,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7335,12 +6984,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7351,12 +6997,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7395,12 +7038,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7411,12 +7051,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7427,12 +7064,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7443,12 +7077,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7459,12 +7090,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7475,12 +7103,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7491,12 +7116,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7521,12 +7143,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7537,12 +7156,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7578,12 +7194,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7594,12 +7207,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7610,12 +7220,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7626,12 +7233,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7642,12 +7246,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7658,12 +7259,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7688,12 +7286,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7704,12 +7299,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7763,12 +7355,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7779,12 +7368,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7795,12 +7381,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7811,12 +7394,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7827,12 +7407,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7843,12 +7420,9 @@ export interface operations {
             410: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7859,12 +7433,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7875,12 +7446,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7905,12 +7473,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7921,12 +7486,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
