@@ -28,7 +28,7 @@ import { jsonBodies } from "./shared/body.js";
 import { AppError, errorBody } from "./shared/errors.js";
 import { apiBasics } from "./shared/middleware.js";
 import { requestIdOf } from "./shared/observe.js";
-import { type AppEnv, createRouter } from "./shared/openapi.js";
+import { type AppEnv, createRouter, requestDefaultsInWords } from "./shared/openapi.js";
 import { allowedMethods } from "./shared/routing.js";
 import { streamRoutes } from "./stream/index.js";
 import { userRoutes } from "./users/index.js";
@@ -160,7 +160,7 @@ function toAppError(err: unknown): AppError {
 }
 
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
-  return app.getOpenAPI31Document({
+  const doc = app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "Hush — HABIBTI v1 API",
@@ -173,4 +173,5 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
     // "Try it out" calls the server that served it, on any host and port.
     servers: [{ url: "/", description: "The server this document was fetched from" }],
   });
+  return requestDefaultsInWords(doc);
 }

@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./shared/client-ip.js";
 
+/** The most `ATTACHMENT_MAX_BYTES` may be: the spec's bound on an attachment's size. */
+export const ATTACHMENT_BYTES_CEILING = 16 * 1024 ** 3;
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Every setting Hush reads, with its default. The entry file is the only caller of `loadConfig`. */
@@ -86,7 +88,7 @@ const envSchema = z.object({
   UNDELIVERED_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),
   /** A tombstone (deleted for everyone, or an erased view-once) is kept this long, then erased. */
   TOMBSTONE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
-  ATTACHMENT_MAX_BYTES: int(1_024, 16 * 1024 ** 3).default(100 * 1024 * 1024),
+  ATTACHMENT_MAX_BYTES: int(1_024, ATTACHMENT_BYTES_CEILING).default(100 * 1024 * 1024),
   ATTACHMENT_QUOTA_BYTES: int(1_024, 1024 ** 4).default(1024 ** 3),
   ATTACHMENT_TTL: int(60, 30 * 86_400).default(86_400),
   STREAM_RETENTION_SECONDS: int(3_600, 365 * 86_400).default(30 * 86_400),

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ATTACHMENT_BYTES_CEILING } from "../config.js";
 import {
   bearer,
   binary,
@@ -27,7 +28,7 @@ const Sha256 = z
 export const Attachment = z
   .object({
     id: Id,
-    size: z.number().int().min(1).openapi({ description: "Bytes stored" }),
+    size: z.number().int().min(1).openapi({ description: "Bytes stored", format: "int64" }),
     sha256: Sha256,
     expires_at: Timestamp.nullable().openapi({
       description: "When it is erased unless a message takes it first; null once a message owns it",
@@ -62,21 +63,19 @@ export const uploadAttachment = route({
   summary: "Upload an encrypted attachment in one request",
   description:
     "The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go " +
-    "inside the encrypted message (see docs/attachments.md). The body is either the raw bytes " +
-    "(`application/octet-stream`) or a `multipart/form-data` form whose `file` part holds them (other " +
-    "parts are ignored). It is streamed into the store as it arrives. An empty file is a 400. " +
+    "inside the encrypted message (see docs/attachments.md). The body is the raw bytes " +
+    "(`application/octet-stream`). For browsers' and PuffinTalk's forms the same operation also takes a " +
+    "`multipart/form-data` body whose `file` part holds the bytes (other parts are ignored); it is left " +
+    "out of this declaration because one operation with two body types breaks generated clients. Either " +
+    "is streamed into the store as it arrives. An empty body, or an empty `file`, is a 400 " +
+    "`VALIDATION_ERROR` (`body`). " +
     `${limits} ${lifecycle} For large files on unreliable networks use a resumable upload ` +
     "(`POST /attachments/uploads`).",
   request: {
     body: {
       required: true,
-      description: "The encrypted bytes",
-      content: {
-        "application/octet-stream": { schema: bytesSchema },
-        "multipart/form-data": {
-          schema: { type: "object", properties: { file: bytesSchema }, required: ["file"] },
-        },
-      },
+      description: "The encrypted bytes: at least one",
+      content: { "application/octet-stream": { schema: bytesSchema } },
     },
   },
   responses: { 201: json(Attachment, "Stored") },
@@ -170,21 +169,32 @@ export const deleteAttachment = route({
 
 export const CreateUpload = z
   .object({
-    size: z.number().int().min(1).openapi({
-      description: "Exact size of the encrypted file, in bytes (at most `ATTACHMENT_MAX_BYTES`)",
-    }),
+    size: z
+      .number()
+      .int()
+      .min(1)
+      .max(ATTACHMENT_BYTES_CEILING)
+      .openapi({
+        format: "int64",
+        description:
+          "Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default " +
+          `100 MiB, at most ${ATTACHMENT_BYTES_CEILING}) it is a 413 \`PAYLOAD_TOO_LARGE\`.`,
+      }),
   })
   .strict()
   .openapi("CreateUploadRequest");
 
 const Missing = z
-  .object({ offset: z.number().int().min(0), length: z.number().int().min(1) })
+  .object({
+    offset: z.number().int().min(0).openapi({ format: "int64" }),
+    length: z.number().int().min(1).openapi({ format: "int64" }),
+  })
   .openapi("ByteSpan", { description: "A run of bytes not yet received" });
 
 export const UploadStatus = z
   .object({
     id: Id.openapi({ description: "The upload's id, which becomes the attachment's id" }),
-    size: z.number().int().min(1),
+    size: z.number().int().min(1).openapi({ format: "int64" }),
     chunk_size: z
       .number()
       .int()
@@ -192,7 +202,7 @@ export const UploadStatus = z
         description: `Parts start at multiples of this (${CHUNK_SIZE} bytes)`,
         example: CHUNK_SIZE,
       }),
-    received_bytes: z.number().int().min(0),
+    received_bytes: z.number().int().min(0).openapi({ format: "int64" }),
     missing: z
       .array(Missing)
       .openapi({ description: "What is still to send, in order; empty when complete" }),
@@ -242,8 +252,18 @@ export const UploadPartQuery = z.object({
     .number()
     .int()
     .min(0)
+    .max(ATTACHMENT_BYTES_CEILING)
     .refine((n) => n % CHUNK_SIZE === 0, `must be a multiple of the chunk size, ${CHUNK_SIZE}`)
-    .openapi({ description: `Where this part starts: a multiple of ${CHUNK_SIZE}`, example: 0 }),
+    .openapi({
+      param: { in: "query", required: true },
+      type: "integer",
+      minimum: 0,
+      maximum: ATTACHMENT_BYTES_CEILING,
+      format: "int64",
+      multipleOf: CHUNK_SIZE,
+      description: `Where this part starts: a multiple of ${CHUNK_SIZE} (required)`,
+      example: 0,
+    }),
 });
 
 export const putUploadPart = route({
@@ -257,13 +277,14 @@ export const putUploadPart = route({
     "The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or " +
     "up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry " +
     "the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, " +
-    "so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413.",
+    "so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413. " +
+    "An empty body is a 400 `VALIDATION_ERROR` (`body`).",
   request: {
     params: UploadIdParam,
     query: UploadPartQuery,
     body: {
       required: true,
-      description: "The bytes from offset on",
+      description: "The bytes from offset on: at least one",
       content: { "application/octet-stream": { schema: bytesSchema } },
     },
   },

@@ -24,7 +24,14 @@ import { identityChanged } from "../stream/notify.js";
 import { toUserBody } from "../users/present.js";
 import { createUser, deleteAccount, findByEmail, loadUser } from "../users/repo.js";
 import { budgetScale, startCosts, verifyCosts } from "./budgets.js";
-import { checkOtp, completeSignupOnce, SIGNUP_TOKEN_TTL, signupInvite, startOtp } from "./otp-flow.js";
+import {
+  checkOtp,
+  completeSignupOnce,
+  SIGNUP_TOKEN_TTL,
+  signupCompletable,
+  signupInvite,
+  startOtp,
+} from "./otp-flow.js";
 import * as r from "./routes.js";
 
 /** The key per-IP budgets count under (an IPv6 /64 counts as one address). */
@@ -146,6 +153,8 @@ export function authRoutes(deps: Deps) {
         email: "must be the email the code was sent to",
       });
     }
+    // A used token is its own 400, before the account it made would answer 409 EMAIL_TAKEN.
+    if (!(await signupCompletable(deps, claims.otpSessionId, claims.email))) throw tokenUsed();
     const accountKey = body.public_key ?? null;
     const signature = body.device_info.account_signature ?? null;
     const { account_signature: _, ...info } = body.device_info;
@@ -159,7 +168,7 @@ export function authRoutes(deps: Deps) {
       );
       if (!(await completeSignupOnce(deps, claims.otpSessionId, claims.email))) {
         await giveBack();
-        throw new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");
+        throw tokenUsed();
       }
     });
     if (accountKey) {
@@ -225,3 +234,6 @@ export function authRoutes(deps: Deps) {
 
   return app;
 }
+
+const tokenUsed = () =>
+  new AppError("OTP_USED", "This temp_token was already used, or a newer code replaced it");

@@ -186,6 +186,18 @@ export async function checkOtp(
  * Spends a verified sign-up session's temp_token: true for the one caller whose conditional update
  * sets `completed_at`. False when it was used, or a newer code for the address replaced it.
  */
+/** Whether a sign-up session's temp_token can still complete it (checked again, atomically, by completeSignupOnce). */
+export async function signupCompletable(deps: Deps, sessionId: string, email: string) {
+  const open = {
+    _id: sessionId,
+    email,
+    purpose: "signup" as const,
+    verified_at: { $ne: null },
+    completed_at: null,
+  };
+  return (await col(deps).findOne(open, { projection: { _id: 1 } })) !== null;
+}
+
 export async function completeSignupOnce(deps: Deps, sessionId: string, email: string) {
   const { modifiedCount } = await col(deps).updateOne(
     { _id: sessionId, email, purpose: "signup", verified_at: { $ne: null }, completed_at: null },

@@ -82,7 +82,12 @@ export const verify = route({
     "`pending`: it gets its tokens and reads its own account, but is in no device list, gets no message " +
     "keys and no message entries until a linked device approves it (POST /devices/{device_id}/approve). 403 `ACCOUNT_SUSPENDED` for a login to an account the operator suspended.",
   request: jsonBody(s.VerifyRequest),
-  responses: { 200: json(s.VerifyResult, "Verified") },
+  responses: {
+    200: {
+      description: "Verified: a sign-up to complete (`purpose: signup`) or a login done (`purpose: login`)",
+      content: { "application/json": { schema: s.VerifyResult, examples: s.verifyExamples } },
+    },
+  },
   errors: ["OTP_INVALID", "OTP_EXPIRED", "DEVICE_LIMIT_REACHED", "RATE_LIMITED", "ACCOUNT_SUSPENDED"],
 });
 
@@ -137,6 +142,9 @@ export const logout = route({
   security: bearer,
   operationId: "logout",
   summary: "End the current session",
+  description:
+    "Revokes the session the bearer token belongs to: its access token and refresh token stop working at " +
+    "once. The account's other sessions (other devices) stay; revoke them one by one with deleteSession",
   responses: { 204: { description: "Logged out" } },
 });
 
@@ -147,6 +155,9 @@ export const listSessions = route({
   security: bearer,
   operationId: "listSessions",
   summary: "The account's active sessions",
+  description:
+    "One entry per active session of the calling account (one per logged-in device), with when it was " +
+    "opened, last used and expires; `current` marks the one making the request. No tokens are shown",
   responses: { 200: json(s.SessionList, "Sessions") },
 });
 
@@ -157,6 +168,9 @@ export const deleteSession = route({
   security: bearer,
   operationId: "deleteSession",
   summary: "Revoke one session; its tokens stop working at once",
+  description:
+    "Revokes one of the calling account's sessions by id (from listSessions). " +
+    "Another account's session, or one already gone, is a 404",
   request: { params: z.object({ session_id: s.SessionBody.shape.id.openapi({ param: { in: "path" } }) }) },
   responses: { 204: { description: "Revoked" } },
   errors: ["NOT_FOUND"],
@@ -169,5 +183,8 @@ export const me = route({
   security: bearer,
   operationId: "me",
   summary: "The calling user",
+  description:
+    "The calling account as its owner sees it: profile, privacy settings and email. HABIBTI's path; " +
+    "`GET /users/me` answers the same body",
   responses: { 200: json(UserBody, "Current user") },
 });

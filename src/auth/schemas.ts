@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AccountKeyB64, DeviceInfo, SignupDeviceInfo } from "../devices/schemas.js";
-import { Timestamp } from "../shared/openapi.js";
+import { Timestamp, trimmed } from "../shared/openapi.js";
 import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
 export const Purpose = z
@@ -10,11 +10,7 @@ export const SignupRequest = z
   .object({
     email: Email,
     purpose: z.literal("signup").default("signup"),
-    invite_code: z
-      .string()
-      .trim()
-      .min(1)
-      .max(100)
+    invite_code: trimmed(1, 100)
       .optional()
       .openapi({
         description:
@@ -57,7 +53,10 @@ export const VerifyRequest = z
       .trim()
       .toLowerCase()
       .regex(/^[0-9a-f]{32}$/, "must be the 32-hex-digit session_id that started the code")
-      .openapi({ description: "The `session_id` the code was started with (any letter case)" }),
+      .openapi({
+        pattern: "^[0-9a-fA-F]{32}$",
+        description: "The `session_id` the code was started with (any letter case)",
+      }),
     otp: z.string().regex(/^\d{6}$/, "must be 6 digits"),
     device_info: DeviceInfo.optional(),
   })
@@ -159,3 +158,66 @@ export const SessionBody = z
   })
   .openapi("Session");
 export const SessionList = z.object({ sessions: z.array(SessionBody) }).openapi("SessionList");
+
+const at = "2026-01-19T02:00:00.000Z";
+/** Both of verify-otp's answers, so /docs shows each (a generated example shows only the first shape). */
+export const verifyExamples = {
+  signup: {
+    summary: "A sign-up session: complete it with the temp_token",
+    value: {
+      purpose: "signup",
+      verified: true,
+      temp_token: "c2lnbnVwLXRlbXAtdG9rZW4tZXhhbXBsZQ",
+      message: "OTP verified successfully. Please complete your profile to continue.",
+    },
+  },
+  login: {
+    summary: "A login session: the device is signed in",
+    value: {
+      purpose: "login",
+      verified: true,
+      session_token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1MDdmMWY3N2JjZjg2Y2Q3OTk0MzkwMTEifQ.c2lnbmF0dXJl",
+      refresh_token: "cmVmcmVzaC10b2tlbi1leGFtcGxl",
+      token_type: "Bearer",
+      expires_in: 900,
+      user: {
+        id: "507f1f77bcf86cd799439011",
+        email: "user@example.com",
+        username: "johndoe",
+        public_key: null,
+        profile: {
+          full_name: "John Doe",
+          mobile: null,
+          address: null,
+          date_of_birth: null,
+          gender: null,
+          bio: null,
+          avatar_url: null,
+          created_at: at,
+        },
+        privacy: {
+          discoverable_by_email: true,
+          discoverable_by_username: true,
+          show_online_status: true,
+          read_receipts: true,
+          allow_messages_from: "everyone",
+        },
+        devices: [
+          {
+            device_id: "device-uuid",
+            device_name: "Chrome on Linux",
+            key_type: "ed25519",
+            identity_key: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            created_at: at,
+            last_seen: at,
+            status: "unsigned",
+            account_signature: null,
+            current: true,
+          },
+        ],
+        status: { online: false, last_seen: at },
+      },
+      message: "Logged in",
+    },
+  },
+};

@@ -50,6 +50,9 @@ export const listBlocks = route({
   security: bearer,
   operationId: "listBlocks",
   summary: "The users the caller has blocked, newest first",
+  description:
+    "The users the caller has blocked, newest first, paged. A blocked user cannot start a conversation " +
+    "with the caller or send in their 1:1",
   request: { query: z.object(PageQuery) },
   responses: {
     200: json(

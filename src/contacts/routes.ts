@@ -63,6 +63,9 @@ export const updateContact = route({
   security: bearer,
   operationId: "updateContact",
   summary: "Set or clear the caller's private display name for a contact",
+  description:
+    "Sets the name the caller sees for a contact (only the caller ever sees it), or clears it with " +
+    "null. 404 when the user is not in the caller's contact list",
   request: { params: UserIdParam, ...jsonBody(UpdateContact) },
   responses: { 200: json(ContactBody, "Updated entry") },
   errors: ["NOT_FOUND", "USER_NOT_FOUND"],
@@ -75,6 +78,10 @@ export const listContacts = route({
   security: bearer,
   operationId: "listContacts",
   summary: "The caller's contacts and pending requests, newest first",
+  description:
+    "The caller's contact list: accepted contacts and requests sent and received, newest first, with " +
+    "the caller's own display names. `search` filters by display name or username, `status` by state; paged " +
+    "by `limit` and `skip`",
   request: { query: ContactQuery },
   responses: { 200: json(ContactList, "A page of contacts") },
 });

@@ -55,7 +55,8 @@ export function groupRoutes(app: ReturnType<typeof createRouter>, deps: Deps, ct
 
   app.openapi(r.updateGroup, async (c) => {
     const auth = c.get("auth");
-    const body = c.req.valid("json");
+    const asked = c.req.valid("json");
+    const body = asked.ttl_seconds === 0 ? { ...asked, ttl_seconds: null } : asked;
     const id = c.req.valid("param").conversation_id;
     const timerOnly = Object.keys(body).every((k) => k === "ttl_seconds");
     // The timer alone may be set by either member of a 1:1; everything else is a group admin's.

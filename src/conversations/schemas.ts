@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { KeyType, linkFields } from "../devices/schemas.js";
-import { orNull, Timestamp } from "../shared/openapi.js";
+import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
 import { publicHttpsUrl } from "../shared/public-url.js";
 import { Id } from "../users/schemas.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
@@ -13,7 +13,7 @@ export const MemberParams = z.object({
   user_id: Id.openapi({ param: { in: "path" } }),
 });
 
-const GroupName = z.string().trim().min(1).max(64).openapi({ example: "Project Team" });
+const GroupName = trimmed(1, 64).openapi({ example: "Project Team" });
 /** Members' clients fetch it: https, and never a private, loopback or link-local host. */
 const PictureUrl = publicHttpsUrl().openapi({ example: "https://example.com/group.jpg" });
 
@@ -38,7 +38,8 @@ export const CreateGroup = z
         });
       })
       .openapi({
-        description: `Everyone but the creator: ${MIN_GROUP - 1}-${MAX_GROUP - 1} distinct users (a group has ${MIN_GROUP}-${MAX_GROUP} members)`,
+        uniqueItems: true,
+        description: `Everyone but the creator: ${MIN_GROUP - 1}-${MAX_GROUP - 1} distinct users (a group has ${MIN_GROUP}-${MAX_GROUP} members); ids are compared without case`,
       }),
     picture_url: PictureUrl.optional(),
   })
@@ -54,21 +55,33 @@ export const TtlSeconds = z
   .max(TTL_BOUNDS.max)
   .openapi({ description: `Seconds, ${TTL_BOUNDS.min} to ${TTL_BOUNDS.max} (90 days)` });
 
+/** A conversation's timer as a client sets it: 0 is off, as null is (a value every generator can send). */
+const TimerSetting = z
+  .number()
+  .int()
+  .min(0)
+  .max(TTL_BOUNDS.max)
+  .refine((n) => n === 0 || n >= TTL_BOUNDS.min, `must be 0 (off) or ${TTL_BOUNDS.min} to ${TTL_BOUNDS.max}`);
+
 export const UpdateGroup = z
   .object({
     name: GroupName.optional(),
-    picture_url: PictureUrl.nullable().optional().openapi({ description: "null removes the picture" }),
-    ttl_seconds: TtlSeconds.nullable()
+    picture_url: PictureUrl.nullable().optional().openapi({
+      description: "An https:// URL on a public host (else a 400), or null to remove the picture",
+    }),
+    ttl_seconds: TimerSetting.nullable()
       .optional()
       .openapi({
         description:
-          "The conversation's disappearing-message timer, applied to messages that set no ttl_seconds; " +
-          "null turns it off. Members may set it in a 1:1 conversation, admins in a group.",
+          "The conversation's disappearing-message timer, applied to messages that set no ttl_seconds: " +
+          `${TTL_BOUNDS.min} to ${TTL_BOUNDS.max} seconds, or \`0\` to turn it off (\`null\` too, as HABIBTI ` +
+          "clients send; a client whose JSON library drops nulls sends 0). 1 to 4 is a 400. Members may set " +
+          "it in a 1:1 conversation, admins in a group.",
       }),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, { message: "name at least one field to change" })
-  .openapi("UpdateGroupRequest");
+  .openapi("UpdateGroupRequest", { minProperties: 1, description: "At least one field to change" });
 
 export const UserRef = z.object({ user_id: Id }).strict().openapi("GroupMemberRequest");
 
@@ -147,8 +160,20 @@ export const ConversationBody = z
     type: z.enum(["one_to_one", "group"]).openapi("ConversationType"),
     name: z.string().nullable().openapi({ description: "Groups only" }),
     picture_url: z.string().nullable(),
-    participants: z.array(Participant).openapi({ description: "Every other member, longest-standing first" }),
-    member_count: z.number().int(),
+    participants: z.array(Participant).openapi({
+      description:
+        "Every other member, longest-standing first: never the caller, as in HABIBTI's example (a new 1:1 " +
+        "lists only the other person)",
+    }),
+    member_count: z
+      .number()
+      .int()
+      .min(1)
+      .openapi({
+        description:
+          "Members including the caller: `participants` plus one (a 1:1 with both people in it counts 2; " +
+          "once the other person deleted their account, 1)",
+      }),
     role: Role,
     last_message: orNull(LastMessageBody),
     ttl_seconds: z

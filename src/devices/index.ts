@@ -15,6 +15,10 @@ const list = route({
   security: bearer,
   operationId: "listDevices",
   summary: "The calling account's devices, pending ones included (to approve them)",
+  description:
+    "Every device of the calling account with its identity key and status (DeviceStatus): `pending` ones (logged in on " +
+    "an account with an account key, not yet approved) are listed so a linked device can approve them " +
+    "(`POST /devices/{device_id}/approve`)",
   responses: {
     200: json(
       z

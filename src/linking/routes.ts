@@ -75,6 +75,10 @@ export const cancelReset = route({
   security: bearer,
   operationId: "cancelAccountKeyReset",
   summary: "Cancel a requested account-key reset (a linked device, or the device that asked)",
+  description:
+    "Withdraws a reset requested with `POST /account-key/reset` before it takes effect: any linked " +
+    "device of the account may cancel it, and so " +
+    "may the device that asked. 404 when none is pending",
   responses: { 204: { description: "Cancelled" } },
   errors: ["NOT_FOUND", "FORBIDDEN"],
 });

@@ -71,7 +71,8 @@ const RecipientKeys = z
     description:
       "Exactly one entry for every current device of every other member and for each of the sender's " +
       "other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. " +
-      `At most ${LIMITS.recipientKeys}.`,
+      `At most ${LIMITS.recipientKeys}. A device (the same \`user_id\`, compared without case, and ` +
+      "`device_id`) named twice is a 400 naming `recipient_keys.<i>.device_id`, which JSON Schema cannot say.",
   });
 
 const Content = base64(LIMITS.contentBytes).openapi({
@@ -139,7 +140,9 @@ export const SendMessage = z
           "not expired and carried by no other message, else a 400 naming the entry " +
           "(`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the " +
           "conversation may download them, and they are erased with the message. Their ids, keys and " +
-          `digests belong inside \`encrypted_content\`. At most ${LIMITS.attachments}.`,
+          `digests belong inside \`encrypted_content\`. At most ${LIMITS.attachments}, each named once ` +
+          "(compared without case).",
+        uniqueItems: true,
       }),
   })
   .strict()
@@ -176,11 +179,12 @@ export const HistoryQuery = z
       .openapi({ param: { in: "query" }, description: `Page size, 1-${LIMITS.pageSize}` }),
     before: Id.optional().openapi({
       param: { in: "query" },
-      description: "A message id: the page of messages right before it",
+      description: "A message id: the page of messages right before it. Not with `after`",
     }),
     after: Id.optional().openapi({
       param: { in: "query" },
-      description: "A message id: the page of messages right after it",
+      description:
+        "A message id: the page of messages right after it. Not with `before` (400 naming `after`)",
     }),
   })
   .refine((q) => !(q.before && q.after), { message: "give before or after, not both", path: ["after"] });

@@ -28,6 +28,9 @@ const banner = route({
   operationId: "banner",
   store: false,
   summary: "Service banner",
+  description:
+    "What this server is and where its documentation lives (`/docs`, `/openapi.json`, `/asyncapi.json`). " +
+    "Public, and touches no store",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
 const healthz = route({
@@ -38,6 +41,9 @@ const healthz = route({
   operationId: "healthz",
   store: false,
   summary: "Liveness: the process answers",
+  description:
+    "Liveness for a load balancer or orchestrator: 200 whenever the process can answer, whatever the store " +
+    "does (readiness, `GET /readyz`, says whether it can serve)",
   responses: { 200: json(Health, "Alive") },
 });
 const readyz = route({

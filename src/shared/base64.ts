@@ -15,7 +15,28 @@ export function decodeBase64(s: string): Uint8Array | null {
   return new Uint8Array(buf);
 }
 
-const B64_PATTERN = /^([A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
+/**
+ * The exact set of strings `decodeBase64` accepts that hold `minBytes` to `maxBytes` bytes, as one
+ * regular expression a client's validator can apply: whole quads, then an optional tail of 2
+ * characters (1 byte: the second one's low 4 bits zero, `==` optional) or 3 (2 bytes: the third
+ * one's low 2 bits zero, `=` optional), in one alphabet. Byte counts are `3 * quads + tail`, so each
+ * tail gets its own range of quads.
+ */
+export function base64Pattern(minBytes: number, maxBytes: number): string {
+  const alphabet = (chars: string) => {
+    const tails = ["", `${chars}[AQgw](?:==)?`, `${chars}{2}[AEIMQUYcgkosw048]=?`];
+    const forms = tails.flatMap((tail, extra) => {
+      const least = Math.max(0, Math.ceil((minBytes - extra) / 3));
+      const most = Math.floor((maxBytes - extra) / 3);
+      if (most < least) return [];
+      const quads = least === most ? `{${least}}` : `{${least},${most}}`;
+      return [`(?:${chars}{4})${quads}${tail}`];
+    });
+    return forms.join("|");
+  };
+  return `^(?:${alphabet("[A-Za-z0-9+/]")}|${alphabet("[A-Za-z0-9_-]")})$`;
+}
+
 const charsFor = (bytes: number) => ({
   unpadded: Math.ceil((bytes * 4) / 3),
   padded: Math.ceil(bytes / 3) * 4,
@@ -23,14 +44,15 @@ const charsFor = (bytes: number) => ({
 
 /**
  * Base64 (standard or URL alphabet, padded or not, canonical: see decodeBase64) of `minBytes` to
- * `maxBytes` bytes. The pattern and lengths are what a client can check; the byte count is exact.
+ * `maxBytes` bytes. The pattern says exactly that (so a client's validator agrees with the server's);
+ * the lengths are its bounds in characters, for generators that show them.
  */
 export const base64Text = (minBytes: number, maxBytes: number, message: string) =>
   z
     .string()
     .min(charsFor(minBytes).unpadded, message)
     .max(charsFor(maxBytes).padded, message)
-    .regex(B64_PATTERN, message);
+    .regex(new RegExp(base64Pattern(minBytes, maxBytes)), message);
 
 export const base64 = (maxBytes: number, minBytes = 1) => {
   const message = `must be base64 of ${minBytes}-${maxBytes} bytes`;

@@ -13,12 +13,31 @@ export interface Auth {
 }
 export type AppEnv = { Variables: { auth: Auth; clientIp: string } };
 
-/** Turns every zod failure into one VALIDATION_ERROR naming each bad field. */
-export function fieldErrors(error: z.ZodError): Record<string, string> {
+/** Whether the input has nothing at `path` (a field left out, not one sent with a bad value). */
+function absent(input: unknown, path: PropertyKey[]): boolean {
+  let at = input;
+  for (const key of path) {
+    if (typeof at !== "object" || at === null || !(key in at)) return true;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at === undefined;
+}
+
+/**
+ * Turns every zod failure into one VALIDATION_ERROR naming each bad field. A field left out is
+ * "is required" (zod would say "expected string, received undefined", or NaN for a number in
+ * the query string); `input` is what was parsed, when the caller has it.
+ */
+export function fieldErrors(error: z.ZodError, input?: unknown): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const issue of error.issues) {
     const key = issue.path.length ? issue.path.join(".") : "body";
-    fields[key] ??= issue.message;
+    const missing =
+      input !== undefined &&
+      issue.code === "invalid_type" &&
+      issue.path.length > 0 &&
+      absent(input, issue.path);
+    fields[key] ??= missing ? "is required" : issue.message;
   }
   return fields;
 }
@@ -29,8 +48,11 @@ export const createRouter = () =>
       router: new StaticRouteCache(),
       defaultHook: (result) => {
         if (!result.success) {
-          const fields = fieldErrors(result.error);
-          const names = Object.keys(fields).join(", ");
+          // @hono/zod-validator hands the hook the input it parsed as `data`; its type leaves it out.
+          const fields = fieldErrors(result.error, (result as { data?: unknown }).data);
+          const names = Object.entries(fields)
+            .map(([name, message]) => (message === "is required" ? `\`${name}\` is required` : name))
+            .join(", ");
           throw new AppError("VALIDATION_ERROR", `Invalid request data: ${names}`, fields);
         }
       },
@@ -142,19 +164,17 @@ function headersFor(status: number, rateLimited: boolean): HeaderSet {
   return { ...all(requestId, true), ...all(limits, false), ...own };
 }
 
-/** The spec's side of a header set: `$ref`s to the components, inline where it is optional. */
+/** The component of a shared header that is there only when the limiter counted the request. */
+const whenCounted = (name: string) => `${name}.when-counted`;
+
+/** The spec's side of a header set: `$ref`s to the shared components, a response's own inline. */
 function headerObjects(set: HeaderSet) {
   return Object.fromEntries(
     Object.entries(set).map(([name, { def, required, inline }]) => [
       name,
       inline
         ? { description: def.description, required, schema: def.schema }
-        : required
-          ? { $ref: `#/components/headers/${name}` }
-          : {
-              description: `${def.description}; present when the limiter counted the request`,
-              schema: def.schema,
-            },
+        : { $ref: `#/components/headers/${required ? name : whenCounted(name)}` },
     ]),
   );
 }
@@ -190,6 +210,15 @@ function registerShared(router: OpenAPIHono<AppEnv>) {
     registry.registerComponent("headers", name, {
       description: def.description,
       required: true,
+      schema: def.schema,
+    });
+  }
+  // Error answers of rate-limited routes: one shared table rather than the same three headers
+  // written out under every status of every such operation.
+  for (const [name, def] of Object.entries(limits)) {
+    registry.registerComponent("headers", whenCounted(name), {
+      description: `${def.description}; present when the limiter counted the request`,
+      required: false,
       schema: def.schema,
     });
   }
@@ -315,4 +344,30 @@ export function route<
     security: rest.security,
     responses: { ...responses, ...errorResponses(sorted, rateLimited) },
   }) as unknown as ReturnType<typeof createRoute<R["path"], Omit<R, "errors" | "store">>>;
+}
+
+type Schemas = Record<string, { properties?: Record<string, { default?: unknown; description?: string }> }>;
+
+/**
+ * Defaults of request bodies' fields are said in words rather than as `default`: openapi-typescript
+ * makes a field with a `default` required in a component schema (it reads one as what a response
+ * always has), so a client would have to send `is_ephemeral`. The field stays optional, as the
+ * server treats it.
+ */
+export function requestDefaultsInWords<T extends { paths?: object; components?: object }>(doc: T): T {
+  const schemas = (doc.components as { schemas?: Schemas } | undefined)?.schemas ?? {};
+  const bodies = new Set(
+    [
+      ...JSON.stringify(doc.paths).matchAll(/"requestBody":\{[^}]*?"\$ref":"#\/components\/schemas\/(\w+)"/g),
+    ].map((m) => m[1]!),
+  );
+  for (const name of bodies) {
+    for (const field of Object.values(schemas[name]?.properties ?? {})) {
+      if (!("default" in field)) continue;
+      const said = `Default when left out: \`${JSON.stringify(field.default)}\`.`;
+      field.description = field.description ? `${field.description.replace(/\.?$/, ".")} ${said}` : said;
+      delete field.default;
+    }
+  }
+  return doc;
 }

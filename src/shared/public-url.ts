@@ -59,4 +59,9 @@ export const publicHttpsUrl = (max = 2048) =>
     // Refinements run after a failed check too: a string that is no URL is the check's to name.
     .refine((u) => !URL.canParse(u) || isPublicHost(new URL(u).hostname), {
       message: "must not point at a private, loopback or link-local address",
+    })
+    .openapi({
+      description:
+        "An https:// URL on a public host: a private, loopback or link-local address is a 400 (other " +
+        "people's clients fetch it)",
     });

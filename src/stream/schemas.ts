@@ -221,11 +221,14 @@ export const SyncQuery = z.object({
     .number<string>()
     .int()
     .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
     .default(0)
     .openapi({
       param: { in: "query" },
       type: "integer",
       minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      format: "int64",
       default: 0,
       description: "The last position the device has stored; entries after it are returned",
     }),

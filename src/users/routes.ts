@@ -28,6 +28,9 @@ export const getMe = route({
   security: bearer,
   operationId: "getMe",
   summary: "The calling user (the same body as GET /auth/me)",
+  description:
+    "The calling account as its owner sees it: profile, privacy settings and email. The same body as " +
+    "`GET /auth/me`; `PATCH /users/me` changes it",
   responses: { 200: json(UserBody, "Current user") },
 });
 
@@ -51,6 +54,10 @@ export const deleteMe = route({
   security: bearer,
   operationId: "deleteMe",
   summary: "Delete the account: sessions, devices, keys, contacts and blocks go at once",
+  description:
+    "Erases the account at once, for real: sessions, devices, keys, contacts, blocks and memberships go, " +
+    "and the keys wrapped for its devices with them. Messages it sent stay in others' history with " +
+    "`sender_id: null`. A 1:1 conversation stays with the other person, who can no longer send in it",
   responses: { 204: { description: "Deleted" } },
 });
 

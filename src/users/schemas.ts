@@ -10,13 +10,22 @@ export const Id = z
   });
 export const UserIdParam = z.object({ user_id: Id.openapi({ param: { in: "path" } }) });
 
+/** The one rule for email addresses (zod's own), stated in the spec as the pattern. */
+const EMAIL_RULE = z.regexes.email;
+
 export const Email = z
   .string()
   .trim()
   .toLowerCase()
   .max(254)
-  .pipe(z.email("must be a valid email address"))
-  .openapi({ format: "email", example: "user@example.com", description: "Compared without case" });
+  .pipe(z.email({ pattern: EMAIL_RULE, message: "must be a valid email address" }))
+  .openapi({
+    format: "email",
+    // `format: email` alone lets clients accept addresses the server refuses.
+    pattern: EMAIL_RULE.source,
+    example: "user@example.com",
+    description: "Compared without case; surrounding spaces are trimmed",
+  });
 export const Username = z
   .string()
   .trim()
@@ -41,7 +50,13 @@ export const ProfileFields = {
   full_name: trimmed(1, 100),
   mobile: Mobile.nullable().optional(),
   address: z.string().trim().max(200).nullable().optional(),
-  date_of_birth: IsoDate.nullable().optional().openapi({ description: "A past date" }),
+  date_of_birth: IsoDate.nullable()
+    .optional()
+    .openapi({
+      description:
+        "A real calendar date in the past, by the server's clock in UTC: today or later is a 400 naming " +
+        "`date_of_birth` (which JSON Schema cannot say)",
+    }),
   gender: orNull(Gender).optional(),
   bio: z.string().max(500).nullable().optional(),
 };
@@ -83,7 +98,9 @@ export const UserBody = z
       .openapi({
         description:
           "The account key (base64 Ed25519) that signs the account's devices; null for a legacy account " +
-          "without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset",
+          "without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level " +
+          "`public_key`), changed only by an account-key reset. Not a device's key: each device's identity " +
+          "key is `devices[].identity_key`, so an account signed up without an account key has null here",
       }),
     profile: ProfileBody,
     privacy: PrivacyBody,

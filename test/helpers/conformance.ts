@@ -62,9 +62,10 @@ export function routeMatcher(app: ReturnType<typeof createApp>) {
   );
   return (method: string, url: string): Declared | undefined => {
     const path = url.split("?")[0]!;
-    // Static segments win over parameters, as in the router.
-    const matches = routes.filter((r) => r.method === method && r.pattern.test(path));
-    return matches.find((r) => r.path === path) ?? matches[0];
+    // A literal path some route has is its own (src/shared/router.ts): never a parameter route's.
+    if (routes.some((r) => r.path === path))
+      return routes.find((r) => r.method === method && r.path === path);
+    return routes.find((r) => r.method === method && r.pattern.test(path));
   };
 }
 export type Checker = ReturnType<typeof conformanceChecker>;

@@ -201,13 +201,23 @@ describe("sign-up", () => {
     const other = await h.req("POST", url, { body: profile(uniqueEmail()) });
     expect(other).toMatchObject({ status: 400, body: { fields: { email: expect.any(String) } } });
     expect((await h.req("POST", url, { body: profile(email) })).status).toBe(201);
-    expect((await h.req("POST", url, { body: profile(email) })).status).toBe(409);
+    // Used: the documented 400 OTP_USED, not the 409 EMAIL_TAKEN the account it made would give.
+    expect(await h.req("POST", url, { body: profile(email) })).toMatchObject({
+      status: 400,
+      body: { code: "OTP_USED" },
+    });
     const forged = await h.req("POST", `/api/v1/auth/complete-signup?temp_token=${body.temp_token}x`, {
       body: profile(email),
     });
     expect(forged.status).toBe(401);
     const missing = await h.req("POST", "/api/v1/auth/complete-signup", { body: profile(email) });
-    expect(missing).toMatchObject({ status: 400, body: { fields: { temp_token: expect.any(String) } } });
+    expect(missing).toMatchObject({
+      status: 400,
+      body: {
+        detail: expect.stringContaining("`temp_token` is required"),
+        fields: { temp_token: "is required" },
+      },
+    });
   });
 
   it("a temp_token raced by several complete-signups creates one account", async () => {

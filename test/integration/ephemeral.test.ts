@@ -206,6 +206,15 @@ describe("disappearing messages", () => {
       (await api(a, "PATCH", `/conversations/${id}`, { ttl_seconds: null })).body.ttl_seconds,
     ).toBeNull();
     expect((await send(h, a, id, "lasting")).res.body.metadata.expires_at).toBeNull();
+    // 0 turns it off too: the form a client whose JSON library drops nulls (Gson) can send.
+    expect((await api(a, "PATCH", `/conversations/${id}`, { ttl_seconds: 30 })).body.ttl_seconds).toBe(30);
+    const off = await api(a, "PATCH", `/conversations/${id}`, { ttl_seconds: 0 });
+    expect(off.status).toBe(200);
+    expect(off.body.ttl_seconds).toBeNull();
+    expect((await send(h, a, id, "lasting again")).res.body.metadata.expires_at).toBeNull();
+    expect((await api(a, "PATCH", `/conversations/${id}`, { ttl_seconds: 1 })).body.fields).toHaveProperty(
+      "ttl_seconds",
+    );
 
     const g = await group(h, a, [b, c]);
     expect((await api(b, "PATCH", `/conversations/${g}`, { ttl_seconds: 60 })).status).toBe(403);

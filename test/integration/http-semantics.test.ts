@@ -72,6 +72,30 @@ describe("405 Method Not Allowed", () => {
     expect(signup.headers.get("allow")).toBe("POST");
   });
 
+  it("a literal path's other methods are a 405 listing its own methods, not its sibling {id} route's", async () => {
+    // Before: GET /attachments/uploads reached GET /attachments/{attachment_id} ("must be a
+    // 24-character hex id"), and Allow listed that route's methods, which always fail there.
+    const { token } = await signUp(h);
+    const cases: [string, string, string][] = [
+      ["GET", "/api/v1/attachments/uploads", "POST"],
+      ["DELETE", "/api/v1/attachments/uploads", "POST"],
+      ["GET", "/api/v1/conversations/groups", "POST"],
+      ["PATCH", "/api/v1/conversations/groups", "POST"],
+      ["DELETE", "/api/v1/conversations/groups", "POST"],
+      ["GET", "/api/v1/messages/read", "POST"],
+      ["PATCH", "/api/v1/messages/read", "POST"],
+      ["DELETE", "/api/v1/messages/read", "POST"],
+    ];
+    for (const [method, path, allow] of cases) {
+      for (const auth of [undefined, token]) {
+        const r = await h.req(method, path, { token: auth });
+        expect(r.status, `${method} ${path}`).toBe(405);
+        expect(r.body.code, `${method} ${path}`).toBe("METHOD_NOT_ALLOWED");
+        expect(r.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      }
+    }
+  });
+
   it("answers 405 before asking for a token, as the route it would need does not exist", async () => {
     const r = await h.req("DELETE", "/api/v1/auth/me");
     expect(r.status).toBe(405);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VerifyResult } from "../../src/auth/schemas.js";
 import { asyncApiJson, openApiJson } from "../../src/openapi-doc.js";
 import { errorCodes } from "../../src/shared/errors.js";
 import { type Hush, startHush } from "../helpers/hush.js";
@@ -11,6 +12,14 @@ beforeAll(async () => {
   spec = (await h.req("GET", "/openapi.json")).body;
 });
 afterAll(() => h?.close());
+
+const sharedHeaderNames = new Set([
+  "X-Request-Id",
+  "X-RateLimit-Limit",
+  "X-RateLimit-Remaining",
+  "X-RateLimit-Reset",
+  "Retry-After",
+]);
 
 const operations = () =>
   Object.entries<any>(spec.paths).flatMap(([path, item]) =>
@@ -120,6 +129,17 @@ describe("OpenAPI spec", () => {
     }
   });
 
+  it("every operation has a description; verify-otp shows both of its answers, each as the server declares it", () => {
+    const missing = operations().filter(({ op }) => !op.description?.trim());
+    expect(missing.map((o) => o.where)).toEqual([]);
+    const verify = spec.paths["/api/v1/auth/verify-otp"].post.responses["200"].content["application/json"];
+    expect(Object.keys(verify.examples).sort()).toEqual(["login", "signup"]);
+    for (const [name, example] of Object.entries<any>(verify.examples)) {
+      expect(VerifyResult.safeParse(example.value).error, name).toBeUndefined();
+      expect(example.value.purpose).toBe(name);
+    }
+  });
+
   it("servers is relative, so clients call whichever host and port served the document", async () => {
     const { body } = await h.req("GET", "/openapi.json");
     expect(body.servers).toEqual([{ url: "/", description: expect.any(String) }]);
@@ -151,7 +171,13 @@ describe("OpenAPI spec", () => {
     for (const { where, op } of operations()) {
       const limited = "429" in op.responses;
       for (const [status, r] of Object.entries<any>(op.responses)) {
-        // Shared headers are references; a response's own (ETag, Content-Range...) are written inline.
+        // Shared headers are references (one table each, optional ones too); a response's own
+        // (ETag, Content-Range...) are written inline, with `required`.
+        for (const [name, h] of Object.entries<any>(r.headers ?? {}))
+          expect(
+            h.$ref ?? ("required" in h && !sharedHeaderNames.has(name)),
+            `${where} ${status} ${name}`,
+          ).toBeTruthy();
         const names = Object.entries<any>(r.headers ?? {})
           .filter(([, h]) => h.$ref || !("required" in h))
           .map(([name]) => name);

@@ -23,6 +23,7 @@ const asked: [string, string][] = [
   ["GET", "/api/v1/users/me"],
   ["POST", "/api/v1/users/me"],
   ["GET", "/api/v1/nothing/here"],
+  ["GET", "/api/v1/users/abc/block"],
   ["GET", "/nothing"],
   ["DELETE", "/healthz"],
 ];
@@ -35,7 +36,7 @@ const handlers = (r: ReturnType<StaticRouteCache<string>["match"]>) =>
   (r[0] as [string, unknown][]).map(([h, params]) => [h, { ...(params as object) }]);
 
 describe("StaticRouteCache", () => {
-  it("answers every method and path as Hono's default router does, the first time and after", () => {
+  it("answers every method and path as Hono's default router does, the first time and after (but for literal paths, below)", () => {
     const cached = build(new StaticRouteCache<string>());
     const plain = build(new SmartRouter<string>({ routers: [new RegExpRouter(), new TrieRouter()] }));
     for (let round = 0; round < 2; round++) {
@@ -46,6 +47,31 @@ describe("StaticRouteCache", () => {
       ["ALL /api/v1/*", {}],
       ["GET /api/v1/users/:user_id", { user_id: "abc" }],
     ]);
+  });
+
+  it("never serves a literal path some route has with a sibling parameter route: only the middleware answers", () => {
+    const cached = build(new StaticRouteCache<string>());
+    // Hono's own router hands GET /conversations/groups to GET /conversations/:conversation_id.
+    const plain = build(new SmartRouter<string>({ routers: [new RegExpRouter(), new TrieRouter()] }));
+    expect(handlers(plain.match("GET", "/api/v1/conversations/groups")).map(([h]) => h)).toContain(
+      "GET /api/v1/conversations/:conversation_id",
+    );
+    for (let round = 0; round < 2; round++) {
+      expect(handlers(cached.match("GET", "/api/v1/conversations/groups"))).toEqual([["ALL /api/v1/*", {}]]);
+      expect(handlers(cached.match("POST", "/api/v1/messages/abc/read"))).toEqual([
+        ["ALL /api/v1/*", {}],
+        ["POST /api/v1/messages/:message_id/read", { message_id: "abc" }],
+      ]);
+      expect(handlers(cached.match("POST", "/api/v1/messages/read"))).toEqual([
+        ["ALL /api/v1/*", {}],
+        ["POST /api/v1/messages/read", {}],
+      ]);
+      // A path no route registers literally is still the parameter route's.
+      expect(handlers(cached.match("GET", "/api/v1/conversations/abc"))).toEqual([
+        ["ALL /api/v1/*", {}],
+        ["GET /api/v1/conversations/:conversation_id", { conversation_id: "abc" }],
+      ]);
+    }
   });
 
   it("keeps the answer for a registered static path only", () => {

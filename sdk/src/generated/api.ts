@@ -8,7 +8,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service banner */
+        /**
+         * Service banner
+         * @description What this server is and where its documentation lives (`/docs`, `/openapi.json`, `/asyncapi.json`). Public, and touches no store
+         */
         get: operations["banner"];
         put?: never;
         post?: never;
@@ -25,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers */
+        /**
+         * Liveness: the process answers
+         * @description Liveness for a load balancer or orchestrator: 200 whenever the process can answer, whatever the store does (readiness, `GET /readyz`, says whether it can serve)
+         */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -204,7 +210,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the current session */
+        /**
+         * End the current session
+         * @description Revokes the session the bearer token belongs to: its access token and refresh token stop working at once. The account's other sessions (other devices) stay; revoke them one by one with deleteSession
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -219,7 +228,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account's active sessions */
+        /**
+         * The account's active sessions
+         * @description One entry per active session of the calling account (one per logged-in device), with when it was opened, last used and expires; `current` marks the one making the request. No tokens are shown
+         */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -239,7 +251,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke one session; its tokens stop working at once */
+        /**
+         * Revoke one session; its tokens stop working at once
+         * @description Revokes one of the calling account's sessions by id (from listSessions). Another account's session, or one already gone, is a 404
+         */
         delete: operations["deleteSession"];
         options?: never;
         head?: never;
@@ -253,7 +268,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling user */
+        /**
+         * The calling user
+         * @description The calling account as its owner sees it: profile, privacy settings and email. HABIBTI's path; `GET /users/me` answers the same body
+         */
         get: operations["me"];
         put?: never;
         post?: never;
@@ -270,11 +288,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling user (the same body as GET /auth/me) */
+        /**
+         * The calling user (the same body as GET /auth/me)
+         * @description The calling account as its owner sees it: profile, privacy settings and email. The same body as `GET /auth/me`; `PATCH /users/me` changes it
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
-        /** Delete the account: sessions, devices, keys, contacts and blocks go at once */
+        /**
+         * Delete the account: sessions, devices, keys, contacts and blocks go at once
+         * @description Erases the account at once, for real: sessions, devices, keys, contacts, blocks and memberships go, and the keys wrapped for its devices with them. Messages it sent stay in others' history with `sender_id: null`. A 1:1 conversation stays with the other person, who can no longer send in it
+         */
         delete: operations["deleteMe"];
         options?: never;
         head?: never;
@@ -332,7 +356,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling account's devices, pending ones included (to approve them) */
+        /**
+         * The calling account's devices, pending ones included (to approve them)
+         * @description Every device of the calling account with its identity key and status (DeviceStatus): `pending` ones (logged in on an account with an account key, not yet approved) are listed so a linked device can approve them (`POST /devices/{device_id}/approve`)
+         */
         get: operations["listDevices"];
         put?: never;
         post?: never;
@@ -396,7 +423,10 @@ export interface paths {
          * @description Any device of the account may ask, pending ones included: a person who lost every device logs in by emailed code and asks from there. `account_signature` is the new key's signature linking the calling device. The reset waits 72 hours (`effective_at`), is mailed to the account's address at once, and can be cancelled from any linked device meanwhile (DELETE). Then the same device applies it (POST /account-key/reset/complete): every device is unlinked, the new key set, and contacts and co-members get a `devices_changed` entry (`account_key_changed`): a safety-number change. Setting a key on a legacy account without one is the same operation. A new request replaces an earlier one. 409 `CONFLICT` when another account holds the key.
          */
         post: operations["requestAccountKeyReset"];
-        /** Cancel a requested account-key reset (a linked device, or the device that asked) */
+        /**
+         * Cancel a requested account-key reset (a linked device, or the device that asked)
+         * @description Withdraws a reset requested with `POST /account-key/reset` before it takes effect: any linked device of the account may cancel it, and so may the device that asked. 404 when none is pending
+         */
         delete: operations["cancelAccountKeyReset"];
         options?: never;
         head?: never;
@@ -510,7 +540,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's contacts and pending requests, newest first */
+        /**
+         * The caller's contacts and pending requests, newest first
+         * @description The caller's contact list: accepted contacts and requests sent and received, newest first, with the caller's own display names. `search` filters by display name or username, `status` by state; paged by `limit` and `skip`
+         */
         get: operations["listContacts"];
         put?: never;
         /**
@@ -561,7 +594,10 @@ export interface paths {
         delete: operations["deleteContact"];
         options?: never;
         head?: never;
-        /** Set or clear the caller's private display name for a contact */
+        /**
+         * Set or clear the caller's private display name for a contact
+         * @description Sets the name the caller sees for a contact (only the caller ever sees it), or clears it with null. 404 when the user is not in the caller's contact list
+         */
         patch: operations["updateContact"];
         trace?: never;
     };
@@ -572,7 +608,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The users the caller has blocked, newest first */
+        /**
+         * The users the caller has blocked, newest first
+         * @description The users the caller has blocked, newest first, paged. A blocked user cannot start a conversation with the caller or send in their 1:1
+         */
         get: operations["listBlocks"];
         put?: never;
         post?: never;
@@ -953,7 +992,7 @@ export interface paths {
         put?: never;
         /**
          * Upload an encrypted attachment in one request
-         * @description The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go inside the encrypted message (see docs/attachments.md). The body is either the raw bytes (`application/octet-stream`) or a `multipart/form-data` form whose `file` part holds them (other parts are ignored). It is streamed into the store as it arrives. An empty file is a 400. At most `ATTACHMENT_MAX_BYTES` (default 100 MiB): a larger announced Content-Length is refused before anything is read, and a body that runs past the limit is cut off there, whatever it announced (413 `PAYLOAD_TOO_LARGE`). Everything an account has stored or reserved counts against its `ATTACHMENT_QUOTA_BYTES` (409 `QUOTA_EXCEEDED`), and it may have 10 unfinished uploads at once. An upload that fails or is interrupted leaves nothing behind. An attachment no message owns is erased `ATTACHMENT_TTL` seconds (default 24 h) after it is complete; a message that takes it (`attachment_ids`) keeps it for as long as the message exists. For large files on unreliable networks use a resumable upload (`POST /attachments/uploads`).
+         * @description The client encrypts the file itself and uploads the opaque result; the id, the key and the digest go inside the encrypted message (see docs/attachments.md). The body is the raw bytes (`application/octet-stream`). For browsers' and PuffinTalk's forms the same operation also takes a `multipart/form-data` body whose `file` part holds the bytes (other parts are ignored); it is left out of this declaration because one operation with two body types breaks generated clients. Either is streamed into the store as it arrives. An empty body, or an empty `file`, is a 400 `VALIDATION_ERROR` (`body`). At most `ATTACHMENT_MAX_BYTES` (default 100 MiB): a larger announced Content-Length is refused before anything is read, and a body that runs past the limit is cut off there, whatever it announced (413 `PAYLOAD_TOO_LARGE`). Everything an account has stored or reserved counts against its `ATTACHMENT_QUOTA_BYTES` (409 `QUOTA_EXCEEDED`), and it may have 10 unfinished uploads at once. An upload that fails or is interrupted leaves nothing behind. An attachment no message owns is erased `ATTACHMENT_TTL` seconds (default 24 h) after it is complete; a message that takes it (`attachment_ids`) keeps it for as long as the message exists. For large files on unreliable networks use a resumable upload (`POST /attachments/uploads`).
          */
         post: operations["uploadAttachment"];
         delete?: never;
@@ -1020,7 +1059,7 @@ export interface paths {
         get: operations["getUpload"];
         /**
          * Send part of a resumable upload
-         * @description The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413.
+         * @description The body (`application/octet-stream`) holds the bytes from `offset` on: a whole number of chunks, or up to the end of the upload. Parts may come in any order, and again: a chunk sent twice must carry the same bytes (409 `INVALID_STATE` otherwise). Each chunk is kept as soon as it has fully arrived, so a part cut off half way keeps what it delivered. A part that runs past the upload's size is a 413. An empty body is a 400 `VALIDATION_ERROR` (`body`).
          */
         put: operations["putUploadPart"];
         post?: never;
@@ -1165,15 +1204,15 @@ export interface components {
         SignupRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
             /**
-             * @default signup
+             * @description Default when left out: `"signup"`.
              * @enum {string}
              */
-            purpose: "signup";
+            purpose?: "signup";
             /**
              * @description Required when the server takes sign-ups by invite only (REGISTRATION=invite); ignored otherwise. Checked here, spent by complete-signup.
              * @example hush-3q2x9Vb0cKfLmN4pRsTu1w
@@ -1183,7 +1222,7 @@ export interface components {
         LoginRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
@@ -1191,7 +1230,7 @@ export interface components {
         ResendRequest: {
             /**
              * Format: email
-             * @description Compared without case
+             * @description Compared without case; surrounding spaces are trimmed
              * @example user@example.com
              */
             email: string;
@@ -1246,7 +1285,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level `public_key`), changed only by an account-key reset. Not a device's key: each device's identity key is `devices[].identity_key`, so an account signed up without an account key has null here */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -1347,7 +1386,7 @@ export interface components {
             /** Format: email */
             email: string;
             username: string;
-            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up, changed only by an account-key reset */
+            /** @description The account key (base64 Ed25519) that signs the account's devices; null for a legacy account without one, whose devices are unsigned. Set at sign-up (complete-signup's top-level `public_key`), changed only by an account-key reset. Not a device's key: each device's identity key is `devices[].identity_key`, so an account signed up without an account key has null here */
             public_key: string | null;
             profile: components["schemas"]["Profile"];
             privacy: components["schemas"]["Privacy"];
@@ -1378,7 +1417,7 @@ export interface components {
             address?: string | null;
             /**
              * Format: date
-             * @description A past date
+             * @description A real calendar date in the past, by the server's clock in UTC: today or later is a 400 naming `date_of_birth` (which JSON Schema cannot say)
              * @example 1995-01-15
              */
             date_of_birth?: string | null;
@@ -1456,13 +1495,16 @@ export interface components {
             address?: string | null;
             /**
              * Format: date
-             * @description A past date
+             * @description A real calendar date in the past, by the server's clock in UTC: today or later is a 400 naming `date_of_birth` (which JSON Schema cannot say)
              * @example 1995-01-15
              */
             date_of_birth?: string | null;
             gender?: components["schemas"]["Gender"] | null;
             bio?: string | null;
-            /** Format: uri */
+            /**
+             * Format: uri
+             * @description An https:// URL on a public host: a private, loopback or link-local address is a 400 (other people's clients fetch it)
+             */
             avatar_url?: string | null;
             privacy?: components["schemas"]["PrivacyUpdate"];
         };
@@ -1688,8 +1730,9 @@ export interface components {
             /** @description Groups only */
             name: string | null;
             picture_url: string | null;
-            /** @description Every other member, longest-standing first */
+            /** @description Every other member, longest-standing first: never the caller, as in HABIBTI's example (a new 1:1 lists only the other person) */
             participants: components["schemas"]["Participant"][];
+            /** @description Members including the caller: `participants` plus one (a 1:1 with both people in it counts 2; once the other person deleted their account, 1) */
             member_count: number;
             role: components["schemas"]["MemberRole"];
             last_message: components["schemas"]["LastMessage"] | null;
@@ -1768,24 +1811,26 @@ export interface components {
         CreateGroupRequest: {
             /** @example Project Team */
             name: string;
-            /** @description Everyone but the creator: 1-49 distinct users (a group has 2-50 members) */
+            /** @description Everyone but the creator: 1-49 distinct users (a group has 2-50 members); ids are compared without case */
             participant_ids: string[];
             /**
              * Format: uri
+             * @description An https:// URL on a public host: a private, loopback or link-local address is a 400 (other people's clients fetch it)
              * @example https://example.com/group.jpg
              */
             picture_url?: string;
         };
+        /** @description At least one field to change */
         UpdateGroupRequest: {
             /** @example Project Team */
             name?: string;
             /**
              * Format: uri
-             * @description null removes the picture
+             * @description An https:// URL on a public host (else a 400), or null to remove the picture
              * @example https://example.com/group.jpg
              */
             picture_url?: string | null;
-            /** @description The conversation's disappearing-message timer, applied to messages that set no ttl_seconds; null turns it off. Members may set it in a 1:1 conversation, admins in a group. */
+            /** @description The conversation's disappearing-message timer, applied to messages that set no ttl_seconds: 5 to 7776000 seconds, or `0` to turn it off (`null` too, as HABIBTI clients send; a client whose JSON library drops nulls sends 0). 1 to 4 is a 400. Members may set it in a 1:1 conversation, admins in a group. */
             ttl_seconds?: number | null;
         };
         GroupMemberRequest: {
@@ -1878,22 +1923,19 @@ export interface components {
             /** @description Opaque ciphertext, base64 of at most 65536 bytes */
             encrypted_content: string;
             content_type?: components["schemas"]["ContentType"];
-            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. */
+            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. A device (the same `user_id`, compared without case, and `device_id`) named twice is a 400 naming `recipient_keys.<i>.device_id`, which JSON Schema cannot say. */
             recipient_keys: components["schemas"]["RecipientKey"][];
             /**
              * @description A message of the same conversation
              * @example 507f1f77bcf86cd799439011
              */
             reply_to?: string | null;
-            /** @default false */
-            is_ephemeral: boolean;
+            /** @description Default when left out: `false`. */
+            is_ephemeral?: boolean;
             /** @description The message disappears this many seconds (5 to 7776000) after it is sent: left out of every read at once, erased within seconds, every member device told (message_expired). Without it, the conversation's timer applies, if it has one. */
             ttl_seconds?: number | null;
-            /**
-             * @description Recipients get the ciphertext without their wrapped key; each device gets its key once, from POST /messages/{message_id}/open. Once every recipient device opened it, or after the server's cap, the ciphertext is erased and a tombstone remains.
-             * @default false
-             */
-            view_once: boolean;
+            /** @description Recipients get the ciphertext without their wrapped key; each device gets its key once, from POST /messages/{message_id}/open. Once every recipient device opened it, or after the server's cap, the ciphertext is erased and a tombstone remains. Default when left out: `false`. */
+            view_once?: boolean;
             /**
              * @description The client's own id for this send: a retry with the same id (within 24 h) returns the first message instead of storing a second one
              * @example 6c1f0a5e-1b7e-4c55-9d0e-2f1b0c7a9e11
@@ -1901,7 +1943,7 @@ export interface components {
             client_message_id?: string;
             /** @description Optional short ciphertext (under the same message key) that conversation lists show as last_message.encrypted_preview; at most 1024 bytes */
             encrypted_preview?: string | null;
-            /** @description Attachments this message carries (`POST /attachments`): each uploaded by the sender, complete, not expired and carried by no other message, else a 400 naming the entry (`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the conversation may download them, and they are erased with the message. Their ids, keys and digests belong inside `encrypted_content`. At most 10. */
+            /** @description Attachments this message carries (`POST /attachments`): each uploaded by the sender, complete, not expired and carried by no other message, else a 400 naming the entry (`attachment_ids.<i>`). The message then owns them: they stop expiring, members of the conversation may download them, and they are erased with the message. Their ids, keys and digests belong inside `encrypted_content`. At most 10, each named once (compared without case). */
             attachment_ids?: string[];
         };
         RecipientKey: {
@@ -1942,20 +1984,23 @@ export interface components {
         EditMessageRequest: {
             /** @description Opaque ciphertext, base64 of at most 65536 bytes */
             encrypted_content: string;
-            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. */
+            /** @description Exactly one entry for every current device of every other member and for each of the sender's other devices (the sending device may add itself). Anything else is 409 DEVICE_MISMATCH. At most 300. A device (the same `user_id`, compared without case, and `device_id`) named twice is a 400 naming `recipient_keys.<i>.device_id`, which JSON Schema cannot say. */
             recipient_keys: components["schemas"]["RecipientKey"][];
             content_type?: components["schemas"]["ContentType"];
             /** @description Optional short ciphertext (under the same message key) that conversation lists show as last_message.encrypted_preview; at most 1024 bytes */
             encrypted_preview?: string | null;
         };
         DeleteMessageRequest: {
-            /** @default false */
-            delete_for_everyone: boolean;
+            /** @description Default when left out: `false`. */
+            delete_for_everyone?: boolean;
         };
         Attachment: {
             /** @example 507f1f77bcf86cd799439011 */
             id: string;
-            /** @description Bytes stored */
+            /**
+             * Format: int64
+             * @description Bytes stored
+             */
             size: number;
             /**
              * @description SHA-256 of the stored bytes, lowercase hex
@@ -1975,12 +2020,14 @@ export interface components {
              * @example 507f1f77bcf86cd799439011
              */
             id: string;
+            /** Format: int64 */
             size: number;
             /**
              * @description Parts start at multiples of this (261120 bytes)
              * @example 261120
              */
             chunk_size: number;
+            /** Format: int64 */
             received_bytes: number;
             /** @description What is still to send, in order; empty when complete */
             missing: components["schemas"]["ByteSpan"][];
@@ -2000,11 +2047,16 @@ export interface components {
         };
         /** @description A run of bytes not yet received */
         ByteSpan: {
+            /** Format: int64 */
             offset: number;
+            /** Format: int64 */
             length: number;
         };
         CreateUploadRequest: {
-            /** @description Exact size of the encrypted file, in bytes (at most `ATTACHMENT_MAX_BYTES`) */
+            /**
+             * Format: int64
+             * @description Exact size of the encrypted file, in bytes. Above the server's `ATTACHMENT_MAX_BYTES` (default 100 MiB, at most 17179869184) it is a 413 `PAYLOAD_TOO_LARGE`.
+             */
             size: number;
         };
         SyncPage: {
@@ -2310,6 +2362,12 @@ export interface components {
         "X-RateLimit-Reset": number;
         /** @description Seconds to wait before retrying */
         "Retry-After": number;
+        /** @description Requests allowed in the current window; present when the limiter counted the request */
+        "X-RateLimit-Limit.when-counted": number;
+        /** @description Requests left in the current window; present when the limiter counted the request */
+        "X-RateLimit-Remaining.when-counted": number;
+        /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
+        "X-RateLimit-Reset.when-counted": number;
     };
     pathItems: never;
 }
@@ -2491,12 +2549,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2507,12 +2562,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2523,12 +2575,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2539,12 +2588,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,12 +2615,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2585,12 +2628,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2631,12 +2671,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2647,12 +2684,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2663,12 +2697,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2693,12 +2724,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,12 +2737,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2755,12 +2780,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2771,12 +2793,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2787,12 +2806,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2803,12 +2819,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2833,12 +2846,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2849,12 +2859,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2878,7 +2885,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Verified */
+            /** @description Verified: a sign-up to complete (`purpose: signup`) or a login done (`purpose: login`) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2895,12 +2902,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2911,12 +2915,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2927,12 +2928,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2943,12 +2941,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2959,12 +2954,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2989,12 +2981,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3005,12 +2994,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -3761,12 +3747,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3777,12 +3760,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3807,12 +3787,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3823,12 +3800,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -3866,12 +3840,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3882,12 +3853,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3898,12 +3866,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3928,12 +3893,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3944,12 +3906,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -4775,12 +4734,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4791,12 +4747,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4807,12 +4760,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4823,12 +4773,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4839,12 +4786,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4869,12 +4813,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4885,12 +4826,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5015,12 +4953,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5031,12 +4966,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5047,12 +4979,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5063,12 +4992,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5079,12 +5005,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5095,12 +5018,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5125,12 +5045,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5141,12 +5058,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5733,12 +5647,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5749,12 +5660,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5779,12 +5687,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5795,12 +5700,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -5854,12 +5756,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5870,12 +5769,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5886,12 +5782,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5902,12 +5795,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5918,12 +5808,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5934,12 +5821,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5964,12 +5848,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5980,12 +5861,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6023,12 +5901,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6039,12 +5914,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6055,12 +5927,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6085,12 +5954,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6101,12 +5967,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6142,12 +6005,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6158,12 +6018,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6174,12 +6031,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6190,12 +6044,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6206,12 +6057,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6236,12 +6084,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6252,12 +6097,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6300,12 +6142,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6316,12 +6155,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6332,12 +6168,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6348,12 +6181,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6364,12 +6194,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6380,12 +6207,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6396,12 +6220,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6426,12 +6247,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6442,12 +6260,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6485,12 +6300,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6501,12 +6313,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6517,12 +6326,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6547,12 +6353,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6563,12 +6366,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6609,12 +6409,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6625,12 +6422,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6641,12 +6435,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6657,12 +6448,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6673,12 +6461,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6689,12 +6474,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6719,12 +6501,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6735,12 +6514,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6783,12 +6559,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6799,12 +6572,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6815,12 +6585,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6831,12 +6598,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6847,12 +6611,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6863,12 +6624,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6879,12 +6637,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6909,12 +6664,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6925,12 +6677,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -6967,12 +6716,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6983,12 +6729,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6999,12 +6742,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7015,12 +6755,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7031,12 +6768,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7047,12 +6781,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7063,12 +6794,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7093,12 +6821,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7109,12 +6834,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7157,12 +6879,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7173,12 +6892,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7189,12 +6905,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7205,12 +6918,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7221,12 +6931,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7237,12 +6944,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7253,12 +6957,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7283,12 +6984,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7299,12 +6997,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7343,12 +7038,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7359,12 +7051,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7375,12 +7064,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7391,12 +7077,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7407,12 +7090,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7423,12 +7103,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7439,12 +7116,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7469,12 +7143,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7485,12 +7156,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7526,12 +7194,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7542,12 +7207,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7558,12 +7220,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7574,12 +7233,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7590,12 +7246,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7606,12 +7259,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7636,12 +7286,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7652,12 +7299,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7711,12 +7355,9 @@ export interface operations {
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7727,12 +7368,9 @@ export interface operations {
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7743,12 +7381,9 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7759,12 +7394,9 @@ export interface operations {
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7775,12 +7407,9 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7791,12 +7420,9 @@ export interface operations {
             410: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7807,12 +7433,9 @@ export interface operations {
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7823,12 +7446,9 @@ export interface operations {
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7853,12 +7473,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7869,12 +7486,9 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    /** @description Requests allowed in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in the current window; present when the limiter counted the request */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description When the current window ends, in Unix seconds; on a 429, the moment Retry-After names; present when the limiter counted the request */
-                    "X-RateLimit-Reset"?: number;
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit.when-counted"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining.when-counted"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset.when-counted"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -7889,9 +7503,9 @@ export interface operations {
             query?: {
                 /** @description Page size, 1-100 */
                 limit?: number;
-                /** @description A message id: the page of messages right before it */
+                /** @description A message id: the page of messages right before it. Not with `after` */
                 before?: string;
-                /** @description A message id: the page of messages right after it */
+                /** @description A message id: the page of messages right after it. Not with `before` (400 naming `after`) */
                 after?: string;
             };
             header?: never;
@@ -8608,14 +8222,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description The encrypted bytes */
+        /** @description The encrypted bytes: at least one */
         requestBody: {
             content: {
                 "application/octet-stream": string;
-                "multipart/form-data": {
-                    /** Format: binary */
-                    file: string;
-                };
             };
         };
         responses: {
@@ -9103,9 +8713,9 @@ export interface operations {
     };
     putUploadPart: {
         parameters: {
-            query?: {
-                /** @description Where this part starts: a multiple of 261120 */
-                offset?: number | null;
+            query: {
+                /** @description Where this part starts: a multiple of 261120 (required) */
+                offset: number;
             };
             header?: never;
             path: {
@@ -9113,7 +8723,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description The bytes from offset on */
+        /** @description The bytes from offset on: at least one */
         requestBody: {
             content: {
                 "application/octet-stream": string;
