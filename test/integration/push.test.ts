@@ -49,7 +49,7 @@ const subscribe = async (d: Device, p: PushDevice, h: Hush = a) =>
     (await h.req("PUT", "/api/v1/push/subscription", { token: d.token, body: p.subscription })).status,
   ).toBe(204);
 const subscriptionOf = (d: Device) =>
-  a.raw("push_subscriptions").findOne({ _id: `${d.userId}:${d.deviceId}` });
+  a.raw("push_subscriptions").findOne({ user_id: new ObjectId(d.userId), device_id: d.deviceId });
 /** The two processes' fake clocks at the same time (the later of the two). */
 function syncClocks() {
   const gap = (a.clock.now().getTime() - b.clock.now().getTime()) / 1000;
