@@ -44,13 +44,14 @@ export interface Appended {
 }
 
 /**
- * What a person would want to be woken for: a message; someone asking to be a contact, or
+ * What a person would want to be woken for: a message from someone else; someone asking to be a contact, or
  * accepting; a device added to their own account (or its key reset). Not receipts, edits,
  * deletions, expiries, typing or others' identity changes: those can wait until the app opens.
  */
 export function worthWaking(e: Appended): boolean {
-  if (e.type === "new_message") return true;
-  const data = e.data as { status?: string; user_id?: string };
+  const data = e.data as { status?: string; user_id?: string; sender_id?: string | null };
+  // A message the account itself sent (from another of its devices) is no news to wake for.
+  if (e.type === "new_message") return data.sender_id !== e.user_id.toHexString();
   if (e.type === "contacts_updated") return data.status === "incoming" || data.status === "accepted";
   if (e.type === "devices_changed") return data.user_id === e.user_id.toHexString();
   return false;
@@ -112,13 +113,17 @@ async function wake(deps: Deps, latest: Map<string, Appended>) {
     deps,
     asleep.map((s) => s.user_id),
   );
-  for (const s of asleep) {
-    if (online.has(s._id)) continue;
-    const recorded = await recordWake(deps, s, latest.get(s._id)!.position, LEASE_MS);
-    if (!recorded) continue; // another process recorded it, or the device connected meanwhile
-    await deps.checkpoint?.("push.recorded");
-    await attempt(deps, recorded);
-  }
+  // Each device on its own: one slow push service delays no other device's wake-up.
+  await Promise.all(
+    asleep
+      .filter((s) => !online.has(s._id))
+      .map(async (s) => {
+        const recorded = await recordWake(deps, s, latest.get(s._id)!.position, LEASE_MS);
+        if (!recorded) return; // another process recorded it, or the device connected meanwhile
+        await deps.checkpoint?.("push.recorded");
+        await attempt(deps, recorded);
+      }),
+  );
 }
 
 /**
@@ -127,15 +132,16 @@ async function wake(deps: Deps, latest: Map<string, Appended>) {
  */
 export async function sendDuePushes(deps: Deps, now: Date, limit = 100) {
   const due = await duePushes(deps, now, limit);
+  if (!due.length) return 0;
   await deps.checkpoint?.("push.take");
-  let taken = 0;
-  for (const doc of due) {
-    const mine = await takePush(deps, doc, LEASE_MS);
-    if (!mine) continue;
-    taken++;
-    await attempt(deps, mine);
-  }
-  return taken;
+  const taken = await Promise.all(
+    due.map(async (doc) => {
+      const mine = await takePush(deps, doc, LEASE_MS);
+      if (mine) await attempt(deps, mine);
+      return mine ? 1 : 0;
+    }),
+  );
+  return taken.reduce<number>((n, t) => n + t, 0);
 }
 
 /** The sweep, on every process every EXPIRY_INTERVAL_MS (started by src/index.ts). */

@@ -11,6 +11,8 @@ import { importJWK, SignJWT } from "jose";
 
 /** One record holds the whole payload: a wake-up is a few dozen bytes. */
 const RECORD_SIZE = 4096;
+/** Every payload is padded to this many bytes, so its size says nothing (not even a position's digits). */
+const PADDED_SIZE = 64;
 
 const b64u = (s: string) => Buffer.from(s, "base64url");
 const hkdf = (salt: Buffer, ikm: Buffer, info: Buffer, length: number) =>
@@ -46,8 +48,10 @@ export function encryptPayload(plaintext: Buffer, p256dh: string, auth: string):
   header.writeUInt32BE(RECORD_SIZE, 16);
   header.writeUInt8(asPublic.length, 20);
   const cipher = createCipheriv("aes-128-gcm", cek, nonce);
-  // 0x02: the last (here, only) record's padding delimiter.
-  const body = Buffer.concat([cipher.update(Buffer.concat([plaintext, Buffer.from([2])])), cipher.final()]);
+  // 0x02: the last (here, only) record's padding delimiter, then zeros up to the padded size.
+  const padding = Buffer.alloc(Math.max(0, PADDED_SIZE - plaintext.length - 1));
+  const record = Buffer.concat([plaintext, Buffer.from([2]), padding]);
+  const body = Buffer.concat([cipher.update(record), cipher.final()]);
   return Buffer.concat([header, asPublic, body, cipher.getAuthTag()]);
 }
 

@@ -169,6 +169,7 @@ describe("when a device is woken", () => {
     const push = pushes[0]!;
     expect(push.headers).toMatchObject({ "content-encoding": "aes128gcm", urgency: "high" });
     expect(Number(push.headers.ttl)).toBeGreaterThan(0);
+    expect(push.body).toHaveLength(166); // padded: every wake-up is the same size
     const payload = t.phone.open(push);
     expect(Object.keys(payload).sort()).toEqual(["position", "v"]);
     expect(payload.v).toBe(1);
