@@ -49,9 +49,9 @@ export interface Appended {
  * deletions, expiries, typing or others' identity changes: those can wait until the app opens.
  */
 export function worthWaking(e: Appended): boolean {
-  const data = e.data as { status?: string; user_id?: string; sender_id?: string | null };
+  const data = e.data as { status?: string; user_id?: string; message?: { sender_id: string | null } };
   // A message the account itself sent (from another of its devices) is no news to wake for.
-  if (e.type === "new_message") return data.sender_id !== e.user_id.toHexString();
+  if (e.type === "new_message") return data.message?.sender_id !== e.user_id.toHexString();
   if (e.type === "contacts_updated") return data.status === "incoming" || data.status === "accepted";
   if (e.type === "devices_changed") return data.user_id === e.user_id.toHexString();
   return false;

@@ -163,7 +163,12 @@ describe("subscriptions", () => {
 describe("when a device is woken", () => {
   it("a device without a socket gets one push for a burst of 50, encrypted to it, holding only the position", async () => {
     const t = await scene();
+    // The sender's own other device, asleep and subscribed too: its copy of what it sent wakes nothing.
+    const senderLaptop = await addDevice(a, t.sender);
+    const laptop = rx.device();
+    await subscribe(senderLaptop, laptop);
     for (let i = 0; i < 50; i++) await t.say(`m${i}`);
+    expect(laptop.pushes()).toHaveLength(0);
     const pushes = t.phone.pushes();
     expect(pushes).toHaveLength(1);
     const push = pushes[0]!;

@@ -40,8 +40,8 @@ describe("Web Push pieces", () => {
     const me = new ObjectId();
     const other = new ObjectId().toHexString();
     const e = (type: string, data: unknown) => ({ user_id: me, device_id: "d", type, data, position: 1 });
-    expect(worthWaking(e("new_message", { sender_id: other }))).toBe(true);
-    expect(worthWaking(e("new_message", { sender_id: me.toHexString() }))).toBe(false);
+    expect(worthWaking(e("new_message", { message: { sender_id: other } }))).toBe(true);
+    expect(worthWaking(e("new_message", { message: { sender_id: me.toHexString() } }))).toBe(false);
     expect(worthWaking(e("contacts_updated", { user_id: other, status: "incoming" }))).toBe(true);
     expect(worthWaking(e("contacts_updated", { user_id: other, status: "accepted" }))).toBe(true);
     expect(worthWaking(e("contacts_updated", { user_id: other, status: "removed" }))).toBe(false);
