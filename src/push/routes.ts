@@ -75,7 +75,7 @@ export const getVapidKey = route({
   method: "get",
   path: "/push/vapid",
   tags,
-  security: [],
+  security: bearer,
   operationId: "getVapidKey",
   summary: "The server's VAPID public key, for subscribing to a push service",
   responses: { 200: json(VapidKey, "The key") },

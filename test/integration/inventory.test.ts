@@ -105,7 +105,7 @@ async function useEverything(a: Account, other: Account) {
     },
   });
   expect(push.status).toBe(204);
-  expect((await h.req("GET", "/api/v1/push/vapid")).status).toBe(200);
+  expect((await h.req("GET", "/api/v1/push/vapid", { token: a.token })).status).toBe(200);
 }
 
 /** Every stored document, in every collection, that mentions one of `needles` anywhere. */

@@ -91,9 +91,10 @@ const sweep = async (h: Hush = a) => {
 
 describe("subscriptions", () => {
   it("GET /push/vapid is one key for every process, made once and kept in the database", async () => {
+    const { token } = await newAccount(a);
     const [fromA, fromB] = [
-      await a.req("GET", "/api/v1/push/vapid"),
-      await b.req("GET", "/api/v1/push/vapid"),
+      await a.req("GET", "/api/v1/push/vapid", { token }),
+      await b.req("GET", "/api/v1/push/vapid", { token }),
     ];
     expect(fromA.status).toBe(200);
     expect(Buffer.from(fromA.body.public_key, "base64url")).toHaveLength(65);
@@ -105,7 +106,8 @@ describe("subscriptions", () => {
     const key = "q5bYh5eTq7Gk7d9qTgq6xvBUeXjU6bUnhZKRHk7-8s0";
     const h = await startHush({ VAPID_PRIVATE_KEY: key });
     try {
-      const res = await h.req("GET", "/api/v1/push/vapid");
+      const { token } = await newAccount(h);
+      const res = await h.req("GET", "/api/v1/push/vapid", { token });
       const { createECDH } = await import("node:crypto");
       const ecdh = createECDH("prime256v1");
       ecdh.setPrivateKey(Buffer.from(key, "base64url"));
@@ -182,7 +184,7 @@ describe("when a device is woken", () => {
     const sync = await a.req("GET", "/api/v1/sync?since=0&limit=10", { token: t.sleeper.token });
     const first = sync.body.entries.find((e: { type: string }) => e.type === "new_message");
     expect(payload.position).toBe(first.position);
-    const published = (await a.req("GET", "/api/v1/push/vapid")).body.public_key;
+    const published = (await a.req("GET", "/api/v1/push/vapid", { token: t.sleeper.token })).body.public_key;
     const claims = await verifyVapid(push, published, rx.origin, a.clock.now());
     expect(claims.sub).toBe("mailto:ops@example.org");
     expect(a.deps.metrics.render()).toMatch(/push_sent_total(\{\})? 1/);

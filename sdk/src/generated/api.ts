@@ -9698,6 +9698,16 @@ export interface operations {
                     "application/json": components["schemas"]["VapidKey"];
                 };
             };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
             500: {
                 headers: {
