@@ -21,6 +21,7 @@ import { linkingRoutes } from "./linking/index.js";
 import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
+import { pushRoutes } from "./push/index.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
 import { realtimeRoutes } from "./realtime/rest.js";
 import { authGate, routeKey } from "./sessions/gate.js";
@@ -81,6 +82,7 @@ export function createApp(deps: Deps) {
     attachmentRoutes,
     streamRoutes,
     realtimeRoutes,
+    pushRoutes,
   ]) {
     api.route("/", routes(deps));
   }

@@ -1,10 +1,19 @@
-import { randomBytes } from "node:crypto";
+import { createECDH, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./shared/client-ip.js";
 
 /** The most `ATTACHMENT_MAX_BYTES` may be: the spec's bound on an attachment's size. */
 export const ATTACHMENT_BYTES_CEILING = 16 * 1024 ** 3;
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+function validP256Scalar(key: string) {
+  try {
+    createECDH("prime256v1").setPrivateKey(Buffer.from(key, "base64url"));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Every setting Hush reads, with its default. The entry file is the only caller of `loadConfig`. */
 const envSchema = z.object({
@@ -96,6 +105,26 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(16 * 1024, 64 * 1024 * 1024).default(1024 * 1024),
   WS_MESSAGES_PER_MINUTE: int(1, 100_000).default(200),
   WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
+  /** At most one Web Push wake-up per device in this many seconds, unless it connected since (docs/push.md). */
+  PUSH_MIN_INTERVAL_SECONDS: int(1, 86_400).default(60),
+  /** The VAPID `sub` claim: how a push service's operator reaches this server's (mailto: or https:). */
+  PUSH_CONTACT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/, "must be a mailto: or https:// URI")
+    .default("mailto:admin@hush.local"),
+  /** The VAPID signing key (a P-256 private scalar, base64url); unset, one is made and kept in the database. */
+  VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, "must be a P-256 private key: 32 bytes, base64url")
+    .refine(validP256Scalar, "must be a P-256 private key: 32 bytes, base64url")
+    .optional(),
+  /** Development and tests only (refused in production): push endpoints may be http:// and private addresses. */
+  PUSH_ALLOW_PRIVATE: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  /** How long one push request may take before it counts as failed (and is retried). */
+  PUSH_TIMEOUT_MS: int(100, 60_000).default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -133,6 +162,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push("SMTP_URL: required in production (the console mailer is for development)");
     if (e.TEST_CRASH_AT || e.TEST_CLOCK_OFFSET_MS)
       problems.push("TEST_CRASH_AT, TEST_CLOCK_OFFSET_MS: test hooks, refused in production");
+    if (e.PUSH_ALLOW_PRIVATE)
+      problems.push(
+        "PUSH_ALLOW_PRIVATE: refused in production (push endpoints must be public https:// URLs)",
+      );
     if (problems.length) throw new ConfigError(problems);
   }
   return {

@@ -8,6 +8,7 @@ import { expiryJobs } from "./jobs/jobs.js";
 import { recoveryJob } from "./jobs/recovery.js";
 import { startJobs } from "./jobs/runner.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
+import { pushJob } from "./push/wake.js";
 import { createServer } from "./server.js";
 import { systemClock } from "./shared/clock.js";
 import { createLogger } from "./shared/logger.js";
@@ -51,7 +52,7 @@ async function main() {
   const deps = createDeps({ config, store, clock, logger, mailer });
   const crashAt = config.TEST_CRASH_AT;
   if (crashAt) deps.checkpoint = (step) => void (step === crashAt && process.kill(process.pid, "SIGKILL"));
-  const jobs = startJobs(deps, [recoveryJob, ...expiryJobs(deps.inventory)]);
+  const jobs = startJobs(deps, [recoveryJob, pushJob, ...expiryJobs(deps.inventory)]);
   const server = createServer(deps);
   const addr = await server.listen(config.PORT, config.HOST);
   logger.info("listening", { url: `http://${addr.address}:${addr.port}`, docs: "/docs" });

@@ -18,6 +18,7 @@ import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
 import { readinessProbes } from "./ops/repo.js";
 import { presence } from "./presence/repo.js";
+import { pushSubscriptions, vapidKeys } from "./push/repo.js";
 import { operations } from "./recovery/ops.js";
 import { blocks } from "./relations/blocks.js";
 import { contacts } from "./relations/contacts.js";
@@ -51,6 +52,8 @@ export const inventory: readonly AnyOwned[] = [
   authSessions,
   // After the sessions: its erasure closes the sockets those sessions had open.
   presence,
+  pushSubscriptions,
+  vapidKeys,
   feed,
   streamEntries,
   streamHeads,

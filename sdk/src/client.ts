@@ -700,6 +700,20 @@ export class HushClient extends Emitter {
     return this.directory.safetyNumber(userId);
   }
 
+  /**
+   * Has the server wake this device through Web Push while no socket of it is open (docs/push.md):
+   * `subscription` is what the push service gave when subscribed with the key of GET /push/vapid
+   * (a browser's `PushSubscription.toJSON()`, or a UnifiedPush endpoint and its keys).
+   */
+  async registerPush(subscription: { endpoint: string; keys: { p256dh: string; auth: string } }) {
+    ok("register push", await this.api.PUT("/api/v1/push/subscription", { body: subscription }));
+  }
+
+  /** No more wake-ups for this device. */
+  async unregisterPush() {
+    ok("unregister push", await this.api.DELETE("/api/v1/push/subscription", {}));
+  }
+
   /** Ends this session on the server and forgets its tokens; the device keys stay. */
   async logout() {
     this.disconnect();

@@ -12,6 +12,7 @@ import type { DeviceInfo } from "../devices/schemas.js";
 import { admitCompletion, admitResend, admitSignup } from "../invites/admission.js";
 import { dropPrekeys } from "../keys/repo.js";
 import { isOnline } from "../presence/repo.js";
+import { removeSubscription } from "../push/repo.js";
 import { identityAudience } from "../relations/policy.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
 import { decodeBase64 } from "../shared/base64.js";
@@ -193,7 +194,10 @@ export function authRoutes(deps: Deps) {
   });
 
   app.openapi(r.logout, async (c) => {
-    await revokeSession(deps, c.get("auth").sessionId);
+    const auth = c.get("auth");
+    await revokeSession(deps, auth.sessionId);
+    // A device has one session: logged out, it is woken by no push until it logs in and subscribes again.
+    await removeSubscription(deps, auth.userId, auth.deviceId);
     return c.body(null, 204);
   });
 
@@ -218,8 +222,10 @@ export function authRoutes(deps: Deps) {
   app.openapi(r.deleteSession, async (c) => {
     const auth = c.get("auth");
     const id = parseId(c.req.valid("param").session_id, "session_id");
-    if (!(await findSession(deps, id, auth.userId))) throw new AppError("NOT_FOUND", "Session not found");
+    const session = await findSession(deps, id, auth.userId);
+    if (!session) throw new AppError("NOT_FOUND", "Session not found");
     await revokeSession(deps, id);
+    await removeSubscription(deps, auth.userId, session.device_id);
     return c.body(null, 204);
   });
 

@@ -110,3 +110,15 @@ export async function onlineAmong(deps: Deps, ids: ObjectId[]): Promise<Set<stri
     .toArray();
   return new Set(live.map((p) => p.user_id.toHexString()));
 }
+
+/** Which devices of these users have a live socket on any process, as `<user>:<device>` keys. */
+export async function devicesOnline(deps: Deps, userIds: ObjectId[]): Promise<Set<string>> {
+  if (!userIds.length) return new Set();
+  const live = await col(deps)
+    .find(
+      { user_id: { $in: userIds }, expires_at: { $gt: deps.clock.now() } },
+      { projection: { user_id: 1, device_id: 1 } },
+    )
+    .toArray();
+  return new Set(live.map((p) => `${p.user_id.toHexString()}:${p.device_id}`));
+}

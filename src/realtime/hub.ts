@@ -2,6 +2,8 @@ import type { WebSocket } from "ws";
 import type { Deps } from "../deps.js";
 import type { FeedEvent } from "../feed/feed.js";
 import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
+import { deviceConnected } from "../push/repo.js";
+import { countLocalSocket } from "../push/wake.js";
 import { sessionForGate } from "../sessions/repo.js";
 import type { Auth } from "../shared/openapi.js";
 import type { StreamEntryBody } from "../stream/schemas.js";
@@ -60,6 +62,7 @@ export function createHub(deps: Deps) {
       index(byUserKey, userKey(conn), conn, false);
       if (!byUser.has(conn.userHex)) frames.delete(conn.userHex);
       const present = { id: conn.id, userId: conn.auth.userId, deviceId: conn.auth.deviceId };
+      if (opened.has(conn)) countLocalSocket(deps, present.userId, present.deviceId, -1);
       const after = opened.get(conn) ?? Promise.resolve();
       waitFor(
         after
@@ -142,6 +145,7 @@ export function createHub(deps: Deps) {
       const present = { id: conn.id, userId: auth.userId, deviceId: auth.deviceId };
       const open = socketOpened(deps, present);
       opened.set(conn, open);
+      countLocalSocket(deps, auth.userId, auth.deviceId, 1);
       waitFor(
         open.then(async (first) => {
           // A session ended while this socket was starting closed the sockets it found in presence,
@@ -149,6 +153,8 @@ export function createHub(deps: Deps) {
           const session = await sessionForGate(deps, auth.sessionId);
           if (!session || session.suspended_at) return conn.close(await conn.endedBy());
           if (first) await announce(deps, auth.userId, true);
+          // Connected: no wake-up is owed now, and the next may come as soon as it leaves again.
+          await deviceConnected(deps, auth.userId, auth.deviceId);
         }),
       );
     },

@@ -1,6 +1,7 @@
 import { WebSocketServer } from "ws";
 import type { Deps } from "../deps.js";
 import { startTail } from "../feed/tail.js";
+import { settlePushes } from "../push/wake.js";
 import { settleAppends } from "../stream/append.js";
 import { maxFrameBytes } from "./frames.js";
 import { createHub } from "./hub.js";
@@ -41,6 +42,7 @@ export function createRealtime(deps: Deps) {
       hub.stop();
       await tail.stop();
       await settleAppends(deps);
+      await settlePushes(deps);
       wss.close();
     },
   };

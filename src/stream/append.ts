@@ -1,5 +1,6 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
+import { wakeSleepers } from "../push/wake.js";
 import { addSeconds } from "../shared/clock.js";
 import {
   entryId,
@@ -206,6 +207,11 @@ class Writer {
           entry: visible({ ...inputs[i]!, position: p.position }, now),
         })),
       }),
+    );
+    // Devices with no socket anywhere may be owed a Web Push wake-up: decided off the send's path.
+    wakeSleepers(
+      deps,
+      placed.map((p, i) => ({ ...p, type: inputs[i]!.type, data: inputs[i]!.data })),
     );
     return placed;
   }

@@ -1,3 +1,4 @@
+import { createECDH, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { BSON } from "mongodb";
@@ -92,6 +93,19 @@ async function useEverything(a: Account, other: Account) {
     },
   });
   expect(reset.status).toBe(202);
+  // A push subscription, and the server's VAPID key (no account's data).
+  const push = await h.req("PUT", "/api/v1/push/subscription", {
+    token: a.token,
+    body: {
+      endpoint: "https://push.example.com/wpush/1",
+      keys: {
+        p256dh: createECDH("prime256v1").generateKeys().toString("base64url"),
+        auth: randomBytes(16).toString("base64url"),
+      },
+    },
+  });
+  expect(push.status).toBe(204);
+  expect((await h.req("GET", "/api/v1/push/vapid", { token: a.token })).status).toBe(200);
 }
 
 /** Every stored document, in every collection, that mentions one of `needles` anywhere. */

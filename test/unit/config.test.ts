@@ -39,6 +39,18 @@ describe("config", () => {
     ).not.toThrow();
   });
 
+  it("refuses PUSH_ALLOW_PRIVATE in production, and a VAPID_PRIVATE_KEY that is no P-256 key", () => {
+    const prod = { NODE_ENV: "production", JWT_SECRET: "x".repeat(32), SMTP_URL: "smtp://mail:25" };
+    expect(problems({ ...prod, PUSH_ALLOW_PRIVATE: "true" })).toContain("PUSH_ALLOW_PRIVATE");
+    expect(loadConfig({ PUSH_ALLOW_PRIVATE: "true" }).PUSH_ALLOW_PRIVATE).toBe(true);
+    expect(loadConfig({})).toMatchObject({ PUSH_ALLOW_PRIVATE: false, PUSH_MIN_INTERVAL_SECONDS: 60 });
+    // 32 bytes of 0xff: above the curve's order, so no private key.
+    expect(problems({ VAPID_PRIVATE_KEY: Buffer.alloc(32, 0xff).toString("base64url") })).toContain(
+      "VAPID_PRIVATE_KEY",
+    );
+    expect(problems({ PUSH_CONTACT: "ops@example.org" })).toContain("PUSH_CONTACT");
+  });
+
   it("takes TRUST_PROXY as hops or addresses, off by default, and refuses a bare true", () => {
     expect(loadConfig({}).TRUST_PROXY).toBeNull();
     expect(loadConfig({ TRUST_PROXY: "1" }).TRUST_PROXY).toEqual({ hops: 1 });
