@@ -113,7 +113,12 @@ export function storeOf(
  * (except where the owner says a TTL deletion would strand data, see `Owned.ttlBackstop`).
  */
 async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: number | null, logger: Logger) {
-  for (const c of inventory.filter((c) => c.capped)) await ensureCapped(db, c.name, c.capped!);
+  for (const c of inventory) {
+    // Capped collections are made so; one without any index is made too, so that no first read
+    // (say, of the stored VAPID key) meets a collection the store is creating for a write.
+    if (c.capped) await ensureCollection(db, c.name, { capped: true, ...c.capped });
+    else if (!c.indexes.length && !c.expires) await ensureCollection(db, c.name, {});
+  }
   for (const c of inventory) {
     for (const { key, options } of c.indexes) await db.collection(c.name).createIndex(key, options);
   }
@@ -138,11 +143,15 @@ async function ensureIndexes(db: Db, inventory: readonly AnyOwned[], grace: numb
   return { ttlIndexes };
 }
 
-/** Creates a capped collection unless it exists; another process starting at once may win the race. */
-async function ensureCapped(db: Db, name: string, capped: { size: number; max: number }) {
+/** Creates a collection unless it exists; another process starting at once may win the race. */
+async function ensureCollection(
+  db: Db,
+  name: string,
+  options: { capped?: boolean; size?: number; max?: number },
+) {
   if (await db.listCollections({ name }, { nameOnly: true }).hasNext()) return;
   try {
-    await db.createCollection(name, { capped: true, ...capped });
+    await db.createCollection(name, options);
   } catch (err) {
     if (!(err instanceof MongoServerError && err.code === 48)) throw err; // NamespaceExists
   }

@@ -68,6 +68,9 @@ export const deleteSubscription = route({
   security: bearer,
   operationId: "deletePushSubscription",
   summary: "Remove this device's Web Push subscription; 204 whether or not it had one",
+  description:
+    "The device is not woken by push any more; any wake-up still owed to it is dropped with the " +
+    "subscription. Removing the device, logging out its last session and deleting the account do this too.",
   responses: { 204: { description: "Removed" } },
 });
 
@@ -78,5 +81,10 @@ export const getVapidKey = route({
   security: bearer,
   operationId: "getVapidKey",
   summary: "The server's VAPID public key, for subscribing to a push service",
+  description:
+    "Pass it as `applicationServerKey` when subscribing (a browser's `pushManager.subscribe`, a " +
+    "UnifiedPush distributor's VAPID field): the push service then accepts only pushes this server " +
+    "signed. The same key on every process and after every restart (VAPID_PRIVATE_KEY, or one kept " +
+    "in the database).",
   responses: { 200: json(VapidKey, "The key") },
 });

@@ -22,6 +22,8 @@ const ruleInWords: Record<string, string> = {
   date_of_birth: "a real calendar date in the past",
   picture_url: "https on a public host",
   avatar_url: "https on a public host",
+  endpoint: "https on a public host (http only where PUSH_ALLOW_PRIVATE is set)",
+  p256dh: "a point on the P-256 curve",
 };
 
 type Json = Record<string, any>;

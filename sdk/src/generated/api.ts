@@ -1143,7 +1143,10 @@ export interface paths {
          */
         put: operations["putPushSubscription"];
         post?: never;
-        /** Remove this device's Web Push subscription; 204 whether or not it had one */
+        /**
+         * Remove this device's Web Push subscription; 204 whether or not it had one
+         * @description The device is not woken by push any more; any wake-up still owed to it is dropped with the subscription. Removing the device, logging out its last session and deleting the account do this too.
+         */
         delete: operations["deletePushSubscription"];
         options?: never;
         head?: never;
@@ -1157,7 +1160,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The server's VAPID public key, for subscribing to a push service */
+        /**
+         * The server's VAPID public key, for subscribing to a push service
+         * @description Pass it as `applicationServerKey` when subscribing (a browser's `pushManager.subscribe`, a UnifiedPush distributor's VAPID field): the push service then accepts only pushes this server signed. The same key on every process and after every restart (VAPID_PRIVATE_KEY, or one kept in the database).
+         */
         get: operations["getVapidKey"];
         put?: never;
         post?: never;
