@@ -1,8 +1,9 @@
-import { type HushClient, MemoryStore, type Message } from "@hush/sdk";
+import { type HushClient, MemoryStore, type Message, PREKEY_TARGET } from "@hush/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unb64 } from "../../sdk/src/bytes.js";
 import { decodePart } from "../../sdk/src/pqxdh.js";
 import type { PrekeyRecord } from "../../sdk/src/store.js";
+import { deviceClaimRule } from "../../src/keys/routes.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 import { account, checkedFetch, options, recorder } from "./helpers.js";
 
@@ -113,6 +114,54 @@ describe("sessions between devices", { timeout: 120_000 }, () => {
     expect(w[0]).toBe(2);
     expect(decodePart(w.subarray(1)).part).toMatchObject({ kemId: null, ct: new Uint8Array(0) });
     await bobGot.until((s) => s.some((m) => m.text === "no kem here"));
+  });
+
+  it("a device whose one-time KEM prekeys are all claimed is reached by PQXDH on its last-resort KEM prekey, which it keeps: a second sender's session on it opens too", async () => {
+    const bobStore = new MemoryStore();
+    const bob = track(await account(h, { store: bobStore, tag: "bob" }));
+    const lastResort = (await bobStore.get<PrekeyRecord>("prekeys"))!.kemLastResort!;
+    // Drain bob's stock with real claims, a day's allowance per day (bob stays offline: no top-up).
+    const drainer = track(await account(h, { tag: "drainer" }));
+    const claim = async () => {
+      const r = await drainer.api.POST("/api/v1/keys/claim", {
+        body: { user_id: bob.userId, device_id: bob.deviceId },
+      });
+      expect(r.data!.devices[0]!.kem_prekey).toMatchObject({ last_resort: false });
+    };
+    for (let left = PREKEY_TARGET; left > 0; left -= deviceClaimRule.limit) {
+      const today = Math.min(left, deviceClaimRule.limit);
+      // Ten at a time: a hundred at once on a loaded machine makes the store answer 503.
+      for (let done = 0; done < today; done += 10)
+        await Promise.all(Array.from({ length: Math.min(10, today - done) }, claim));
+      // Past the day's allowance (see prekeys.test.ts for why two days): what follows finds the
+      // stock empty, not the budget spent.
+      h.clock.advance(2 * 86_400 + 1);
+    }
+    expect((await bob.api.GET("/api/v1/keys/count")).data).toEqual({ one_time_prekeys: 0, kem_prekeys: 0 });
+
+    const alice = track(await account(h, { tag: "alice" }));
+    const carol = track(await account(h, { tag: "carol" }));
+    const fromAlice = await alice.send((await alice.startConversation(bob.userId)).id, "on the last resort");
+    const fromCarol = await carol.send((await carol.startConversation(bob.userId)).id, "on it again");
+    // Both first messages: PQXDH (an ML-KEM-1024 ciphertext) on the last-resort key, no one-time EC key.
+    for (const m of [fromAlice, fromCarol]) {
+      const w = await wrappedFor(m, bob);
+      expect(w[0]).toBe(2);
+      const { part } = decodePart(w.subarray(1));
+      expect(part).toMatchObject({ opkId: null, kemId: lastResort.keyId });
+      expect(part.ct).toHaveLength(1568);
+    }
+
+    // Bob opens alice's first (which would delete a one-time secret), then carol's on the same key.
+    const bobGot = recorder(bob, "message");
+    const lost = recorder(bob, "undecryptable");
+    await bob.connect();
+    await bobGot.until((s) => s.length === 2);
+    expect(bobGot.seen.map((m) => m.text)).toEqual(["on the last resort", "on it again"]);
+    expect(lost.seen).toEqual([]);
+    expect(bob.sessions.stats.sessionsAccepted).toBe(2);
+    // The last-resort secret is still there, unchanged.
+    expect((await bobStore.get<PrekeyRecord>("prekeys"))!.kemLastResort).toEqual(lastResort);
   });
 
   it("forward secrecy: a copy of a device's whole store taken after it read messages 1..N opens none of them", async () => {
