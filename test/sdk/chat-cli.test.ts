@@ -3,23 +3,27 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { MemoryStore } from "@hush/sdk";
+import { FileStore } from "@hush/sdk/node";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/db/local-store.js";
+import { startHush } from "../helpers/hush.js";
 import { startSmtp } from "../helpers/smtp.js";
 import { spawnServer } from "../helpers/spawned.js";
+import { account, recorder } from "./helpers.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), "hush-chat-cli-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** Runs the chat with these arguments and environment, no input; resolves with its exit code and output. */
-async function chat(args: string[], env: Record<string, string> = {}) {
+/** Runs the chat with these arguments, environment and input lines (then end of input); resolves with its exit code and output. */
+async function chat(args: string[], env: Record<string, string> = {}, input = "") {
   const p = run(process.execPath, ["--import", "tsx", "sdk/src/cli/chat.ts", ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", ...env },
   });
-  p.child.stdin!.end();
+  p.child.stdin!.end(input);
   return p.then(
     ({ stdout }) => ({ code: 0, stdout }),
     (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
@@ -101,4 +105,34 @@ describe("npm run chat against a production server", () => {
       await smtp.close();
     }
   });
+});
+
+describe("npm run chat's /history", () => {
+  it("says a message this device read earlier no longer opens, by design (forward secrecy), instead of an empty line", async () => {
+    const h = await startHush();
+    try {
+      const dir = join(scratch, "history");
+      const alice = await account(h, { store: new MemoryStore(), tag: "alice" });
+      const bob = await account(h, { store: new FileStore(dir), tag: "bob" });
+      const conv = await alice.startConversation(bob.userId);
+      await alice.send(conv.id, "read here first");
+      // Bob's device reads it (its key is used up), then the chat resumes that device's folder.
+      const got = recorder(bob, "message");
+      await bob.connect();
+      await got.until((s) => s.length === 1);
+      await bob.caughtUp();
+      bob.disconnect();
+      const name = (await alice.api.GET("/api/v1/users/me")).data!.username;
+      const { code, stdout } = await chat(["--dir", dir, "--server", h.url], {}, `/open ${name}\n/history\n`);
+      expect(code).toBe(0);
+      const history = stdout
+        .split("\n")
+        .slice(stdout.split("\n").findIndex((l) => l.startsWith("opened")) + 1);
+      expect(history[0]).toBe(
+        `${name}: (read earlier on this device; its key is gone by design — forward secrecy)`,
+      );
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
 });

@@ -39,6 +39,17 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/**
+ * What a message that does not open on this device says (in /history): a message it read or sent
+ * earlier has no key here any more, by design (forward secrecy), and the chat keeps no copy.
+ */
+const unopened = (m: ReceivedMessage) =>
+  m.encryptedContent === null
+    ? "(deleted)"
+    : m.outgoing
+      ? "(sent or read earlier on this device; its key is gone by design — forward secrecy)"
+      : "(read earlier on this device; its key is gone by design — forward secrecy)";
+
 /** Set once the server is known: a refused rate limit's error line then says how long to wait. */
 let describe = (e: unknown) => (e as Error).message;
 
@@ -113,6 +124,7 @@ async function main() {
     const who = m.outgoing ? "you" : nameOf(m.senderId);
     const trust = m.verified ? "" : " (unverified)";
     if (m.viewOnce && m.text === null) return out(`${who}${verb}: [view-once message ${m.id}]`);
+    if (m.text === null) return out(`${who}${verb}: ${unopened(m)}`);
     out(`${who}${verb}: ${m.text}${trust}`);
     for (const a of m.attachments) out(`  file ${a.name} (${a.size} bytes) in message ${m.id}`);
   };
