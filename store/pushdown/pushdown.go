@@ -165,19 +165,11 @@ func Match(conds []Cond) Expr {
 	var arrays []string
 	seen := map[string]bool{}
 	for _, c := range conds {
-		expr := IDExpr
-		if c.Field != "_id" {
-			expr = ValueExpr(c.Field)
-			if !seen[c.Field] {
-				seen[c.Field] = true
-				arrays = append(arrays, ArrayTest(c.Field))
-			}
+		if c.Field != "_id" && !seen[c.Field] {
+			seen[c.Field] = true
+			arrays = append(arrays, ArrayTest(c.Field))
 		}
-		if c.Op == In {
-			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
-		} else {
-			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
-		}
+		terms = append(terms, condTerm(c))
 		args = append(args, c.Args...)
 	}
 	sql := strings.Join(terms, " AND ")
@@ -414,6 +406,18 @@ func CountOf(ctx context.Context) (*Count, bool) {
 	return c, ok
 }
 
+// condTerm is one condition in SQL: on the _id lookup column, or on the field's value.
+func condTerm(c Cond) string {
+	expr := IDExpr
+	if c.Field != "_id" {
+		expr = ValueExpr(c.Field)
+	}
+	if c.Op == In {
+		return fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", "))
+	}
+	return fmt.Sprintf("%s %s ?", expr, c.Op)
+}
+
 // Counted is `SELECT COUNT(*)` over the documents matching conds, all ANDed, conds[i]'s values of
 // kind kinds[i], with the query that finds a document with an array in one of their fields (if it
 // returns a row, the count must not be made in SQL; "" when no field can hold one). The caller
@@ -427,20 +431,11 @@ func Counted(table string, conds []Cond, kinds []Kind) (count string, args []any
 	var tests []string
 	seen := map[string]bool{}
 	for i, c := range conds {
-		expr := IDExpr
-		if c.Field != "_id" {
-			expr = ValueExpr(c.Field)
-			if !seen[c.Field] {
-				seen[c.Field] = true
-				tests = append(tests, ArrayTest(c.Field))
-			}
+		if c.Field != "_id" && !seen[c.Field] {
+			seen[c.Field] = true
+			tests = append(tests, ArrayTest(c.Field))
 		}
-		if c.Op == In {
-			terms = append(terms, fmt.Sprintf("%s IN (%s)", expr, strings.TrimSuffix(strings.Repeat("?, ", len(c.Args)), ", ")))
-		} else {
-			terms = append(terms, fmt.Sprintf("%s %s ?", expr, c.Op))
-		}
-		terms = append(terms, TypeTest(c.Field, kinds[i]))
+		terms = append(terms, condTerm(c), TypeTest(c.Field, kinds[i]))
 		args = append(args, c.Args...)
 	}
 	count = fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", quote(table), strings.Join(terms, " AND "))
