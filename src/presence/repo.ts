@@ -104,11 +104,8 @@ export async function isOnline(deps: Deps, userId: ObjectId): Promise<boolean> {
 
 /** Which of `ids` are online, as hex ids; one query on (user_id, expires_at). */
 export async function onlineAmong(deps: Deps, ids: ObjectId[]): Promise<Set<string>> {
-  if (!ids.length) return new Set();
-  const live = await col(deps)
-    .find({ user_id: { $in: ids }, expires_at: { $gt: deps.clock.now() } }, { projection: { user_id: 1 } })
-    .toArray();
-  return new Set(live.map((p) => p.user_id.toHexString()));
+  const devices = await devicesOnline(deps, ids);
+  return new Set([...devices].map((key) => key.slice(0, key.indexOf(":"))));
 }
 
 /** Which devices of these users have a live socket on any process, as `<user>:<device>` keys. */
