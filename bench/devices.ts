@@ -3,15 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ObjectId } from "mongodb";
-import { startLocalStore } from "../src/db/local-store.js";
 import { connectStore } from "../src/db/store.js";
 import type { Deps } from "../src/deps.js";
 import { accountKeys } from "../src/devices/account-keys.js";
 import { verifyLink, verifyLinkUncached } from "../src/devices/linking.js";
 import { type DeviceDoc, devices, listDevicesOf } from "../src/devices/repo.js";
 import { inventory } from "../src/inventory.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger } from "../src/shared/logger.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger } from "../src/lib/logger.js";
+import { startLocalStore } from "../src/local-store.js";
 
 /**
  * `node --import tsx bench/devices.ts`: what signed devices cost a device list. A 50-member group

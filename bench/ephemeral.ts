@@ -13,7 +13,7 @@ import { line, type MessagingBench, quantiles, timed } from "./messages.js";
  * conversation, past their expiry), and POST /messages and GET history p99 while it runs, beside
  * the same figures with the job idle. The job runs in this process, as a server's runner would:
  * three backlogs in one run, erased by the job as it was (blind to live work) with traffic, by the
- * job yielding to live work (src/shared/load.ts) with traffic, and by it with nothing else going on.
+ * job yielding to live work (src/lib/load.ts) with traffic, and by it with nothing else going on.
  */
 const EXPIRED = Number(process.env.BENCH_EXPIRED ?? 100_000);
 const N = Number(process.env.BENCH_LATENCY_N ?? 300);

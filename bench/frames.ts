@@ -6,16 +6,16 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { WebSocket } from "ws";
 import { createDeps } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
-import { startLocalStore } from "../src/db/local-store.js";
 import { connectStore } from "../src/db/store.js";
 import { registerDevice } from "../src/devices/repo.js";
 import { inventory } from "../src/inventory.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger } from "../src/lib/logger.js";
+import { startLocalStore } from "../src/local-store.js";
 import { consoleMailer } from "../src/mail/mailer.js";
 import { MAX_FRAME_DEPTH, MAX_FRAME_VALUES, maxFrameBytes } from "../src/realtime/frames.js";
 import { createServer } from "../src/server.js";
 import { openSession } from "../src/sessions/repo.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger } from "../src/shared/logger.js";
 import { createUser } from "../src/users/repo.js";
 
 /**

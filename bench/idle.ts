@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
-import { startLocalStore } from "../src/db/local-store.js";
 import { FEED_MAX_DOCS, feed } from "../src/feed/feed.js";
+import { startLocalStore } from "../src/local-store.js";
 
 /**
  * `npm run bench:idle`: what a server with no clients costs on the local store, the server process

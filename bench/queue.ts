@@ -7,16 +7,16 @@ import type { ObjectId } from "mongodb";
 import { WebSocket } from "ws";
 import { createDeps } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
-import { startLocalStore } from "../src/db/local-store.js";
 import { connectStore } from "../src/db/store.js";
 import type { Deps } from "../src/deps.js";
 import { registerDevice } from "../src/devices/repo.js";
 import { inventory } from "../src/inventory.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger } from "../src/lib/logger.js";
+import { startLocalStore } from "../src/local-store.js";
 import { consoleMailer } from "../src/mail/mailer.js";
 import { createServer } from "../src/server.js";
 import { openSession } from "../src/sessions/repo.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger } from "../src/shared/logger.js";
 import { createUser } from "../src/users/repo.js";
 
 /**

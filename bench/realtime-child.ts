@@ -4,10 +4,10 @@ import { createDeps } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
 import { connectStore } from "../src/db/store.js";
 import { inventory } from "../src/inventory.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger } from "../src/lib/logger.js";
 import { consoleMailer } from "../src/mail/mailer.js";
 import { createServer as createHush } from "../src/server.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger } from "../src/shared/logger.js";
 
 /*
  * A server in a process of its own, for the memory figure: `hush` (the real server on the given

@@ -4,10 +4,10 @@ import { createDeps } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
 import { connectStore } from "../src/db/store.js";
 import { inventory } from "../src/inventory.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger, type LogLevel } from "../src/lib/logger.js";
 import { consoleMailer } from "../src/mail/mailer.js";
 import { createServer } from "../src/server.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger, type LogLevel } from "../src/shared/logger.js";
 
 /**
  * One server for bench/run.ts to load, in a process of its own so that the load generator does not

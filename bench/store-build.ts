@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildStore, STORE_BUILD_FLAGS } from "../src/db/local-store.js";
+import { buildStore, STORE_BUILD_FLAGS } from "../src/local-store.js";
 
 /**
  * The local store's first build, as a newcomer's `npm start` runs it: each variant with an empty Go

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Db, MongoClient } from "mongodb";
-import { type LocalStore, startLocalStore } from "../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../src/local-store.js";
 
 /**
  * The local store before and after its write gate, `_id` lookup index and filter pushdown, in one

@@ -4,13 +4,13 @@ import { AdminError, type FileOps, runAdmin } from "../src/admin/commands.js";
 import { describe } from "../src/admin/text.js";
 import { createDeps } from "../src/compose.js";
 import { ConfigError, loadConfig } from "../src/config.js";
-import { startLocalStore } from "../src/db/local-store.js";
 import { connectStore } from "../src/db/store.js";
 import { readStoreAddress } from "../src/db/store-address.js";
 import { inventory } from "../src/inventory.js";
+import { systemClock } from "../src/lib/clock.js";
+import { createLogger } from "../src/lib/logger.js";
+import { startLocalStore } from "../src/local-store.js";
 import { consoleMailer } from "../src/mail/mailer.js";
-import { systemClock } from "../src/shared/clock.js";
-import { createLogger } from "../src/shared/logger.js";
 
 const help = `npm run admin -- <command> [--json]
 

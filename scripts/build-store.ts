@@ -1,4 +1,4 @@
-import { ensureStoreBinary } from "../src/db/local-store.js";
+import { ensureStoreBinary } from "../src/local-store.js";
 
 // Builds the local FerretDB store ahead of time (tests and `npm start` also build it on first use).
 console.log(ensureStoreBinary((m) => console.log(m)));

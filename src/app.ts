@@ -16,6 +16,12 @@ import {
 } from "./db/unavailable.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
+import { jsonBodies } from "./http/body.js";
+import { AppError, errorBody } from "./http/errors.js";
+import { apiBasics } from "./http/middleware.js";
+import { requestIdOf } from "./http/observe.js";
+import { type AppEnv, createRouter, requestDefaultsInWords } from "./http/openapi.js";
+import { allowedMethods } from "./http/routing.js";
 import { keyRoutes } from "./keys/index.js";
 import { linkingRoutes } from "./linking/index.js";
 import { messageRoutes } from "./messages/index.js";
@@ -25,12 +31,6 @@ import { pushRoutes } from "./push/index.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
 import { realtimeRoutes } from "./realtime/rest.js";
 import { authGate, routeKey } from "./sessions/gate.js";
-import { jsonBodies } from "./shared/body.js";
-import { AppError, errorBody } from "./shared/errors.js";
-import { apiBasics } from "./shared/middleware.js";
-import { requestIdOf } from "./shared/observe.js";
-import { type AppEnv, createRouter, requestDefaultsInWords } from "./shared/openapi.js";
-import { allowedMethods } from "./shared/routing.js";
 import { streamRoutes } from "./stream/index.js";
 import { userRoutes } from "./users/index.js";
 
@@ -41,7 +41,7 @@ const API = "/api/v1";
 export function createApp(deps: Deps) {
   const { config } = deps;
   // No middleware for every path: request ids, security headers, the access log and metrics are
-  // the HTTP server's (src/shared/observe.ts), so GET /healthz runs its handler and nothing else.
+  // the HTTP server's (src/http/observe.ts), so GET /healthz runs its handler and nothing else.
   const app = createRouter();
 
   const api = createRouter();

@@ -1,11 +1,11 @@
 import type { Deps } from "./deps.js";
 import { createBus, feed } from "./feed/feed.js";
 import { inventory } from "./inventory.js";
+import { createLoad } from "./lib/load.js";
+import { Metrics } from "./lib/metrics.js";
 import { counters } from "./limits/counters.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
-import { createLoad } from "./shared/load.js";
-import { Metrics } from "./shared/metrics.js";
-import { createTokens } from "./shared/tokens.js";
+import { createTokens } from "./sessions/tokens.js";
 
 /** Builds the dependency bag from what the entry file (or a test) created. */
 export function createDeps(

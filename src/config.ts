@@ -1,6 +1,6 @@
 import { createECDH, randomBytes } from "node:crypto";
 import { z } from "zod";
-import { parseTrustProxy, type TrustProxy } from "./shared/client-ip.js";
+import { parseTrustProxy, type TrustProxy } from "./http/client-ip.js";
 
 /** The most `ATTACHMENT_MAX_BYTES` may be: the spec's bound on an attachment's size. */
 export const ATTACHMENT_BYTES_CEILING = 16 * 1024 ** 3;

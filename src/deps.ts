@@ -3,13 +3,13 @@ import type { Config } from "./config.js";
 import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
 import type { Bus } from "./feed/feed.js";
+import type { Clock } from "./lib/clock.js";
+import type { Load } from "./lib/load.js";
+import type { Logger } from "./lib/logger.js";
+import type { Metrics } from "./lib/metrics.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
-import type { Clock } from "./shared/clock.js";
-import type { Load } from "./shared/load.js";
-import type { Logger } from "./shared/logger.js";
-import type { Metrics } from "./shared/metrics.js";
-import type { Tokens } from "./shared/tokens.js";
+import type { Tokens } from "./sessions/tokens.js";
 
 /** Everything a handler may use, created once at start-up (src/compose.ts) and passed in. */
 export interface Deps {

@@ -1,17 +1,17 @@
 import { createDeps } from "./compose.js";
 import { ConfigError, loadConfig } from "./config.js";
-import { startLocalStore } from "./db/local-store.js";
 import { connectStore } from "./db/store.js";
 import { removeStoreAddress, writeStoreAddress } from "./db/store-address.js";
 import { inventory } from "./inventory.js";
 import { expiryJobs } from "./jobs/jobs.js";
 import { recoveryJob } from "./jobs/recovery.js";
 import { startJobs } from "./jobs/runner.js";
+import { systemClock } from "./lib/clock.js";
+import { createLogger } from "./lib/logger.js";
+import { startLocalStore } from "./local-store.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
 import { pushJob } from "./push/wake.js";
 import { createServer } from "./server.js";
-import { systemClock } from "./shared/clock.js";
-import { createLogger } from "./shared/logger.js";
 
 // The only place that reads the environment, binds ports and handles signals.
 async function main() {

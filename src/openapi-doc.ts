@@ -5,10 +5,10 @@ import { loadConfig } from "./config.js";
 import { inventoryTable } from "./db/owned.js";
 import { storeOf } from "./db/store.js";
 import { inventory } from "./inventory.js";
+import { systemClock } from "./lib/clock.js";
+import { createLogger } from "./lib/logger.js";
 import { consoleMailer } from "./mail/mailer.js";
 import { asyncApiJson as asyncApi } from "./realtime/asyncapi.js";
-import { systemClock } from "./shared/clock.js";
-import { createLogger } from "./shared/logger.js";
 
 /** The app with every route declared, built without a database or a port: for reading its spec. */
 export function specApp() {

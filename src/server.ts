@@ -8,10 +8,10 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
+import { observeRequests, routeNamer } from "./http/observe.js";
+import { HushResponse } from "./http/response.js";
 import { probePaths } from "./ops/routes.js";
 import { createRealtime, type Realtime } from "./realtime/index.js";
-import { observeRequests, routeNamer } from "./shared/observe.js";
-import { HushResponse } from "./shared/response.js";
 
 export interface HushServer {
   app: ReturnType<typeof createApp>;
@@ -60,7 +60,7 @@ export function createServer(deps: Deps, { around }: ServerOptions = {}): HushSe
   const handle: typeof app.fetch = around
     ? (req, ...rest) => around(req, () => app.fetch(req, ...rest))
     : app.fetch;
-  // Counted as live work, which background jobs yield to (src/shared/load.ts).
+  // Counted as live work, which background jobs yield to (src/lib/load.ts).
   const fetch: typeof app.fetch = (req, ...rest) => deps.load.track(Promise.resolve(handle(req, ...rest)));
   const limits = timeouts(deps.config);
   const server = createAdaptorServer({

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { startLocalStore } from "../src/db/local-store.js";
+import { startLocalStore } from "../src/local-store.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

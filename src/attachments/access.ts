@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import { findMember } from "../conversations/members.js";
 import type { Deps } from "../deps.js";
-import { canSee } from "../relations/policy.js";
+import { canSee } from "../policy/policy.js";
 import type { AttachmentDoc } from "./repo.js";
 
 /**

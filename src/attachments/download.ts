@@ -1,5 +1,5 @@
 import type { Db } from "mongodb";
-import { randomHex } from "../shared/random.js";
+import { randomHex } from "../lib/random.js";
 import { CHUNK_SIZE, getChunk } from "./chunks.js";
 import type { ByteRange } from "./ranges.js";
 import type { AttachmentDoc } from "./repo.js";

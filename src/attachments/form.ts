@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import busboy from "busboy";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 import { interrupted } from "./ingest.js";
 
 /**

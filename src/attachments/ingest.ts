@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 import { CHUNK_SIZE, putChunk } from "./chunks.js";
 import {
   type AttachmentDoc,

@@ -2,7 +2,7 @@ import type { Db, ObjectId } from "mongodb";
 import { newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 import { chunkCount, eraseChunks } from "./chunks.js";
 
 /** Unfinished uploads (streamed or resumable) one account may have open at once. */

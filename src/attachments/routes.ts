@@ -9,7 +9,7 @@ import {
   type OwnHeader,
   route,
   Timestamp,
-} from "../shared/openapi.js";
+} from "../http/openapi.js";
 import { Id } from "../users/schemas.js";
 import { CHUNK_SIZE } from "./chunks.js";
 import { MAX_RANGES } from "./ranges.js";

@@ -1,4 +1,4 @@
-import { hmac, randomDigits, randomHex, safeEqualHex } from "../shared/random.js";
+import { hmac, randomDigits, randomHex, safeEqualHex } from "../lib/random.js";
 
 /** OTP codes: 6 CSPRNG digits, stored only as an HMAC bound to their session, compared in constant time. */
 export const OTP_ATTEMPTS = 3;

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { bearer, json, jsonBody, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../http/openapi.js";
 import { UserBody } from "../users/schemas.js";
 import * as s from "./schemas.js";
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AccountKeyB64, DeviceInfo, SignupDeviceInfo } from "../devices/schemas.js";
-import { Timestamp, trimmed } from "../shared/openapi.js";
+import { Timestamp, trimmed } from "../http/openapi.js";
 import { Email, Id, ProfileFields, UserBody, Username } from "../users/schemas.js";
 
 export const Purpose = z

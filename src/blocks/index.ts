@@ -1,13 +1,13 @@
+import { removePair } from "../contacts/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { blockUser as insertBlock, listBlocks, notSelf, unblockUser } from "../relations/blocks.js";
-import { removePair } from "../relations/contacts.js";
-import { canSee } from "../relations/policy.js";
-import { AppError } from "../shared/errors.js";
-import { createRouter } from "../shared/openapi.js";
-import { page } from "../shared/pagination.js";
+import { AppError } from "../http/errors.js";
+import { createRouter } from "../http/openapi.js";
+import { page } from "../http/pagination.js";
+import { canSee } from "../policy/policy.js";
 import { contactsChanged } from "../stream/notify.js";
 import { findUsers } from "../users/repo.js";
+import { blockUser as insertBlock, listBlocks, notSelf, unblockUser } from "./repo.js";
 import * as r from "./routes.js";
 
 export function blockRoutes(deps: Deps) {

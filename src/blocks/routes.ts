@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { bearer, json, route, Timestamp } from "../shared/openapi.js";
-import { PageQuery, Pagination } from "../shared/pagination.js";
+import { bearer, json, route, Timestamp } from "../http/openapi.js";
+import { PageQuery, Pagination } from "../http/pagination.js";
 import { Id, UserIdParam } from "../users/schemas.js";
 
 const tags = ["Blocking"];

@@ -1,8 +1,15 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
+import { notSelf } from "../blocks/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { notSelf } from "../relations/blocks.js";
+import { AppError } from "../http/errors.js";
+import { createRouter } from "../http/openapi.js";
+import { page } from "../http/pagination.js";
+import { iso } from "../lib/clock.js";
+import { assertMayRequestContact } from "../policy/policy.js";
+import { contactsChanged } from "../stream/notify.js";
+import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
 import {
   acceptContact,
   type ContactDoc,
@@ -12,14 +19,7 @@ import {
   removeContact,
   renameContact,
   requestContact,
-} from "../relations/contacts.js";
-import { assertMayRequestContact } from "../relations/policy.js";
-import { iso } from "../shared/clock.js";
-import { AppError } from "../shared/errors.js";
-import { createRouter } from "../shared/openapi.js";
-import { page } from "../shared/pagination.js";
-import { contactsChanged } from "../stream/notify.js";
-import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
+} from "./repo.js";
 import * as r from "./routes.js";
 import type { ContactBody } from "./schemas.js";
 

@@ -1,4 +1,4 @@
-import { bearer, json, jsonBody, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../http/openapi.js";
 import { UserIdParam } from "../users/schemas.js";
 import { ContactBody, ContactList, ContactQuery, CreateContact, UpdateContact } from "./schemas.js";
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { Timestamp, trimmed } from "../shared/openapi.js";
-import { PageQuery, Pagination } from "../shared/pagination.js";
+import { Timestamp, trimmed } from "../http/openapi.js";
+import { PageQuery, Pagination } from "../http/pagination.js";
 import { Id, Username } from "../users/schemas.js";
 
 export const ContactStatus = z.enum(["requested", "incoming", "accepted"]).openapi("ContactStatus", {

@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 import { findUser } from "../users/repo.js";
 import { findMember, type MemberDoc, membersOf } from "./members.js";
 import { type ConversationDoc, findConversation } from "./repo.js";

@@ -1,8 +1,8 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { assertMayActIn, assertMayAddToGroup } from "../relations/policy.js";
-import { AppError } from "../shared/errors.js";
-import type { createRouter } from "../shared/openapi.js";
+import { AppError } from "../http/errors.js";
+import type { createRouter } from "../http/openapi.js";
+import { assertMayActIn, assertMayAddToGroup } from "../policy/policy.js";
 import { findUser, findUsers } from "../users/repo.js";
 import { otherOf } from "./access.js";
 import type { ConversationContext } from "./context.js";

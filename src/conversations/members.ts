@@ -3,8 +3,8 @@ import { type ConversationReason, devicesOf, recordChange } from "../changes/rec
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseConversation, eraseMembership, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
+import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, noteOp, type OpDoc } from "../recovery/ops.js";
-import type { Auth } from "../shared/openapi.js";
 import {
   type ConversationDoc,
   findConversation,

@@ -1,4 +1,4 @@
-import { bearer, json, jsonBody, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../http/openapi.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 import {
   ConversationBody,

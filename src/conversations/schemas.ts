@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { KeyType, linkFields } from "../devices/schemas.js";
-import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
-import { publicHttpsUrl } from "../shared/public-url.js";
+import { orNull, Timestamp, trimmed } from "../http/openapi.js";
+import { publicHttpsUrl } from "../lib/public-url.js";
 import { Id } from "../users/schemas.js";
 import { MAX_GROUP, MIN_GROUP } from "./repo.js";
 

@@ -2,8 +2,8 @@ import type { ObjectId } from "mongodb";
 import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { newId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, noteOp, type OpDoc } from "../recovery/ops.js";
-import type { Auth } from "../shared/openapi.js";
 import {
   demote,
   ensureDirectMembers,

@@ -1,6 +1,6 @@
 import { ObjectId } from "mongodb";
-import { AppError } from "../shared/errors.js";
-import { randomBuffer } from "../shared/random.js";
+import { AppError } from "../http/errors.js";
+import { randomBuffer } from "../lib/random.js";
 
 /**
  * The id of every document Hush inserts. It keeps HABIBTI's 24-hex ObjectId form, but all 12 bytes

@@ -1,5 +1,5 @@
 import { type CommandStartedEvent, type Db, MongoClient, MongoServerError } from "mongodb";
-import type { Logger } from "../shared/logger.js";
+import type { Logger } from "../lib/logger.js";
 import type { AnyOwned } from "./owned.js";
 
 export interface Store {

@@ -8,7 +8,7 @@ import {
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from "mongodb";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 
 /** What a client told to retry waits, in seconds: about what restarting a dead local store takes. */
 export const STORE_RETRY_AFTER_SECONDS = 2;

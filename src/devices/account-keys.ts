@@ -2,7 +2,7 @@ import type { ObjectId } from "mongodb";
 import { isDuplicateKey } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 
 /**
  * An account's Ed25519 account key (public half): what signs the account's devices. Kept beside

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { eraseDevice } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
-import { bearer, createRouter, json, route } from "../shared/openapi.js";
+import { AppError } from "../http/errors.js";
+import { bearer, createRouter, json, route } from "../http/openapi.js";
 import { toDeviceBody } from "./present.js";
 import { accountDevices, findDevice, listAccountDevices } from "./repo.js";
 import { DeviceBody, linkFields } from "./schemas.js";

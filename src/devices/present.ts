@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { iso } from "../shared/clock.js";
+import { iso } from "../lib/clock.js";
 import type { ListedDevice } from "./repo.js";
 import type { DeviceBody } from "./schemas.js";
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { base64Text, decodeBase64 } from "../shared/base64.js";
-import { Timestamp, trimmed } from "../shared/openapi.js";
+import { Timestamp, trimmed } from "../http/openapi.js";
+import { base64Text, decodeBase64 } from "../lib/base64.js";
 import { parseIdentityKey } from "./crypto.js";
 
 /** Base64 of a key in either accepted format (see parseIdentityKey); the failure names the reason. */

@@ -1,7 +1,7 @@
 import { type Collection, type Db, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
-import type { Logger } from "../shared/logger.js";
-import { hmac } from "../shared/random.js";
+import type { Logger } from "../lib/logger.js";
+import { hmac } from "../lib/random.js";
 import type { CloseName } from "./close.js";
 
 /*

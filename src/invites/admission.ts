@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
+import { AppError } from "../http/errors.js";
 import { type Rule, rateHeaders } from "../limits/ratelimit.js";
-import { AppError } from "../shared/errors.js";
 import { findUsableInvite, giveBackInvite, spendInvite } from "./repo.js";
 
 /**

@@ -2,7 +2,7 @@ import type { ObjectId } from "mongodb";
 import { newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { randomToken, sha256 } from "../shared/random.js";
+import { randomToken, sha256 } from "../lib/random.js";
 
 export interface InviteDoc {
   _id: ObjectId;

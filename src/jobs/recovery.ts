@@ -1,6 +1,7 @@
 import { finishDeparture, finishJoin } from "../conversations/members.js";
 import { finishCreate, finishSetting } from "../conversations/settings.js";
 import type { Deps } from "../deps.js";
+import { AppError } from "../http/errors.js";
 import { finishLink } from "../linking/index.js";
 import { finishDelete } from "../messages/actions.js";
 import { abandonedSends, takeOver } from "../messages/client-ids.js";
@@ -8,7 +9,6 @@ import { finishEdit } from "../messages/edit.js";
 import { finishSend } from "../messages/send-steps.js";
 import { finishOpen } from "../messages/view-once.js";
 import { abandonedOps, type OpDoc, type OpKind, takeOp } from "../recovery/ops.js";
-import { AppError } from "../shared/errors.js";
 import { finishErasure } from "../users/repo.js";
 import type { Job } from "./jobs.js";
 

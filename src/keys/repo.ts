@@ -5,8 +5,8 @@ import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { parseIdentityKey, verifySignature } from "../devices/crypto.js";
 import { type DeviceDoc, findDevice, setDeviceKeys } from "../devices/repo.js";
-import { decodeBase64 } from "../shared/base64.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
+import { decodeBase64 } from "../lib/base64.js";
 import { PREKEY_STOCK, type UploadKeys } from "./routes.js";
 
 export interface PrekeyDoc {

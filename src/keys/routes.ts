@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { DeviceInfo, KeyType, linkFields } from "../devices/schemas.js";
-import { bearer, json, jsonBody, orNull, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, orNull, route } from "../http/openapi.js";
 import { Id, UserIdParam } from "../users/schemas.js";
 import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 

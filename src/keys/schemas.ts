@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { curveKeyB64 } from "../devices/schemas.js";
-import { base64 } from "../shared/base64.js";
+import { base64 } from "../lib/base64.js";
 
 /** Signal's key ids are 24-bit. */
 export const KeyId = z.number().int().min(0).max(0xffffff).openapi({ example: 1 });

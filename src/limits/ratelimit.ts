@@ -1,7 +1,7 @@
 import type { Collection } from "mongodb";
-import type { Clock } from "../shared/clock.js";
-import { AppError } from "../shared/errors.js";
-import { sha256 } from "../shared/random.js";
+import { AppError } from "../http/errors.js";
+import type { Clock } from "../lib/clock.js";
+import { sha256 } from "../lib/random.js";
 import type { CounterDoc } from "./counters.js";
 
 export interface Rule {

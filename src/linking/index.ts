@@ -5,11 +5,11 @@ import { assertKeyFree, dropReset, findReset, saveReset, setAccountKey } from ".
 import { verifyLink } from "../devices/linking.js";
 import { toDeviceBody } from "../devices/present.js";
 import { accountDevices, type ListedDevice, linkDevice, unlinkAll } from "../devices/repo.js";
+import { AppError } from "../http/errors.js";
+import { type Auth, createRouter } from "../http/openapi.js";
+import { addSeconds, iso } from "../lib/clock.js";
+import { identityAudience } from "../policy/policy.js";
 import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
-import { identityAudience } from "../relations/policy.js";
-import { addSeconds, iso } from "../shared/clock.js";
-import { AppError } from "../shared/errors.js";
-import { type Auth, createRouter } from "../shared/openapi.js";
 import { devicesChanged } from "../stream/notify.js";
 import { findUser } from "../users/repo.js";
 import * as r from "./routes.js";

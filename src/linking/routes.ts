@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AccountKeyB64, AccountSignature, DeviceBody, DeviceInfo } from "../devices/schemas.js";
-import { bearer, json, jsonBody, route, Timestamp } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route, Timestamp } from "../http/openapi.js";
 
 /**
  * How long a requested account-key reset waits before it can be applied: long enough for the

@@ -1,5 +1,5 @@
 import nodemailer from "nodemailer";
-import type { Logger } from "../shared/logger.js";
+import type { Logger } from "../lib/logger.js";
 
 export interface Mail {
   to: string;

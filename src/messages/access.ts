@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
 import { findMember } from "../conversations/members.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 import { isHidden } from "./receipts.js";
 import { findMessage, isExpired } from "./repo.js";
 

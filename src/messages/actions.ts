@@ -4,9 +4,9 @@ import { audienceOf, consumeUnread, countHidden } from "../conversations/counter
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { setLastPreview } from "../conversations/repo.js";
 import type { Deps } from "../deps.js";
+import { AppError } from "../http/errors.js";
+import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
-import { AppError } from "../shared/errors.js";
-import type { Auth } from "../shared/openapi.js";
 import type { UserDoc } from "../users/repo.js";
 import { visibleMessage, within } from "./access.js";
 import { eraseMessageKeys, keepKey } from "./keys.js";

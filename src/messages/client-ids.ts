@@ -3,7 +3,7 @@ import { isDuplicateKey } from "../db/ids.js";
 import { lapsedLeases, takeLease } from "../db/lease.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { addSeconds } from "../shared/clock.js";
+import { addSeconds } from "../lib/clock.js";
 import type { WrappedKey } from "./keys.js";
 import type { MessageDoc } from "./repo.js";
 

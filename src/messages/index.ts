@@ -1,6 +1,6 @@
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { createRouter } from "../shared/openapi.js";
+import { createRouter } from "../http/openapi.js";
 import { loadUser } from "../users/repo.js";
 import { deleteForEveryone, hideMessage, markDelivered, readMany, readMessage } from "./actions.js";
 import { editMessage } from "./edit.js";

@@ -1,8 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { MessageEvent } from "../changes/record.js";
-import { iso } from "../shared/clock.js";
-import type { Auth } from "../shared/openapi.js";
+import type { Auth } from "../http/openapi.js";
+import { iso } from "../lib/clock.js";
 import type { MessageKeyDoc, WrappedKey } from "./keys.js";
 import type { ReceiptDoc } from "./receipts.js";
 import type { MessageDoc } from "./repo.js";

@@ -2,8 +2,8 @@ import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { type DeviceDoc, listDevicesOf } from "../devices/repo.js";
-import { AppError, type DeviceRef } from "../shared/errors.js";
-import type { Auth } from "../shared/openapi.js";
+import { AppError, type DeviceRef } from "../http/errors.js";
+import type { Auth } from "../http/openapi.js";
 import type { WrappedKey } from "./keys.js";
 import type { RecipientKey } from "./schemas.js";
 

@@ -1,5 +1,5 @@
 import { ConversationIdParam } from "../conversations/schemas.js";
-import { bearer, json, jsonBody, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../http/openapi.js";
 import {
   DeleteMessage,
   Done,

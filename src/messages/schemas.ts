@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { TTL_BOUNDS, TtlSeconds } from "../conversations/schemas.js";
 import { DeviceInfo } from "../devices/schemas.js";
-import { base64 } from "../shared/base64.js";
-import { Timestamp } from "../shared/openapi.js";
+import { Timestamp } from "../http/openapi.js";
+import { base64 } from "../lib/base64.js";
 import { Id } from "../users/schemas.js";
 
 /** Bounds on what one message may carry; every one is in the spec. */

@@ -5,9 +5,9 @@ import type { MemberDoc } from "../conversations/members.js";
 import type { ConversationDoc } from "../conversations/repo.js";
 import { newId, parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
-import { maySendIn } from "../relations/policy.js";
-import { AppError } from "../shared/errors.js";
-import type { Auth } from "../shared/openapi.js";
+import { AppError } from "../http/errors.js";
+import type { Auth } from "../http/openapi.js";
+import { maySendIn } from "../policy/policy.js";
 import { findUser } from "../users/repo.js";
 import { type ClientIdDoc, findSend, newSendDoc, recordSend, sendRecord, takeOver } from "./client-ids.js";
 import { checkRecipients, type DeviceGuess, guessDevices } from "./recipients.js";
@@ -17,7 +17,7 @@ import { finishSend } from "./send-steps.js";
 
 /**
  * Who may post here and to which devices, in one round trip: the other person's account (a 1:1
- * keeps applying their rule: src/relations/policy.ts), the block check and the members' devices
+ * keeps applying their rule: src/policy/policy.ts), the block check and the members' devices
  * are read at once. The policy's refusal comes first, as when they were read in turn.
  */
 export async function checkedKeys(

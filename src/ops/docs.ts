@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Hono } from "hono";
-import type { AppEnv } from "../shared/openapi.js";
+import type { AppEnv } from "../http/openapi.js";
 
 /** Swagger UI's files this page uses, served from the swagger-ui-dist package: no CDN, works offline. */
 const assets: Record<string, string> = {

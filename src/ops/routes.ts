@@ -1,9 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { DISK_FULL_MEMORY_MS, STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
-import { createRouter, json, route } from "../shared/openapi.js";
-import { safeEqualText } from "../shared/random.js";
+import { AppError } from "../http/errors.js";
+import { createRouter, json, route } from "../http/openapi.js";
+import { safeEqualText } from "../lib/random.js";
 import { probeWrite } from "./repo.js";
 
 const Banner = z

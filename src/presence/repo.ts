@@ -4,7 +4,7 @@ import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
 import type { CloseName } from "../feed/close.js";
 import { publishClose } from "../feed/feed.js";
-import { addSeconds } from "../shared/clock.js";
+import { addSeconds } from "../lib/clock.js";
 
 /*
  * Who is online, across every server process: one document per live socket, refreshed by its

@@ -1,8 +1,8 @@
 import type { Deps } from "../deps.js";
-import { decodeBase64 } from "../shared/base64.js";
-import { AppError } from "../shared/errors.js";
-import { createRouter } from "../shared/openapi.js";
-import { isPublicHost } from "../shared/public-url.js";
+import { AppError } from "../http/errors.js";
+import { createRouter } from "../http/openapi.js";
+import { decodeBase64 } from "../lib/base64.js";
+import { isPublicHost } from "../lib/public-url.js";
 import { removeSubscription, saveSubscription, vapidPrivateKey } from "./repo.js";
 import * as r from "./routes.js";
 import { vapidPublicKey } from "./webpush.js";

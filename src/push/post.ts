@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, type Socket } from "node:net";
-import { isPublicHost } from "../shared/public-url.js";
+import { isPublicHost } from "../lib/public-url.js";
 
 /*
  * The one request Hush makes to a URL a stranger chose: a push endpoint. So that it cannot become

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { base64, decodeBase64 } from "../shared/base64.js";
-import { bearer, json, jsonBody, route } from "../shared/openapi.js";
+import { bearer, json, jsonBody, route } from "../http/openapi.js";
+import { base64, decodeBase64 } from "../lib/base64.js";
 import { isP256Point } from "./webpush.js";
 
 const tags = ["Push"];

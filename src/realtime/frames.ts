@@ -1,9 +1,9 @@
 import type { RawData } from "ws";
 import { TTL_BOUNDS } from "../conversations/schemas.js";
+import { jsonShape, MAX_JSON_DEPTH } from "../http/body.js";
+import { AppError } from "../http/errors.js";
+import { fieldErrors } from "../http/openapi.js";
 import { LIMITS } from "../messages/schemas.js";
-import { jsonShape, MAX_JSON_DEPTH } from "../shared/body.js";
-import { AppError } from "../shared/errors.js";
-import { fieldErrors } from "../shared/openapi.js";
 import { type ClientEvent, clientEvents, clientEventTypes } from "./protocol.js";
 
 export type Parsed = { event: ClientEvent } | { error: AppError; inReplyTo?: string };

@@ -3,13 +3,13 @@ import { mine } from "../conversations/access.js";
 import { membersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
+import type { Auth } from "../http/openapi.js";
 import { markDelivered, readMessage } from "../messages/actions.js";
 import { messageFor } from "../messages/history.js";
 import { toMessageBody } from "../messages/present.js";
 import { sendRule } from "../messages/routes.js";
 import { sendMessage } from "../messages/send.js";
-import { typingAudience } from "../relations/policy.js";
-import type { Auth } from "../shared/openapi.js";
+import { typingAudience } from "../policy/policy.js";
 import { acknowledge, positionOfRef, syncPage } from "../stream/repo.js";
 import { loadUser } from "../users/repo.js";
 import type { ClientEvent, ServerEvent } from "./protocol.js";
@@ -83,7 +83,7 @@ export const handlers: Handlers = {
   typing_stop: (deps, socket, { data }) => typing(deps, socket.auth, data.conversation_id, false),
 };
 
-/** Live only: the other members who may see it (src/relations/policy.ts) hear it, wherever they are. */
+/** Live only: the other members who may see it (src/policy/policy.ts) hear it, wherever they are. */
 async function typing(deps: Deps, auth: Auth, conversationId: string, isTyping: boolean) {
   const id = parseId(conversationId, "conversation_id");
   await mine(deps, id, auth.userId);

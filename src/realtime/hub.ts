@@ -1,11 +1,11 @@
 import type { WebSocket } from "ws";
 import type { Deps } from "../deps.js";
 import type { FeedEvent } from "../feed/feed.js";
+import type { Auth } from "../http/openapi.js";
 import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
 import { deviceConnected } from "../push/repo.js";
 import { countLocalSocket } from "../push/wake.js";
 import { sessionForGate } from "../sessions/repo.js";
-import type { Auth } from "../shared/openapi.js";
 import type { StreamEntryBody } from "../stream/schemas.js";
 import { Connection, type HubSide } from "./connection.js";
 import type { CloseName, ServerEvent } from "./protocol.js";

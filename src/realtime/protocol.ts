@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { type ErrorCode, errorCodes } from "../http/errors.js";
 import { MessageBody, SendMessage } from "../messages/schemas.js";
-import { type ErrorCode, errorCodes } from "../shared/errors.js";
 import { StreamEntry, SyncPage } from "../stream/schemas.js";
 
 /*

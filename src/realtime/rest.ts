@@ -1,5 +1,5 @@
-import { AppError } from "../shared/errors.js";
-import { createRouter } from "../shared/openapi.js";
+import { AppError } from "../http/errors.js";
+import { createRouter } from "../http/openapi.js";
 import * as r from "./routes.js";
 
 /** Upgrades never reach here (the HTTP server hands them to src/realtime/upgrade.ts). */

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { bearer, route } from "../shared/openapi.js";
+import { bearer, route } from "../http/openapi.js";
 import { SUBPROTOCOL } from "./upgrade.js";
 
 export const ws = route({

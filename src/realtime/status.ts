@@ -1,11 +1,11 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
+import { coarseLastSeen, presenceAudience } from "../policy/policy.js";
 import { isOnline } from "../presence/repo.js";
-import { coarseLastSeen, presenceAudience } from "../relations/policy.js";
 import { findUser, touchLastSeen } from "../users/repo.js";
 
 /**
- * Tells the user's audience (src/relations/policy.ts) that they came online or went offline.
+ * Tells the user's audience (src/policy/policy.ts) that they came online or went offline.
  * Going offline records last seen first; and since a socket may open elsewhere meanwhile, the
  * state is read again after the offline notice and an online one follows if it changed.
  */

@@ -4,8 +4,8 @@ import { decodeJwt } from "jose";
 import type { WebSocketServer } from "ws";
 import { isStoreUnavailable, storeUnavailable } from "../db/unavailable.js";
 import type { Deps } from "../deps.js";
+import { AppError, errorBody } from "../http/errors.js";
 import { authenticate } from "../sessions/gate.js";
-import { AppError, errorBody } from "../shared/errors.js";
 import type { Hub } from "./hub.js";
 
 export const WS_PATH = "/api/v1/ws";

@@ -3,7 +3,7 @@ import { isDuplicateKey } from "../db/ids.js";
 import { lapsedLeases, takeLease } from "../db/lease.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { addSeconds } from "../shared/clock.js";
+import { addSeconds } from "../lib/clock.js";
 
 /*
  * Multi-step writes that are not sends or expiry batches (those keep their own records:

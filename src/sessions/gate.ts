@@ -2,8 +2,8 @@ import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
-import type { AppEnv, Auth } from "../shared/openapi.js";
+import { AppError } from "../http/errors.js";
+import type { AppEnv, Auth } from "../http/openapi.js";
 import { sessionForGate } from "./repo.js";
 
 /**

@@ -3,9 +3,9 @@ import { isDuplicateKey, newId } from "../db/ids.js";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
-import { addSeconds } from "../shared/clock.js";
-import { AppError } from "../shared/errors.js";
-import { hashRefreshToken, newRefreshToken } from "../shared/tokens.js";
+import { AppError } from "../http/errors.js";
+import { addSeconds } from "../lib/clock.js";
+import { hashRefreshToken, newRefreshToken } from "./tokens.js";
 
 export interface AuthSessionDoc {
   _id: ObjectId;

@@ -1,7 +1,7 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
+import { addSeconds } from "../lib/clock.js";
 import { wakeSleepers } from "../push/wake.js";
-import { addSeconds } from "../shared/clock.js";
 import {
   entryId,
   firstFree,

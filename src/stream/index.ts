@@ -1,5 +1,5 @@
 import type { Deps } from "../deps.js";
-import { createRouter } from "../shared/openapi.js";
+import { createRouter } from "../http/openapi.js";
 import { syncPage } from "./repo.js";
 import * as r from "./routes.js";
 

@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
+import { pairState } from "../contacts/repo.js";
 import type { Deps } from "../deps.js";
 import { listAccountDevices, listDevicesOf } from "../devices/repo.js";
-import { pairState } from "../relations/contacts.js";
 import { append, type EntryInput } from "./append.js";
 import type { EntryData } from "./schemas.js";
 

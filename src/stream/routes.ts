@@ -1,4 +1,4 @@
-import { bearer, json, route } from "../shared/openapi.js";
+import { bearer, json, route } from "../http/openapi.js";
 import { SyncPage, SyncQuery } from "./schemas.js";
 
 export const sync = route({

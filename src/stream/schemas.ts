@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { KeyType } from "../devices/schemas.js";
-import { Timestamp } from "../shared/openapi.js";
+import { Timestamp } from "../http/openapi.js";
 
 /*
  * What a device's stream can hold: one schema for each entry type's `data`. An entry reaches the

@@ -1,8 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import { toDeviceBody } from "../devices/present.js";
 import type { ListedDevice } from "../devices/repo.js";
-import { coarseLastSeen } from "../relations/policy.js";
-import { iso } from "../shared/clock.js";
+import { iso } from "../lib/clock.js";
+import { coarseLastSeen } from "../policy/policy.js";
 import type { UserDoc } from "./repo.js";
 import type { PublicUserBody, UserBody } from "./schemas.js";
 
@@ -29,7 +29,7 @@ export function toUserBody(
 }
 
 /**
- * `online` is null when the viewer may not see the user's status (src/relations/policy.ts), and
+ * `online` is null when the viewer may not see the user's status (src/policy/policy.ts), and
  * last seen is shown to others as policy's coarse grain.
  */
 export function toPublicUser(u: UserDoc, online: boolean | null): z.infer<typeof PublicUserBody> {

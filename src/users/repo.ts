@@ -1,12 +1,12 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
+import { escapeRegex } from "../contacts/repo.js";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { accountDevices } from "../devices/repo.js";
+import { AppError } from "../http/errors.js";
 import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
-import { escapeRegex } from "../relations/contacts.js";
-import { AppError } from "../shared/errors.js";
 import type { ProfileFields } from "./schemas.js";
 
 export interface Privacy {

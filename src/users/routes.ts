@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { bearer, json, jsonBody, route, trimmed } from "../shared/openapi.js";
-import { publicHttpsUrl } from "../shared/public-url.js";
+import { bearer, json, jsonBody, route, trimmed } from "../http/openapi.js";
+import { publicHttpsUrl } from "../lib/public-url.js";
 import { PrivacyBody, ProfileFields, PublicUserBody, UserBody, UserIdParam, Username } from "./schemas.js";
 
 const tags = ["Users"];

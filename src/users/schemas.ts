@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { DeviceBody } from "../devices/schemas.js";
-import { orNull, Timestamp, trimmed } from "../shared/openapi.js";
+import { orNull, Timestamp, trimmed } from "../http/openapi.js";
 
 export const Id = z
   .string()

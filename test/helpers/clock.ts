@@ -1,4 +1,4 @@
-import type { Clock } from "../../src/shared/clock.js";
+import type { Clock } from "../../src/lib/clock.js";
 
 /** A clock tests move by hand, so expiry is tested without waiting for it. */
 export class FakeClock implements Clock {

@@ -1,8 +1,8 @@
 import type { ZodObject, ZodType } from "zod";
 import type { createApp } from "../../src/app.js";
+import { ErrorBody } from "../../src/http/errors.js";
+import { declaredCodes, declaredHeaders, rateLimitHeaders } from "../../src/http/openapi.js";
 import { specApp } from "../../src/openapi-doc.js";
-import { ErrorBody } from "../../src/shared/errors.js";
-import { declaredCodes, declaredHeaders, rateLimitHeaders } from "../../src/shared/openapi.js";
 
 interface DeclaredResponse {
   content?: Record<string, { schema?: unknown; examples?: object }>;
@@ -62,7 +62,7 @@ export function routeMatcher(app: ReturnType<typeof createApp>) {
   );
   return (method: string, url: string): Declared | undefined => {
     const path = url.split("?")[0]!;
-    // A literal path some route has is its own (src/shared/router.ts): never a parameter route's.
+    // A literal path some route has is its own (src/http/router.ts): never a parameter route's.
     if (routes.some((r) => r.path === path))
       return routes.find((r) => r.method === method && r.path === path);
     return routes.find((r) => r.method === method && r.pattern.test(path));

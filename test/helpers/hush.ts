@@ -8,10 +8,10 @@ import { loadConfig } from "../../src/config.js";
 import { connectStore } from "../../src/db/store.js";
 import type { Deps } from "../../src/deps.js";
 import { inventory } from "../../src/inventory.js";
+import { createLogger } from "../../src/lib/logger.js";
 import { smtpMailer } from "../../src/mail/mailer.js";
-import { canMessage } from "../../src/relations/policy.js";
+import { canMessage } from "../../src/policy/policy.js";
 import { createServer } from "../../src/server.js";
-import { createLogger } from "../../src/shared/logger.js";
 import { findUser } from "../../src/users/repo.js";
 import { FakeClock } from "./clock.js";
 import { conformanceChecker, readBody, routeMatcher } from "./conformance.js";
@@ -225,7 +225,7 @@ export async function logIn(h: Hush, email: string, deviceId: string, device = n
   return { res, device };
 }
 
-/** The messaging rule as every route will ask it (src/relations/policy.ts), by hex ids; false for an unknown recipient. */
+/** The messaging rule as every route will ask it (src/policy/policy.ts), by hex ids; false for an unknown recipient. */
 export async function mayMessage(h: Hush, senderId: string, recipientId: string) {
   const recipient = await findUser(h.deps, new ObjectId(recipientId));
   return recipient !== null && canMessage(h.deps, new ObjectId(senderId), recipient);

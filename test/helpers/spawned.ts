@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import { freePort } from "../../src/db/local-store.js";
+import { freePort } from "../../src/local-store.js";
 import { dropDatabase } from "./hush.js";
 
 const root = new URL("../..", import.meta.url).pathname;

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHUNK_SIZE } from "../../src/attachments/chunks.js";
 import { claimForMessage, eraseForMessages, releaseFromMessage } from "../../src/attachments/owners.js";
 import { eraseConversation } from "../../src/db/owned.js";
+import { AppError } from "../../src/http/errors.js";
 import { sweepOnce } from "../../src/jobs/jobs.js";
-import { AppError } from "../../src/shared/errors.js";
 import { binaryFetch, bytesOf } from "../helpers/attachments.js";
 import { type Account, type Hush, signUp, startHush } from "../helpers/hush.js";
 

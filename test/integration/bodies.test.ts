@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { connect } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { MAX_JSON_DEPTH } from "../../src/shared/body.js";
+import { MAX_JSON_DEPTH } from "../../src/http/body.js";
 import { freshIp, type Hush, signUp, startHush } from "../helpers/hush.js";
 
 let h: Hush;

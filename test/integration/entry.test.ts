@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { freePort } from "../../src/db/local-store.js";
+import { freePort } from "../../src/local-store.js";
 import { checkedFetch, conformanceChecker } from "../helpers/conformance.js";
 import { dropDatabase } from "../helpers/hush.js";
 

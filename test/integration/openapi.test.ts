@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VerifyResult } from "../../src/auth/schemas.js";
+import { errorCodes } from "../../src/http/errors.js";
 import { asyncApiJson, openApiJson } from "../../src/openapi-doc.js";
-import { errorCodes } from "../../src/shared/errors.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 
 let h: Hush;

@@ -1,7 +1,7 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256 } from "../../src/lib/random.js";
 import { sendRule } from "../../src/messages/routes.js";
-import { sha256 } from "../../src/shared/random.js";
 import {
   addDevice,
   type Device,

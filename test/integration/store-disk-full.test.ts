@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 import { type Device, devicesIn, direct, history, newAccount, type Recipient, wire } from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { startLocalStore } from "../../src/db/local-store.js";
+import { startLocalStore } from "../../src/local-store.js";
 import { spawnServer } from "../helpers/spawned.js";
 
 /**

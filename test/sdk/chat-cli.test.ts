@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { MemoryStore } from "@hush/sdk";
 import { FileStore } from "@hush/sdk/node";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../../src/db/local-store.js";
+import { freePort } from "../../src/local-store.js";
 import { startHush } from "../helpers/hush.js";
 import { startSmtp } from "../helpers/smtp.js";
 import { spawnServer } from "../helpers/spawned.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Collection, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 
 /*
  * A query FerretDB cancels (its maxTimeMS passes; the realtime feed's awaitData getMore carries one

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 
 /**
  * Issue 20, item 7, the local store "locked up for good (every SQLite connection held idle, every

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Db, MongoClient, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, type LocalStoreOptions, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, type LocalStoreOptions, startLocalStore } from "../../src/local-store.js";
 
 // FerretDB's explain runs SQLite's EXPLAIN QUERY PLAN on the very query it sends for a find, so it
 // shows whether an _id lookup searches the store's lookup index or scans the table.

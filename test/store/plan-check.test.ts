@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 import { checkPlan, queryOf } from "../helpers/plan-check.js";
 
 // The suite's plan check (test/helpers/plan-check.ts) on a real local store: it passes a query the

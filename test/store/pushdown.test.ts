@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Collection, type Db, Double, type Filter, Int32, Long, MongoClient, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/db/local-store.js";
+import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 
 // The local store pushes top-level conditions on indexed fields down to SQLite (store/pushdown).
 // The SQL it sends may select extra documents (FerretDB's handler filters again) but never fewer:

@@ -4,7 +4,7 @@ import {
   ipBucket,
   normalizeAddress,
   parseTrustProxy,
-} from "../../src/shared/client-ip.js";
+} from "../../src/http/client-ip.js";
 
 describe("TRUST_PROXY", () => {
   it("is off, a hop count, or a list of proxy addresses and ranges", () => {

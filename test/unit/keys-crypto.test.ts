@@ -2,7 +2,7 @@ import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { bytesToHex, concatBytes, hexToBytes, numberToBytesLE } from "@noble/curves/utils.js";
 import { describe, expect, it } from "vitest";
 import { type IdentityKey, parseIdentityKey, verifySignature } from "../../src/devices/crypto.ts";
-import { decodeBase64 } from "../../src/shared/base64.ts";
+import { decodeBase64 } from "../../src/lib/base64.ts";
 import {
   calculateKeyPair,
   edwardsToMontgomery,

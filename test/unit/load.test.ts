@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { createLoad } from "../../src/shared/load.js";
+import { createLoad } from "../../src/lib/load.js";
 
-describe("live work (src/shared/load.ts)", () => {
+describe("live work (src/lib/load.ts)", () => {
   it("is busy while tracked work runs, whether it succeeds or fails", async () => {
     const load = createLoad();
     expect(load.busy()).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/shared/logger.js";
+import { createLogger } from "../../src/lib/logger.js";
 
 const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NTAwMDAwMDAwMDAwMDAwMDAwMDAwMDEifQ.c2lnbmF0dXJlLXBhcnQ";
 const refresh = "rt_Q2hhbmdlTWVQbGVhc2VJQW1BUmVmcmVzaFRva2Vu";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Metrics, observe } from "../../src/shared/metrics.js";
+import { Metrics, observe } from "../../src/lib/metrics.js";
 
 describe("Metrics", () => {
   it("renders histogram buckets cumulatively, with +Inf, sum and count", () => {

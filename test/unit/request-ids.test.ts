@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { requestIds } from "../../src/shared/observe.js";
+import { requestIds } from "../../src/http/observe.js";
 
 describe("requestIds", () => {
   it("gives version 4 UUIDs, all different, across many refills of its random bytes", () => {

@@ -2,7 +2,7 @@ import { RegExpRouter } from "hono/router/reg-exp-router";
 import { SmartRouter } from "hono/router/smart-router";
 import { TrieRouter } from "hono/router/trie-router";
 import { describe, expect, it } from "vitest";
-import { StaticRouteCache } from "../../src/shared/router.js";
+import { StaticRouteCache } from "../../src/http/router.js";
 
 // The shapes the app registers: catch-all middleware, a literal next to a parameter, nested ids.
 const table: [string, string][] = [

@@ -1,9 +1,9 @@
 import type { ObjectId } from "mongodb";
+import { hasBlocked } from "../blocks/repo.js";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
-import { hasBlocked } from "./blocks.js";
+import { AppError } from "../http/errors.js";
 
 export interface ContactDoc {
   _id: ObjectId;

@@ -1,8 +1,8 @@
 import { jwtVerify, SignJWT } from "jose";
-import type { Clock } from "../shared/clock.js";
-import { seconds } from "../shared/clock.js";
-import { AppError } from "../shared/errors.js";
-import { randomToken, sha256 } from "../shared/random.js";
+import { AppError } from "../http/errors.js";
+import type { Clock } from "../lib/clock.js";
+import { seconds } from "../lib/clock.js";
+import { randomToken, sha256 } from "../lib/random.js";
 
 const ISSUER = "hush";
 const ALG = "HS256";

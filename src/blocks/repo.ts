@@ -2,7 +2,7 @@ import type { ObjectId } from "mongodb";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
+import { AppError } from "../http/errors.js";
 
 export interface BlockDoc {
   _id: ObjectId;

@@ -1,8 +1,8 @@
 import { randomFillSync } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
-import type { Logger } from "./logger.js";
-import { type Metrics, observe, type Series } from "./metrics.js";
+import type { Logger } from "../lib/logger.js";
+import { type Metrics, observe, type Series } from "../lib/metrics.js";
 import type { HushResponse } from "./response.js";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;

@@ -1,8 +1,8 @@
 import type { ObjectId } from "mongodb";
+import { blockedAmong, blockedBetween, blockersOf, hasBlocked } from "../blocks/repo.js";
+import { acceptedAmong, areContacts, contactNames } from "../contacts/repo.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../shared/errors.js";
-import { blockedAmong, blockedBetween, blockersOf, hasBlocked } from "./blocks.js";
-import { acceptedAmong, areContacts, contactNames } from "./contacts.js";
+import { AppError } from "../http/errors.js";
 
 /*
  * Who may see whom and who may message whom: the one place these rules live. Every route (and,

@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
  * answered by SQLite), and fixes its update command holding a SQLite connection per statement. `go` ignores
  * directories starting with "_", so store/ itself never compiles the patch's files.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const storeDir = join(root, "store");
 const patchDir = "_ferretdb_patch";
 const ferretdb = "vendor/github.com/FerretDB/FerretDB/internal";
