@@ -78,9 +78,9 @@ func run(addr, dir string, raw bool) error {
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: ferretAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: ferretAddr},
+		Logger:   logger,
+		Handler:  "sqlite",
 		// WAL with synchronous=NORMAL: a commit survives the store's or the app's crash and any
 		// restart, and is forced to disk at checkpoints rather than on every write (FULL, SQLite's
 		// default, fsynced every commit: 1-3 ms a write). A power loss may undo the last commits,
