@@ -20,6 +20,14 @@ const N = Number(process.env.BENCH_LATENCY_N ?? 300);
 /** The job's batch (EXPIRY_BATCH); unset, the server's default. */
 const BATCH = process.env.BENCH_EXPIRY_BATCH ? Number(process.env.BENCH_EXPIRY_BATCH) : undefined;
 const b64 = (n: number) => randomBytes(n).toString("base64");
+/** Which of the three backlogs to erase (BENCH_EXPIRY_RUNS=blind,yielding,alone; all unset). */
+const RUNS = new Set((process.env.BENCH_EXPIRY_RUNS ?? "blind,yielding,alone").split(","));
+/**
+ * How long the traffic goes on beside the job (BENCH_TRAFFIC_SECONDS; unset, until the job ends);
+ * then the job finishes alone. A backlog of 100,000 erased under back-to-back traffic takes an
+ * hour, as it yields: its sends' figures are those of the first minutes.
+ */
+const TRAFFIC_MS = Number(process.env.BENCH_TRAFFIC_SECONDS ?? Number.POSITIVE_INFINITY) * 1000;
 
 export async function benchEphemeral(server: Deps, m: MessagingBench) {
   const deps = BATCH ? { ...server, config: { ...server.config, EXPIRY_BATCH: BATCH } } : server;
@@ -115,10 +123,11 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
     });
     const sends: number[] = [];
     const reads: number[] = [];
-    while (traffic && !done) {
+    while (traffic && !done && performance.now() - start < TRAFFIC_MS) {
       sends.push(...(await timed(1, () => m.send(a1!))));
       reads.push(...(await timed(1, read)));
     }
+    const cutShort = traffic && !done;
     const erased = await job;
     const seconds = (performance.now() - start) / 1000;
     line(
@@ -126,6 +135,11 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
       `${seconds.toFixed(1)} s, ${(erased / seconds).toFixed(0)} messages/s`,
     );
     if (traffic) {
+      if (cutShort)
+        line(
+          `${label}: traffic stopped after`,
+          `${(TRAFFIC_MS / 1000).toFixed(0)} s; the job then ran alone`,
+        );
       line(`${label}: POST /messages while the job runs (${sends.length} sends)`, quantiles(sends));
       line(`${label}: GET history (newest 50) while the job runs (${reads.length})`, quantiles(reads));
     }
@@ -138,7 +152,7 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
     ...deps,
     load: { busy: () => false, started: () => 0, quiet: async () => {}, track: <T>(w: Promise<T>) => w },
   };
-  await erase("baseline, not yielding, with traffic", blind, true);
-  await erase("yielding to live work, with traffic", deps, true);
-  await erase("yielding, nothing else under way", deps, false);
+  if (RUNS.has("blind")) await erase("baseline, not yielding, with traffic", blind, true);
+  if (RUNS.has("yielding")) await erase("yielding to live work, with traffic", deps, true);
+  if (RUNS.has("alone")) await erase("yielding, nothing else under way", deps, false);
 }
