@@ -1,8 +1,8 @@
 import { WebSocketServer } from "ws";
+import { settleAppends } from "../delivery/append.js";
+import { startTail } from "../delivery/tail.js";
+import { settlePushes } from "../delivery/wake.js";
 import type { Deps } from "../deps.js";
-import { startTail } from "../feed/tail.js";
-import { settlePushes } from "../push/wake.js";
-import { settleAppends } from "../stream/append.js";
 import { maxFrameBytes } from "./frames.js";
 import { createHub } from "./hub.js";
 import { SUBPROTOCOL, upgradeHandler } from "./upgrade.js";
