@@ -30,7 +30,7 @@ import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { pushRoutes } from "./push/index.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
-import { realtimeRoutes } from "./realtime/rest.js";
+import { realtimeRoutes } from "./realtime/index.js";
 import { authGate, routeKey } from "./sessions/gate.js";
 import { userRoutes } from "./users/index.js";
 
