@@ -18,8 +18,10 @@ import { markOpened, redactCopies, redactRef } from "./repo.js";
  *   5. sockets.ts   this process's sockets of those devices take their entries at once (deps.sockets)
  *   6. wake.ts      a Web Push wake-up for devices with no socket anywhere (presence.ts says who has one)
  *
- * The producers of account changes are in notices.ts; the devices' streams themselves (reads,
- * acknowledgements, erasure) in repo.ts, and GET /sync in routes.ts, handlers.ts and index.ts.
+ * The producers of account changes are in notices.ts (a contact entry's with its owner,
+ * src/contacts/notices.ts); the devices' streams themselves (reads, acknowledgements, erasure) in
+ * repo.ts, and GET /sync in routes.ts, handlers.ts and index.ts. Entries already delivered change
+ * only by erasure or, for a view-once message, as recordOpened and eraseCopies below say.
  */
 
 export type { Change, ConversationReason, DeviceTarget, MessageEvent } from "./change.js";
