@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
-import { FEED_MAX_DOCS, feed } from "../src/feed/feed.js";
+import { FEED_MAX_DOCS, feed } from "../src/delivery/bus.js";
 import { startLocalStore } from "../src/local-store.js";
 
 /**

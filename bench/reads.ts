@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { members } from "../src/conversations/members.js";
 import { conversations } from "../src/conversations/repo.js";
-import { headKey, streamEntries, streamHeads } from "../src/stream/repo.js";
+import { headKey, streamEntries, streamHeads } from "../src/delivery/repo.js";
 import { type BenchContext, line, type MessagingBench, quantiles, timed } from "./messages.js";
 
 /**

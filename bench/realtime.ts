@@ -19,7 +19,6 @@ import { consoleMailer } from "../src/mail/mailer.js";
 import { sendRule } from "../src/messages/routes.js";
 import { createServer } from "../src/server.js";
 import { openSession } from "../src/sessions/repo.js";
-import { append } from "../src/stream/append.js";
 import { createUser } from "../src/users/repo.js";
 
 /**
@@ -35,7 +34,7 @@ import { createUser } from "../src/users/repo.js";
  * `new_message`. Since one user may send 100 messages a minute, a steady load comes from many
  * 1:1 conversations (BENCH_SENDERS pairs, taken in turn; a pair whose sender is near its budget is
  * skipped, and a run the pool cannot serve within the limits is not run). `entries`: the realtime
- * layer alone, `append` (the one call every stream producer ends in) called in the server's process
+ * layer alone, `deps.writer.append` (the one call every stream producer ends in) called in the server's process
  * with an entry of the same size, to tell the two costs apart. Ciphertext and wrapped keys are
  * random bytes: the server never opens them.
  *
@@ -171,7 +170,7 @@ const BUDGET = sendRule.limit - 10;
 
 /**
  * A conversation's sender: `messages` sends a `send_message` frame on the sending device's socket
- * and resolves on its `message_ack`; `entries` calls `append` for every device but the sender's,
+ * and resolves on its `message_ack`; `entries` calls `deps.writer.append` for every device but the sender's,
  * in this process. `budget()` is how many more messages it may send now within the user's limit.
  */
 function sender(
@@ -200,8 +199,7 @@ function sender(
   const send: Send = (tag) => {
     sent.push(performance.now());
     if (mode === "entries") {
-      return append(
-        deps,
+      return deps.writer.append(
         targets.map((d) => ({
           user_id: d.userId,
           device_id: d.deviceId,

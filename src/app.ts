@@ -14,6 +14,7 @@ import {
   storeUnavailable,
   withinStoreBound,
 } from "./db/unavailable.js";
+import { streamRoutes } from "./delivery/index.js";
 import type { Deps } from "./deps.js";
 import { deviceRoutes } from "./devices/index.js";
 import { jsonBodies } from "./http/body.js";
@@ -29,9 +30,8 @@ import { docsRoutes } from "./ops/docs.js";
 import { opsRoutes } from "./ops/routes.js";
 import { pushRoutes } from "./push/index.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
-import { realtimeRoutes } from "./realtime/rest.js";
+import { realtimeRoutes } from "./realtime/index.js";
 import { authGate, routeKey } from "./sessions/gate.js";
-import { streamRoutes } from "./stream/index.js";
 import { userRoutes } from "./users/index.js";
 
 export const VERSION = "0.1.0";

@@ -1,8 +1,9 @@
-import type { Change } from "./changes/record.js";
 import type { Config } from "./config.js";
 import type { AnyOwned } from "./db/owned.js";
 import type { Store } from "./db/store.js";
-import type { Bus } from "./feed/feed.js";
+import type { Bus } from "./delivery/bus.js";
+import type { Change, StreamWriter } from "./delivery/change.js";
+import type { LocalSockets } from "./delivery/sockets.js";
 import type { Clock } from "./lib/clock.js";
 import type { Load } from "./lib/load.js";
 import type { Logger } from "./lib/logger.js";
@@ -34,4 +35,12 @@ export interface Deps {
   bus: Bus;
   /** Requests and socket events under way, which background jobs yield to. */
   load: Load;
+  /** This process's stream writer (src/delivery/append.ts): only the door (deliver.ts) appends. */
+  writer: StreamWriter;
+  /** This process's sockets, by device (src/delivery/sockets.ts): where new entries go at once. */
+  sockets: LocalSockets;
+  /** Web Push wake-ups this process is sending (src/delivery/wake.ts): shutdown waits for them. */
+  wakes: Set<Promise<unknown>>;
+  /** This process's copy of the stored VAPID key (src/push/repo.ts), once read or made. */
+  vapid: { key?: Promise<string> };
 }

@@ -2,6 +2,7 @@ import { createDeps } from "./compose.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { connectStore } from "./db/store.js";
 import { removeStoreAddress, writeStoreAddress } from "./db/store-address.js";
+import { pushJob } from "./delivery/wake.js";
 import { inventory } from "./inventory.js";
 import { expiryJobs } from "./jobs/jobs.js";
 import { recoveryJob } from "./jobs/recovery.js";
@@ -10,7 +11,6 @@ import { systemClock } from "./lib/clock.js";
 import { createLogger } from "./lib/logger.js";
 import { startLocalStore } from "./local-store.js";
 import { consoleMailer, smtpMailer } from "./mail/mailer.js";
-import { pushJob } from "./push/wake.js";
 import { createServer } from "./server.js";
 
 // The only place that reads the environment, binds ports and handles signals.

@@ -7,9 +7,11 @@ import { contacts } from "./contacts/repo.js";
 import { members } from "./conversations/members.js";
 import { conversations } from "./conversations/repo.js";
 import type { AnyOwned } from "./db/owned.js";
+import { feed } from "./delivery/bus.js";
+import { presence } from "./delivery/presence.js";
+import { streamEntries, streamHeads } from "./delivery/repo.js";
 import { accountKeys, keyResets } from "./devices/account-keys.js";
 import { devices } from "./devices/repo.js";
-import { feed } from "./feed/feed.js";
 import { invites } from "./invites/repo.js";
 import { prekeys } from "./keys/repo.js";
 import { counters } from "./limits/counters.js";
@@ -19,11 +21,9 @@ import { messageKeys } from "./messages/keys.js";
 import { marks, receipts } from "./messages/receipts.js";
 import { messages } from "./messages/repo.js";
 import { readinessProbes } from "./ops/repo.js";
-import { presence } from "./presence/repo.js";
 import { pushSubscriptions, vapidKeys } from "./push/repo.js";
 import { operations } from "./recovery/ops.js";
 import { authSessions, usedRefresh } from "./sessions/repo.js";
-import { streamEntries, streamHeads } from "./stream/repo.js";
 import { users } from "./users/repo.js";
 
 /**

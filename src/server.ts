@@ -11,7 +11,7 @@ import type { Deps } from "./deps.js";
 import { observeRequests, routeNamer } from "./http/observe.js";
 import { HushResponse } from "./http/response.js";
 import { probePaths } from "./ops/routes.js";
-import { createRealtime, type Realtime } from "./realtime/index.js";
+import { createRealtime, type Realtime } from "./realtime/endpoint.js";
 
 export interface HushServer {
   app: ReturnType<typeof createApp>;

@@ -1,3 +1,4 @@
+import { contactsChanged } from "../contacts/notices.js";
 import { removePair } from "../contacts/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
@@ -5,7 +6,6 @@ import { AppError } from "../http/errors.js";
 import { createRouter } from "../http/openapi.js";
 import { page } from "../http/pagination.js";
 import { canSee } from "../policy/policy.js";
-import { contactsChanged } from "../stream/notify.js";
 import { findUsers } from "../users/repo.js";
 import { blockUser as insertBlock, listBlocks, notSelf, unblockUser } from "./repo.js";
 import * as r from "./routes.js";

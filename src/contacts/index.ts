@@ -8,8 +8,8 @@ import { createRouter } from "../http/openapi.js";
 import { page } from "../http/pagination.js";
 import { iso } from "../lib/clock.js";
 import { assertMayRequestContact } from "../policy/policy.js";
-import { contactsChanged } from "../stream/notify.js";
 import { findDiscoverable, findUser, findUsers, matchUsernames, type UserDoc } from "../users/repo.js";
+import { contactsChanged } from "./notices.js";
 import {
   acceptContact,
   type ContactDoc,

@@ -1,5 +1,5 @@
-import { devicesOf, recordChange } from "../changes/record.js";
 import { parseId } from "../db/ids.js";
+import { devicesOf, recordChange } from "../delivery/deliver.js";
 import type { Deps } from "../deps.js";
 import { linkOf } from "../devices/present.js";
 import { listDevicesOf } from "../devices/repo.js";

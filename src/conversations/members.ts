@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
-import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseConversation, eraseMembership, never, owned } from "../db/owned.js";
+import { type ConversationReason, devicesOf, recordChange } from "../delivery/deliver.js";
 import type { Deps } from "../deps.js";
 import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, noteOp, type OpDoc } from "../recovery/ops.js";

@@ -1,9 +1,9 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
+import { onlineAmong } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { iso } from "../lib/clock.js";
 import { absentTo, coarseLastSeen, presenceVisibleAmong } from "../policy/policy.js";
-import { onlineAmong } from "../presence/repo.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
 import type { ConversationDoc } from "./repo.js";

@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
-import { type ConversationReason, devicesOf, recordChange } from "../changes/record.js";
 import { newId } from "../db/ids.js";
+import { type ConversationReason, devicesOf, recordChange } from "../delivery/deliver.js";
 import type { Deps } from "../deps.js";
 import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, noteOp, type OpDoc } from "../recovery/ops.js";

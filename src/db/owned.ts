@@ -39,7 +39,7 @@ export interface Owned<T extends Document = Document, D = CascadeDeps> {
   expires: boolean;
   /**
    * A capped collection (created at start-up when missing): the oldest documents make room for new
-   * ones. The local store trims only when asked (see src/feed/tail.ts).
+   * ones. The local store trims only when asked (see src/delivery/tail.ts).
    */
   capped?: { size: number; max: number };
   onExpiry: string;

@@ -1,11 +1,11 @@
 import { parseId } from "../db/ids.js";
+import { prekeysLow } from "../delivery/notices.js";
 import type { Deps } from "../deps.js";
 import { linkOf } from "../devices/present.js";
 import { type DeviceDoc, listDevices } from "../devices/repo.js";
 import { AppError } from "../http/errors.js";
 import { createRouter } from "../http/openapi.js";
 import { visibleTo } from "../policy/policy.js";
-import { prekeysLow } from "../stream/notify.js";
 import { findUser } from "../users/repo.js";
 import { type ClaimedBundle, claimBundle, countPrekeys, storeKeys } from "./repo.js";
 import * as r from "./routes.js";

@@ -1,5 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
+import { devicesChanged } from "../delivery/notices.js";
 import type { Deps } from "../deps.js";
 import { assertKeyFree, dropReset, findReset, saveReset, setAccountKey } from "../devices/account-keys.js";
 import { verifyLink } from "../devices/linking.js";
@@ -10,7 +11,6 @@ import { type Auth, createRouter } from "../http/openapi.js";
 import { addSeconds, iso } from "../lib/clock.js";
 import { identityAudience } from "../policy/policy.js";
 import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
-import { devicesChanged } from "../stream/notify.js";
 import { findUser } from "../users/repo.js";
 import * as r from "./routes.js";
 

@@ -1,8 +1,8 @@
 import { ObjectId } from "mongodb";
-import { devicesOf, recordChange } from "../changes/record.js";
 import { audienceOf, consumeUnread, countHidden } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { setLastPreview } from "../conversations/repo.js";
+import { devicesOf, recordChange } from "../delivery/deliver.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";

@@ -1,14 +1,14 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
-import { recordChange } from "../changes/record.js";
 import { mineWithMembers, otherOf } from "../conversations/access.js";
 import { setLastPreview } from "../conversations/repo.js";
+import { recordChange } from "../delivery/deliver.js";
+import { devicesNamed } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
 import { assertMayActIn } from "../policy/policy.js";
 import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
-import { devicesNamed } from "../stream/repo.js";
 import { visibleMessage, within } from "./access.js";
 import { dropKeySet, dropOlderKeys, insertKeys, type WrappedKey } from "./keys.js";
 import { targetsOf, toMessageEvent } from "./present.js";

@@ -1,6 +1,5 @@
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
-import { type Change, devicesOf, eraseCopies, recordChanges } from "../changes/record.js";
 import { settleErased, uncountErased } from "../conversations/counters.js";
 import { membersOf } from "../conversations/members.js";
 import {
@@ -12,8 +11,9 @@ import {
   settleForgotten,
 } from "../conversations/repo.js";
 import { newId } from "../db/ids.js";
+import { type Change, devicesOf, eraseCopies, recordChanges } from "../delivery/deliver.js";
+import { devicesNamedAny, redactHidden } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
-import { devicesNamedAny, redactHidden } from "../stream/repo.js";
 import {
   batchesDue,
   claimErasures,

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
-import type { MessageEvent } from "../changes/record.js";
+import type { MessageEvent } from "../delivery/deliver.js";
 import type { Auth } from "../http/openapi.js";
 import { iso } from "../lib/clock.js";
 import type { MessageKeyDoc, WrappedKey } from "./keys.js";

@@ -1,11 +1,11 @@
 import { claimForMessage, releaseFromMessage } from "../attachments/owners.js";
-import { recordChange } from "../changes/record.js";
 import { countNewMessage, settleCount } from "../conversations/counters.js";
 import { setLastMessage, settleSeq, takeSeqOnce } from "../conversations/repo.js";
+import { recordChange } from "../delivery/deliver.js";
+import { devicesNamed } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import { together } from "../lib/together.js";
-import { devicesNamed } from "../stream/repo.js";
 import { type ClientIdDoc, completeRecord, dropRecord, recordSeq, releaseLease } from "./client-ids.js";
 import { dropKeySet, insertKeys } from "./keys.js";
 import { targetsOf, toMessageEvent } from "./present.js";

@@ -1,11 +1,11 @@
 import type { ObjectId } from "mongodb";
-import { devicesOf, eraseCopies, recordChange, recordOpened } from "../changes/record.js";
 import { setLastPreview } from "../conversations/repo.js";
+import { devicesOf, eraseCopies, recordChange, recordOpened } from "../delivery/deliver.js";
+import { devicesNamed } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
 import { beginOp, endOp, findOp, noteOp, type OpDoc, takeOp } from "../recovery/ops.js";
-import { devicesNamed } from "../stream/repo.js";
 import type { UserDoc } from "../users/repo.js";
 import { visibleMessage } from "./access.js";
 import { eraseKey, eraseMessageKeys, findKey, type MessageKeyDoc, unopenedBy } from "./keys.js";

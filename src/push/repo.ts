@@ -136,22 +136,22 @@ export const pushRetry = (deps: Deps, doc: PushSubscriptionDoc, retryAt: Date) =
 export const dropSubscription = (deps: Deps, doc: PushSubscriptionDoc) =>
   subs(deps).deleteOne({ _id: doc._id, endpoint: doc.endpoint });
 
-/** This process's copy of the stored VAPID key, per store. */
-const storedKeys = new WeakMap<object, Promise<string>>();
-
 /**
  * The VAPID private key: VAPID_PRIVATE_KEY, or the one kept in the database, made by whichever
  * process first needed it (a unique `_id` insert: the others read the winner's).
  */
 export function vapidPrivateKey(deps: Deps): Promise<string> {
   if (deps.config.VAPID_PRIVATE_KEY) return Promise.resolve(deps.config.VAPID_PRIVATE_KEY);
-  let key = storedKeys.get(deps.store);
-  if (!key) {
-    key = loadOrMake(deps);
-    key.catch(() => storedKeys.delete(deps.store));
-    storedKeys.set(deps.store, key);
+  // This process's copy (deps.vapid), read or made once; a failure is not kept.
+  const cache = deps.vapid;
+  if (!cache.key) {
+    const key = loadOrMake(deps);
+    key.catch(() => {
+      if (cache.key === key) cache.key = undefined;
+    });
+    cache.key = key;
   }
-  return key;
+  return cache.key;
 }
 
 async function loadOrMake(deps: Deps): Promise<string> {

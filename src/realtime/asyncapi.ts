@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { StreamEntry } from "../stream/schemas.js";
+import { StreamEntry } from "../delivery/schemas.js";
 import { PROTOCOL_FRAME_BYTES } from "./frames.js";
 import { clientEvents, closeCodes, serverEvents } from "./protocol.js";
 import { SUBPROTOCOL, WS_PATH } from "./upgrade.js";

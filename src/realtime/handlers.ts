@@ -2,6 +2,7 @@ import type { ObjectId } from "mongodb";
 import { mine } from "../conversations/access.js";
 import { membersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
+import { acknowledge, positionOfRef, syncPage } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
 import type { Auth } from "../http/openapi.js";
 import { markDelivered, readMessage } from "../messages/actions.js";
@@ -10,7 +11,6 @@ import { toMessageBody } from "../messages/present.js";
 import { sendRule } from "../messages/routes.js";
 import { sendMessage } from "../messages/send.js";
 import { typingAudience } from "../policy/policy.js";
-import { acknowledge, positionOfRef, syncPage } from "../stream/repo.js";
 import { loadUser } from "../users/repo.js";
 import type { ClientEvent, ServerEvent } from "./protocol.js";
 

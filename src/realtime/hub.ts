@@ -1,12 +1,10 @@
 import type { WebSocket } from "ws";
+import type { FeedEvent } from "../delivery/bus.js";
+import { refreshSockets, socketClosed, socketOpened } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
-import type { FeedEvent } from "../feed/feed.js";
 import type { Auth } from "../http/openapi.js";
-import { refreshSockets, socketClosed, socketOpened } from "../presence/repo.js";
 import { deviceConnected } from "../push/repo.js";
-import { countLocalSocket } from "../push/wake.js";
 import { sessionForGate } from "../sessions/repo.js";
-import type { StreamEntryBody } from "../stream/schemas.js";
 import { Connection, type HubSide } from "./connection.js";
 import type { CloseName, ServerEvent } from "./protocol.js";
 import { announce } from "./status.js";
@@ -23,12 +21,9 @@ const STRIKES = 20;
 export function createHub(deps: Deps) {
   const conns = new Set<Connection>();
   const byUser = new Map<string, Set<Connection>>();
-  /** The same sockets by the names the feed uses: stream key (user and device) and user key. */
-  const byStream = new Map<string, Set<Connection>>();
+  /** The same sockets by the name the feed uses for their user (stream entries: deps.sockets). */
   const byUserKey = new Map<string, Set<Connection>>();
-  const keys = deps.bus.keys;
-  const streamKey = (c: Connection) => keys.stream(c.userHex, c.auth.deviceId);
-  const userKey = (c: Connection) => keys.user(c.userHex);
+  const userKey = (c: Connection) => deps.bus.keys.user(c.userHex);
   const index = (map: Map<string, Set<Connection>>, key: string, c: Connection, add: boolean) => {
     const set = map.get(key) ?? new Set();
     if (add) map.set(key, set.add(c));
@@ -58,11 +53,10 @@ export function createHub(deps: Deps) {
     detached(conn) {
       conns.delete(conn);
       index(byUser, conn.userHex, conn, false);
-      index(byStream, streamKey(conn), conn, false);
+      deps.sockets.remove(conn.auth.userId, conn.auth.deviceId, conn);
       index(byUserKey, userKey(conn), conn, false);
       if (!byUser.has(conn.userHex)) frames.delete(conn.userHex);
       const present = { id: conn.id, userId: conn.auth.userId, deviceId: conn.auth.deviceId };
-      if (opened.has(conn)) countLocalSocket(deps, present.userId, present.deviceId, -1);
       const after = opened.get(conn) ?? Promise.resolve();
       waitFor(
         after
@@ -77,11 +71,8 @@ export function createHub(deps: Deps) {
   };
 
   function onEvent(event: FeedEvent) {
-    if (event.kind === "entries") {
-      for (const t of event.targets) {
-        for (const c of byStream.get(t.k) ?? []) c.notify(t.p, t.entry as StreamEntryBody | undefined);
-      }
-    } else if (event.kind === "close") {
+    // Entries reach the sockets through deps.sockets (src/delivery/sockets.ts).
+    if (event.kind === "close") {
       const sockets = new Set(event.sockets ?? []);
       for (const c of conns) {
         if (sockets.has(c.id.toHexString()) || c.auth.sessionId.toHexString() === event.session_id)
@@ -132,7 +123,7 @@ export function createHub(deps: Deps) {
       const conn = new Connection(deps, ws, auth, side, tokenExpiresAt);
       conns.add(conn);
       index(byUser, conn.userHex, conn, true);
-      index(byStream, streamKey(conn), conn, true);
+      deps.sockets.add(auth.userId, auth.deviceId, conn);
       index(byUserKey, userKey(conn), conn, true);
       try {
         await conn.start();
@@ -145,7 +136,6 @@ export function createHub(deps: Deps) {
       const present = { id: conn.id, userId: auth.userId, deviceId: auth.deviceId };
       const open = socketOpened(deps, present);
       opened.set(conn, open);
-      countLocalSocket(deps, auth.userId, auth.deviceId, 1);
       waitFor(
         open.then(async (first) => {
           // A session ended while this socket was starting closed the sockets it found in presence,

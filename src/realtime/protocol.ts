@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
+import { StreamEntry, SyncPage } from "../delivery/schemas.js";
 import { type ErrorCode, errorCodes } from "../http/errors.js";
 import { MessageBody, SendMessage } from "../messages/schemas.js";
-import { StreamEntry, SyncPage } from "../stream/schemas.js";
 
 /*
  * The WebSocket protocol: every frame is a JSON text frame `{type, data}`, one zod schema each,
@@ -157,4 +157,4 @@ export const ServerEvent = z.discriminatedUnion("type", [
 ]);
 export type ServerEvent = z.infer<typeof ServerEvent>;
 
-export { type CloseName, closeCodes } from "../feed/close.js";
+export { type CloseName, closeCodes } from "../delivery/close.js";

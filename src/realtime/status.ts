@@ -1,7 +1,7 @@
 import type { ObjectId } from "mongodb";
+import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { coarseLastSeen, presenceAudience } from "../policy/policy.js";
-import { isOnline } from "../presence/repo.js";
 import { findUser, touchLastSeen } from "../users/repo.js";
 
 /**

@@ -1,9 +1,9 @@
 import type { ObjectId } from "mongodb";
 import { parseId } from "../db/ids.js";
+import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { createRouter } from "../http/openapi.js";
 import { canSee, maySeePresence, visibleTo } from "../policy/policy.js";
-import { isOnline } from "../presence/repo.js";
 import { toPublicUser, toUserBody } from "./present.js";
 import {
   assertPastDate,

@@ -8,7 +8,7 @@ import type { PublicUserBody, UserBody } from "./schemas.js";
 
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
 
-/** `online`: the user has an open WebSocket on some server process (src/presence/repo.ts). */
+/** `online`: the user has an open WebSocket on some server process (src/delivery/presence.ts). */
 /** `account_key`: the account key (src/devices/account-keys.ts), HABIBTI's `public_key`. */
 export function toUserBody(
   u: UserDoc & { account_key: string | null },

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LEASE_MS } from "../../src/push/wake.js";
+import { LEASE_MS } from "../../src/delivery/wake.js";
 import { devicesIn, direct, newAccount, wire } from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 import { type PushReceiver, startPushReceiver } from "../helpers/push-receiver.js";

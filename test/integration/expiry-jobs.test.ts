@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Change } from "../../src/changes/record.js";
+import type { Change } from "../../src/delivery/deliver.js";
 import { expiryJobs, runJob, sweepOnce } from "../../src/jobs/jobs.js";
 import { startJobs } from "../../src/jobs/runner.js";
 import { expireMessages, LEASE_MS } from "../../src/messages/expiry.js";

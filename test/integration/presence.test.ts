@@ -1,6 +1,6 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { refreshSockets } from "../../src/presence/repo.js";
+import { refreshSockets } from "../../src/delivery/presence.js";
 import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { type Client, connect } from "../helpers/ws.js";
 

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_ATTEMPTS, sendDuePushes, settlePushes } from "../../src/push/wake.js";
-import { settleAppends } from "../../src/stream/append.js";
+import { settleAppends } from "../../src/delivery/append.js";
+import { MAX_ATTEMPTS, sendDuePushes, settlePushes } from "../../src/delivery/wake.js";
 import { addDevice, type Device, direct, newAccount, send } from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 import {

@@ -1,9 +1,13 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
-import { append, type EntryInput } from "../../src/stream/append.js";
+import type { EntryInput } from "../../src/delivery/change.js";
+import type { Deps } from "../../src/deps.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect, refused, wsUrl } from "../helpers/ws.js";
+
+/** Entries straight into the streams, past the door (deliver.ts): the writer alone. */
+const append = (deps: Deps, inputs: readonly EntryInput[]) => deps.writer.append(inputs);
 
 // Small limits so that each guard is reached quickly: frames of 2 KiB, 5 frames a minute, a
 // 16 KiB send buffer, 3 sockets a user.

@@ -1,11 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { FEED_MAX_DOCS } from "../../src/feed/feed.js";
-import { append, type EntryInput } from "../../src/stream/append.js";
+import { FEED_MAX_DOCS } from "../../src/delivery/bus.js";
+import type { EntryInput } from "../../src/delivery/change.js";
+import type { Deps } from "../../src/deps.js";
 import { type Account, type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { hostOf, startProxy } from "../helpers/proxy.js";
 import { connect } from "../helpers/ws.js";
+
+/** Entries straight into the streams, past the door (deliver.ts): the writer alone. */
+const append = (deps: Deps, inputs: readonly EntryInput[]) => deps.writer.append(inputs);
 
 // Two server processes' worth of state (separate apps, buses, sockets, feed tailers) over one database.
 let a: Hush;

@@ -1,11 +1,15 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import type { EntryInput } from "../../src/delivery/change.js";
+import type { Deps } from "../../src/deps.js";
 import { ServerEvent } from "../../src/realtime/protocol.js";
-import { append, type EntryInput } from "../../src/stream/append.js";
 import { addDevice, devicesIn, direct, newAccount, wire } from "../helpers/e2e.js";
 import { type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { wsUrl } from "../helpers/ws.js";
+
+/** Entries straight into the streams, past the door (deliver.ts): the writer alone. */
+const append = (deps: Deps, inputs: readonly EntryInput[]) => deps.writer.append(inputs);
 
 let h: Hush;
 beforeAll(async () => {

@@ -1,11 +1,16 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withWriter } from "../../src/compose.js";
+import { settleAppends } from "../../src/delivery/append.js";
+import type { EntryInput } from "../../src/delivery/change.js";
+import { acknowledge, currentPosition, readAfter } from "../../src/delivery/repo.js";
 import type { Deps } from "../../src/deps.js";
 import { sweepOnce } from "../../src/jobs/jobs.js";
-import { append, type EntryInput, settleAppends } from "../../src/stream/append.js";
-import { acknowledge, currentPosition, readAfter } from "../../src/stream/repo.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { connect } from "../helpers/ws.js";
+
+/** Entries straight into the streams, past the door (deliver.ts): the writer alone. */
+const append = (deps: Deps, inputs: readonly EntryInput[]) => deps.writer.append(inputs);
 
 let h: Hush;
 beforeAll(async () => {
@@ -65,7 +70,8 @@ function pauseFirst(deps: Deps, collection: string, method: string) {
       };
     },
   });
-  return { deps: { ...deps, store: { ...deps.store, db } } as Deps, arrived, release };
+  // Another process: its own store client, and so its own writer.
+  return { deps: withWriter({ ...deps, store: { ...deps.store, db } }), arrived, release };
 }
 
 describe("a device's stream", () => {
@@ -194,7 +200,7 @@ describe("a device's stream", () => {
     });
     expect(await currentPosition(h.deps, d.userId, d.deviceId)).toBe(37);
     // A writer in another process, which has no hint of its own, finds the first free position.
-    const other = { ...h.deps, store: { ...h.deps.store } } as Deps;
+    const other = withWriter({ ...h.deps, store: { ...h.deps.store } });
     const [placed] = await append(other, [entry(d.userId, d.deviceId, 99)]);
     expect(placed!.position).toBe(38);
     expect((await readAfter(h.deps, d.userId, d.deviceId, 36, 10)).entries.map(nameOf)).toEqual([

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { settlePushes } from "../../src/push/wake.js";
-import { settleAppends } from "../../src/stream/append.js";
+import { settleAppends } from "../../src/delivery/append.js";
+import { settlePushes } from "../../src/delivery/wake.js";
 import { type Hush, startHush } from "../helpers/hush.js";
 import { type PushReceiver, startPushReceiver } from "../helpers/push-receiver.js";
 import { account } from "./helpers.js";

@@ -2,8 +2,8 @@ import { createECDH, randomBytes } from "node:crypto";
 import ece from "http_ece";
 import { ObjectId } from "mongodb";
 import { describe, expect, it } from "vitest";
+import { worthWaking } from "../../src/delivery/wake.js";
 import { retryAfterSeconds } from "../../src/push/post.js";
-import { worthWaking } from "../../src/push/wake.js";
 import { encryptPayload, isP256Point, vapidPublicKey } from "../../src/push/webpush.js";
 
 describe("Web Push pieces", () => {

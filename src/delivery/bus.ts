@@ -45,7 +45,7 @@ export const FEED_MAX_DOCS = 128;
 
 export const feed = owned<FeedDoc>({
   name: "realtime_feed",
-  owner: "feed",
+  owner: "delivery",
   holds:
     "a notice between server processes: which devices (as keyed hashes) have new stream positions, which sockets to close, a typing or presence signal; never content",
   indexes: [{ key: { about: 1 } }],

@@ -1,6 +1,6 @@
 import { type ClientSession, type Document, Long, ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import { FEED_MAX_DOCS, type FeedDoc, feed } from "./feed.js";
+import { FEED_MAX_DOCS, type FeedDoc, feed } from "./bus.js";
 
 /*
  * Follows the feed with a tailable awaitData cursor and hands each notice to deps.bus. Raw

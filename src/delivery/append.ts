@@ -1,7 +1,7 @@
 import { type Collection, MongoBulkWriteError, type ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { addSeconds } from "../lib/clock.js";
-import { wakeSleepers } from "../push/wake.js";
+import type { EntryInput, Placed, StreamWriter } from "./change.js";
 import {
   entryId,
   firstFree,
@@ -11,10 +11,10 @@ import {
   streamHeads,
   visible,
 } from "./repo.js";
-import type { EntryData, EntryType } from "./schemas.js";
+import { wakeSleepers } from "./wake.js";
 
 /*
- * Appending to device streams. A position is claimed by inserting the entry under the _id
+ * Step 3 of delivery (deliver.ts lists them all): appending to device streams. A position is claimed by inserting the entry under the _id
  * `<user>:<device>:<position>`: the insert is the allocation, so a position exists exactly when its
  * entry is written, and nobody can see position N+1 while N is claimed but unwritten. A writer
  * tries the position after the device's head (a hint it raises after each insert) and, when the
@@ -24,26 +24,6 @@ import type { EntryData, EntryType } from "./schemas.js";
 
 const entriesOf = (deps: Deps) => streamEntries.col(deps.store.db);
 const headsOf = (deps: Deps) => streamHeads.col(deps.store.db);
-
-/** One entry to append: for one device, of one type. */
-export type EntryInput = {
-  [T in EntryType]: {
-    user_id: ObjectId;
-    device_id: string;
-    type: T;
-    data: EntryData<T>;
-    /** Whom and what the entry names, for erasure (see StreamEntryDoc.refs). */
-    refs: string[];
-    /** When the message it is about expires: it reads as `erased` from then (StreamEntryDoc.hide_at). */
-    hide_at?: Date | null;
-  };
-}[EntryType];
-
-export interface Placed {
-  user_id: ObjectId;
-  device_id: string;
-  position: number;
-}
 
 /** One device's share of an append: its inputs in order, the first `placed.length` of them written. */
 interface Queue {
@@ -57,39 +37,23 @@ interface Queue {
 const unplaced = (q: Queue) => q.placed.length < q.inputs.length;
 
 /**
- * Appends entries to their devices' streams, each device's in the order given, and tells every
- * server process (deps.bus) so that live sockets get them. The one way anything enters a stream.
- * Resolves with where each input went, in input order.
- */
-export function append(deps: Deps, inputs: readonly EntryInput[]): Promise<Placed[]> {
-  if (!inputs.length) return Promise.resolve([]);
-  const writer = writers.get(deps.store) ?? new Writer(deps);
-  writers.set(deps.store, writer);
-  return writer.submit(inputs);
-}
-
-/**
  * Resolves once this process's appends, head raises and feed notices have all been written:
  * shutdown waits for it before the store closes.
  */
-export async function settleAppends(deps: Deps) {
-  await writers.get(deps.store)?.settle();
-}
+export const settleAppends = (deps: Deps) => deps.writer.settle();
 
-/** One writer per store client, i.e. per process. */
-const writers = new WeakMap<object, Writer>();
 const MAX_HINTS = 10_000;
 const RAISE_AFTER_MS = 250;
 
 /**
- * A process's appends, written in batches: while one batch is being written, the next ones
- * queue, and the next write takes them all (group commit). On the way to delivery a batch costs
+ * A process's appends (deps.writer, made once by src/compose.ts), written in batches: while one
+ * batch is being written, the next ones queue, and the next write takes them all (group commit). On the way to delivery a batch costs
  * one insert and one read of the heads whatever its size, so the rate grows with the load, and
  * appends in one process never race for a position (processes still can: the unique _id settles
  * that). The heads' `last` hints are raised in the background, in one write for whatever batches
  * went by meanwhile, and the notice to the other processes is written after local delivery.
  */
-class Writer {
+export class Writer implements StreamWriter {
   private waiting: { inputs: readonly EntryInput[]; resolve(p: Placed[]): void; reject(e: unknown): void }[] =
     [];
   private running = false;
@@ -133,7 +97,9 @@ class Writer {
     void p.finally(() => this.background.delete(p));
   }
 
-  submit(inputs: readonly EntryInput[]) {
+  /** Appends entries, each device's in the order given; resolves with where each input went. */
+  append(inputs: readonly EntryInput[]) {
+    if (!inputs.length) return Promise.resolve([]);
     return new Promise<Placed[]>((resolve, reject) => {
       this.waiting.push({ inputs, resolve, reject });
       if (!this.running) void this.run();
@@ -197,7 +163,8 @@ class Writer {
     const placed = slots.map(({ q, i }) => q.placed[i]!);
     const stream = deps.bus.keys.stream;
     const now = deps.clock.now();
-    // This process's sockets hear at once; the feed write (never throws) is not waited for.
+    // Steps 4 and 5: published to every process (bus.ts); this process's sockets (sockets.ts) hear
+    // at once, and the feed write (never throws) is not waited for.
     this.track(
       deps.bus.publish({
         kind: "entries",
@@ -208,7 +175,8 @@ class Writer {
         })),
       }),
     );
-    // Devices with no socket anywhere may be owed a Web Push wake-up: decided off the send's path.
+    // Step 6: devices with no socket anywhere may be owed a Web Push wake-up (wake.ts), decided
+    // off the send's path.
     wakeSleepers(
       deps,
       placed.map((p, i) => ({ ...p, type: inputs[i]!.type, data: inputs[i]!.data })),

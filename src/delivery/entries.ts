@@ -1,6 +1,9 @@
-import type { EntryInput } from "../stream/append.js";
-import type { EntryData, EntryType } from "../stream/schemas.js";
-import type { Change, DeviceTarget } from "./record.js";
+import type { Change, DeviceTarget, EntryInput } from "./change.js";
+import type { EntryData, EntryType } from "./schemas.js";
+
+/*
+ * Step 2 of delivery (deliver.ts lists them all): a change as the entries of the devices it names.
+ */
 
 const hex = (id: { toHexString(): string } | null) => id?.toHexString() ?? null;
 
@@ -21,6 +24,7 @@ export function entriesFor(change: Change): EntryInput[] {
 }
 
 function entriesOf(change: Change): EntryInput[] {
+  if (!("conversation_id" in change)) return noticeEntries(change);
   const conversation = change.conversation_id.toHexString();
   switch (change.type) {
     case "new_message":
@@ -103,5 +107,27 @@ function entriesOf(change: Change): EntryInput[] {
         ...(data.user_id ? [data.user_id] : []),
       ]);
     }
+  }
+}
+
+/** A change about an account: the same data for every target, naming whom it is about. */
+function noticeEntries(change: Exclude<Change, { conversation_id: unknown }>): EntryInput[] {
+  switch (change.type) {
+    // A contact entry names the other person: it goes when they do.
+    case "contacts_updated":
+      return toEach(change.targets, change.type, change.data, [change.data.user_id]);
+    case "identity_changed":
+      return toEach(change.targets, change.type, change.data, [
+        change.data.user_id,
+        `${change.data.user_id}:${change.data.device_id}`,
+      ]);
+    case "devices_changed":
+      return toEach(change.targets, change.type, change.data, [
+        change.data.user_id,
+        `${change.data.user_id}:${change.data.device.device_id}`,
+      ]);
+    // Only the device's own stream holds it, and that goes with the device: nothing else to name.
+    case "prekeys_low":
+      return toEach(change.targets, change.type, change.data, []);
   }
 }

@@ -40,7 +40,7 @@ export interface StreamHeadDoc {
 
 export const streamEntries = owned<StreamEntryDoc>({
   name: "stream_entries",
-  owner: "stream",
+  owner: "delivery",
   holds:
     "one entry of a device's ordered update stream, with its position: a message (ciphertext and this device's wrapped key only), an edit, a deletion, a receipt, a conversation change, a contact or identity-key change",
   indexes: [
@@ -67,7 +67,7 @@ export const streamEntries = owned<StreamEntryDoc>({
 });
 export const streamHeads = owned<StreamHeadDoc>({
   name: "stream_heads",
-  owner: "stream",
+  owner: "delivery",
   holds: "a device's stream counters: the newest position written and the newest it acknowledged",
   indexes: [{ key: { user_id: 1 } }],
   ...never,

@@ -1,8 +1,6 @@
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
-import type { Job } from "../jobs/jobs.js";
-import { devicesOnline } from "../presence/repo.js";
-import { PushTimeout, postPush, RefusedEndpoint } from "./post.js";
+import { PushTimeout, postPush, RefusedEndpoint } from "../push/post.js";
 import {
   dropSubscription,
   duePushes,
@@ -14,12 +12,14 @@ import {
   subscriptionsOf,
   takePush,
   vapidPrivateKey,
-} from "./repo.js";
-import { encryptPayload, vapidAuthorization } from "./webpush.js";
+} from "../push/repo.js";
+import { encryptPayload, vapidAuthorization } from "../push/webpush.js";
+import { devicesOnline } from "./presence.js";
 
 /*
- * Waking a device that has no socket open anywhere, through its Web Push subscription
- * (docs/push.md). After each append (src/stream/append.ts), off the send's path: the entries worth
+ * Step 6 of delivery (deliver.ts lists them all): waking a device that has no socket open
+ * anywhere, through its Web Push subscription (docs/push.md; the subscriptions and the protocol
+ * are src/push/'s). After each append (append.ts), off the send's path: the entries worth
  * a wake-up, for devices with no socket on this process, cost one `_id` read of their
  * subscriptions; only a subscribed device not woken lately costs more (who is online, then the
  * record). A wake-up is recorded before it is sent and held by a lease, so a process that dies
@@ -57,34 +57,14 @@ export function worthWaking(e: Appended): boolean {
   return false;
 }
 
-/** This process's open sockets per device (`<user>:<device>`), kept by the hub (src/realtime/hub.ts). */
-const localSockets = new WeakMap<object, Map<string, number>>();
-const socketsOf = (deps: Deps) => {
-  const m = localSockets.get(deps.bus) ?? new Map<string, number>();
-  localSockets.set(deps.bus, m);
-  return m;
-};
-/** The hub tells of each socket it opens (+1) and closes (-1). */
-export function countLocalSocket(deps: Deps, userId: ObjectId, deviceId: string, delta: 1 | -1) {
-  const m = socketsOf(deps);
-  const key = subscriptionKey(userId, deviceId);
-  const n = (m.get(key) ?? 0) + delta;
-  if (n > 0) m.set(key, n);
-  else m.delete(key);
-}
-
-/** Sends in flight on this process, per store: shutdown and tests wait for them. */
-const inFlight = new WeakMap<object, Set<Promise<unknown>>>();
+/** Sends in flight on this process (deps.wakes): shutdown and tests wait for them. */
 function track(deps: Deps, p: Promise<unknown>) {
-  const set = inFlight.get(deps.store) ?? new Set();
-  inFlight.set(deps.store, set);
   const tracked = p.catch((err) => deps.logger.warn("push wake-up failed", { error: err }));
-  set.add(tracked);
-  void tracked.finally(() => set.delete(tracked));
+  deps.wakes.add(tracked);
+  void tracked.finally(() => deps.wakes.delete(tracked));
 }
 export async function settlePushes(deps: Deps) {
-  const set = inFlight.get(deps.store);
-  while (set?.size) await Promise.all([...set]);
+  while (deps.wakes.size) await Promise.all([...deps.wakes]);
 }
 
 /**
@@ -93,10 +73,9 @@ export async function settlePushes(deps: Deps) {
  */
 export function wakeSleepers(deps: Deps, appended: Appended[]) {
   const latest = new Map<string, Appended>();
-  const local = socketsOf(deps);
   for (const e of appended) {
     const key = subscriptionKey(e.user_id, e.device_id);
-    if (local.has(key) || !worthWaking(e)) continue;
+    if (deps.sockets.has(key) || !worthWaking(e)) continue;
     if ((latest.get(key)?.position ?? -1) < e.position) latest.set(key, e);
   }
   if (latest.size) track(deps, wake(deps, latest));
@@ -144,11 +123,14 @@ export async function sendDuePushes(deps: Deps, now: Date, limit = 100) {
   return taken.reduce<number>((n, t) => n + t, 0);
 }
 
-/** The sweep, on every process every EXPIRY_INTERVAL_MS (started by src/index.ts). */
-export const pushJob: Job = {
+/**
+ * The sweep, on every process every EXPIRY_INTERVAL_MS: a Job (src/jobs/jobs.ts, started by
+ * src/index.ts), written out so that delivery needs nothing from the jobs above it.
+ */
+export const pushJob = {
   name: "push",
-  everyMs: (deps) => deps.config.EXPIRY_INTERVAL_MS,
-  run: async (deps, now) => {
+  everyMs: (deps: Deps) => deps.config.EXPIRY_INTERVAL_MS,
+  run: async (deps: Deps, now: Date): Promise<Record<string, number>> => {
     await sendDuePushes(deps, now);
     return {};
   },

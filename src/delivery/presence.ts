@@ -2,9 +2,9 @@ import type { Collection, ObjectId } from "mongodb";
 import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { touchDevice } from "../devices/repo.js";
-import type { CloseName } from "../feed/close.js";
-import { publishClose } from "../feed/feed.js";
 import { addSeconds } from "../lib/clock.js";
+import { publishClose } from "./bus.js";
+import type { CloseName } from "./close.js";
 
 /*
  * Who is online, across every server process: one document per live socket, refreshed by its
@@ -21,7 +21,7 @@ export interface PresenceDoc {
 
 export const presence = owned<PresenceDoc>({
   name: "presence",
-  owner: "presence",
+  owner: "delivery",
   holds: "one open WebSocket of a device, until when it counts as online without a heartbeat",
   indexes: [{ key: { user_id: 1, expires_at: 1, _id: 1 } }, { key: { user_id: 1, device_id: 1 } }],
   expires: true,
