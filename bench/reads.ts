@@ -105,6 +105,8 @@ export async function benchReads(ctx: BenchContext, m: MessagingBench) {
   }
 
   async function benchList(size: number) {
+    // Past the list's rate limit (60 a minute, sliding): two windows on, as bench/messages.ts does.
+    ctx.skew.seconds += 121;
     line(
       `GET /conversations, first 20 of ${size}`,
       quantiles(await timed(N, () => m.call("GET", "/api/v1/conversations?limit=20", reader.token))),
@@ -117,5 +119,103 @@ export async function benchReads(ctx: BenchContext, m: MessagingBench) {
         .limit(20)
         .toArray();
     line(`raw find, first 20 memberships of ${size} (driver, no HTTP)`, quantiles(await timed(N, rawList)));
+    const mine = { user_id: userId, archived: false };
+    line(
+      `raw count, ${size} memberships (driver, no HTTP)`,
+      quantiles(await timed(N, () => members.col(db).countDocuments(mine))),
+    );
+    for (const [label, atOnce] of [
+      ["one after another", false],
+      ["in the page's 4 waits", true],
+    ] as const) {
+      line(
+        `raw queries the page needs, ${label}, ${size} (driver, no HTTP)`,
+        quantiles(await timed(N, () => pageQueries(atOnce))),
+      );
+    }
+  }
+
+  /**
+   * Every query GET /conversations sends for the reader's first page, as the driver sends them
+   * without HTTP or Hush's code: the session, the rate limit's two, the memberships page and its
+   * count, the conversations and their members, then those members' users, the contacts and blocks
+   * between them and the reader, and who of them is online. `atOnce` runs each wait's queries
+   * together, as the page does; else one after another (their sum).
+   */
+  async function pageQueries(atOnce: boolean) {
+    const run = async (steps: (() => Promise<unknown>)[]) => {
+      if (atOnce) return Promise.all(steps.map((s) => s()));
+      const out: unknown[] = [];
+      for (const s of steps) out.push(await s());
+      return out;
+    };
+    const sid = JSON.parse(Buffer.from(reader.token.split(".")[1]!, "base64url").toString()).sid as string;
+    await run([() => db.collection("auth_sessions").findOne({ _id: new ObjectId(sid) })]);
+    const window = Math.floor(Date.now() / 60_000);
+    const counter = db.collection<{ _id: string; n: number }>("rate_limits");
+    const [, , page] = (await run([
+      () =>
+        counter.findOneAndUpdate(
+          { _id: `bench.${window}` },
+          { $inc: { n: 1 }, $setOnInsert: { expires_at: new Date(Date.now() + 3_600_000) } },
+          { upsert: true, returnDocument: "after" },
+        ),
+      () => counter.findOne({ _id: `bench.${window - 1}` }),
+      rawListFor,
+      () => members.col(db).countDocuments({ user_id: userId, archived: false }),
+    ])) as [unknown, unknown, { conversation_id: ObjectId }[]];
+    const ids = page.map((m) => m.conversation_id);
+    const [, all] = (await run([
+      () =>
+        conversations
+          .col(db)
+          .find({ _id: { $in: ids } })
+          .toArray(),
+      () =>
+        members
+          .col(db)
+          .find({ conversation_id: { $in: ids } })
+          .sort({ rank: 1 })
+          .toArray(),
+    ])) as [unknown, { user_id: ObjectId }[]];
+    const people = [...new Map(all.map((m) => [m.user_id.toHexString(), m.user_id])).values()].filter(
+      (id) => !id.equals(userId),
+    );
+    await run([
+      () =>
+        db
+          .collection("users")
+          .find({ _id: { $in: people } })
+          .toArray(),
+      () =>
+        db
+          .collection("contacts")
+          .find({ owner_id: userId, contact_id: { $in: people }, status: "accepted" })
+          .toArray(),
+      () =>
+        db
+          .collection("blocks")
+          .find({ blocker_id: userId, blocked_id: { $in: people } })
+          .toArray(),
+      () =>
+        db
+          .collection("blocks")
+          .find({ blocker_id: { $in: people }, blocked_id: userId })
+          .toArray(),
+      () =>
+        db
+          .collection("presence")
+          .find({ user_id: { $in: people }, expires_at: { $gt: new Date() } })
+          .toArray(),
+    ]);
+  }
+
+  function rawListFor() {
+    return members
+      .col(db)
+      .find({ user_id: userId, archived: false, last_activity_at: { $lte: new Date(8.64e15) } })
+      .sort({ last_activity_at: -1, _id: -1 })
+      .limit(20)
+      .toArray();
   }
 }

@@ -148,8 +148,47 @@ func indexDatabase(file string) ([]string, error) {
 				return nil, fmt.Errorf("table %s: %w", t, err)
 			}
 		}
+		if err := dropStaleIndexes(db, t, stmts[i]); err != nil {
+			return nil, fmt.Errorf("table %s: %w", t, err)
+		}
 	}
 	return colls, nil
+}
+
+// dropStaleIndexes drops the store's twin and array indexes of table t that stmts (its declared
+// indexes' now) no longer create: those of an index since dropped, or a twin an earlier build
+// defined otherwise (before twins held their keys' types). Each would cost every write for nothing.
+func dropStaleIndexes(db *sql.DB, t string, stmts []string) error {
+	want := map[string]bool{}
+	for _, stmt := range stmts {
+		want[strings.SplitN(stmt, `"`, 3)[1]] = true // CREATE INDEX IF NOT EXISTS "<name>" ON ...
+	}
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`, t)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		ours := strings.HasPrefix(name, "_ferretdb_hush_v_"+t+"_") || strings.HasPrefix(name, "_ferretdb_hush_a_"+t+"_")
+		if ours && !want[name] {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range stale {
+		if _, err := db.Exec(`DROP INDEX IF EXISTS ` + quote(name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // declaredKeys reads each declared index's key fields from a collection's FerretDB settings

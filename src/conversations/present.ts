@@ -3,58 +3,65 @@ import type { ObjectId } from "mongodb";
 import { onlineAmong } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { iso } from "../lib/clock.js";
-import { absentTo, coarseLastSeen, presenceVisibleAmong } from "../policy/policy.js";
+import { together } from "../lib/together.js";
+import { coarseLastSeen, viewOfPeople } from "../policy/policy.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
-import type { ConversationDoc } from "./repo.js";
+import { type ConversationDoc, findConversations } from "./repo.js";
 import type { ConversationBody } from "./schemas.js";
 
 type Body = z.infer<typeof ConversationBody>;
 
 /**
- * Conversations as the viewer sees them, with every other member's public face: one query for
- * the members of all of them, one for the users, then who looks absent to the viewer in a 1:1 (a
- * blocker, shown as a deleted account is: policy.ts), whose presence the viewer may see and which
- * of those are online.
+ * The viewer's conversations (their memberships; `known` the conversations already read) as they
+ * see them, with every other member's public face, in two waits: the conversations with the
+ * members of all of them, then those members' users with what the viewer may see of them (who
+ * looks absent in a 1:1, a blocker shown as a deleted account is, and whose presence they see:
+ * policy.ts) and who is online. Reads that need only ids run at once (`together`).
  */
 export async function toConversationBodies(
   deps: Deps,
   viewer: ObjectId,
-  items: { conversation: ConversationDoc; me: MemberDoc }[],
+  mine: MemberDoc[],
+  known: ConversationDoc[] = [],
 ): Promise<Body[]> {
-  const members = await membersOfMany(
-    deps,
-    items.map((i) => i.conversation._id),
+  const given = new Map(known.map((c) => [c._id.toHexString(), c]));
+  const ids = mine.map((m) => m.conversation_id);
+  const [found, members] = await together(
+    findConversations(
+      deps,
+      ids.filter((id) => !given.has(id.toHexString())),
+    ),
+    membersOfMany(deps, ids),
   );
+  const items = mine.flatMap((me) => {
+    const k = me.conversation_id.toHexString();
+    const conversation = given.get(k) ?? found.get(k);
+    return conversation ? [{ conversation, me }] : [];
+  });
   const others = [...members.values()].flat().filter((m) => !m.user_id.equals(viewer));
-  const ids = [...new Map(others.map((m) => [m.user_id.toHexString(), m.user_id])).values()];
-  const direct = items.filter((i) => i.conversation.kind === "one_to_one").map((i) => i.conversation._id);
-  const inDirect = direct.flatMap((c) => members.get(c.toHexString()) ?? []).map((m) => m.user_id);
-  const [users, absent] = await Promise.all([
-    findUsers(deps, ids),
-    absentTo(deps, viewer, "one_to_one", inDirect),
-  ]);
-  const shown = await presenceVisibleAmong(deps, viewer, [...users.values()]);
-  const online = await onlineAmong(
-    deps,
-    ids.filter((id) => shown.has(id.toHexString())),
+  const people = [...new Map(others.map((m) => [m.user_id.toHexString(), m.user_id])).values()];
+  const [users, view, online] = await together(
+    findUsers(deps, people),
+    viewOfPeople(deps, viewer, people),
+    onlineAmong(deps, people),
   );
 
   return items.map(({ conversation: c, me }) => {
-    const hidden = (id: ObjectId | null) => c.kind === "one_to_one" && !!id && absent.has(id.toHexString());
+    const hidden = (id: ObjectId | null) => !!id && view.absent(c.kind, id);
     const participants = (members.get(c._id.toHexString()) ?? [])
       .filter((m) => !m.user_id.equals(viewer) && !hidden(m.user_id))
       .flatMap((m) => {
         const u = users.get(m.user_id.toHexString());
         if (!u) return [];
-        const shares = shown.has(u._id.toHexString());
+        const shares = view.presence(u);
         return [
           {
             user_id: u._id.toHexString(),
             username: u.username,
             full_name: u.profile.full_name,
             avatar_url: u.profile.avatar_url,
-            online: online.has(u._id.toHexString()),
+            online: shares && online.has(u._id.toHexString()),
             last_seen: shares ? iso(coarseLastSeen(u.last_seen_at)) : null,
             role: m.role,
           },
@@ -95,6 +102,6 @@ export async function toConversationBody(
   conversation: ConversationDoc,
   me: MemberDoc,
 ) {
-  const [body] = await toConversationBodies(deps, viewer, [{ conversation, me }]);
+  const [body] = await toConversationBodies(deps, viewer, [me], [conversation]);
   return body!;
 }

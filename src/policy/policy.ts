@@ -3,6 +3,7 @@ import { blockedAmong, blockedBetween, blockersOf, hasBlocked } from "../blocks/
 import { acceptedAmong, areContacts, contactNames } from "../contacts/repo.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
+import { together } from "../lib/together.js";
 
 /*
  * Who may see whom and who may message whom: the one place these rules live. Every route (and,
@@ -212,9 +213,41 @@ export async function presenceVisibleAmong(
   // stranger it is never asked.
   const candidates = others.filter((id) => contacts.has(id.toHexString()));
   const blocked = await blockedBetween(deps, viewer, candidates);
-  const visible = new Set(candidates.map((id) => id.toHexString()).filter((id) => !blocked.has(id)));
-  if (targets.some((t) => t._id.equals(viewer))) visible.add(viewer.toHexString());
-  return visible;
+  return new Set(
+    targets
+      .filter((t) =>
+        presenceShown(viewer, t, contacts.has(t._id.toHexString()), blocked.has(t._id.toHexString())),
+      )
+      .map((t) => t._id.toHexString()),
+  );
+}
+
+/** presenceVisibleAmong's rule for one target, from what was read about the two. */
+const presenceShown = (viewer: ObjectId, t: PresenceSubject, contact: boolean, blocked: boolean) =>
+  t._id.equals(viewer) || (t.privacy.show_online_status && contact && !blocked);
+
+/**
+ * What `viewer` may see of the people of several conversations at once (the conversation list):
+ * who looks absent in a 1:1 (absentTo's rule) and whose presence they see (presenceVisibleAmong's),
+ * decided from the same facts read in one wait rather than one after another. Reads the contacts
+ * and blocks of every one of `ids`, not only those who share their presence: the list's page
+ * bounds them.
+ */
+export async function viewOfPeople(deps: Deps, viewer: ObjectId, ids: ObjectId[]) {
+  const others = ids.filter((id) => !id.equals(viewer));
+  const [contacts, blocked, blockers] = await together(
+    others.length ? acceptedAmong(deps, viewer, others) : new Set<string>(),
+    blockedAmong(deps, viewer, others),
+    blockersOf(deps, viewer, others),
+  );
+  return {
+    absent: (kind: "one_to_one" | "group", id: ObjectId) =>
+      kind === "one_to_one" && blockers.has(id.toHexString()),
+    presence: (t: PresenceSubject) => {
+      const id = t._id.toHexString();
+      return presenceShown(viewer, t, contacts.has(id), blocked.has(id) || blockers.has(id));
+    },
+  };
 }
 
 /** Whether `viewer` may see `target`'s online status and last seen (presenceVisibleAmong, for one). */

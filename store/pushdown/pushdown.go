@@ -114,9 +114,15 @@ func IndexStatements(table string, indexes [][]string) []string {
 		if len(twin) == 0 {
 			continue
 		}
-		exprs := make([]string, len(twin))
-		for i, k := range twin {
-			exprs[i] = ValueExpr(k)
+		// Each key's value, then each key's type in the document's schema: the types serve no search
+		// (they come after every value) but make the index cover a count's type tests (Counted), so a
+		// count reads index entries only, never the documents.
+		exprs := make([]string, 0, 2*len(twin))
+		for _, k := range twin {
+			exprs = append(exprs, ValueExpr(k))
+		}
+		for _, k := range twin {
+			exprs = append(exprs, typeExpr(k))
 		}
 		add("v", "("+strings.Join(exprs, ", ")+")")
 		for _, k := range twin {
@@ -381,8 +387,12 @@ var schemaTypes = map[Kind]string{
 
 // TypeTest is true for a document whose top-level field f holds a value of kind k, by its schema.
 func TypeTest(f string, k Kind) string {
-	return fmt.Sprintf(`json_extract(%s, '$."$s".p.%s.t') IN (%s)`, Column, f, schemaTypes[k])
+	return fmt.Sprintf(`%s IN (%s)`, typeExpr(f), schemaTypes[k])
 }
+
+// typeExpr is the type FerretDB's schema (a document's "$s") names for top-level field f; the twin
+// index holds it, written the same way, for TypeTest.
+func typeExpr(f string) string { return fmt.Sprintf(`json_extract(%s, '$."$s".p.%s.t')`, Column, f) }
 
 // Count is a count the aggregate handler (store/_ferretdb_patch/hush_find.go) asks the backend for
 // through the query's context: countDocuments' pipeline, `[{$match: filter}, {$group: {_id: 1, n:

@@ -15,12 +15,18 @@ export async function startProxy(target: { host: string; port: number }) {
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {});
     }
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    // Replies pass on in order, each once `delayMs` has passed since it came: a slow store's round trip.
+    const held = inOrder<Buffer | null>((chunk) => (chunk ? client.write(chunk) : client.end()));
+    upstream.on("data", (chunk: Buffer) => held.push(chunk, proxy.delayMs));
+    upstream.on("end", () => held.push(null, 0));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
-  return {
+  const proxy = {
     port,
+    /** How long each reply from the database waits before it is passed on (0: not at all). */
+    delayMs: 0,
     /** Drops every connection and refuses new ones, as a stopped database would. */
     cut() {
       open = false;
@@ -35,6 +41,24 @@ export async function startProxy(target: { host: string; port: number }) {
         for (const s of sockets) s.destroy();
         server.close(() => r());
       }),
+  };
+  return proxy;
+}
+
+/** Passes each item to `out` in the order pushed, none before its own delay has passed. */
+function inOrder<T>(out: (item: T) => void) {
+  const queue: { item: T; at: number }[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const drain = () => {
+    timer = null;
+    while (queue.length && queue[0]!.at <= Date.now()) out(queue.shift()!.item);
+    if (queue.length) timer = setTimeout(drain, queue[0]!.at - Date.now());
+  };
+  return {
+    push(item: T, delayMs: number) {
+      queue.push({ item, at: Date.now() + delayMs });
+      if (!timer) drain();
+    },
   };
 }
 

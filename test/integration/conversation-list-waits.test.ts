@@ -1,0 +1,102 @@
+import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent } from "mongodb";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type Hush, signUp, startHush } from "../helpers/hush.js";
+import { hostOf, startProxy } from "../helpers/proxy.js";
+import { requestOrigin } from "../helpers/query-watch.js";
+import { connect } from "../helpers/ws.js";
+
+/*
+ * The conversation list costs its store round trips one after another: each wait is a round trip
+ * however fast the store. A proxy holds every reply of the store for DELAY ms, so the app's queries
+ * that run together are all in flight before the first reply comes, and each wait shows as one
+ * stretch with a query in flight. Counted from the driver's own command events of one request.
+ */
+const DELAY = 150;
+const ROUTE = "GET /api/v1/conversations";
+
+let h: Hush;
+let proxy: Awaited<ReturnType<typeof startProxy>>;
+beforeAll(async () => {
+  proxy = await startProxy(hostOf(inject("mongoUri")));
+  h = await startHush({}, { uri: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` });
+});
+afterAll(async () => {
+  await h?.close();
+  await proxy?.close();
+});
+
+/** How many times a request to ROUTE went from no query in flight to one (its waits on the store). */
+function countWaits(h: Hush) {
+  const mine = new Set<number>();
+  let inFlight = 0;
+  let waits = 0;
+  const started = (e: CommandStartedEvent) => {
+    if (requestOrigin.getStore() !== ROUTE) return;
+    mine.add(e.requestId);
+    if (inFlight++ === 0) waits++;
+  };
+  const ended = (e: CommandSucceededEvent | CommandFailedEvent) => {
+    if (mine.delete(e.requestId)) inFlight--;
+  };
+  const client = h.deps.store.client;
+  client.on("commandStarted", started).on("commandSucceeded", ended).on("commandFailed", ended);
+  return {
+    waits: () => waits,
+    stop: () => {
+      client.off("commandStarted", started).off("commandSucceeded", ended).off("commandFailed", ended);
+    },
+  };
+}
+
+describe("the conversation list's waits on the store", () => {
+  it("reads a page with faces, blocks and presence in 4 waits: session, memberships, conversations, people", async () => {
+    const [me, friend, stranger] = [await signUp(h), await signUp(h), await signUp(h)];
+    const befriend = await h.req("POST", "/api/v1/contacts", {
+      token: me.token,
+      body: { user_id: friend.id },
+    });
+    expect(befriend.status).toBe(201);
+    expect((await h.req("POST", `/api/v1/contacts/${me.id}/accept`, { token: friend.token })).status).toBe(
+      200,
+    );
+    for (const other of [friend, stranger]) {
+      const made = await h.req("POST", "/api/v1/conversations", {
+        token: me.token,
+        body: { participant_id: other.id },
+      });
+      expect(made.status).toBe(201);
+    }
+    const group = await h.req("POST", "/api/v1/conversations/groups", {
+      token: me.token,
+      body: { name: "three", participant_ids: [friend.id, stranger.id] },
+    });
+    expect(group.status).toBe(201);
+    const online = await connect(h, friend.token);
+    // Warm the driver's pool, so that queries run together find a connection each without a handshake.
+    for (let i = 0; i < 3; i++)
+      expect((await h.req("GET", "/api/v1/conversations", { token: me.token })).status).toBe(200);
+
+    proxy.delayMs = DELAY;
+    const watch = countWaits(h);
+    const list = await h.req("GET", "/api/v1/conversations", { token: me.token });
+    watch.stop();
+    proxy.delayMs = 0;
+
+    expect(list.status).toBe(200);
+    expect(list.body.total).toBe(3);
+    const faces = list.body.conversations.flatMap(
+      (c: { participants: { user_id: string; online: boolean }[] }) => c.participants,
+    );
+    // The page did read presence: the friend (a contact who shares it) shows online, the stranger not.
+    expect(
+      faces
+        .filter((p: { user_id: string }) => p.user_id === friend.id)
+        .every((p: { online: boolean }) => p.online),
+    ).toBe(true);
+    expect(
+      faces.some((p: { user_id: string; online: boolean }) => p.user_id === stranger.id && p.online),
+    ).toBe(false);
+    expect(watch.waits()).toBeLessThanOrEqual(4);
+    await online.client.close();
+  });
+});
