@@ -26,7 +26,7 @@ import { keyRoutes } from "./keys/index.js";
 import { linkingRoutes } from "./linking/index.js";
 import { messageRoutes } from "./messages/index.js";
 import { docsRoutes } from "./ops/docs.js";
-import { opsRoutes } from "./ops/routes.js";
+import { opsRoutes } from "./ops/index.js";
 import { pushRoutes } from "./push/index.js";
 import { asyncApiDocument } from "./realtime/asyncapi.js";
 import { realtimeRoutes } from "./realtime/rest.js";
