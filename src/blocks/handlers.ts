@@ -4,10 +4,10 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Handlers } from "../http/openapi.js";
 import { page } from "../http/pagination.js";
-import { canSee } from "../policy/policy.js";
+import { canSee, notSelf } from "../policy/policy.js";
 import { contactsChanged } from "../stream/notify.js";
 import { findUsers } from "../users/repo.js";
-import { blockUser as insertBlock, listBlocks, notSelf, unblockUser } from "./repo.js";
+import { blockUser as insertBlock, listBlocks, unblockUser } from "./repo.js";
 import type * as r from "./routes.js";
 
 /** The handlers of the routes in ./routes.ts, typed by them; ./index.ts wires them. */

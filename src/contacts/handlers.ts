@@ -1,11 +1,11 @@
 import type { ObjectId } from "mongodb";
-import { notSelf } from "../blocks/repo.js";
 import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Handlers } from "../http/openapi.js";
 import { page } from "../http/pagination.js";
-import { assertMayRequestContact } from "../policy/policy.js";
+import { escapeRegex } from "../lib/regex.js";
+import { assertMayRequestContact, canSee, notSelf } from "../policy/policy.js";
 import { contactsChanged } from "../stream/notify.js";
 import { findDiscoverable, findUser, findUsers, matchUsernames } from "../users/repo.js";
 import { toContactBody } from "./present.js";
@@ -13,9 +13,9 @@ import {
   acceptContact,
   type ContactDoc,
   contactNames,
-  escapeRegex,
   listContacts,
   removeContact,
+  removePair,
   renameContact,
   requestContact,
 } from "./repo.js";
@@ -54,6 +54,11 @@ export function contactHandlers(deps: Deps): Handlers<typeof r> {
       notSelf(caller, user._id, "add");
       await assertMayRequestContact(deps, caller, user._id);
       const doc = await requestContact(deps, caller, user._id, body.display_name);
+      // A block made while the pair was being written must still win: the block deletes, then we look.
+      if (!(await canSee(deps, caller, user._id))) {
+        await removePair(deps, caller, user._id);
+        throw new AppError("USER_NOT_FOUND");
+      }
       await contactsChanged(deps, caller, user._id);
       const entry = toContactBody(doc, user);
       return doc.status === "requested" ? c.json(entry, 201) : c.json(entry, 200);

@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { Deps } from "../deps.js";
 import { iso } from "../lib/clock.js";
-import { absentTo, coarseLastSeen, presenceVisibleAmong } from "../policy/policy.js";
+import { absentIn, coarseLastSeen, presenceVisibleAmong } from "../policy/policy.js";
 import { onlineAmong } from "../presence/repo.js";
 import { findUsers } from "../users/repo.js";
 import { type MemberDoc, membersOfMany } from "./members.js";
@@ -13,9 +13,9 @@ type Body = z.infer<typeof ConversationBody>;
 
 /**
  * Conversations as the viewer sees them, with every other member's public face: one query for
- * the members of all of them, one for the users, then who looks absent to the viewer in a 1:1 (a
- * blocker, shown as a deleted account is: policy.ts), whose presence the viewer may see and which
- * of those are online.
+ * the members of all of them, one for the users, then, as the policy module decides (policy.ts), who
+ * looks absent to the viewer in each (a blocker in a 1:1, shown as a deleted account is) and whose
+ * presence the viewer may see; then which of those are online.
  */
 export async function toConversationBodies(
   deps: Deps,
@@ -28,12 +28,12 @@ export async function toConversationBodies(
   );
   const others = [...members.values()].flat().filter((m) => !m.user_id.equals(viewer));
   const ids = [...new Map(others.map((m) => [m.user_id.toHexString(), m.user_id])).values()];
-  const direct = items.filter((i) => i.conversation.kind === "one_to_one").map((i) => i.conversation._id);
-  const inDirect = direct.flatMap((c) => members.get(c.toHexString()) ?? []).map((m) => m.user_id);
-  const [users, absent] = await Promise.all([
-    findUsers(deps, ids),
-    absentTo(deps, viewer, "one_to_one", inDirect),
-  ]);
+  const conversations = items.map(({ conversation: c }) => ({
+    id: c._id,
+    kind: c.kind,
+    members: (members.get(c._id.toHexString()) ?? []).map((m) => m.user_id),
+  }));
+  const [users, absent] = await Promise.all([findUsers(deps, ids), absentIn(deps, viewer, conversations)]);
   const shown = await presenceVisibleAmong(deps, viewer, [...users.values()]);
   const online = await onlineAmong(
     deps,
@@ -41,7 +41,8 @@ export async function toConversationBodies(
   );
 
   return items.map(({ conversation: c, me }) => {
-    const hidden = (id: ObjectId | null) => c.kind === "one_to_one" && !!id && absent.has(id.toHexString());
+    const absentHere = absent.get(c._id.toHexString());
+    const hidden = (id: ObjectId | null) => !!id && !!absentHere?.has(id.toHexString());
     const participants = (members.get(c._id.toHexString()) ?? [])
       .filter((m) => !m.user_id.equals(viewer) && !hidden(m.user_id))
       .flatMap((m) => {

@@ -146,6 +146,33 @@ export async function absentTo(
   return blockersOf(deps, viewer, others);
 }
 
+/**
+ * absentTo for many conversations at once (a conversation list): for each conversation, by its hex
+ * id, who among its members looks absent to `viewer`. One query, whatever the number of them.
+ */
+export async function absentIn(
+  deps: Deps,
+  viewer: ObjectId,
+  conversations: { id: ObjectId; kind: "one_to_one" | "group"; members: ObjectId[] }[],
+): Promise<Map<string, Set<string>>> {
+  const direct = conversations.filter((c) => c.kind === "one_to_one");
+  const others = direct.flatMap((c) => c.members).filter((id) => !id.equals(viewer));
+  const blockers = others.length ? await blockersOf(deps, viewer, others) : new Set<string>();
+  return new Map(
+    direct.map((c) => [
+      c.id.toHexString(),
+      new Set(c.members.map((m) => m.toHexString()).filter((m) => blockers.has(m))),
+    ]),
+  );
+}
+
+/** Nobody adds, blocks or unblocks themselves: VALIDATION_ERROR on `user_id`. */
+export function notSelf(me: ObjectId, them: ObjectId, what: string) {
+  if (me.equals(them)) {
+    throw new AppError("VALIDATION_ERROR", `You cannot ${what} yourself`, { user_id: "cannot be yourself" });
+  }
+}
+
 /** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
 export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {
   if (!(await canSee(deps, me, them))) throw new AppError("USER_NOT_FOUND");
