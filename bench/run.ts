@@ -54,8 +54,11 @@ interface Served {
   child: ChildProcess;
   port: number;
 }
-function serve(kind: "bare" | "hush", level = "info"): Promise<Served> {
-  const child = fork(new URL("./serve.ts", import.meta.url), [kind, level], {
+/** BENCH_BEFORE: a checkout of an earlier commit whose server is loaded next to this one's, in the same run. */
+const before = process.env.BENCH_BEFORE;
+function serve(kind: "bare" | "hush" | "before", level = "info"): Promise<Served> {
+  const script = kind === "before" ? join(before!, "bench/serve.ts") : new URL("./serve.ts", import.meta.url);
+  const child = fork(script, [kind === "before" ? "hush" : kind, level], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, BENCH_MONGODB_URI: uri, BENCH_DB: dbName },
   });
@@ -84,6 +87,9 @@ const runs = [
   { label: "bare Hono on @hono/node-server", kind: "bare", level: "info" },
   { label: "Hush, LOG_LEVEL=info (lines discarded)", kind: "hush", level: "info" },
   { label: "Hush, LOG_LEVEL=warn (no access log)", kind: "hush", level: "warn" },
+  ...(before
+    ? [{ label: "Hush at BENCH_BEFORE, LOG_LEVEL=info", kind: "before", level: "info" } as const]
+    : []),
 ] as const;
 const best = new Map<string, Awaited<ReturnType<typeof load>>>();
 const cpus = new Map<string, number[]>();

@@ -1,4 +1,4 @@
-import { adminAudit } from "./admin/audit.js";
+import { adminAudit } from "./admin/repo.js";
 import { attachmentChunks } from "./attachments/chunks.js";
 import { attachments } from "./attachments/repo.js";
 import { otpSessions } from "./auth/otp-flow.js";

@@ -8,9 +8,7 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
-import { observeRequests, routeNamer } from "./http/observe.js";
-import { HushResponse } from "./http/response.js";
-import { probePaths } from "./ops/routes.js";
+import { atTheServer } from "./pipeline.js";
 import { createRealtime, type Realtime } from "./realtime/endpoint.js";
 
 export interface HushServer {
@@ -65,11 +63,14 @@ export function createServer(deps: Deps, { around }: ServerOptions = {}): HushSe
   const limits = timeouts(deps.config);
   const server = createAdaptorServer({
     fetch,
-    createServer: ((options: object, listener: Listener) =>
-      createHttpServer(
-        { ...options, ...limits.options, ServerResponse: HushResponse as typeof ServerResponse },
-        observeRequests(listener, { ...deps, routeOf: routeNamer(app), quiet: new Set(probePaths) }),
-      )) as typeof createHttpServer,
+    createServer: ((options: object, listener: Listener) => {
+      // Steps 1, 8 and 9 of every request (src/pipeline.ts): its id, its headers, its log line.
+      const pipeline = atTheServer(deps, app, listener);
+      return createHttpServer(
+        { ...options, ...limits.options, ServerResponse: pipeline.ServerResponse },
+        pipeline.listener,
+      );
+    }) as typeof createHttpServer,
   }) as Server;
   const realtime = createRealtime(deps);
   server.on("upgrade", realtime.upgrade);

@@ -13,7 +13,7 @@ import {
   setSuspended,
   type UserDoc,
 } from "../users/repo.js";
-import { recent, record } from "./audit.js";
+import { recent, record } from "./repo.js";
 import type { AdminCommand } from "./schemas.js";
 
 /** A refusal the command prints as one line (exit code 1), never a stack trace. */

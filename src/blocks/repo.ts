@@ -67,12 +67,6 @@ export async function blockersOf(deps: Deps, viewer: ObjectId, ids: ObjectId[]):
   return new Set(found.map((b) => b.blocker_id.toHexString()));
 }
 
-export function notSelf(me: ObjectId, them: ObjectId, what: string) {
-  if (me.equals(them)) {
-    throw new AppError("VALIDATION_ERROR", `You cannot ${what} yourself`, { user_id: "cannot be yourself" });
-  }
-}
-
 /** Records a block, idempotently; true when it is new. */
 export async function blockUser(deps: Deps, me: ObjectId, them: ObjectId): Promise<boolean> {
   if ((await col(deps).countDocuments({ blocker_id: me }, { limit: MAX_BLOCKS })) >= MAX_BLOCKS) {

@@ -1,5 +1,4 @@
 import type { ObjectId } from "mongodb";
-import { hasBlocked } from "../blocks/repo.js";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
@@ -63,7 +62,10 @@ async function insertOrFind(deps: Deps, doc: ContactDoc): Promise<ContactDoc | n
   }
 }
 
-/** Sends `me`'s request to `them`, or accepts theirs; the caller has checked the policy allows it. */
+/**
+ * Sends `me`'s request to `them`, or accepts theirs. The caller has checked the policy allows it,
+ * and asks again once this returns (a block made meanwhile must win: src/contacts/handlers.ts).
+ */
 export async function requestContact(
   deps: Deps,
   me: ObjectId,
@@ -91,11 +93,6 @@ export async function requestContact(
     result = { ...mine, status: "accepted", updated_at: now };
   } else if (theirs) {
     await contacts.updateOne({ _id: theirs._id }, { $set: { status: "incoming", updated_at: now } });
-  }
-  // A block made while the pair was being written must still win: the block deletes, then we look.
-  if (await hasBlocked(deps, them, me)) {
-    await contacts.deleteMany({ $or: [pair(me, them), pair(them, me)] });
-    throw new AppError("USER_NOT_FOUND");
   }
   return result;
 }
@@ -144,8 +141,6 @@ export async function renameContact(deps: Deps, me: ObjectId, them: ObjectId, di
   if (!doc) throw new AppError("NOT_FOUND", "Not in your contacts");
   return doc;
 }
-
-export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export interface ContactFilter {
   limit: number;

@@ -1,89 +1,21 @@
-import { parseId } from "../db/ids.js";
-import { devicesOf, recordChange } from "../delivery/deliver.js";
 import type { Deps } from "../deps.js";
-import { linkOf } from "../devices/present.js";
-import { listDevicesOf } from "../devices/repo.js";
-import { AppError } from "../http/errors.js";
 import { createRouter } from "../http/openapi.js";
-import { together } from "../lib/together.js";
-import { absentTo, assertMayMessage } from "../policy/policy.js";
-import { findUser } from "../users/repo.js";
-import { conversationContext } from "./context.js";
-import { listMemberships, setArchived } from "./counters.js";
-import { groupRoutes } from "./groups.js";
-import { membersOf } from "./members.js";
-import { toConversationBodies, toConversationBody } from "./present.js";
+import { conversationHandlers } from "./handlers.js";
 import * as r from "./routes.js";
-import { createDirect } from "./settings.js";
 
 export function conversationRoutes(deps: Deps) {
-  const app = createRouter();
-  const ctx = conversationContext(deps);
-  const { limit, load, present } = ctx;
-
-  app.openapi(r.createConversation, async (c) => {
-    const auth = c.get("auth");
-    await limit(c);
-    const other = parseId(c.req.valid("json").participant_id, "participant_id");
-    if (other.equals(auth.userId)) {
-      throw new AppError("VALIDATION_ERROR", "You cannot start a conversation with yourself", {
-        participant_id: "cannot be yourself",
-      });
-    }
-    const user = await findUser(deps, other);
-    if (!user) throw new AppError("USER_NOT_FOUND", undefined, { participant_id: "user not found" });
-    await assertMayMessage(deps, auth.userId, user, "participant_id");
-    const { conversation_id, created } = await createDirect(deps, auth, other);
-    if (!created) await setArchived(deps, conversation_id, auth.userId, false);
-    const body = await present(auth, conversation_id);
-    return created ? c.json(body, 201) : c.json(body, 200);
-  });
-
-  app.openapi(r.listConversations, async (c) => {
-    const auth = c.get("auth");
-    const q = c.req.valid("query");
-    // The page's first read needs no answer from the rate limit: both at once, the limit's error first.
-    const [, { docs, total }] = await together(limit(c), listMemberships(deps, auth.userId, q.limit, q.skip));
-    return c.json({ conversations: await toConversationBodies(deps, auth.userId, docs), total }, 200);
-  });
-
-  app.openapi(r.getConversation, async (c) => {
-    const { conversation, me } = await load(c, c.req.valid("param").conversation_id);
-    return c.json(await toConversationBody(deps, c.get("auth").userId, conversation, me), 200);
-  });
-
-  app.openapi(r.listDevices, async (c) => {
-    const { conversation } = await load(c, c.req.valid("param").conversation_id);
-    const all = (await membersOf(deps, conversation._id)).map((m) => m.user_id);
-    // Someone who looks absent to the caller (a blocker in a 1:1) has no devices, as a deleted account.
-    const absent = await absentTo(deps, c.get("auth").userId, conversation.kind, all);
-    const ids = all.filter((id) => !absent.has(id.toHexString()));
-    const devices = (await listDevicesOf(deps, ids)).map((d) => ({
-      user_id: d.user_id.toHexString(),
-      device_id: d.device_id,
-      identity_key: d.identity_key,
-      key_type: d.key_type,
-      registration_id: d.registration_id,
-      ...linkOf(d),
-    }));
-    return c.json({ devices }, 200);
-  });
-
-  app.openapi(r.archiveConversation, async (c) => {
-    const auth = c.get("auth");
-    const { conversation } = await load(c, c.req.valid("param").conversation_id);
-    await setArchived(deps, conversation._id, auth.userId, true);
-    const targets = await devicesOf(deps, [auth.userId], auth);
-    await recordChange(deps, {
-      type: "conversation_updated",
-      conversation_id: conversation._id,
-      reason: "archived",
-      user_id: auth.userId,
-      targets,
-    });
-    return c.body(null, 204);
-  });
-
-  groupRoutes(app, deps, ctx);
-  return app;
+  const h = conversationHandlers(deps);
+  return createRouter()
+    .openapi(r.createConversation, h.createConversation)
+    .openapi(r.listConversations, h.listConversations)
+    .openapi(r.getConversation, h.getConversation)
+    .openapi(r.listDevices, h.listDevices)
+    .openapi(r.archiveConversation, h.archiveConversation)
+    .openapi(r.createGroup, h.createGroup)
+    .openapi(r.updateGroup, h.updateGroup)
+    .openapi(r.addMember, h.addMember)
+    .openapi(r.removeMember, h.removeMember)
+    .openapi(r.addAdmin, h.addAdmin)
+    .openapi(r.removeAdmin, h.removeAdmin)
+    .openapi(r.leaveGroup, h.leaveGroup);
 }

@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type RouteConfig, type RouteHandler, z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
 import type { ZodType } from "zod";
 import { AppError, ErrorBody, type ErrorCode, type ErrorStatus, errorCodes, statusOf } from "./errors.js";
@@ -12,6 +12,16 @@ export interface Auth {
   sessionId: ObjectId;
 }
 export type AppEnv = { Variables: { auth: Auth; clientIp: string } };
+
+/**
+ * A capability's handlers, typed by the routes its routes.ts declares: one for each route (a
+ * route without its handler, or a handler without its route, fails the typecheck).
+ */
+export type Handlers<Routes> = {
+  [K in keyof Routes as Routes[K] extends RouteConfig ? K : never]: Routes[K] extends RouteConfig
+    ? RouteHandler<Routes[K], AppEnv>
+    : never;
+};
 
 /** Whether the input has nothing at `path` (a field left out, not one sent with a bad value). */
 function absent(input: unknown, path: PropertyKey[]): boolean {

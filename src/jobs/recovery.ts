@@ -2,7 +2,7 @@ import { finishDeparture, finishJoin } from "../conversations/members.js";
 import { finishCreate, finishSetting } from "../conversations/settings.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
-import { finishLink } from "../linking/index.js";
+import { finishLink } from "../linking/link.js";
 import { finishDelete } from "../messages/actions.js";
 import { abandonedSends, takeOver } from "../messages/client-ids.js";
 import { finishEdit } from "../messages/edit.js";

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { DeviceInfo, KeyType, linkFields } from "../devices/schemas.js";
 import { bearer, json, jsonBody, orNull, route } from "../http/openapi.js";
-import { Id, UserIdParam } from "../users/schemas.js";
+import { Id } from "../users/schemas.js";
 import { EcPrekey, KemPrekey, PrekeyCounts, SignedEcPrekey } from "./schemas.js";
 
 const MAX_UPLOAD = 100;
@@ -95,39 +95,6 @@ export const countKeys = route({
     "is claiming its keys. The device's stream also carries a `prekeys_low` entry when a claim leaves " +
     `fewer than ${deviceClaimRule.limit} of a kind it stocks, or finds its daily claim budget spent.`,
   responses: { 200: json(PrekeyCounts, "Counts") },
-});
-
-const DirectoryDevice = z
-  .object({
-    device_id: z.string(),
-    device_name: z.string(),
-    identity_key: z.string(),
-    key_type: KeyType,
-    registration_id: z.number().int().nullable(),
-    ...linkFields,
-  })
-  .openapi("DirectoryDevice");
-
-export const listUserDevices = route({
-  method: "get",
-  path: "/users/{user_id}/devices",
-  tags,
-  security: bearer,
-  operationId: "listUserDevices",
-  summary: "A user's active devices and identity keys, to address each one",
-  description:
-    "Linked devices only (and every device of a legacy account without an account key): a pending device " +
-    "is in no list until a linked device approves it. Each carries its `account_signature` and the account " +
-    "key, so the client checks the list itself. A user who has blocked the caller looks absent: 404 " +
-    "`USER_NOT_FOUND`.",
-  request: { params: UserIdParam },
-  responses: {
-    200: json(
-      z.object({ devices: z.array(DirectoryDevice) }).openapi("DirectoryDeviceList"),
-      "Devices, oldest first",
-    ),
-  },
-  errors: ["USER_NOT_FOUND"],
 });
 
 export const ClaimKeys = z

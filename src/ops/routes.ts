@@ -1,10 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { DISK_FULL_MEMORY_MS, STORE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
-import type { Deps } from "../deps.js";
-import { AppError } from "../http/errors.js";
-import { createRouter, json, route } from "../http/openapi.js";
-import { safeEqualText } from "../lib/random.js";
-import { probeWrite } from "./repo.js";
+import { json, route } from "../http/openapi.js";
 
 const Banner = z
   .object({ name: z.string(), version: z.string(), api: z.string(), docs: z.string(), openapi: z.string() })
@@ -20,7 +15,7 @@ const Ready = z
 const tags = ["Operations"];
 /** What load balancers and Prometheus poll: not written to the access log unless they fail. */
 export const probePaths = ["/healthz", "/readyz", "/metrics"];
-const banner = route({
+export const banner = route({
   method: "get",
   path: "/",
   tags,
@@ -33,7 +28,7 @@ const banner = route({
     "Public, and touches no store",
   responses: { 200: json(Banner, "Service name and where the docs are") },
 });
-const healthz = route({
+export const healthz = route({
   method: "get",
   path: "/healthz",
   tags,
@@ -46,7 +41,7 @@ const healthz = route({
     "does (readiness, `GET /readyz`, says whether it can serve)",
   responses: { 200: json(Health, "Alive") },
 });
-const readyz = route({
+export const readyz = route({
   method: "get",
   path: "/readyz",
   tags,
@@ -63,7 +58,7 @@ const readyz = route({
     503: json(Ready, "Database unreachable, too slow, or refusing writes"),
   },
 });
-const metrics = route({
+export const metrics = route({
   method: "get",
   path: "/metrics",
   tags,
@@ -79,36 +74,3 @@ const metrics = route({
   },
   errors: ["UNAUTHORIZED"],
 });
-
-/**
- * Ready when a bounded write succeeds and no write failed for want of space lately: on a full disk
- * writes fail on and off, so one lucky probe must not say ready.
- */
-async function ready(deps: Deps) {
-  const now = deps.clock.now();
-  const full = deps.store.health.diskFullAt;
-  if (full !== null && now.getTime() - full < DISK_FULL_MEMORY_MS) return false;
-  return probeWrite(deps.store.db, now, 1_500);
-}
-
-export function opsRoutes(deps: Deps, version: string) {
-  return createRouter()
-    .openapi(banner, (c) =>
-      c.json({ name: "Hush", version, api: "/api/v1", docs: "/docs", openapi: "/openapi.json" }, 200),
-    )
-    .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
-    .openapi(readyz, async (c) =>
-      (await ready(deps))
-        ? c.json({ status: "ready" as const, database: "up" as const }, 200)
-        : c.json({ status: "unavailable" as const, database: "down" as const }, 503, {
-            "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
-          }),
-    )
-    .openapi(metrics, (c) => {
-      const token = deps.config.METRICS_TOKEN;
-      const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
-      if (token && !(given && safeEqualText(given, token)))
-        throw new AppError("UNAUTHORIZED", "Metrics token required");
-      return c.text(deps.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" });
-    });
-}

@@ -147,6 +147,13 @@ export async function absentTo(
   return blockersOf(deps, viewer, others);
 }
 
+/** Nobody adds, blocks or unblocks themselves: VALIDATION_ERROR on `user_id`. */
+export function notSelf(me: ObjectId, them: ObjectId, what: string) {
+  if (me.equals(them)) {
+    throw new AppError("VALIDATION_ERROR", `You cannot ${what} yourself`, { user_id: "cannot be yourself" });
+  }
+}
+
 /** Whether `me` may ask `them` to be a contact: they must see each other, and `me` not block them. */
 export async function assertMayRequestContact(deps: Deps, me: ObjectId, them: ObjectId) {
   if (!(await canSee(deps, me, them))) throw new AppError("USER_NOT_FOUND");

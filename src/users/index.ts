@@ -1,74 +1,17 @@
-import type { ObjectId } from "mongodb";
-import { parseId } from "../db/ids.js";
-import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { createRouter } from "../http/openapi.js";
-import { canSee, maySeePresence, visibleTo } from "../policy/policy.js";
-import { toPublicUser, toUserBody } from "./present.js";
-import {
-  assertPastDate,
-  deleteAccount,
-  findDiscoverable,
-  findUser,
-  loadUser,
-  type UserDoc,
-  updateUser,
-} from "./repo.js";
+import { userHandlers } from "./handlers.js";
 import * as r from "./routes.js";
 
 export function userRoutes(deps: Deps) {
-  const app = createRouter();
-  /** Another user as the viewer sees them: with their status only where policy allows. */
-  const publicView = async (viewer: ObjectId, user: UserDoc) =>
-    toPublicUser(user, (await maySeePresence(deps, viewer, user)) ? await isOnline(deps, user._id) : null);
-
-  // Declared before getUser: a static segment must win over /users/{user_id}.
-  app.openapi(r.getMe, async (c) => {
-    const auth = c.get("auth");
-    const [{ user, devices }, online] = await Promise.all([
-      loadUser(deps, auth.userId),
-      isOnline(deps, auth.userId),
-    ]);
-    return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
-  });
-
-  app.openapi(r.updateMe, async (c) => {
-    const auth = c.get("auth");
-    const { privacy, username, ...fields } = c.req.valid("json");
-    assertPastDate(fields.date_of_birth, deps.clock.now());
-    const set: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(fields)) set[`profile.${k}`] = v;
-    for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
-    if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
-    await updateUser(deps, auth.userId, set);
-    const [{ user, devices }, online] = await Promise.all([
-      loadUser(deps, auth.userId),
-      isOnline(deps, auth.userId),
-    ]);
-    return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
-  });
-
-  app.openapi(r.deleteMe, async (c) => {
-    await deleteAccount(deps, c.get("auth").userId);
-    return c.body(null, 204);
-  });
-
-  app.openapi(r.searchUsers, async (c) => {
-    const { q } = c.req.valid("query");
-    const me = c.get("auth").userId;
-    await deps.limiter.enforce(c, r.searchRule, me.toHexString());
-    const found = await findDiscoverable(deps, q.includes("@") ? "email" : "username", q);
-    const visible = found && (await canSee(deps, me, found._id));
-    return c.json({ users: visible ? [await publicView(me, found)] : [] }, 200);
-  });
-
-  app.openapi(r.getUser, async (c) => {
-    const id = parseId(c.req.valid("param").user_id, "user_id");
-    const me = c.get("auth").userId;
-    await deps.limiter.enforce(c, r.lookupRule, me.toHexString());
-    const user = await visibleTo(deps, me, await findUser(deps, id));
-    return c.json(await publicView(me, user), 200);
-  });
-
-  return app;
+  const h = userHandlers(deps);
+  return (
+    createRouter()
+      // Declared before getUser: a static segment must win over /users/{user_id}.
+      .openapi(r.getMe, h.getMe)
+      .openapi(r.updateMe, h.updateMe)
+      .openapi(r.deleteMe, h.deleteMe)
+      .openapi(r.searchUsers, h.searchUsers)
+      .openapi(r.getUser, h.getUser)
+  );
 }

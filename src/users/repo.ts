@@ -1,11 +1,11 @@
 import type { z } from "@hono/zod-openapi";
 import { ObjectId } from "mongodb";
-import { escapeRegex } from "../contacts/repo.js";
 import { isDuplicateKey, newId } from "../db/ids.js";
 import { eraseAccount, never, owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
 import { accountDevices } from "../devices/repo.js";
 import { AppError } from "../http/errors.js";
+import { escapeRegex } from "../lib/regex.js";
 import { beginOp, endOp, findOp, type OpDoc, takeOp } from "../recovery/ops.js";
 import type { ProfileFields } from "./schemas.js";
 

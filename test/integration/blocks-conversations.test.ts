@@ -4,6 +4,7 @@ import {
   type Device,
   devicesIn,
   direct,
+  group,
   history,
   newAccount,
   send,
@@ -73,6 +74,20 @@ describe("blocks in a 1:1 conversation", () => {
     // The blocker still sees the conversation with the person they blocked.
     const theirs = (await api(blocker, "GET", `/conversations/${withBlocker}`)).body;
     expect(theirs.participants.map((p: any) => p.user_id)).toEqual([me.userId]);
+  });
+
+  it("one conversation list: the blocker is absent from the 1:1 and still a member in a shared group", async () => {
+    const [me, blocker, third] = await Promise.all([newAccount(h), newAccount(h), newAccount(h)]);
+    const withBlocker = await direct(h, me, blocker);
+    const team = await group(h, blocker, [me, third]);
+    expect((await block(blocker, me)).status).toBe(204);
+    const list = (await api(me, "GET", "/conversations")).body.conversations;
+    const byId = new Map(list.map((c: any) => [c.id, c]));
+    const people = (id: string) => (byId.get(id) as any).participants.map((p: any) => p.user_id).sort();
+    expect(people(withBlocker)).toEqual([]);
+    expect(byId.get(withBlocker)).toMatchObject({ member_count: 1 });
+    expect(people(team)).toEqual([blocker.userId, third.userId].sort());
+    expect(byId.get(team)).toMatchObject({ member_count: 3 });
   });
 
   it("the blocked side cannot reach the blocker's devices through the timer or edits", async () => {

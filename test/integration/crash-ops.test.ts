@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEPART_STEPS, JOIN_STEPS } from "../../src/conversations/members.js";
 import { CREATE_STEPS, SETTING_STEPS } from "../../src/conversations/settings.js";
 import { inventory } from "../../src/inventory.js";
-import { LINK_STEPS } from "../../src/linking/index.js";
+import { LINK_STEPS } from "../../src/linking/link.js";
 import { DELETE_STEPS } from "../../src/messages/actions.js";
 import { EDIT_STEPS } from "../../src/messages/edit.js";
 import { OPEN_STEPS } from "../../src/messages/view-once.js";

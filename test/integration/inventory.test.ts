@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { BSON } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { record } from "../../src/admin/audit.js";
+import { record } from "../../src/admin/repo.js";
 import { inventory } from "../../src/inventory.js";
 import { createInvite } from "../../src/invites/repo.js";
 import { storageDoc } from "../../src/openapi-doc.js";

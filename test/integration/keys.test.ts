@@ -4,6 +4,7 @@ import { concatBytes } from "@noble/curves/utils.js";
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
+import { listUserDevices } from "../../src/devices/routes.js";
 import * as r from "../../src/keys/routes.js";
 import { type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
 import { libsignalSign, signalPublicKey, xeddsaSign } from "../helpers/xeddsa.js";
@@ -59,7 +60,7 @@ async function lowNotices(d: Dev) {
   return res.body.entries.filter((e: { type: string }) => e.type === "prekeys_low").map((e: any) => e.data);
 }
 const devicesOf = (d: Dev, userId: string) =>
-  call(r.listUserDevices, d, "GET", `/api/v1/users/${userId}/devices`);
+  call(listUserDevices, d, "GET", `/api/v1/users/${userId}/devices`);
 
 async function edDevice(): Promise<Dev> {
   const a = await signUp(h);

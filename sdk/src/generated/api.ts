@@ -389,6 +389,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{user_id}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's active devices and identity keys, to address each one
+         * @description Linked devices only (and every device of a legacy account without an account key): a pending device is in no list until a linked device approves it. Each carries its `account_signature` and the account key, so the client checks the list itself. A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.
+         */
+        get: operations["listUserDevices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{device_id}/approve": {
         parameters: {
             query?: never;
@@ -485,26 +505,6 @@ export interface paths {
          * @description The signal for a device to top up: upload more when either count falls below what a day of claims can take (100); claims beyond that get no one-time keys, so a device that keeps at least that many never runs dry, however many accounts claim from it. Check it at start-up and after new sessions arrive; a count falling faster than the device's own new sessions explain means someone is claiming its keys. The device's stream also carries a `prekeys_low` entry when a claim leaves fewer than 100 of a kind it stocks, or finds its daily claim budget spent.
          */
         get: operations["countKeys"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/{user_id}/devices": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * A user's active devices and identity keys, to address each one
-         * @description Linked devices only (and every device of a legacy account without an account key): a pending device is in no list until a linked device approves it. Each carries its `account_signature` and the account key, so the client checks the list itself. A user who has blocked the caller looks absent: 404 `USER_NOT_FOUND`.
-         */
-        get: operations["listUserDevices"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1580,6 +1580,20 @@ export interface components {
             /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
             account_key: string | null;
         };
+        DirectoryDeviceList: {
+            devices: components["schemas"]["DirectoryDevice"][];
+        };
+        DirectoryDevice: {
+            device_id: string;
+            device_name: string;
+            identity_key: string;
+            key_type: components["schemas"]["KeyType"];
+            registration_id: number | null;
+            /** @description The account key's signature linking the device (base64); null on a legacy account */
+            account_signature: string | null;
+            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
+            account_key: string | null;
+        };
         ApprovedDevice: {
             device: components["schemas"]["Device"];
         };
@@ -1650,20 +1664,6 @@ export interface components {
             public_key: string;
             /** @description Base64 of a 64-byte signature over the decoded public_key bytes by the device identity key: Ed25519 for ed25519 identities, XEdDSA for curve25519 ones */
             signature: string;
-        };
-        DirectoryDeviceList: {
-            devices: components["schemas"]["DirectoryDevice"][];
-        };
-        DirectoryDevice: {
-            device_id: string;
-            device_name: string;
-            identity_key: string;
-            key_type: components["schemas"]["KeyType"];
-            registration_id: number | null;
-            /** @description The account key's signature linking the device (base64); null on a legacy account */
-            account_signature: string | null;
-            /** @description The owner's account key (base64 Ed25519); null: a legacy account, devices unsigned */
-            account_key: string | null;
         };
         KeyBundles: {
             devices: components["schemas"]["ClaimedDevice"][];
@@ -4135,6 +4135,80 @@ export interface operations {
             };
         };
     };
+    listUserDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Devices, oldest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectoryDeviceList"];
+                };
+            };
+            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. Codes: `USER_NOT_FOUND` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     approveDevice: {
         parameters: {
             query?: never;
@@ -4661,80 +4735,6 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
             401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Unexpected failure, logged with the request id; the body is only the generic message. Codes: `INTERNAL_ERROR` */
-            500: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The database is unreachable, too slow or cannot write: retry after Retry-After seconds (docs/durability.md). Codes: `STORE_UNAVAILABLE` */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    listUserDevices: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Devices, oldest first */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DirectoryDeviceList"];
-                };
-            };
-            /** @description Bad input; `fields` names each bad field. Codes: `VALIDATION_ERROR` */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token. Codes: `UNAUTHORIZED` */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found. Codes: `USER_NOT_FOUND` */
-            404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
