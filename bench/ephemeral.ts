@@ -3,9 +3,10 @@ import { ObjectId } from "mongodb";
 import { members } from "../src/conversations/members.js";
 import { conversations } from "../src/conversations/repo.js";
 import type { Deps } from "../src/deps.js";
+import { messages } from "../src/messages/collection.js";
 import { expireMessages } from "../src/messages/expiry.js";
 import { type MessageKeyDoc, messageKeys } from "../src/messages/keys.js";
-import { type MessageDoc, messages } from "../src/messages/repo.js";
+import type { MessageDoc } from "../src/messages/repo.js";
 import { line, type MessagingBench, quantiles, timed } from "./messages.js";
 
 /**

@@ -4,8 +4,9 @@ import { ObjectId } from "mongodb";
 import { members } from "../src/conversations/members.js";
 import { conversations } from "../src/conversations/repo.js";
 import type { Store } from "../src/db/store.js";
+import { messages } from "../src/messages/collection.js";
 import { type MessageKeyDoc, messageKeys } from "../src/messages/keys.js";
-import { type MessageDoc, messages } from "../src/messages/repo.js";
+import type { MessageDoc } from "../src/messages/repo.js";
 import type { startSmtp } from "../test/helpers/smtp.js";
 
 /**

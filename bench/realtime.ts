@@ -45,15 +45,18 @@ import { createUser } from "../src/users/repo.js";
  * BENCH_SECONDS (10) sets the steady run, BENCH_RATE (100) its rate, BENCH_SOCKETS (5000) the idle
  * sockets, BENCH_SENDERS (150) the 1:1 pairs, BENCH_XPROC_RATE (1) the rate across processes
  * (for at least 30 messages), BENCH_PARTS the parts to run
- * (entries,messages,xproc,memory), BENCH_LOG the server's log level (silent).
+ * (entries,messages,xproc,memory; alone, a send's own latency and store commands over BENCH_ALONE
+ * sends made one at a time, only when named), BENCH_LOG the server's log level (silent).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 150);
 const XPROC_RATE = Number(process.env.BENCH_XPROC_RATE ?? 1);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 5_000);
-/** BENCH_PARTS: which of entries,messages,xproc,memory to run (all by default). */
+/** BENCH_PARTS: which of entries,messages,xproc,memory,alone to run (entries to memory by default). */
 const PARTS = new Set((process.env.BENCH_PARTS ?? "entries,messages,xproc,memory").split(","));
+/** BENCH_ALONE: how many sends the `alone` part makes one at a time. */
+const ALONE = Number(process.env.BENCH_ALONE ?? 30);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = (xs: number[], p: number) => {
@@ -340,9 +343,11 @@ console.log(
 );
 const main = await startProcess();
 
-/** One send alone, with the store commands it causes in the server and how long each took. */
-async function oneSend(s: Sender, arrived: Map<string, number>) {
-  await sleep(2_000); // what the search left running settles
+/**
+ * One send alone: how long until it is acknowledged and received, and the store commands it causes
+ * in the server, each with its time in the store and its place in the chain of waits.
+ */
+async function watchSend(s: Sender, arrived: Map<string, number>, settle: number) {
   const started = new Map<number, { what: string; at: number; depth: number }>();
   const seen: { line: string; at: number; end: number; depth: number }[] = [];
   watching = (e) => {
@@ -369,16 +374,85 @@ async function oneSend(s: Sender, arrived: Map<string, number>) {
   const acked = performance.now() - t;
   while (!arrived.has(tag) && performance.now() - t < 10_000) await sleep(1);
   const received = arrived.get(tag)!;
-  await sleep(500); // the background writes (feed notice, head raise) too
+  await sleep(settle); // the background writes (feed notice, head raise) too
   watching = undefined;
   const beforeDelivery = seen.filter((x) => x.end <= received);
+  return {
+    acked,
+    received: received - t,
+    commands: seen.length,
+    before: beforeDelivery.length,
+    waits: Math.max(0, ...beforeDelivery.map((x) => x.depth)),
+    lines: seen.sort((x, y) => x.at - y.at).map((x) => x.line),
+  };
+}
+
+/** One send alone, after what the search left running has settled, with its commands listed. */
+async function oneSend(s: Sender, arrived: Map<string, number>) {
+  await sleep(2_000);
+  const one = await watchSend(s, arrived, 500);
   console.log(
-    `messages: one send alone: acknowledged in ${ms(acked)}, received in ${ms(received - t)}; ` +
-      `${seen.length} store commands, ${beforeDelivery.length} of them before delivery, ` +
-      `${Math.max(0, ...beforeDelivery.map((x) => x.depth))} waits in turn to delivery ` +
+    `messages: one send alone: acknowledged in ${ms(one.acked)}, received in ${ms(one.received)}; ` +
+      `${one.commands} store commands, ${one.before} of them before delivery, ` +
+      `${one.waits} waits in turn to delivery ` +
       "(with their time in the store and the wait each is in):",
   );
-  for (const { line } of seen.sort((x, y) => x.at - y.at)) console.log(`  ${line}`);
+  for (const line of one.lines) console.log(`  ${line}`);
+}
+
+/**
+ * `alone`: BENCH_ALONE (30) sends one at a time on a quiet server, each after the one before was
+ * delivered and its background writes done: a send's own latency and store commands, as quantiles
+ * over the runs (one send's figure moves with whatever else the machine is doing).
+ */
+async function sendsAlone() {
+  const arrived = new Map<string, number>();
+  const pool = await pairs("messages", main, 1, arrived);
+  const runs: Awaited<ReturnType<typeof watchSend>>[] = [];
+  for (let i = 0; i < 3; i++) await watchSend(pool.senders[0]!, arrived, 300); // warm up
+  for (let i = 0; i < ALONE; i++) runs.push(await watchSend(pool.senders[0]!, arrived, 300));
+  const of = (f: (r: (typeof runs)[number]) => number) => runs.map(f);
+  const spread = (xs: number[]) => `p50=${q(xs, 0.5)}  min=${q(xs, 0)}  max=${q(xs, 1)}`;
+  console.log(`messages: ${ALONE} sends alone, one at a time (send_message frame to new_message):`);
+  console.log(
+    `  acknowledged  p50=${ms(
+      q(
+        of((r) => r.acked),
+        0.5,
+      ),
+    )}  p90=${ms(
+      q(
+        of((r) => r.acked),
+        0.9,
+      ),
+    )}`,
+  );
+  console.log(
+    `  received      p50=${ms(
+      q(
+        of((r) => r.received),
+        0.5,
+      ),
+    )}  p90=${ms(
+      q(
+        of((r) => r.received),
+        0.9,
+      ),
+    )}`,
+  );
+  console.log(`  store commands per send        ${spread(of((r) => r.commands))}`);
+  console.log(`    of them before delivery      ${spread(of((r) => r.before))}`);
+  console.log(`  waits in turn to delivery      ${spread(of((r) => r.waits))}`);
+  // The commands of the send whose count is the median, by kind (their order varies run to run).
+  const median = [...runs].sort((a, b) => a.commands - b.commands)[Math.floor(runs.length / 2)]!;
+  const kinds = new Map<string, number>();
+  for (const line of median.lines) {
+    const what = line.replace(/^.*\)\s+/, "");
+    kinds.set(what, (kinds.get(what) ?? 0) + 1);
+  }
+  console.log("  the median send's commands, by kind:");
+  for (const [what, n] of [...kinds].sort()) console.log(`    ${n}x ${what}`);
+  pool.close();
 }
 
 /** The steady rate, the sustained rate and the fan-out, for one producer. */
@@ -480,6 +554,7 @@ async function fanOut(mode: Mode) {
 
 if (PARTS.has("entries")) await figures("entries", RATE);
 if (PARTS.has("messages")) await figures("messages", RATE);
+if (PARTS.has("alone")) await sendsAlone();
 
 // Across processes: each recipient device has a socket on this process and one on a second
 // process, so every message's two arrivals show what the feed between processes adds.

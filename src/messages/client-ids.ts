@@ -59,7 +59,8 @@ const sendKey = (sender: ObjectId, clientId: string | undefined, messageId: Obje
   `${sender.toHexString()}:${clientId ?? `~${messageId.toHexString()}`}`;
 
 /** The record of a send with this id, if its claim is still live (within the retry window). */
-export async function findSend(deps: Deps, sender: ObjectId, clientId: string) {
+export async function findSend(deps: Deps, sender: ObjectId, clientId: string | undefined) {
+  if (!clientId) return null; // a send without an id is never a retry
   const doc = await col(deps).findOne({ _id: `${sender.toHexString()}:${clientId}` });
   return doc && doc.expires_at > deps.clock.now() ? doc : null;
 }

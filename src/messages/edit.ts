@@ -12,9 +12,9 @@ import { beginOp, endOp, type OpDoc } from "../recovery/ops.js";
 import { visibleMessage, within } from "./access.js";
 import { dropKeySet, dropOlderKeys, insertKeys, type WrappedKey } from "./keys.js";
 import { targetsOf, toMessageEvent } from "./present.js";
+import { checkRecipients } from "./recipients.js";
 import { applyEdit, findMessage, type MessageDoc, nextVersion } from "./repo.js";
 import { type EditMessage, LIMITS } from "./schemas.js";
-import { checkedKeys } from "./send.js";
 
 /** The steps of an edit, by the names the crash tests kill a server at. */
 export const EDIT_STEPS = ["edit.recorded", "edit.keys", "edit.applied", "edit.announced"] as const;
@@ -46,7 +46,12 @@ export async function editMessage(deps: Deps, auth: Auth, id: ObjectId, body: z.
     conversation.kind,
     otherOf(deps, conversation.kind, members, auth.userId),
   );
-  const keys = await checkedKeys(deps, auth, conversation, members, body.recipient_keys);
+  const keys = await checkRecipients(
+    deps,
+    auth,
+    members.map((m) => m.user_id),
+    body.recipient_keys,
+  );
   const reserved = await nextVersion(deps, id);
   if (!reserved) throw new AppError("INVALID_STATE", "The message was deleted");
   const version = reserved.next_version;

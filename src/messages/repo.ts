@@ -1,9 +1,7 @@
 import type { ObjectId } from "mongodb";
 import { eraseForMessages } from "../attachments/owners.js";
 import { isDuplicateKey } from "../db/ids.js";
-import { owned } from "../db/owned.js";
 import type { Deps } from "../deps.js";
-import { expireMessages } from "./expiry.js";
 import type { ContentType } from "./schemas.js";
 
 export interface MessageDoc {
@@ -42,33 +40,13 @@ export interface MessageDoc {
 /** Whether a message is past its expiry (reads leave it out before the job has erased it). */
 export const isExpired = (m: { expires_at?: Date | null }, now: Date) =>
   m.expires_at != null && m.expires_at <= now;
-export const messages = owned<MessageDoc, Deps>({
-  name: "messages",
-  owner: "messages",
-  holds:
-    "one message: opaque ciphertext (no key that opens it), content type, reply reference, sender " +
-    "and sending device, position, timestamps; a tombstone without ciphertext once deleted for everyone",
-  indexes: [
-    { key: { conversation_id: 1, seq: 1 }, options: { unique: true } },
-    { key: { sender_id: 1, sender_device_id: 1 } },
-    { key: { view_once_until: 1 }, options: { sparse: true } },
-  ],
-  expires: true,
-  onExpiry:
-    "a disappearing message past its timer, or a tombstone past its retention, is erased by the " +
-    "message expiry job with its keys, receipts and marks; counters and last message are fixed and " +
-    "every member device is told (message_expired)",
-  expire: (deps, now) => expireMessages(deps, now),
-  onAccountDeletion:
-    "kept for the conversation's other members, with sender and sending device set to null (a " +
-    "deleted account); erased with the conversation once nobody is left in it",
-  eraseAccount: (col, a) =>
-    col.updateMany({ sender_id: a._id }, { $set: { sender_id: null, sender_device_id: null } }),
-  eraseDevice: (col, userId, deviceId) =>
-    col.updateMany({ sender_id: userId, sender_device_id: deviceId }, { $set: { sender_device_id: null } }),
-  eraseConversation: (col, id) => col.deleteMany({ conversation_id: id }),
-});
-const col = (deps: Deps) => messages.col(deps.store.db);
+/**
+ * The messages collection, declared by its owner in collection.ts (indexes, expiry, cascades). Its
+ * expiry step (expiry.ts) reads and erases through this file, so this file takes the collection
+ * by its name rather than from the declaration: the declaration depends on both, neither on it.
+ */
+export const MESSAGES = "messages";
+const col = (deps: Deps) => deps.store.db.collection<MessageDoc>(MESSAGES);
 
 export const findMessage = (deps: Deps, id: ObjectId) => col(deps).findOne({ _id: id });
 

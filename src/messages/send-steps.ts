@@ -26,20 +26,37 @@ export const SEND_STEPS = [
 ] as const;
 
 /**
- * Writes a recorded send to the end and returns the message. Nothing is visible before the message
- * is stored, and it is stored after everything it needs (a read of it finds its unread counted and
- * its keys there); the change is recorded after it, so a device that hears of it can read it. The
- * counts carry the message's marker, so running them again counts nothing twice. `resumed`: an
- * earlier try may have announced it already; devices whose stream has it are left out.
- *
+ * Writes a recorded send to the end and returns the message: its store, then its announcement (a
+ * send calls the two in turn; a retry or the recovery sweep finishing a send calls this). Nothing
+ * is visible before the message is stored, and it is stored after everything it needs (a read of
+ * it finds its unread counted and its keys there); the change is recorded after it, so a device
+ * that hears of it can read it. The counts carry the message's marker, so running them again
+ * counts nothing twice. `resumed`: an earlier try may have announced it already; devices whose
+ * stream has it are left out.
+ */
+export async function finishSend(deps: Deps, record: ClientIdDoc, resumed: boolean): Promise<MessageDoc> {
+  const message = await storeSend(deps, record, resumed);
+  await announceSend(deps, record, message, resumed);
+  return message;
+}
+
+/** The store: the message's position, its counts, attachments and keys, then the message itself. */
+export const storeSend = (deps: Deps, record: ClientIdDoc, resumed: boolean) =>
+  failing(deps, record, resumed, () => store(deps, record));
+
+/** The announcement: last_message and the new_message change, then the markers and the record settled. */
+export const announceSend = (deps: Deps, record: ClientIdDoc, message: MessageDoc, resumed: boolean) =>
+  failing(deps, record, resumed, () => announce(deps, record, message, resumed));
+
+/**
  * A refusal (attachments that are not the sender's to send, a conversation erased meanwhile)
  * undoes what was counted and frees the client_message_id. Any other failure (the store's) leaves
  * the send recorded: the first try gives its lease back so that the client's retry finishes it at
  * once; a resumed try keeps it, so that the sweep comes back to a failing send only once it passes.
  */
-export async function finishSend(deps: Deps, record: ClientIdDoc, resumed: boolean): Promise<MessageDoc> {
+async function failing<T>(deps: Deps, record: ClientIdDoc, resumed: boolean, step: () => Promise<T>) {
   try {
-    return await steps(deps, record, resumed);
+    return await step();
   } catch (err) {
     if (err instanceof AppError && (err.code === "VALIDATION_ERROR" || err.code === "NOT_FOUND"))
       await refuse(deps, record);
@@ -48,7 +65,7 @@ export async function finishSend(deps: Deps, record: ClientIdDoc, resumed: boole
   }
 }
 
-async function steps(deps: Deps, record: ClientIdDoc, resumed: boolean) {
+async function store(deps: Deps, record: ClientIdDoc): Promise<MessageDoc> {
   const op = record.op!;
   const { conversation_id: conversationId, _id: messageId, sender_id: sender } = op.message;
   let seq = op.seq;
@@ -76,6 +93,12 @@ async function steps(deps: Deps, record: ClientIdDoc, resumed: boolean) {
   await deps.checkpoint?.("send.written");
   await insertMessage(deps, message);
   await deps.checkpoint?.("send.stored");
+  return message;
+}
+
+async function announce(deps: Deps, record: ClientIdDoc, message: MessageDoc, resumed: boolean) {
+  const op = record.op!;
+  const { conversation_id: conversationId, _id: messageId, sender_id: sender, seq } = message;
   const auth = { userId: sender!, deviceId: message.sender_device_id! };
   let targets = targetsOf(op.keys, auth, message);
   if (resumed) {
@@ -106,7 +129,6 @@ async function steps(deps: Deps, record: ClientIdDoc, resumed: boolean) {
     settleSeq(deps, conversationId, messageId),
   );
   await completeRecord(deps, record);
-  return message;
 }
 
 /** A refused send leaves nothing behind: its counts, keys and attachments go, then its record. */

@@ -1,63 +1,101 @@
 import type { z } from "@hono/zod-openapi";
 import type { ObjectId } from "mongodb";
-import { mineWithMembers } from "../conversations/access.js";
+import { mineWithMembers, otherOf } from "../conversations/access.js";
 import type { MemberDoc } from "../conversations/members.js";
 import type { ConversationDoc } from "../conversations/repo.js";
 import { newId, parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
-import { maySendIn } from "../policy/policy.js";
-import { findUser } from "../users/repo.js";
+import { together } from "../lib/together.js";
+import type { HeaderSink } from "../limits/ratelimit.js";
+import { assertMayActIn } from "../policy/policy.js";
 import { type ClientIdDoc, findSend, newSendDoc, recordSend, sendRecord, takeOver } from "./client-ids.js";
-import { checkRecipients, type DeviceGuess, guessDevices } from "./recipients.js";
+import { messageFor } from "./history.js";
+import { toMessageBody } from "./present.js";
+import { checkRecipients, guessDevices } from "./recipients.js";
 import { findMessage, isExpired, type MessageDoc } from "./repo.js";
-import type { SendMessage } from "./schemas.js";
-import { finishSend } from "./send-steps.js";
+import { sendRule } from "./routes.js";
+import type { MessageBody, SendMessage } from "./schemas.js";
+import { announceSend, finishSend, storeSend } from "./send-steps.js";
 
-/**
- * Who may post here and to which devices, in one round trip: the other person's account (a 1:1
- * keeps applying their rule: src/policy/policy.ts), the block check and the members' devices
- * are read at once. The policy's refusal comes first, as when they were read in turn.
- */
-export async function checkedKeys(
-  deps: Deps,
-  auth: Auth,
-  conversation: ConversationDoc,
-  members: MemberDoc[],
-  keys: z.infer<typeof SendMessage>["recipient_keys"],
-  guess?: DeviceGuess,
-) {
-  const other =
-    conversation.kind === "one_to_one" ? members.find((m) => !m.user_id.equals(auth.userId)) : null;
-  const [may, checked] = await Promise.allSettled([
-    maySendIn(
-      deps,
-      auth.userId,
-      conversation.kind,
-      other ? { id: other.user_id, account: findUser(deps, other.user_id) } : null,
-    ),
-    checkRecipients(
-      deps,
-      auth,
-      members.map((m) => m.user_id),
-      keys,
-      guess,
-    ),
-  ]);
-  const verdict = settled(may);
-  if (verdict === "gone") throw new AppError("INVALID_STATE", "The other person deleted their account");
-  if (verdict === "no") throw new AppError("FORBIDDEN", "This user does not accept your messages");
-  return settled(checked);
+type SendBody = z.infer<typeof SendMessage>;
+
+/** What either door answers a send with: the message as the sending device sees it. */
+export interface Sent {
+  message: z.infer<typeof MessageBody>;
+  /** True when the client_message_id was sent before: nothing new was stored. */
+  replay: boolean;
 }
 
-/** A settled promise's value, or its error thrown. */
-const settled = <T>(r: PromiseSettledResult<T>): T => {
-  if (r.status === "rejected") throw r.reason;
-  return r.value;
-};
+/**
+ * One send, whichever door it came in by (`POST /messages`, the socket's `send_message`): the
+ * sender's limit, the message path, the answer. `limitHeaders` is where the limit's count is shown
+ * (a REST answer's headers, on failures after the count too); a socket's answer has no headers, so
+ * there the count is kept and shown nowhere.
+ */
+export async function send(deps: Deps, auth: Auth, body: SendBody, limitHeaders?: HeaderSink): Promise<Sent> {
+  await deps.limiter.enforce(limitHeaders ?? { header() {} }, sendRule, auth.userId.toHexString());
+  const sent = await sendMessage(deps, auth, body);
+  if (sent.replay) return { message: await messageFor(deps, auth, sent.message), replay: true };
+  // A new message needs no read: it has no receipts yet, and its keys are the ones just given.
+  return { message: toMessageBody(sent.message, auth.userId, sent.own), replay: false };
+}
 
-/** The message `reply_to` names, read while the conversation is; judged once it is known. */
+/**
+ * Sends a message, once per client_message_id: the steps of docs/architecture.md ("The message
+ * path") after the limit, one line each. The reads that need no earlier answer (the retry's
+ * record, the conversation, a reply's target, the devices the keys name) start at once, so a send
+ * waits for one round trip where they would take four; each step awaits its own, in the steps'
+ * order, so the errors come in that order whatever finished first (a replay before a 404, the
+ * policy before a device mismatch). The decision is recorded before anything is written, and any
+ * process can finish a recorded send (send-steps.ts).
+ */
+export async function sendMessage(deps: Deps, auth: Auth, body: SendBody) {
+  const retry = early(findSend(deps, auth.userId, body.client_message_id));
+  const membership = early(membershipOf(deps, auth, body));
+  const devices = guessDevices(deps, auth.userId, body.recipient_keys);
+
+  const earlier = await retry; // 2. a retry returns the first send's message
+  if (earlier) return await replay(deps, earlier);
+  const { conversation, members, replyTo } = await membership; // 3. a member, else 404
+  const decided = decide(deps, auth, body, conversation, replyTo);
+  const other = otherOf(deps, conversation.kind, members, auth.userId);
+  const memberIds = members.map((m) => m.user_id);
+  const [, keys] = await together(
+    assertMayActIn(deps, auth.userId, conversation.kind, other), // 4. the policy
+    checkRecipients(deps, auth, memberIds, body.recipient_keys, devices), // 5. the device list
+  );
+  const record = newSendDoc(deps, auth.userId, body.client_message_id, { ...decided, keys, seq: null });
+  const first = await recordOrFindFirst(deps, record); // 6. the record, unless a racing duplicate has one
+  if (first) return await replay(deps, first);
+  const message = await storeSend(deps, record, false); // 7. the store
+  await announceSend(deps, record, message, false); // 8. the announcement
+
+  const own = keys.find((k) => k.user_id.equals(auth.userId) && k.device_id === auth.deviceId);
+  return { message, replay: false as const, own };
+}
+
+/**
+ * A read started before the step that needs it. A step before that one may end the send (a
+ * replay, an error): the read's outcome is then not wanted, and must not surface as unhandled.
+ */
+function early<T>(read: Promise<T>): Promise<T> {
+  read.catch(() => {});
+  return read;
+}
+
+/** Step 3: the conversation with every member, the caller among them, and the message a reply names. */
+async function membershipOf(deps: Deps, auth: Auth, body: SendBody) {
+  const conversationId = parseId(body.conversation_id, "conversation_id");
+  // The reply's target is read alongside; it is judged after the conversation's own 404.
+  const [found, reply] = await together(
+    mineWithMembers(deps, conversationId, auth.userId),
+    replyRead(deps, body.reply_to),
+  );
+  return { ...found, replyTo: replyTarget(found.conversation, found.me, reply) };
+}
+
 async function replyRead(deps: Deps, replyTo: string | null | undefined) {
   if (!replyTo) return null;
   const id = parseId(replyTo, "reply_to");
@@ -79,42 +117,14 @@ function replyTarget(
   return id;
 }
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const WAIT_TRIES = 100;
-
-/**
- * Sends a message, once per client_message_id. What the send decided is recorded before anything
- * is written (recordSend: the claim of the id and the whole decision in one insert), then written
- * step by step (finishSend, src/messages/send-steps.ts); any process can finish a recorded send.
- * A retry with the same id returns the first message, marked `replay`, and first finishes whatever
- * the first try left undone (after the first try's lease has passed, when it died). The caller
- * applies the send limit first, alone, so that a sender past it costs the store the limiter's two
- * `_id` commands and nothing more.
- *
- * What a send waits for, in turn: (1) the client_message_id's record, the conversation with its
- * members, a reply's target and the devices of the users the keys name (guessDevices), all at
- * once; (2) the policy and the members' devices (unless the guess covered them), at once; (3) the
- * record; (4) the writes.
- */
-export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof SendMessage>) {
-  const clientId = body.client_message_id;
-  const context = async () => {
-    const conversationId = parseId(body.conversation_id, "conversation_id");
-    const reply = replyRead(deps, body.reply_to);
-    reply.catch(() => {}); // judged below, after the conversation's own 404
-    const found = await mineWithMembers(deps, conversationId, auth.userId);
-    return { ...found, replyTo: replyTarget(found.conversation, found.me, await reply) };
-  };
-  const guess = guessDevices(deps, auth.userId, body.recipient_keys);
-  // Settled in the order they were once awaited in turn: a replay, then the conversation.
-  const [first, found] = await Promise.allSettled([
-    clientId ? findSend(deps, auth.userId, clientId) : null,
-    context(),
-  ]);
-  const earlier = settled(first);
-  if (earlier) return await replay(deps, earlier);
-  const { conversation, members, replyTo } = settled(found);
-
+/** The message as it will be stored (less its position) and the attachments it hands over. */
+function decide(
+  deps: Deps,
+  auth: Auth,
+  body: SendBody,
+  conversation: ConversationDoc,
+  replyTo: ObjectId | null,
+) {
   const attachmentIds = (body.attachment_ids ?? []).map((id, i) => parseId(id, `attachment_ids.${i}`));
   const now = deps.clock.now();
   // The message's own timer, else the conversation's; the clock starts at the send.
@@ -141,27 +151,28 @@ export async function sendMessage(deps: Deps, auth: Auth, body: z.infer<typeof S
     deleted: false,
     deleted_at: null,
   };
-  const keys = await checkedKeys(deps, auth, conversation, members, body.recipient_keys, guess);
-  // The answer needs no read: a new message has no receipts, and its keys are these.
-  const own = keys.find((k) => k.user_id.equals(auth.userId) && k.device_id === auth.deviceId);
-  const record = newSendDoc(deps, auth.userId, clientId, {
-    message,
-    keys,
-    attachment_ids: attachmentIds,
-    seq: null,
-  });
-  // Whoever records the id sends the message; a racing duplicate returns it (finishing it if need be).
+  return { message, attachment_ids: attachmentIds };
+}
+
+/**
+ * Step 6: whoever records the client_message_id sends the message (null: this send did); a racing
+ * duplicate gets the record of the send that did, to return its message.
+ */
+async function recordOrFindFirst(deps: Deps, record: ClientIdDoc): Promise<ClientIdDoc | null> {
   for (let i = 0; ; i++) {
     if (await recordSend(deps, record)) {
       await deps.checkpoint?.("send.recorded");
-      return { message: await finishSend(deps, record, false), replay: false, own };
+      return null;
     }
     const other = await sendRecord(deps, record._id);
+    if (other) return other;
     // Gone meanwhile: the other send was refused (its attachments) and gave the id back.
-    if (other) return await replay(deps, other);
     if (i === 3) throw new AppError("INVALID_STATE", "A send with this client_message_id is in flux; retry");
   }
 }
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const WAIT_TRIES = 100;
 
 /**
  * The message an earlier send with this client_message_id produced. A send still under way is

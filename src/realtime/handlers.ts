@@ -6,10 +6,7 @@ import { acknowledge, positionOfRef, syncPage } from "../delivery/repo.js";
 import type { Deps } from "../deps.js";
 import type { Auth } from "../http/openapi.js";
 import { markDelivered, readMessage } from "../messages/actions.js";
-import { messageFor } from "../messages/history.js";
-import { toMessageBody } from "../messages/present.js";
-import { sendRule } from "../messages/routes.js";
-import { sendMessage } from "../messages/send.js";
+import { send } from "../messages/send.js";
 import { typingAudience } from "../policy/policy.js";
 import { loadUser } from "../users/repo.js";
 import type { ClientEvent, ServerEvent } from "./protocol.js";
@@ -26,9 +23,6 @@ type Handler<T extends ClientEvent["type"]> = (
   event: Extract<ClientEvent, { type: T }>,
 ) => Promise<void>;
 type Handlers = { [T in ClientEvent["type"]]: Handler<T> };
-
-/** The socket has no response headers for the limiter to set. */
-const noHeaders = { header() {} };
 
 /**
  * One handler per client event; each throws AppError for the client to get as an `error` event.
@@ -53,15 +47,10 @@ export const handlers: Handlers = {
   },
 
   async send_message(deps, socket, { data }) {
-    const { auth } = socket;
-    await deps.limiter.enforce(noHeaders, sendRule, auth.userId.toHexString());
-    const sent = await sendMessage(deps, auth, data);
-    const message = sent.replay
-      ? await messageFor(deps, auth, sent.message)
-      : toMessageBody(sent.message, auth.userId, sent.own);
+    const { message, replay } = await send(deps, socket.auth, data);
     socket.send({
       type: "message_ack",
-      data: { client_message_id: data.client_message_id ?? null, message, replay: sent.replay },
+      data: { client_message_id: data.client_message_id ?? null, message, replay },
     });
   },
 

@@ -163,6 +163,33 @@ describe("the send limit", () => {
   });
 });
 
+describe("one send for both doors", () => {
+  it("counts REST and socket sends in one budget, shown in REST's headers on an answer after the count, a 404 too", async () => {
+    const [a, b, stranger] = [await newAccount(h), await newAccount(h), await newAccount(h)];
+    const id = await direct(h, a, b);
+    const notMine = await direct(h, stranger, b);
+    const keys = await recipientsOf(h, a, [b.userId]);
+    const remaining = (res: { headers: Headers }) => res.headers.get("X-RateLimit-Remaining");
+    const first = await post(a, { conversation_id: id, ...wire("1", keys) });
+    expect(first.status).toBe(201);
+    expect(remaining(first)).toBe(String(sendRule.limit - 1));
+    const socket = (await connect(h, a.token)).client;
+    const ack = await socket.ask(
+      { type: "send_message", data: { conversation_id: id, ...wire("2", keys) } },
+      "message_ack",
+    );
+    expect(ack.data).toMatchObject({ client_message_id: null, replay: false });
+    await socket.close();
+    const refused = await post(a, { conversation_id: notMine, ...wire("3", keys) });
+    expect(refused.status).toBe(404);
+    expect(remaining(refused)).toBe(String(sendRule.limit - 3));
+    const third = await post(a, { conversation_id: id, ...wire("4", keys) });
+    expect(remaining(third)).toBe(String(sendRule.limit - 4));
+    expect(third.headers.get("X-RateLimit-Limit")).toBe(String(sendRule.limit));
+    expect((await history(h, b, id)).body.messages).toHaveLength(3);
+  });
+});
+
 describe("concurrent sends", () => {
   it("keep one sender's messages in the order of their frames, in every stream, with positions in a row", async () => {
     const [a, b] = [await newAccount(h), await newAccount(h)];
