@@ -76,6 +76,7 @@ export async function requestContact(
   const now = deps.clock.now();
   const mine = { ...newDoc(me, them, "requested", now), display_name: displayName ?? null };
   const existing = await insertOrFind(deps, mine);
+  await deps.checkpoint?.("contact-request:mine");
   if (existing?.status === "incoming") return acceptContact(deps, me, them, displayName);
   if (existing?.status === "accepted") throw new AppError("CONFLICT", "Already contacts");
   if (existing) {
@@ -85,8 +86,9 @@ export async function requestContact(
   }
   const theirs = await insertOrFind(deps, newDoc(them, me, "incoming", now));
   let result = mine;
-  if (theirs?.status === "requested") {
-    // Both asked at once: that is mutual consent.
+  if (theirs?.status === "requested" || theirs?.status === "accepted") {
+    // Both asked at once: that is mutual consent. Theirs is already accepted when the other request
+    // got here first and accepted both halves; ours must not turn it back into a request.
     const set = { $set: { status: "accepted" as const, updated_at: now } };
     await contacts.updateOne({ _id: theirs._id }, set);
     await contacts.updateOne({ _id: mine._id }, set);

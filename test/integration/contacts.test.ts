@@ -63,6 +63,42 @@ describe("contact requests", () => {
     expect(await statusOf(b, a)).toBe("accepted");
   });
 
+  it("two requests at once stay contacts when the second finishes after the first accepted both halves", async () => {
+    // Forces the interleaving: b's request writes its half and stops; a's request then finds it
+    // and accepts both halves; b's request goes on and meets a's half already accepted.
+    const [a, b] = [await signUp(h), await signUp(h)];
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let reached!: () => void;
+    const bWrote = new Promise<void>((r) => {
+      reached = r;
+    });
+    let first = true;
+    const before = h.deps.checkpoint;
+    h.deps.checkpoint = async (step) => {
+      if (step !== "contact-request:mine" || !first) return;
+      first = false;
+      reached();
+      await held;
+    };
+    try {
+      const bAsks = request(b, { user_id: a.id });
+      await bWrote;
+      const aAsks = await request(a, { user_id: b.id });
+      expect([200, 201]).toContain(aAsks.status);
+      expect(await statusOf(a, b)).toBe("accepted");
+      release();
+      expect([200, 201]).toContain((await bAsks).status);
+    } finally {
+      release();
+      h.deps.checkpoint = before;
+    }
+    expect(await statusOf(a, b)).toBe("accepted");
+    expect(await statusOf(b, a)).toBe("accepted");
+  });
+
   it("the same request sent twice at once is created once", async () => {
     const [a, b] = [await signUp(h), await signUp(h)];
     const res = await Promise.all([request(a, { user_id: b.id }), request(a, { user_id: b.id })]);
