@@ -6,9 +6,9 @@
 // Each capability folder has three kinds of file, and they sit at different heights:
 // - its contract (`routes.ts`, `schemas.ts`: zod shapes) sits low, just above the infrastructure:
 //   any code may read another folder's shapes, and a contract reads only contracts and lower layers;
-// - its surface (`handlers.ts`, `index.ts` wiring, `present.ts`: how it answers) sits at the top,
-//   under the entry files: handlers ask the policy module, record changes and call the data of
-//   every folder below;
+// - its surface (`handlers.ts`, `index.ts` wiring, `present.ts`: how it answers, `notices.ts`: what
+//   it tells other devices through delivery's door) sits at the top, under the entry files: handlers
+//   ask the policy module, record changes and call the data of every folder below;
 // - everything else (its data and its rules) sits at the folder's layer below.
 // `deps.ts` is the bag of dependencies: every file may import its type, and it imports types only.
 
@@ -33,7 +33,7 @@ const layers = [
   { name: "realtime", folders: ["realtime"] },
   { name: "linking", folders: ["linking"] },
   { name: "jobs and admin", folders: ["jobs", "admin"] },
-  { name: "surfaces" }, // every folder's handlers.ts, index.ts and present.ts
+  { name: "surfaces" }, // every folder's handlers.ts, index.ts, present.ts and notices.ts
   {
     name: "entry",
     files: [
@@ -44,12 +44,13 @@ const layers = [
       "inventory.ts",
       "openapi-doc.ts",
       "local-store.ts",
+      "pipeline.ts", // what every request gets, in order (issue 28: named from app.ts and server.ts)
     ],
   },
 ];
 
 const contract = "^src/[^/]+/(routes|schemas)[.]ts$";
-const surface = "^src/[^/]+/(handlers|index|present)[.]ts$";
+const surface = "^src/[^/]+/(handlers|index|present|notices)[.]ts$";
 const kindOfFile = `${contract}|${surface}`;
 const literal = (name) => name.replace(/[.]/g, "[.]");
 /** A layer's files: `src/<folder>/...` or `src/<file>.ts`, the folder or file as group 1. */
