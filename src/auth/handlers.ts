@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
-import { identityChanged } from "../delivery/notices.js";
+import { identityChanged } from "../delivery/account-notices.js";
 import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { assertKeyFree, setAccountKey } from "../devices/account-keys.js";

@@ -12,7 +12,7 @@ export interface BlockDoc {
 }
 export const blocks = owned<BlockDoc>({
   name: "blocks",
-  owner: "relations",
+  owner: "blocks",
   holds: "one user's block of another id",
   indexes: [
     { key: { blocker_id: 1, blocked_id: 1 }, options: { unique: true } },

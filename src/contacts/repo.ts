@@ -15,7 +15,7 @@ export interface ContactDoc {
 }
 export const contacts = owned<ContactDoc>({
   name: "contacts",
-  owner: "relations",
+  owner: "contacts",
   holds: "one direction of a contact or contact request, with the owner's display name for it",
   indexes: [
     { key: { owner_id: 1, contact_id: 1 }, options: { unique: true } },

@@ -1,5 +1,5 @@
 import { parseId } from "../db/ids.js";
-import { prekeysLow } from "../delivery/notices.js";
+import { prekeysLow } from "../delivery/account-notices.js";
 import type { Deps } from "../deps.js";
 import { linkOf } from "../devices/present.js";
 import { type DeviceDoc, listDevices } from "../devices/repo.js";

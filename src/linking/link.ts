@@ -1,6 +1,6 @@
 import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
-import { devicesChanged } from "../delivery/notices.js";
+import { devicesChanged } from "../delivery/account-notices.js";
 import type { Deps } from "../deps.js";
 import { accountDevices, type ListedDevice, linkDevice } from "../devices/repo.js";
 import { identityAudience } from "../policy/policy.js";

@@ -5,6 +5,7 @@ import { sweepOnce } from "../../src/jobs/jobs.js";
 import { binaryFetch, bytesOf, sha256 } from "../helpers/attachments.js";
 import { type Device, direct, group, newAccount, send } from "../helpers/e2e.js";
 import { type Hush, startHush } from "../helpers/hush.js";
+import { seededRandom } from "../helpers/seed.js";
 
 // Attachments carried by messages: who may fetch them, and what erases them.
 let h: Hush;
@@ -15,8 +16,9 @@ afterAll(() => h?.close());
 
 const api = (path: string) => `${h.url}/api/v1${path}`;
 const SIZE = 2 * CHUNK_SIZE + 77;
+const random = seededRandom();
 
-async function upload(d: Device, seed = String(Math.random())) {
+async function upload(d: Device, seed = String(random())) {
   const data = bytesOf(SIZE, seed);
   const r = await binaryFetch(h.check, api("/attachments"), {
     method: "POST",

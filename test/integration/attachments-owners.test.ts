@@ -7,6 +7,9 @@ import { AppError } from "../../src/http/errors.js";
 import { sweepOnce } from "../../src/jobs/jobs.js";
 import { binaryFetch, bytesOf } from "../helpers/attachments.js";
 import { type Account, type Hush, signUp, startHush } from "../helpers/hush.js";
+import { seededRandom } from "../helpers/seed.js";
+
+const random = seededRandom();
 
 // What the messages feature does with attachments, driven directly until messages call it.
 let h: Hush;
@@ -28,7 +31,7 @@ const upload = async (acc: Account, size = CHUNK_SIZE + 10) => {
   const r = await binaryFetch(h.check, `${h.url}/api/v1/attachments`, {
     method: "POST",
     token: await tokenOf(acc),
-    body: bytesOf(size, String(Math.random())),
+    body: bytesOf(size, String(random())),
     headers: { "content-type": "application/octet-stream" },
   });
   return new ObjectId(r.body.id as string);

@@ -2,6 +2,9 @@ import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sweepOnce } from "../../src/jobs/jobs.js";
 import { freshIp, type Hush, signUp, startHush, uniqueEmail } from "../helpers/hush.js";
+import { seededRandom } from "../helpers/seed.js";
+
+const random = seededRandom();
 
 let h: Hush;
 beforeAll(async () => {
@@ -96,7 +99,7 @@ describe("per-IP limits (HABIBTI's table, Echo's headers)", () => {
   });
 
   it("an IPv6 client is counted by its /64: rotating the rest of the address buys nothing", async () => {
-    const prefix = `2001:db8:${(Math.random() * 0xffff) | 0}:1`;
+    const prefix = `2001:db8:${(random() * 0xffff) | 0}:1`;
     const statuses = [];
     for (let i = 1; i <= 4; i++)
       statuses.push((await post("signup", { email: uniqueEmail() }, `${prefix}::${i.toString(16)}`)).status);
@@ -209,7 +212,7 @@ describe("client addresses behind proxies", () => {
   it("trusted proxy addresses: the first untrusted address from the right is the client", async () => {
     const s = await startHush({ TRUST_PROXY: "127.0.0.0/8, 10.0.0.0/8" });
     try {
-      const client = `198.51.100.${(Math.random() * 250) | 0}`;
+      const client = `198.51.100.${(random() * 250) | 0}`;
       const statuses = [];
       for (let i = 0; i < 4; i++)
         statuses.push((await signupFrom(s, `192.0.2.${i}, ${client}, 10.1.2.3`)).status);

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Account, type Hush, mayMessage, signUp, startHush, uniqueUsername } from "../helpers/hush.js";
+import { seededRandom } from "../helpers/seed.js";
+
+const random = seededRandom();
 
 let h: Hush;
 beforeAll(async () => {
@@ -251,7 +254,7 @@ describe("request limit", () => {
   it("allows 50 contact requests an hour per user, then 429 with Retry-After", async () => {
     const a = await signUp(h);
     const nobody = () =>
-      `${Math.floor(Math.random() * 1e8)
+      `${Math.floor(random() * 1e8)
         .toString(16)
         .padStart(8, "0")}0000000000000000`;
     const statuses = [];

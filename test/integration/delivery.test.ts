@@ -1,7 +1,7 @@
 import { ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { devicesChanged, identityChanged, prekeysLow } from "../../src/delivery/account-notices.js";
 import type { Change } from "../../src/delivery/change.js";
-import { devicesChanged, identityChanged, prekeysLow } from "../../src/delivery/notices.js";
 import { readAfter } from "../../src/delivery/repo.js";
 import { type Account, type Hush, signUp, startHush } from "../helpers/hush.js";
 

@@ -6,6 +6,7 @@ import type { Deps } from "../../src/deps.js";
 import { ServerEvent } from "../../src/realtime/protocol.js";
 import { addDevice, devicesIn, direct, newAccount, wire } from "../helpers/e2e.js";
 import { type Hush, logIn, signUp, startHush } from "../helpers/hush.js";
+import { seededRandom } from "../helpers/seed.js";
 import { wsUrl } from "../helpers/ws.js";
 
 /** Entries straight into the streams, past the door (deliver.ts): the writer alone. */
@@ -117,6 +118,18 @@ class Device {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// The chaos's choices (order, delays, acks) replay with TEST_SEED; the scheduler's timing does not.
+const random = seededRandom();
+
+/** Fisher-Yates, from the seeded draws. */
+function shuffled<T>(items: T[], draw: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(draw() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
 
 /**
  * While a burst runs: cuts the devices' sockets at random moments, in rounds that take every device
@@ -133,13 +146,13 @@ function chaos(devices: Device[]) {
   });
   const done = (async () => {
     while (running) {
-      const round = [...devices].sort(() => Math.random() - 0.5);
+      const round = shuffled(devices, random);
       for (const d of round) {
         if (!running) break;
-        await sleep(50 + Math.random() * 200);
-        if (Math.random() < 0.3) d.ack();
+        await sleep(50 + random() * 200);
+        if (random() < 0.3) d.ack();
         d.cut();
-        await sleep(Math.random() * 60);
+        await sleep(random() * 60);
         d.connect();
       }
       cutAll();
