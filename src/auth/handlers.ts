@@ -4,7 +4,6 @@ import type { ObjectId } from "mongodb";
 import { coMembersOf } from "../conversations/members.js";
 import { parseId } from "../db/ids.js";
 import { identityChanged } from "../delivery/account-notices.js";
-import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import { assertKeyFree, setAccountKey } from "../devices/account-keys.js";
 import { parseIdentityKey } from "../devices/crypto.js";
@@ -21,8 +20,8 @@ import { iso } from "../lib/clock.js";
 import { identityAudience } from "../policy/policy.js";
 import { removeSubscription } from "../push/repo.js";
 import { findSession, listSessions, openSession, revokeSession, rotateRefresh } from "../sessions/repo.js";
-import { toUserBody } from "../users/present.js";
-import { createUser, deleteAccount, findByEmail, loadUser } from "../users/repo.js";
+import { ownAccount, toUserBody } from "../users/present.js";
+import { createUser, deleteAccount, findByEmail } from "../users/repo.js";
 import { budgetScale, startCosts, verifyCosts } from "./budgets.js";
 import {
   checkOtp,
@@ -228,11 +227,7 @@ export function authHandlers(deps: Deps): Handlers<typeof r> {
     },
     me: async (c) => {
       const auth = c.get("auth");
-      const [{ user, devices }, online] = await Promise.all([
-        loadUser(deps, auth.userId),
-        isOnline(deps, auth.userId),
-      ]);
-      return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
+      return c.json(await ownAccount(deps, auth), 200);
     },
   };
 }

@@ -4,13 +4,12 @@ import { isOnline } from "../delivery/presence.js";
 import type { Deps } from "../deps.js";
 import type { Handlers } from "../http/openapi.js";
 import { canSee, maySeePresence, visibleTo } from "../policy/policy.js";
-import { toPublicUser, toUserBody } from "./present.js";
+import { ownAccount, toPublicUser } from "./present.js";
 import {
   assertPastDate,
   deleteAccount,
   findDiscoverable,
   findUser,
-  loadUser,
   type UserDoc,
   updateUser,
 } from "./repo.js";
@@ -25,11 +24,7 @@ export function userHandlers(deps: Deps): Handlers<typeof r> {
   return {
     getMe: async (c) => {
       const auth = c.get("auth");
-      const [{ user, devices }, online] = await Promise.all([
-        loadUser(deps, auth.userId),
-        isOnline(deps, auth.userId),
-      ]);
-      return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
+      return c.json(await ownAccount(deps, auth), 200);
     },
     updateMe: async (c) => {
       const auth = c.get("auth");
@@ -40,11 +35,7 @@ export function userHandlers(deps: Deps): Handlers<typeof r> {
       for (const [k, v] of Object.entries(privacy ?? {})) set[`privacy.${k}`] = v;
       if (username) Object.assign(set, { username, username_lower: username.toLowerCase() });
       await updateUser(deps, auth.userId, set);
-      const [{ user, devices }, online] = await Promise.all([
-        loadUser(deps, auth.userId),
-        isOnline(deps, auth.userId),
-      ]);
-      return c.json(toUserBody(user, devices, auth.deviceId, online), 200);
+      return c.json(await ownAccount(deps, auth), 200);
     },
     deleteMe: async (c) => {
       await deleteAccount(deps, c.get("auth").userId);

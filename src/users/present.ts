@@ -1,9 +1,12 @@
 import type { z } from "@hono/zod-openapi";
+import { isOnline } from "../delivery/presence.js";
+import type { Deps } from "../deps.js";
 import { toDeviceBody } from "../devices/present.js";
 import type { ListedDevice } from "../devices/repo.js";
+import type { Auth } from "../http/openapi.js";
 import { iso } from "../lib/clock.js";
 import { coarseLastSeen } from "../policy/policy.js";
-import type { UserDoc } from "./repo.js";
+import { loadUser, type UserDoc } from "./repo.js";
 import type { PublicUserBody, UserBody } from "./schemas.js";
 
 /** Stored documents to API bodies: the one place field names and dates are shaped for clients. */
@@ -39,4 +42,13 @@ export function toPublicUser(u: UserDoc, online: boolean | null): z.infer<typeof
     profile: { full_name: u.profile.full_name, bio: u.profile.bio, avatar_url: u.profile.avatar_url },
     status: online === null ? null : { online, last_seen: iso(coarseLastSeen(u.last_seen_at)) },
   };
+}
+
+/** The caller's own account, with its devices and whether it is online: GET /users/me, GET /auth/me. */
+export async function ownAccount(deps: Deps, auth: Auth): Promise<z.infer<typeof UserBody>> {
+  const [{ user, devices }, online] = await Promise.all([
+    loadUser(deps, auth.userId),
+    isOnline(deps, auth.userId),
+  ]);
+  return toUserBody(user, devices, auth.deviceId, online);
 }
