@@ -10,8 +10,8 @@ import { AppError, errorBody } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
 import { sessionForGate } from "../sessions/repo.js";
 import { findUser } from "../users/repo.js";
+import { handlers } from "./events.js";
 import { frameBytes, frameWeight, maxFrameBytes, parseFrame } from "./frames.js";
-import { handlers } from "./handlers.js";
 import { type ClientEvent, type CloseName, closeCodes, type ServerEvent } from "./protocol.js";
 
 /** What a connection asks of the hub that holds it. */

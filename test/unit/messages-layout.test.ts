@@ -44,7 +44,7 @@ describe("src/messages", () => {
   });
 
   it("has one send both doors call, the limit inside it: no door counts sends itself", () => {
-    const doors = [source("handlers.ts"), readFileSync(join(dir, "../realtime/handlers.ts"), "utf8")];
+    const doors = [source("handlers.ts"), readFileSync(join(dir, "../realtime/events.ts"), "utf8")];
     for (const door of doors) {
       expect(door).toMatch(/\bsend\(deps, /);
       expect(door).not.toMatch(/limiter|sendRule|sendMessage\(deps/);
