@@ -16,14 +16,7 @@ import (
 // a count's cost follows the index entries it counts, not the documents (the conversation list's
 // total over every membership of a user).
 func TestCountReadsOnlyTheTwinIndex(t *testing.T) {
-	db, err := sql.Open("sqlite", "file::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE m (_ferretdb_record_id INTEGER PRIMARY KEY, _ferretdb_sjson TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	db := memTable(t)
 	for i := 0; i < 200; i++ {
 		doc := fmt.Sprintf(`{"$s":{"p":{"_id":{"t":"string"},"u":{"t":"objectId"},"a":{"t":"bool"},"d":{"t":"date"}}},`+
 			`"_id":"m%d","u":"%024d","a":false,"d":%d,"pad":"%s"}`, i, i%2, i, strings.Repeat("x", 300))
@@ -70,14 +63,7 @@ func TestCountReadsOnlyTheTwinIndex(t *testing.T) {
 // A twin an earlier build created without the types (or one of an index since dropped) is dropped
 // when the store indexes the table again; the current ones stay.
 func TestStaleTwinsAreDropped(t *testing.T) {
-	db, err := sql.Open("sqlite", "file::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE m (_ferretdb_record_id INTEGER PRIMARY KEY, _ferretdb_sjson TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	db := memTable(t)
 	old := `CREATE INDEX "_ferretdb_hush_v_m_000000000000" ON m (_ferretdb_sjson->>'$.u')`
 	mine := `CREATE INDEX "other_index" ON m (_ferretdb_sjson->>'$.u')`
 	stmts := pushdown.IndexStatements("m", [][]string{{"u", "a"}})
@@ -110,4 +96,18 @@ func TestStaleTwinsAreDropped(t *testing.T) {
 			t.Fatalf("the stale twin is still there: %q", names)
 		}
 	}
+}
+
+// memTable opens an in-memory SQLite database with one table laid out as FerretDB's (m).
+func memTable(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE m (_ferretdb_record_id INTEGER PRIMARY KEY, _ferretdb_sjson TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

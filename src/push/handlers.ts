@@ -1,7 +1,6 @@
-import type { RouteHandler } from "@hono/zod-openapi";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
-import type { AppEnv } from "../http/openapi.js";
+import type { Handlers } from "../http/openapi.js";
 import { decodeBase64 } from "../lib/base64.js";
 import { isPublicHost } from "../lib/public-url.js";
 import { removeSubscription, saveSubscription, vapidPrivateKey } from "./repo.js";
@@ -28,25 +27,25 @@ function checkEndpoint(deps: Deps, endpoint: string) {
     throw new AppError("VALIDATION_ERROR", `Invalid request data: endpoint`, { endpoint: problem });
 }
 
-/** The push subscription's handlers, built from the deps. */
-export const pushHandlers = (deps: Deps) => {
-  const putSubscription: RouteHandler<typeof r.putSubscription, AppEnv> = async (c) => {
-    const auth = c.get("auth");
-    const { endpoint, keys } = c.req.valid("json");
-    checkEndpoint(deps, endpoint);
-    await saveSubscription(deps, auth.userId, auth.deviceId, {
-      endpoint,
-      p256dh: toBase64url(keys.p256dh),
-      auth: toBase64url(keys.auth),
-    });
-    return c.body(null, 204);
+/** The handlers of the routes in ./routes.ts, typed by them; ./index.ts wires them. */
+export function pushHandlers(deps: Deps): Handlers<typeof r> {
+  return {
+    putSubscription: async (c) => {
+      const auth = c.get("auth");
+      const { endpoint, keys } = c.req.valid("json");
+      checkEndpoint(deps, endpoint);
+      await saveSubscription(deps, auth.userId, auth.deviceId, {
+        endpoint,
+        p256dh: toBase64url(keys.p256dh),
+        auth: toBase64url(keys.auth),
+      });
+      return c.body(null, 204);
+    },
+    deleteSubscription: async (c) => {
+      const auth = c.get("auth");
+      await removeSubscription(deps, auth.userId, auth.deviceId);
+      return c.body(null, 204);
+    },
+    getVapidKey: async (c) => c.json({ public_key: vapidPublicKey(await vapidPrivateKey(deps)) }, 200),
   };
-  const deleteSubscription: RouteHandler<typeof r.deleteSubscription, AppEnv> = async (c) => {
-    const auth = c.get("auth");
-    await removeSubscription(deps, auth.userId, auth.deviceId);
-    return c.body(null, 204);
-  };
-  const getVapidKey: RouteHandler<typeof r.getVapidKey, AppEnv> = async (c) =>
-    c.json({ public_key: vapidPublicKey(await vapidPrivateKey(deps)) }, 200);
-  return { putSubscription, deleteSubscription, getVapidKey };
-};
+}

@@ -1,12 +1,16 @@
-import type { RouteHandler } from "@hono/zod-openapi";
 import { AppError } from "../http/errors.js";
-import type { AppEnv } from "../http/openapi.js";
+import type { Handlers } from "../http/openapi.js";
 import type * as r from "./routes.js";
 
 /**
- * The WebSocket route's REST side (the socket's own events are in events.ts). Upgrades never
- * reach here: the HTTP server hands them to upgrade.ts; a plain GET gets a 426.
+ * The handlers of the routes in ./routes.ts; ./index.ts wires them. The socket's own events are
+ * in events.ts: upgrades never reach here (the HTTP server hands them to upgrade.ts), so a plain
+ * GET /ws gets a 426.
  */
-export const upgradeRequired: RouteHandler<typeof r.ws, AppEnv> = () => {
-  throw new AppError("UPGRADE_REQUIRED");
-};
+export function realtimeHandlers(): Handlers<typeof r> {
+  return {
+    ws: () => {
+      throw new AppError("UPGRADE_REQUIRED");
+    },
+  };
+}

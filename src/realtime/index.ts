@@ -1,5 +1,8 @@
 import { createRouter } from "../http/openapi.js";
-import { upgradeRequired } from "./handlers.js";
+import { realtimeHandlers } from "./handlers.js";
 import * as r from "./routes.js";
 
-export const realtimeRoutes = () => createRouter().openapi(r.ws, upgradeRequired);
+export function realtimeRoutes() {
+  const h = realtimeHandlers();
+  return createRouter().openapi(r.ws, h.ws);
+}

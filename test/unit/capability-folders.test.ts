@@ -6,19 +6,38 @@ import * as auth from "../../src/auth/routes.js";
 import * as blocks from "../../src/blocks/routes.js";
 import * as contacts from "../../src/contacts/routes.js";
 import * as conversations from "../../src/conversations/routes.js";
+import * as delivery from "../../src/delivery/routes.js";
 import * as devices from "../../src/devices/routes.js";
 import type { Handlers } from "../../src/http/openapi.js";
 import * as keys from "../../src/keys/routes.js";
 import * as linking from "../../src/linking/routes.js";
+import * as messages from "../../src/messages/routes.js";
 import * as ops from "../../src/ops/routes.js";
+import * as push from "../../src/push/routes.js";
+import * as realtime from "../../src/realtime/routes.js";
 import * as users from "../../src/users/routes.js";
 
 /*
  * The convention of a capability folder (issue 28): routes.ts declares, handlers.ts handles (typed
- * by the routes: see below), index.ts only wires one to the other. Checked here for the folders
- * that follow it; the others join the list as they are converted.
+ * by the routes: see below), index.ts only wires one to the other. Every folder with routes is
+ * listed.
  */
-const folders = { attachments, auth, blocks, contacts, conversations, devices, keys, linking, ops, users };
+const folders = {
+  attachments,
+  auth,
+  blocks,
+  contacts,
+  conversations,
+  delivery,
+  devices,
+  keys,
+  linking,
+  messages,
+  ops,
+  push,
+  realtime,
+  users,
+};
 
 const isRoute = (v: unknown) =>
   typeof v === "object" && v !== null && "method" in v && "path" in v && "responses" in v;
