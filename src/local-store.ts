@@ -24,7 +24,8 @@ import { fileURLToPath } from "node:url";
  * module is vendored into a scratch copy of store/, store/_ferretdb_patch/hush_pushdown.go is added
  * to its internal/backends/sqlite package and sqlite.patch makes that package call it; hush_find.go is
  * added to internal/handler and handler.patch makes find and explain call it (sorts and limits
- * answered by SQLite), and fixes its update command holding a SQLite connection per statement. `go` ignores
+ * answered by SQLite), and fixes its update command holding a SQLite connection per statement; the
+ * patches named below make reading a document cheaper ("Reading documents"). `go` ignores
  * directories starting with "_", so store/ itself never compiles the patch's files.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +38,8 @@ const added: Record<string, string> = {
   "hush_pushdown.go": patchedPackage,
   // find hands a sort on one field and its limit to the backend: docs/stores.md, "Sort and limit".
   "hush_find.go": `${ferretdb}/handler`,
+  // sjson decodes a document's schema once per shape (docs/stores.md, "Reading documents").
+  "hush_schema.go": `${ferretdb}/handler/sjson`,
 };
 /** Patches to FerretDB's own code, each applied in its package: `<patch file>` -> package directory. */
 const patches: Record<string, string> = {
@@ -47,6 +50,12 @@ const patches: Record<string, string> = {
   "handler.patch": `${ferretdb}/handler`,
   // Cursor.LastRecordID, for a tailable getMore's query (handler.patch's msg_getmore.go).
   "cursor.patch": `${ferretdb}/clientconn/cursor`,
+  // Reading documents (docs/stores.md): sjson decodes with go-json through store/fastjson and
+  // reuses decoded schemas (hush_schema.go); a find without projection hands back the document
+  // instead of two copies of it; objects are tracked for leaks only in debug builds.
+  "sjson.patch": `${ferretdb}/handler/sjson`,
+  "projection.patch": `${ferretdb}/handler/common`,
+  "resource.patch": `${ferretdb}/util/resource`,
 };
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */

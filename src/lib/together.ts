@@ -12,3 +12,12 @@ export async function together<T extends readonly unknown[]>(
     [K in keyof T]: Awaited<T[K]>;
   };
 }
+
+/**
+ * A read started before the step that needs it. A step before that one may end the work (a
+ * replay, an error): the read's outcome is then not wanted, and must not surface as unhandled.
+ */
+export function early<T>(read: Promise<T>): Promise<T> {
+  read.catch(() => {});
+  return read;
+}

@@ -6,10 +6,11 @@ import { parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
+import { early, together } from "../lib/together.js";
 import { absentTo } from "../policy/policy.js";
-import { keysForDevice } from "./keys.js";
+import { keysForDevice, keysNear, keysOfPage } from "./keys.js";
 import { toMessageBody } from "./present.js";
-import { hiddenSeqs, receiptsFor } from "./receipts.js";
+import { hiddenNear, hiddenSeqs, receiptsFor } from "./receipts.js";
 import { findMessage, isExpired, type MessageDoc, messageRange } from "./repo.js";
 import type { HistoryQuery } from "./schemas.js";
 
@@ -25,10 +26,24 @@ async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field
 }
 
 /**
+ * Whether a read of the `limit` entries nearest the start of a range, made before the page was
+ * known, holds every entry from the start as far as position `last`: it found fewer than it
+ * could have (so it found all), or its farthest entry lies beyond `last`.
+ */
+function reaches(seqs: number[], limit: number, direction: 1 | -1, last: number) {
+  if (seqs.length < limit) return true;
+  const edge = seqs.at(-1)!;
+  return direction === 1 ? edge > last : edge < last;
+}
+
+/**
  * Walks the conversation from a position, nearest first, skipping what the member deleted for
  * themselves and what has expired, until `want` messages are found or the range is exhausted. Each step is one range
  * read on {conversation_id, seq} and one on the member's own marks: the cost follows the page (and
- * the deletions in it), never the conversation's length.
+ * the deletions in it), never the conversation's length. The first step's marks are `nearMarks`,
+ * read alongside its messages (hiddenNear, `want` of them): each message has one mark at most, so
+ * they hold every mark of a first batch unless marks of erased messages sit in between, which
+ * `reaches` catches (the marks are then read again for the batch).
  */
 async function walk(
   deps: Deps,
@@ -37,16 +52,25 @@ async function walk(
   range: { above: number; below: number },
   direction: 1 | -1,
   want: number,
+  nearMarks: Promise<number[]>,
 ) {
   const found: MessageDoc[] = [];
   const now = deps.clock.now();
   let { above, below } = range;
+  let near: Promise<number[]> | null = nearMarks;
   while (found.length < want) {
     const need = want - found.length;
-    const batch = await messageRange(deps, conversationId, above, below, direction, need);
+    const [batch, marks] = await together(
+      messageRange(deps, conversationId, above, below, direction, need),
+      near,
+    );
+    near = null;
     if (!batch.length) break;
     const seqs = batch.map((m) => m.seq);
-    const hidden = await hiddenSeqs(deps, conversationId, userId, Math.min(...seqs), Math.max(...seqs));
+    const hidden =
+      marks && reaches(marks, want, direction, batch.at(-1)!.seq)
+        ? new Set(marks)
+        : await hiddenSeqs(deps, conversationId, userId, Math.min(...seqs), Math.max(...seqs));
     // Expired messages are left out at once, before the expiry job erases them.
     found.push(...batch.filter((m) => !hidden.has(m.seq) && !isExpired(m, now)));
     if (batch.length < need) break; // the range is exhausted
@@ -60,6 +84,11 @@ async function walk(
  * One page of history as the calling device sees it: oldest first, its own keys only, receipts
  * on the caller's own messages. `total` comes from counters (messages stored since the member
  * joined, less those they deleted for themselves), never from counting the conversation.
+ *
+ * Once the membership is known, the member's marks and this device's keys nearest the start are
+ * read alongside the first messages, in one wait; the keys are read again for the page only when
+ * that read does not reach it (an edit's two key sets, a walk past deleted messages). Receipts
+ * and who looks absent wait for the page, and only when there are any to find.
  */
 export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer<typeof HistoryQuery>) {
   const conversationId = parseId(id, "conversation_id");
@@ -68,15 +97,28 @@ export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer
   if (q.after) range.above = Math.max(range.above, await cursorSeq(deps, conversationId, q.after, "after"));
   if (q.before) range.below = await cursorSeq(deps, conversationId, q.before, "before");
   const direction = q.after ? 1 : -1;
+  const want = q.limit + 1;
 
-  const found = await walk(deps, conversationId, auth.userId, range, direction, q.limit + 1);
+  const nearKeys = early(keysNear(deps, conversationId, auth, range, direction, want));
+  const nearMarks = early(hiddenNear(deps, conversationId, auth.userId, range, direction, want));
+  const found = await walk(deps, conversationId, auth.userId, range, direction, want, nearMarks);
   const page = found.slice(0, q.limit).sort((a, b) => a.seq - b.seq);
   const own = page.filter((m) => m.sender_id?.equals(auth.userId)).map((m) => m._id);
-  const [keys, receipts] = await Promise.all([
-    keysForDevice(deps, page, auth.userId, auth.deviceId),
+  const near = await nearKeys;
+  const farthest = direction === 1 ? page.at(-1)?.seq : page[0]?.seq;
+  const [keys, receipts, absent] = await together(
+    farthest === undefined ||
+      reaches(
+        near.map((k) => k.seq),
+        want,
+        direction,
+        farthest,
+      )
+      ? keysOfPage(page, near)
+      : keysForDevice(deps, page, auth.userId, auth.deviceId),
     receiptsFor(deps, own),
-  ]);
-  const absent = await absentSenders(deps, auth, conversation.kind, page);
+    absentSenders(deps, auth, conversation.kind, page),
+  );
   const messages = page.map((m) => {
     const k = m._id.toHexString();
     return asSeen(toMessageBody(m, auth.userId, keys.get(k), receipts.get(k)), absent);

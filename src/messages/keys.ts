@@ -84,17 +84,15 @@ export const dropKeySet = (deps: Deps, messageId: ObjectId, version: number) =>
 export const dropOlderKeys = (deps: Deps, messageId: ObjectId, version: number) =>
   col(deps).deleteMany({ message_id: messageId, version: { $lt: version } });
 
+/** A page of messages as keys are matched to it: by position, id and current version. */
+type PageOf = { _id: ObjectId; conversation_id: ObjectId; seq: number; version: number }[];
+
 /**
  * The calling device's own keys for a page of messages of one conversation, keyed by message hex
  * id, each at the message's current version: one range read over the page's positions (as the
  * page itself was read), and never another device's key.
  */
-export async function keysForDevice(
-  deps: Deps,
-  page: { _id: ObjectId; conversation_id: ObjectId; seq: number; version: number }[],
-  userId: ObjectId,
-  deviceId: string,
-) {
+export async function keysForDevice(deps: Deps, page: PageOf, userId: ObjectId, deviceId: string) {
   if (!page.length) return new Map<string, MessageKeyDoc>();
   const seqs = page.map((m) => m.seq);
   const found = await col(deps)
@@ -105,6 +103,11 @@ export async function keysForDevice(
       seq: { $gte: Math.min(...seqs), $lte: Math.max(...seqs) },
     })
     .toArray();
+  return keysOfPage(page, found);
+}
+
+/** Of keys read over a page's positions, those of its messages at their current version, by message hex id. */
+export function keysOfPage(page: PageOf, found: MessageKeyDoc[]) {
   const current = new Map(page.map((m) => [m._id.toHexString(), m.version]));
   return new Map(
     found
@@ -112,6 +115,30 @@ export async function keysForDevice(
       .map((k) => [k.message_id.toHexString(), k]),
   );
 }
+
+/**
+ * The calling device's `limit` keys nearest a position of a conversation, strictly within
+ * (above, below), nearest first: read alongside a page before its messages are known
+ * (history.ts checks it reaches far enough).
+ */
+export const keysNear = (
+  deps: Deps,
+  conversationId: ObjectId,
+  device: { userId: ObjectId; deviceId: string },
+  range: { above: number; below: number },
+  direction: 1 | -1,
+  limit: number,
+) =>
+  col(deps)
+    .find({
+      conversation_id: conversationId,
+      user_id: device.userId,
+      device_id: device.deviceId,
+      seq: { $gt: range.above, $lt: range.below },
+    })
+    .sort({ seq: direction })
+    .limit(limit)
+    .toArray();
 
 /** Delete for everyone: every wrapped key of the message, every version. */
 export const eraseMessageKeys = (deps: Deps, messageId: ObjectId) =>

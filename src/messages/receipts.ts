@@ -101,6 +101,35 @@ export async function isHidden(deps: Deps, messageId: ObjectId, userId: ObjectId
   return mark?.hidden === true;
 }
 
+/**
+ * The `limit` positions nearest a position of a conversation, strictly within (above, below),
+ * that the user deleted for themselves, nearest first: read alongside a page before its messages
+ * are known (history.ts checks it reaches far enough).
+ */
+export async function hiddenNear(
+  deps: Deps,
+  conversationId: ObjectId,
+  userId: ObjectId,
+  range: { above: number; below: number },
+  direction: 1 | -1,
+  limit: number,
+) {
+  const found = await markCol(deps)
+    .find(
+      {
+        conversation_id: conversationId,
+        user_id: userId,
+        hidden: true,
+        seq: { $gt: range.above, $lt: range.below },
+      },
+      { projection: { seq: 1 } },
+    )
+    .sort({ seq: direction })
+    .limit(limit)
+    .toArray();
+  return found.map((m) => m.seq);
+}
+
 /** Positions the user deleted for themselves within [lo, hi] of a conversation. */
 export async function hiddenSeqs(
   deps: Deps,

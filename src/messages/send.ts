@@ -7,7 +7,7 @@ import { newId, parseId } from "../db/ids.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
-import { together } from "../lib/together.js";
+import { early, together } from "../lib/together.js";
 import type { HeaderSink } from "../limits/ratelimit.js";
 import { assertMayActIn } from "../policy/policy.js";
 import { type ClientIdDoc, findSend, newSendDoc, recordSend, sendRecord, takeOver } from "./client-ids.js";
@@ -74,15 +74,6 @@ export async function sendMessage(deps: Deps, auth: Auth, body: SendBody) {
 
   const own = keys.find((k) => k.user_id.equals(auth.userId) && k.device_id === auth.deviceId);
   return { message, replay: false as const, own };
-}
-
-/**
- * A read started before the step that needs it. A step before that one may end the send (a
- * replay, an error): the read's outcome is then not wanted, and must not surface as unhandled.
- */
-function early<T>(read: Promise<T>): Promise<T> {
-  read.catch(() => {});
-  return read;
 }
 
 /** Step 3: the conversation with every member, the caller among them, and the message a reply names. */

@@ -1,4 +1,4 @@
-import { BSON } from "mongodb";
+import { BSON, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addDevice,
@@ -277,6 +277,55 @@ describe("history pages", () => {
     const theirs = await history(h, a, id, "?limit=100");
     expect(theirs.body.total).toBe(8);
     expect(theirs.body.messages).toHaveLength(8);
+  });
+
+  // The page's keys and marks are read alongside its messages, before they are known (history.ts);
+  // these two leave each of those reads short of the page and see it read again.
+  it("hands each message its key when a second key set of newer messages fills the early read", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const id = await direct(h, a, b);
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++) sent.push((await send(h, a, id, `m${i}`)).res.body.id);
+    // An edit that stopped between writing its key set and dropping the old one leaves two.
+    const keys = h.raw("message_keys");
+    for (const m of [sent[4]!, sent[3]!]) {
+      const k = await keys.findOne({ message_id: new ObjectId(m), device_id: b.deviceId });
+      await keys.insertOne({ ...k, _id: new ObjectId(), version: -1 });
+    }
+    const page = await history(h, b, id, "?limit=3");
+    expect(page.body.messages.map((m: { id: string }) => m.id)).toEqual([sent[2], sent[3], sent[4]]);
+    expect(page.body.messages.map((m: Parameters<typeof decrypt>[1]) => decrypt(b, m))).toEqual([
+      "m2",
+      "m3",
+      "m4",
+    ]);
+  });
+
+  it("leaves out a message deleted for me when marks of erased messages fill the early read", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const id = await direct(h, a, b);
+    const sent: string[] = [];
+    for (let i = 0; i < 6; i++) sent.push((await send(h, a, id, `m${i}`)).res.body.id);
+    const forMe = (m: string) =>
+      h.req("DELETE", `/api/v1/messages/${m}`, { token: b.token, body: { delete_for_everyone: false } });
+    expect((await forMe(sent[5]!)).status).toBe(200);
+    expect((await forMe(sent[2]!)).status).toBe(200);
+    // Two messages erased with their marks left behind (a crash half way through erasing them).
+    for (const m of [sent[4]!, sent[3]!]) {
+      const message = await h.raw("messages").findOneAndDelete({ _id: new ObjectId(m) });
+      await h.raw("message_marks").insertOne({
+        _id: new ObjectId(),
+        message_id: message!._id,
+        conversation_id: message!.conversation_id,
+        user_id: new ObjectId(b.userId),
+        seq: message!.seq,
+        hidden: true,
+        at: new Date(),
+      });
+    }
+    const page = await history(h, b, id, "?limit=2");
+    expect(page.body.messages.map((m: { id: string }) => m.id)).toEqual([sent[0], sent[1]]);
+    expect(page.body.has_more).toBe(false);
   });
 
   it("refuses bad cursors and limits, naming the field", async () => {
