@@ -19,9 +19,16 @@ export interface SignupClaims {
 
 /** JWTs signed with JWT_SECRET, algorithm pinned on verify; time from the injected clock. */
 export function createTokens(secret: string, clock: Clock, accessTtl: number) {
-  const key = new TextEncoder().encode(secret);
+  // Imported once: handed the secret's bytes, jose would import them again for every token.
+  const key = crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
 
-  const sign = (claims: Record<string, unknown>, subject: string, ttl: number) => {
+  const sign = async (claims: Record<string, unknown>, subject: string, ttl: number) => {
     const now = seconds(clock.now());
     return new SignJWT(claims)
       .setProtectedHeader({ alg: ALG, typ: "JWT" })
@@ -29,12 +36,12 @@ export function createTokens(secret: string, clock: Clock, accessTtl: number) {
       .setSubject(subject)
       .setIssuedAt(now)
       .setExpirationTime(now + ttl)
-      .sign(key);
+      .sign(await key);
   };
 
   const verify = async (token: string, typ: string) => {
     try {
-      const { payload } = await jwtVerify(token, key, {
+      const { payload } = await jwtVerify(token, await key, {
         algorithms: [ALG],
         issuer: ISSUER,
         currentDate: clock.now(),

@@ -1,0 +1,78 @@
+package fastjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+type point struct {
+	X int    `json:"x"`
+	S string `json:"s"`
+}
+
+// Decode answers what encoding/json's Decoder answers, followed by sjson's check that nothing is
+// left, for the values sjson stores.
+func TestDecodeMatchesTheStandardLibrary(t *testing.T) {
+	for _, in := range []string{
+		`{"a":1,"b":"two","c":[1,2,{"d":null}],"e":{"f":true}}`,
+		`"caf\u00e9 \"quoted\" \\ \n"`,
+		`{"$s":{"p":{"_id":{"t":"objectId"}},"$k":["_id"]},"_id":"0123456789abcdef01234567"}`,
+		`-1.5e300`,
+		`[]`,
+	} {
+		var want, got any
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(in, err)
+		}
+		if err := NewDecoder(bytes.NewReader([]byte(in))).Decode(&got); err != nil {
+			t.Fatal(in, err)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s: got %#v, want %#v", in, got, want)
+		}
+	}
+}
+
+// A map of raw messages keeps each value's bytes, as sjson reads a document's fields.
+func TestRawMessages(t *testing.T) {
+	var v map[string]RawMessage
+	if err := NewDecoder(bytes.NewReader([]byte(`{"a":{"b":[1, 2]},"c":"x"}`))).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if string(v["a"]) != `{"b":[1, 2]}` || string(v["c"]) != `"x"` {
+		t.Errorf("got %q", v)
+	}
+}
+
+// Anything after the value, or a field the struct lacks when unknown fields are refused, is an
+// error; the reader is consumed and Buffered is empty.
+func TestRefusesWhatEncodingJSONRefuses(t *testing.T) {
+	for _, in := range []string{`{"x":1} {"x":2}`, `{"x":1}x`, `{"x":1`, `"open`, `{"x":"1"}`} {
+		var p point
+		if err := NewDecoder(bytes.NewReader([]byte(in))).Decode(&p); err == nil {
+			t.Errorf("%s: no error", in)
+		}
+		d := NewDecoder(bytes.NewReader([]byte(in)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&p); err == nil {
+			t.Errorf("%s: no error with unknown fields refused", in)
+		}
+	}
+	strict := NewDecoder(bytes.NewReader([]byte(`{"x":1,"y":2}`)))
+	strict.DisallowUnknownFields()
+	var p point
+	if err := strict.Decode(&p); err == nil {
+		t.Error("an unknown field was accepted")
+	}
+	r := bytes.NewReader([]byte(`{"x":1,"s":"a"}`))
+	d := NewDecoder(r)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&p); err != nil || p != (point{1, "a"}) {
+		t.Fatalf("got %v, %v", p, err)
+	}
+	if r.Len() != 0 || d.Buffered().(*bytes.Reader).Len() != 0 {
+		t.Error("input left over")
+	}
+}
