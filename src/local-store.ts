@@ -56,6 +56,8 @@ const patches: Record<string, string> = {
   "sjson.patch": `${ferretdb}/handler/sjson`,
   "projection.patch": `${ferretdb}/handler/common`,
   "resource.patch": `${ferretdb}/util/resource`,
+  // SQL statements are formatted for the debug log only when it is on.
+  "fsql.patch": `${ferretdb}/util/fsql`,
 };
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */

@@ -6,7 +6,7 @@
 // It prints "ready <mongodb uri>" once clients can connect. It refuses to start on a folder another
 // store is using (exit code 3), and with HUSH_STORE_PARENT=<pid> it stops when that process dies
 // (lifetime.go). FerretDB itself listens on a private
-// loopback port behind a proxy (proxy.go) that makes each write command atomic, and every
+// Unix socket behind a proxy (proxy.go) that makes each write command atomic, and every
 // collection table gets an index that FerretDB's _id lookups can use (sqliteidx.go).
 // With HUSH_STORE_RAW=1 it runs plain FerretDB on the address instead, without either (for
 // benchmarks that compare the two).
@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -75,7 +74,7 @@ func run(addr, dir string, raw bool) error {
 
 	var ln net.Listener
 	var index *idIndexer
-	ferretAddr := addr
+	listener := ferretdb.ListenerConfig{TCP: addr}
 	if !raw {
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			return err
@@ -84,11 +83,18 @@ func run(addr, dir string, raw bool) error {
 		if err = index.indexAll(); err != nil {
 			return err
 		}
-		ferretAddr = "127.0.0.1:0"
+		// FerretDB itself listens on a Unix socket only the proxy dials: a hop through it costs
+		// less than one through loopback TCP, and no other process can reach FerretDB ungated.
+		sockDir, err := os.MkdirTemp("", "hush-store-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(sockDir)
+		listener = ferretdb.ListenerConfig{Unix: filepath.Join(sockDir, "ferretdb.sock")}
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: ferretAddr},
+		Listener: listener,
 		Logger:   logger,
 		Handler:  "sqlite",
 		// WAL with synchronous=NORMAL: a commit survives the store's or the app's crash and any
@@ -126,10 +132,6 @@ func run(addr, dir string, raw bool) error {
 
 	uri := f.MongoDBURI() // waits until FerretDB listens
 	if !raw {
-		u, err := url.Parse(uri)
-		if err != nil {
-			return err
-		}
 		holdMax := defaultHoldMax
 		if v := os.Getenv("HUSH_STORE_GATE_HOLD_MS"); v != "" {
 			ms, err := strconv.Atoi(v)
@@ -138,7 +140,7 @@ func run(addr, dir string, raw bool) error {
 			}
 			holdMax = time.Duration(ms) * time.Millisecond
 		}
-		p := newProxy(u.Host, index, logger, holdMax)
+		p := newProxy("unix", listener.Unix, index, logger, holdMax)
 		go func() { _ = p.serve(ln) }()
 		uri = "mongodb://" + ln.Addr().String() + "/"
 	}

@@ -71,15 +71,17 @@ func (g *gate) lock(db string) *sync.Mutex {
 const defaultHoldMax = 30 * time.Second
 
 type proxy struct {
-	backend string // FerretDB's own loopback address
+	network string // "unix" (FerretDB's own socket), or "tcp" in tests
+	backend string
 	gate    gate
 	index   *idIndexer
 	log     *slog.Logger
 	holdMax time.Duration
 }
 
-func newProxy(backend string, index *idIndexer, log *slog.Logger, holdMax time.Duration) *proxy {
+func newProxy(network, backend string, index *idIndexer, log *slog.Logger, holdMax time.Duration) *proxy {
 	return &proxy{
+		network: network,
 		backend: backend,
 		gate:    gate{locks: map[string]*sync.Mutex{}},
 		index:   index,
@@ -147,7 +149,7 @@ func (s *session) finish() {
 
 func (p *proxy) handle(client net.Conn) {
 	defer client.Close()
-	server, err := net.Dial("tcp", p.backend)
+	server, err := net.Dial(p.network, p.backend)
 	if err != nil {
 		p.log.Error("hush-store: cannot reach FerretDB", "err", err)
 		return
@@ -163,7 +165,7 @@ func (p *proxy) handle(client net.Conn) {
 	p.requests(s, client, server)
 	// FerretDB answers the requests it has read before it sees the end of the stream, so
 	// half-closing keeps each gated command's lock until its reply is in, even if the client left.
-	_ = server.(*net.TCPConn).CloseWrite()
+	_ = server.(interface{ CloseWrite() error }).CloseWrite()
 	<-done
 	s.finish()
 }

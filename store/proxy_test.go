@@ -57,7 +57,7 @@ func TestGateIsNotHeldForever(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer front.Close()
-	p := newProxy(backend.Addr().String(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), 200*time.Millisecond)
+	p := newProxy("tcp", backend.Addr().String(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), 200*time.Millisecond)
 	go func() { _ = p.serve(front) }()
 
 	dial := func() net.Conn {

@@ -1,7 +1,7 @@
 // Package fastjson is what FerretDB's sjson package (the SQLite backend's document encoding) uses
 // in place of encoding/json in the local store: the same calls, answered by github.com/goccy/go-json,
 // which decodes several times faster. The store's build rewrites sjson's import
-// (store/_ferretdb_patch/sjson.patch); docs/stores.md, "Decoding documents", has the figures.
+// (store/_ferretdb_patch/sjson.patch); docs/stores.md, "Reading documents", says what it keeps.
 //
 // sjson decodes each value with a Decoder over a bytes.Reader holding exactly that value, then
 // checks that nothing is left (checkConsumed). Decoder keeps that contract: Decode reads the whole
@@ -47,11 +47,11 @@ func (d *Decoder) DisallowUnknownFields() { d.disallow = true }
 
 // Decode reads the rest of the reader and decodes it into v.
 func (d *Decoder) Decode(v any) error {
-	data, err := io.ReadAll(d.r)
+	data, err := readAll(d.r)
 	if err != nil {
 		return err
 	}
-	if d.disallow {
+	if d.disallow && !scalar(v) {
 		dec := gojson.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
@@ -63,6 +63,27 @@ func (d *Decoder) Decode(v any) error {
 		return nil
 	}
 	return gojson.Unmarshal(data, v)
+}
+
+// scalar says whether v points to a string, number or bool: a value with no fields, so refusing
+// unknown fields changes nothing and the Decoder's stream (a buffer per call) is not needed. sjson
+// decodes most values (object IDs, dates, numbers) into these.
+func scalar(v any) bool {
+	switch v.(type) {
+	case *string, *bool, *float64, *int32, *int64, *uint64:
+		return true
+	}
+	return false
+}
+
+// readAll is io.ReadAll, with one allocation of the right size for the bytes.Reader sjson passes.
+func readAll(r io.Reader) ([]byte, error) {
+	if br, ok := r.(*bytes.Reader); ok {
+		data := make([]byte, br.Len())
+		_, err := io.ReadFull(br, data)
+		return data, err
+	}
+	return io.ReadAll(r)
 }
 
 // Buffered is empty: Decode consumed the reader.

@@ -76,3 +76,29 @@ func TestRefusesWhatEncodingJSONRefuses(t *testing.T) {
 		t.Error("input left over")
 	}
 }
+
+// Scalars decode the same with unknown fields refused (they have none), and still refuse
+// anything after the value.
+func TestScalarsWithUnknownFieldsRefused(t *testing.T) {
+	strict := func(in string) *Decoder {
+		d := NewDecoder(bytes.NewReader([]byte(in)))
+		d.DisallowUnknownFields()
+		return d
+	}
+	var s string
+	if err := strict(`"0123456789abcdef01234567"`).Decode(&s); err != nil || s != "0123456789abcdef01234567" {
+		t.Fatalf("got %q, %v", s, err)
+	}
+	var n int64
+	if err := strict(`-1702000000000`).Decode(&n); err != nil || n != -1702000000000 {
+		t.Fatalf("got %d, %v", n, err)
+	}
+	for _, in := range []string{`"a" "b"`, `"a"x`, `1 2`, `"open`} {
+		if err := strict(in).Decode(&s); err == nil {
+			t.Errorf("%s: no error", in)
+		}
+	}
+	if err := strict(`1 2`).Decode(&n); err == nil {
+		t.Error("1 2: no error")
+	}
+}
