@@ -8,11 +8,14 @@ import { AppError } from "../http/errors.js";
 import type { Auth } from "../http/openapi.js";
 import { early, together } from "../lib/together.js";
 import { absentTo } from "../policy/policy.js";
-import { keysForDevice, keysNear, keysOfPage } from "./keys.js";
+import { keysForDevice, keysNear, keysOfPage, type MessageKeyDoc } from "./keys.js";
 import { toMessageBody } from "./present.js";
 import { hiddenNear, hiddenSeqs, receiptsFor } from "./receipts.js";
 import { findMessage, isExpired, type MessageDoc, messageRange } from "./repo.js";
 import type { HistoryQuery } from "./schemas.js";
+
+/** The end of a conversation: every position lies below it. */
+const END = Number.MAX_SAFE_INTEGER;
 
 /** The position a before/after cursor names: a message of this conversation, or a 400 naming it. */
 async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field: string) {
@@ -36,14 +39,38 @@ function reaches(seqs: number[], limit: number, direction: 1 | -1, last: number)
   return direction === 1 ? edge > last : edge < last;
 }
 
+/** The reads of a page that start before its messages are known: the nearest of each, `want` of them. */
+interface FirstReads {
+  messages: Promise<MessageDoc[]>;
+  marks: Promise<number[]>;
+  keys: Promise<MessageKeyDoc[]>;
+}
+
+function firstReads(
+  deps: Deps,
+  conversationId: ObjectId,
+  auth: Auth,
+  range: { above: number; below: number },
+  direction: 1 | -1,
+  want: number,
+): FirstReads {
+  return {
+    messages: early(messageRange(deps, conversationId, range.above, range.below, direction, want)),
+    marks: early(hiddenNear(deps, conversationId, auth.userId, range, direction, want)),
+    keys: early(keysNear(deps, conversationId, auth, range, direction, want)),
+  };
+}
+
 /**
  * Walks the conversation from a position, nearest first, skipping what the member deleted for
  * themselves and what has expired, until `want` messages are found or the range is exhausted. Each step is one range
  * read on {conversation_id, seq} and one on the member's own marks: the cost follows the page (and
- * the deletions in it), never the conversation's length. The first step's marks are `nearMarks`,
- * read alongside its messages (hiddenNear, `want` of them): each message has one mark at most, so
- * they hold every mark of a first batch unless marks of erased messages sit in between, which
- * `reaches` catches (the marks are then read again for the batch).
+ * the deletions in it), never the conversation's length. The first step is `first`, read before the
+ * range was known: over a range that reaches at least as far from the start, so that what lies
+ * outside `range` is dropped (for the newest page, messages from before the member joined: then the
+ * range is exhausted). Each message has one mark at most, so the first marks hold every mark of the
+ * first batch unless marks of erased messages sit in between, which `reaches` catches (the marks are
+ * then read again for the batch).
  */
 async function walk(
   deps: Deps,
@@ -52,19 +79,20 @@ async function walk(
   range: { above: number; below: number },
   direction: 1 | -1,
   want: number,
-  nearMarks: Promise<number[]>,
+  first: FirstReads,
 ) {
   const found: MessageDoc[] = [];
   const now = deps.clock.now();
   let { above, below } = range;
-  let near: Promise<number[]> | null = nearMarks;
+  let step: Pick<FirstReads, "messages" | "marks"> | null = first;
   while (found.length < want) {
     const need = want - found.length;
-    const [batch, marks] = await together(
-      messageRange(deps, conversationId, above, below, direction, need),
-      near,
+    const [read, marks] = await together(
+      step?.messages ?? messageRange(deps, conversationId, above, below, direction, need),
+      step?.marks ?? null,
     );
-    near = null;
+    step = null;
+    const batch = read.filter((m) => m.seq > above && m.seq < below);
     if (!batch.length) break;
     const seqs = batch.map((m) => m.seq);
     const hidden =
@@ -85,26 +113,32 @@ async function walk(
  * on the caller's own messages. `total` comes from counters (messages stored since the member
  * joined, less those they deleted for themselves), never from counting the conversation.
  *
- * Once the membership is known, the member's marks and this device's keys nearest the start are
- * read alongside the first messages, in one wait; the keys are read again for the page only when
- * that read does not reach it (an edit's two key sets, a walk past deleted messages). Receipts
- * and who looks absent wait for the page, and only when there are any to find.
+ * The membership and the cursor's message are read together. The newest page's first messages,
+ * the member's marks and this device's keys nearest the end are read alongside them, over the whole
+ * conversation (the walk drops what lies before the member joined), so that the page takes one wait
+ * after the session's; a page at a cursor reads them once the cursor is known. Nothing read is
+ * answered before the membership is: a caller who is not a member gets the 404 alone. The keys are
+ * read again for the page only when the first read does not reach it (an edit's two key sets, a
+ * walk past deleted messages). Receipts and who looks absent wait for the page, and only when there
+ * are any to find.
  */
 export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer<typeof HistoryQuery>) {
   const conversationId = parseId(id, "conversation_id");
-  const { conversation, me } = await mine(deps, conversationId, auth.userId);
-  const range = { above: me.joined_seq, below: Number.MAX_SAFE_INTEGER };
-  if (q.after) range.above = Math.max(range.above, await cursorSeq(deps, conversationId, q.after, "after"));
-  if (q.before) range.below = await cursorSeq(deps, conversationId, q.before, "before");
   const direction = q.after ? 1 : -1;
   const want = q.limit + 1;
+  const at = q.after ?? q.before;
+  const cursor = at ? early(cursorSeq(deps, conversationId, at, q.after ? "after" : "before")) : null;
+  const newest = cursor ? null : firstReads(deps, conversationId, auth, { above: 0, below: END }, -1, want);
+  const { conversation, me } = await mine(deps, conversationId, auth.userId);
+  const range = { above: me.joined_seq, below: END };
+  if (q.after) range.above = Math.max(range.above, await cursor!);
+  if (q.before) range.below = await cursor!;
+  const first = newest ?? firstReads(deps, conversationId, auth, range, direction, want);
 
-  const nearKeys = early(keysNear(deps, conversationId, auth, range, direction, want));
-  const nearMarks = early(hiddenNear(deps, conversationId, auth.userId, range, direction, want));
-  const found = await walk(deps, conversationId, auth.userId, range, direction, want, nearMarks);
+  const found = await walk(deps, conversationId, auth.userId, range, direction, want, first);
   const page = found.slice(0, q.limit).sort((a, b) => a.seq - b.seq);
   const own = page.filter((m) => m.sender_id?.equals(auth.userId)).map((m) => m._id);
-  const near = await nearKeys;
+  const near = await first.keys;
   const farthest = direction === 1 ? page.at(-1)?.seq : page[0]?.seq;
   const [keys, receipts, absent] = await together(
     farthest === undefined ||

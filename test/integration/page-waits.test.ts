@@ -1,18 +1,18 @@
 import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { group, newAccount, send } from "../helpers/e2e.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
 import { hostOf, startProxy } from "../helpers/proxy.js";
 import { requestOrigin } from "../helpers/query-watch.js";
 import { connect } from "../helpers/ws.js";
 
 /*
- * The conversation list costs its store round trips one after another: each wait is a round trip
- * however fast the store. A proxy holds every reply of the store for DELAY ms, so the app's queries
+ * A page costs its store round trips one after another: each wait is a round trip however fast
+ * the store. A proxy holds every reply of the store for DELAY ms, so the app's queries
  * that run together are all in flight before the first reply comes, and each wait shows as one
  * stretch with a query in flight. Counted from the driver's own command events of one request.
  */
 const DELAY = 150;
-const ROUTE = "GET /api/v1/conversations";
 
 let h: Hush;
 let proxy: Awaited<ReturnType<typeof startProxy>>;
@@ -25,13 +25,13 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** How many times a request to ROUTE went from no query in flight to one (its waits on the store). */
-function countWaits(h: Hush) {
+/** How many times a request to `route` went from no query in flight to one (its waits on the store). */
+function countWaits(h: Hush, route: string) {
   const mine = new Set<number>();
   let inFlight = 0;
   let waits = 0;
   const started = (e: CommandStartedEvent) => {
-    if (requestOrigin.getStore() !== ROUTE) return;
+    if (requestOrigin.getStore() !== route) return;
     mine.add(e.requestId);
     if (inFlight++ === 0) waits++;
   };
@@ -77,7 +77,7 @@ describe("the conversation list's waits on the store", () => {
       expect((await h.req("GET", "/api/v1/conversations", { token: me.token })).status).toBe(200);
 
     proxy.delayMs = DELAY;
-    const watch = countWaits(h);
+    const watch = countWaits(h, "GET /api/v1/conversations");
     const list = await h.req("GET", "/api/v1/conversations", { token: me.token });
     watch.stop();
     proxy.delayMs = 0;
@@ -98,5 +98,38 @@ describe("the conversation list's waits on the store", () => {
     ).toBe(false);
     expect(watch.waits()).toBeLessThanOrEqual(4);
     await online.client.close();
+  });
+});
+
+describe("a history page's waits on the store", () => {
+  const route = "GET /api/v1/messages/conversations/{conversation_id}/messages";
+  const page = async (reader: { token: string }, conversation: string, query: string) => {
+    const path = `/api/v1/messages/conversations/${conversation}/messages?limit=3${query}`;
+    for (let i = 0; i < 3; i++) expect((await h.req("GET", path, { token: reader.token })).status).toBe(200);
+    proxy.delayMs = DELAY;
+    const watch = countWaits(h, route);
+    const res = await h.req("GET", path, { token: reader.token });
+    watch.stop();
+    proxy.delayMs = 0;
+    expect(res.status).toBe(200);
+    return { ids: res.body.messages.map((m: { id: string }) => m.id), waits: watch.waits() };
+  };
+
+  it("reads the newest page in 2 waits (session; membership, messages, marks and keys) and a page before a cursor in 3", async () => {
+    const [sender, reader, other] = [await newAccount(h), await newAccount(h), await newAccount(h)];
+    const g = await group(h, sender, [reader, other]);
+    const ids: string[] = [];
+    for (let n = 0; n < 8; n++) {
+      const sent = await send(h, sender, g, `m${n}`);
+      expect(sent.res.status).toBe(201);
+      ids.push(sent.res.body.id);
+    }
+
+    const newest = await page(reader, g, "");
+    expect(newest.ids).toEqual(ids.slice(-3));
+    expect(newest.waits).toBeLessThanOrEqual(2);
+    const before = await page(reader, g, `&before=${ids[5]}`);
+    expect(before.ids).toEqual(ids.slice(2, 5));
+    expect(before.waits).toBeLessThanOrEqual(3);
   });
 });
