@@ -15,7 +15,7 @@ import { jsonBodies } from "./http/body.js";
 import { AppError, errorBody } from "./http/errors.js";
 import { apiBasics } from "./http/middleware.js";
 import { observeRequests, requestIdOf, routeNamer } from "./http/observe.js";
-import type { AppEnv } from "./http/openapi.js";
+import { type AppEnv, SESSION_ALONGSIDE } from "./http/openapi.js";
 import { HushResponse } from "./http/response.js";
 import { allowedMethods } from "./http/routing.js";
 import { probePaths } from "./ops/routes.js";
@@ -32,7 +32,9 @@ import { authGate, routeKey } from "./sessions/gate.js";
  * router has matched the route (http/router.ts):
  *   2. the store bound: a store that stops answering costs the client a 503, not a hang;
  *   3. `Cache-Control: no-store` and the client's address, as TRUST_PROXY says (http/middleware.ts);
- *   4. the auth gate: a bearer token unless the route is declared `security: []` (sessions/gate.ts);
+ *   4. the auth gate: a bearer token unless the route is declared `security: []`; the session is
+ *      looked up before the route runs, or alongside it for a route declared `sessionAlongside`
+ *      (sessions/gate.ts);
  *   5. its JSON body, read within its size limit, except for routes that stream their own
  *      (http/body.ts);
  *   6. the route's own validation (its zod contract) and its handler.
@@ -65,21 +67,30 @@ export function atTheServer(deps: Deps, app: OpenAPIHono<any, any, any>, listene
 /** Steps 2 to 5, on the API router mounted at `prefix`, in that order. */
 export function beforeTheApi(api: OpenAPIHono<AppEnv>, deps: Deps, prefix: string) {
   const { config } = deps;
-  let publicRoutes: Set<string> | undefined; // from the declarations, once they are all registered
+  // From the declarations, once they are all registered.
+  let publicRoutes: Set<string> | undefined;
+  let alongside: Set<string> | undefined;
   // A store that stops answering costs a client at most this long, then a 503 (docs/durability.md).
   const storeBound = config.STORE_TIMEOUT_MS + storeTimeouts.selectionMs;
   api.use("*", (_c, next) => withinStoreBound(deps.store, storeBound, next()));
   api.use("*", apiBasics(config.TRUST_PROXY));
   api.use(
     "*",
-    authGate(deps, () => {
-      publicRoutes ??= declaredRoutes(
-        api,
-        prefix,
-        (r) => Array.isArray(r.security) && r.security.length === 0,
-      );
-      return publicRoutes;
-    }),
+    authGate(
+      deps,
+      () => {
+        publicRoutes ??= declaredRoutes(
+          api,
+          prefix,
+          (r) => Array.isArray(r.security) && r.security.length === 0,
+        );
+        return publicRoutes;
+      },
+      () => {
+        alongside ??= declaredRoutes(api, prefix, (r) => r[SESSION_ALONGSIDE] === true);
+        return alongside;
+      },
+    ),
   );
   // Routes declaring a non-JSON request body (attachment uploads) stream, limit and check their
   // own bodies; the JSON body reader skips them. Derived from the declarations, like the gate.

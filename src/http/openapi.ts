@@ -307,6 +307,9 @@ function errorResponses(codes: ErrorCode[], rateLimited: boolean) {
   );
 }
 
+/** The OpenAPI extension of a route declared `sessionAlongside` (the auth gate reads it). */
+export const SESSION_ALONGSIDE = "x-session-checked-alongside";
+
 /** The codes an error response declares: the names of its examples (see `errorResponses`). */
 export const declaredCodes = (response: { content?: Record<string, { examples?: object }> }) =>
   Object.keys(response.content?.["application/json"]?.examples ?? {});
@@ -318,7 +321,9 @@ export const declaredCodes = (response: { content?: Record<string, { examples?: 
  * UNAUTHORIZED where a bearer token is required; INTERNAL_ERROR everywhere; STORE_UNAVAILABLE
  * (503, Retry-After) on every route that touches the store, which is every route that does not say
  * `store: false`. A route that can answer 429 is rate-limited and declares the rate-limit headers.
- * Public routes say `security: []`.
+ * Public routes say `security: []`. A route that only reads may say `sessionAlongside: true`: the
+ * auth gate then runs it alongside the lookup of the caller's session (sessions/gate.ts); the
+ * declaration says so to clients as the OpenAPI extension `x-session-checked-alongside`.
  */
 export function route<
   const R extends RouteConfig & {
@@ -327,9 +332,11 @@ export function route<
     security: NonNullable<RouteConfig["security"]>;
     /** False for the few routes that never touch the store (banner, liveness, metrics, readiness, which answers its own 503). */
     store?: false;
+    /** True for a route that writes nothing: it runs while the caller's session is looked up. */
+    sessionAlongside?: true;
   },
 >(config: R) {
-  const { errors: own = [], store, ...rest } = config;
+  const { errors: own = [], store, sessionAlongside, ...rest } = config;
   const codes = new Set<ErrorCode>();
   const { request } = rest;
   if (request?.params || request?.query || request?.body) codes.add("VALIDATION_ERROR");
@@ -351,9 +358,12 @@ export function route<
   );
   return createRoute({
     ...rest,
+    ...(sessionAlongside ? { [SESSION_ALONGSIDE]: true } : {}),
     security: rest.security,
     responses: { ...responses, ...errorResponses(sorted, rateLimited) },
-  }) as unknown as ReturnType<typeof createRoute<R["path"], Omit<R, "errors" | "store">>>;
+  }) as unknown as ReturnType<
+    typeof createRoute<R["path"], Omit<R, "errors" | "store" | "sessionAlongside">>
+  >;
 }
 
 type Schemas = Record<string, { properties?: Record<string, { default?: unknown; description?: string }> }>;

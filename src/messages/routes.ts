@@ -57,6 +57,7 @@ export const listMessages = route({
   path: "/messages/conversations/{conversation_id}/messages",
   tags,
   security: bearer,
+  sessionAlongside: true,
   operationId: "listMessages",
   summary: "A page of a conversation's history",
   description:

@@ -125,6 +125,25 @@ describe("tokens and sessions", () => {
     expect((await refresh(a.refresh)).status).toBe(401);
   });
 
+  it("a route run alongside its session check answers 401 once the session is gone, whatever it found", async () => {
+    const [a, b] = [await signUp(h), await signUp(h)];
+    const made = await h.req("POST", "/api/v1/conversations", {
+      token: a.token,
+      body: { participant_id: b.id },
+    });
+    expect(made.status).toBe(201);
+    const page = (token: string, id: string) =>
+      h.req("GET", `/api/v1/messages/conversations/${id}/messages`, { token });
+    const nobody = "0123456789abcdef01234567";
+    expect((await page(a.token, made.body.id)).status).toBe(200);
+    expect((await page(a.token, nobody)).status).toBe(404);
+    expect((await page(a.token, "not-an-id")).status).toBe(400);
+    expect((await h.req("POST", "/api/v1/auth/logout", { token: a.token })).status).toBe(204);
+    // A member's page, a conversation that does not exist, a malformed id: all 401 now.
+    for (const id of [made.body.id, nobody, "not-an-id"]) expect((await page(a.token, id)).status).toBe(401);
+    expect((await page(b.token, made.body.id)).status).toBe(200);
+  });
+
   it("lists sessions and revokes another device's session at once", async () => {
     const a = await signUp(h);
     const other = (await logIn(h, a.email, "other")).res.body;
