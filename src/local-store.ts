@@ -166,6 +166,8 @@ export interface LocalStoreOptions {
   raw?: boolean;
   /** Extra environment for the store (HUSH_STORE_GATE_HOLD_MS). */
   env?: Record<string, string>;
+  /** A store binary other than this checkout's (benchmarks that compare builds). */
+  bin?: string;
   /** Delays before each restart of a store that died (the last one repeats); tests lengthen them. */
   restartDelaysMs?: number[];
 }
@@ -187,7 +189,7 @@ export async function startLocalStore(
   log: (msg: string) => void = () => {},
   options: LocalStoreOptions = {},
 ): Promise<LocalStore> {
-  const bin = ensureStoreBinary(log);
+  const bin = options.bin ?? ensureStoreBinary(log);
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const env = {
