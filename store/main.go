@@ -84,7 +84,8 @@ func run(addr, dir string, raw bool) error {
 			return err
 		}
 		// FerretDB itself listens on a Unix socket only the proxy dials: a hop through it costs
-		// less than one through loopback TCP, and no other process can reach FerretDB ungated.
+		// less than one through loopback TCP, and no other user's process can reach FerretDB ungated
+		// (the folder is 0700).
 		sockDir, err := os.MkdirTemp("", "hush-store-")
 		if err != nil {
 			return err
