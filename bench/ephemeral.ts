@@ -1,13 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { ObjectId } from "mongodb";
 import { members } from "../src/conversations/members.js";
 import { conversations } from "../src/conversations/repo.js";
 import type { Deps } from "../src/deps.js";
 import { messages } from "../src/messages/collection.js";
 import { expireMessages } from "../src/messages/expiry.js";
-import { type MessageKeyDoc, messageKeys } from "../src/messages/keys.js";
-import type { MessageDoc } from "../src/messages/repo.js";
+import { messageKeys } from "../src/messages/keys.js";
 import { line, type MessagingBench, quantiles, timed } from "./messages.js";
+import { storedMessages } from "./stored.js";
 
 /**
  * The message expiry job's cost: the time to erase EXPIRED messages (each with a key, in one
@@ -20,7 +19,6 @@ const EXPIRED = Number(process.env.BENCH_EXPIRED ?? 100_000);
 const N = Number(process.env.BENCH_LATENCY_N ?? 300);
 /** The job's batch (EXPIRY_BATCH); unset, the server's default. */
 const BATCH = process.env.BENCH_EXPIRY_BATCH ? Number(process.env.BENCH_EXPIRY_BATCH) : undefined;
-const b64 = (n: number) => randomBytes(n).toString("base64");
 /** Which of the three backlogs to erase (BENCH_EXPIRY_RUNS=blind,yielding,alone; all unset). */
 const RUNS = new Set((process.env.BENCH_EXPIRY_RUNS ?? "blind,yielding,alone").split(","));
 /**
@@ -57,48 +55,21 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
       participant_ids: [b1!.id],
     })) as { id: string };
     const conversationId = new ObjectId(group.id);
-    const sender = new ObjectId(a1!.id);
-    const reader = new ObjectId(b1!.id);
+    const into = {
+      conversation: conversationId,
+      sender: new ObjectId(a1!.id),
+      senderDevice: a1!.device,
+      reader: new ObjectId(b1!.id),
+      readerDevice: b1!.device,
+    };
     const past = new Date(deps.clock.now().getTime() - 1_000);
     for (let from = 0; from < EXPIRED; from += 1_000) {
-      const docs: MessageDoc[] = [];
-      const keys: MessageKeyDoc[] = [];
-      for (let seq = from + 1; seq <= Math.min(EXPIRED, from + 1_000); seq++) {
-        const _id = new ObjectId();
-        docs.push({
-          _id,
-          conversation_id: conversationId,
-          seq,
-          sender_id: sender,
-          sender_device_id: a1!.device,
-          encrypted_content: b64(200),
-          encrypted_preview: null,
-          content_type: "text",
-          reply_to: null,
-          is_ephemeral: true,
-          ttl_seconds: 5,
-          view_once: false,
-          version: 0,
-          next_version: 0,
-          created_at: past,
-          edited_at: null,
-          deleted: false,
-          deleted_at: null,
-          expires_at: past,
-        });
-        keys.push({
-          _id: new ObjectId(),
-          message_id: _id,
-          conversation_id: conversationId,
-          seq,
-          version: 0,
-          user_id: reader,
-          device_id: b1!.device,
-          encrypted_key: b64(92),
-          registration_id: null,
-          expires_at: null,
-        });
-      }
+      const { docs, keys } = storedMessages(into, from + 1, Math.min(EXPIRED, from + 1_000), {
+        is_ephemeral: true,
+        ttl_seconds: 5,
+        created_at: past,
+        expires_at: past,
+      });
       await messages.col(db).insertMany(docs, { ordered: false });
       await messageKeys.col(db).insertMany(keys, { ordered: false });
     }
@@ -108,7 +79,7 @@ export async function benchEphemeral(server: Deps, m: MessagingBench) {
     await members
       .col(db)
       .updateMany(
-        { conversation_id: conversationId, user_id: reader },
+        { conversation_id: conversationId, user_id: into.reader },
         { $set: { joined_seq: 0, base_count: 0, unread_count: EXPIRED } },
       );
     return conversationId;

@@ -1,13 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ObjectId } from "mongodb";
 import { members } from "../src/conversations/members.js";
 import { conversations } from "../src/conversations/repo.js";
 import type { Store } from "../src/db/store.js";
 import { messages } from "../src/messages/collection.js";
-import { type MessageKeyDoc, messageKeys } from "../src/messages/keys.js";
-import type { MessageDoc } from "../src/messages/repo.js";
+import { messageKeys } from "../src/messages/keys.js";
 import type { startSmtp } from "../test/helpers/smtp.js";
+import { b64, storedMessages } from "./stored.js";
 
 /**
  * Messaging figures over REST, loopback only, bounded: messages a second between two users with
@@ -32,7 +31,6 @@ const CONCURRENCY = 8;
 const BIG = Number(process.env.BENCH_BIG ?? 100_000);
 /** Conversation lengths the history page is measured at (BENCH_HISTORY, comma-separated). */
 const SIZES = (process.env.BENCH_HISTORY ?? `1000,20000,${BIG}`).split(",").map(Number);
-const b64 = (n: number) => randomBytes(n).toString("base64");
 
 export const quantiles = (ms: number[]) => {
   const s = [...ms].sort((a, b) => a - b);
@@ -161,49 +159,18 @@ export async function benchMessages(ctx: BenchContext) {
     const conversationId = new ObjectId(id);
     const sender = new ObjectId(a1!.id);
     const readerId = new ObjectId(reader.id);
-    const now = new Date();
     const db = ctx.store.db;
     const BATCH = 1_000;
     const insertStart = performance.now();
+    const into = {
+      conversation: conversationId,
+      sender,
+      senderDevice: a1!.device,
+      reader: readerId,
+      readerDevice: reader.device,
+    };
     for (let from = 0; from < size; from += BATCH) {
-      const docs: MessageDoc[] = [];
-      const keys: MessageKeyDoc[] = [];
-      for (let seq = from + 1; seq <= Math.min(size, from + BATCH); seq++) {
-        const _id = new ObjectId();
-        docs.push({
-          _id,
-          conversation_id: conversationId,
-          seq,
-          sender_id: sender,
-          sender_device_id: a1!.device,
-          encrypted_content: b64(200),
-          encrypted_preview: null,
-          content_type: "text",
-          reply_to: null,
-          is_ephemeral: false,
-          ttl_seconds: null,
-          view_once: false,
-          version: 0,
-          next_version: 0,
-          created_at: now,
-          edited_at: null,
-          deleted: false,
-          deleted_at: null,
-          expires_at: null,
-        });
-        keys.push({
-          _id: new ObjectId(),
-          message_id: _id,
-          conversation_id: conversationId,
-          seq,
-          version: 0,
-          user_id: readerId,
-          device_id: reader.device,
-          encrypted_key: b64(92),
-          registration_id: null,
-          expires_at: null,
-        });
-      }
+      const { docs, keys } = storedMessages(into, from + 1, Math.min(size, from + BATCH));
       await messages.col(db).insertMany(docs, { ordered: false });
       await messageKeys.col(db).insertMany(keys, { ordered: false });
     }

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
 import { type LocalStore, STORE_BUILD_FLAGS, startLocalStore } from "../src/local-store.js";
 import { line, quantiles, timed } from "./messages.js";
+import { storedMessages } from "./stored.js";
 
 /**
  * What the local store costs to read documents, this checkout's build next to another's, in one
@@ -66,51 +67,18 @@ async function side(name: string, bin: string | undefined): Promise<Side> {
   await messages.createIndex({ conversation_id: 1, seq: 1 }, { unique: true });
   await keys.createIndex({ conversation_id: 1, user_id: 1, device_id: 1, seq: 1 });
   const conversation = new ObjectId();
-  const sender = new ObjectId();
   const reader = new ObjectId();
-  const b64 = (n: number) => Buffer.alloc(n, 7).toString("base64");
+  const into = {
+    conversation,
+    sender: new ObjectId(),
+    senderDevice: "phone",
+    reader,
+    readerDevice: "laptop",
+  };
   for (let from = 0; from < SIZE; from += 1000) {
-    const ms = [];
-    const ks = [];
-    for (let seq = from + 1; seq <= Math.min(SIZE, from + 1000); seq++) {
-      const _id = new ObjectId();
-      const at = new Date();
-      ms.push({
-        _id,
-        conversation_id: conversation,
-        seq,
-        sender_id: sender,
-        sender_device_id: "phone",
-        encrypted_content: b64(150),
-        encrypted_preview: null,
-        content_type: "text",
-        reply_to: null,
-        is_ephemeral: false,
-        ttl_seconds: null,
-        view_once: false,
-        version: 0,
-        next_version: 0,
-        created_at: at,
-        edited_at: null,
-        deleted: false,
-        deleted_at: null,
-        expires_at: null,
-      });
-      ks.push({
-        _id: new ObjectId(),
-        message_id: _id,
-        conversation_id: conversation,
-        seq,
-        version: 0,
-        user_id: reader,
-        device_id: "laptop",
-        encrypted_key: b64(69),
-        registration_id: null,
-        expires_at: null,
-      });
-    }
-    await messages.insertMany(ms);
-    await keys.insertMany(ks);
+    const { docs, keys: wrapped } = storedMessages(into, from + 1, Math.min(SIZE, from + 1000));
+    await messages.insertMany(docs);
+    await keys.insertMany(wrapped);
   }
   const one = (await messages.findOne({ seq: SIZE >> 1 }))!._id;
   const range = { $gt: 0, $lt: Number.MAX_SAFE_INTEGER };
