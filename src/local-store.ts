@@ -40,6 +40,8 @@ const added: Record<string, string> = {
   "hush_find.go": `${ferretdb}/handler`,
   // sjson decodes a document's schema once per shape (docs/stores.md, "Reading documents").
   "hush_schema.go": `${ferretdb}/handler/sjson`,
+  // The statements read queries run are kept prepared (docs/stores.md, "Reading documents").
+  "hush_stmts.go": `${ferretdb}/util/fsql`,
 };
 /** Patches to FerretDB's own code, each applied in its package: `<patch file>` -> package directory. */
 const patches: Record<string, string> = {
@@ -56,8 +58,11 @@ const patches: Record<string, string> = {
   "sjson.patch": `${ferretdb}/handler/sjson`,
   "projection.patch": `${ferretdb}/handler/common`,
   "resource.patch": `${ferretdb}/util/resource`,
-  // SQL statements are formatted for the debug log only when it is on.
+  // SQL statements are formatted for the debug log only when it is on, and the statements of
+  // queries outside a transaction are kept prepared (hush_stmts.go).
   "fsql.patch": `${ferretdb}/util/fsql`,
+  // A reply is not decoded back to look for NaNs.
+  "wire.patch": "vendor/github.com/FerretDB/wire",
 };
 
 /** Every file that goes into the build (paths relative to store/, sorted): sources, go.mod, go.sum, the patch. */
