@@ -7,6 +7,7 @@ import { createLoad } from "./lib/load.js";
 import { Metrics } from "./lib/metrics.js";
 import { counters } from "./limits/counters.js";
 import { createRateLimiter } from "./limits/ratelimit.js";
+import { Positions } from "./messages/positions.js";
 import { createTokens } from "./sessions/tokens.js";
 
 /** What compose makes itself: the rest comes from the entry file (or a test). */
@@ -20,7 +21,8 @@ type Made =
   | "writer"
   | "sockets"
   | "wakes"
-  | "vapid";
+  | "vapid"
+  | "positions";
 
 /** Builds the dependency bag from what the entry file (or a test) created. */
 export function createDeps(base: Omit<Deps, Made>): Deps {
@@ -36,6 +38,7 @@ export function createDeps(base: Omit<Deps, Made>): Deps {
     sockets: new LocalSockets(bus),
     wakes: new Set(),
     vapid: {},
+    positions: new Positions(),
   };
   return withWriter(deps);
 }

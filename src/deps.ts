@@ -10,6 +10,7 @@ import type { Logger } from "./lib/logger.js";
 import type { Metrics } from "./lib/metrics.js";
 import type { RateLimiter } from "./limits/ratelimit.js";
 import type { Mailer } from "./mail/mailer.js";
+import type { Positions } from "./messages/positions.js";
 import type { Tokens } from "./sessions/tokens.js";
 
 /** Everything a handler may use, created once at start-up (src/compose.ts) and passed in. */
@@ -43,4 +44,6 @@ export interface Deps {
   wakes: Set<Promise<unknown>>;
   /** This process's copy of the stored VAPID key (src/push/repo.ts), once read or made. */
   vapid: { key?: Promise<string> };
+  /** Positions of messages at the ends of history pages this process served (src/messages/positions.ts). */
+  positions: Positions;
 }

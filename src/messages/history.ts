@@ -25,8 +25,17 @@ async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field
       [field]: "not a message of this conversation",
     });
   }
+  deps.positions.note([m]);
   return m.seq;
 }
+
+/** The range a page's first reads cover when they start from position `from` in `direction`. */
+const from = (direction: 1 | -1, seq: number) =>
+  direction === 1 ? { above: seq, below: END } : { above: 0, below: seq };
+
+/** Where a page over `range` starts reading: its end for older messages, its start for newer. */
+const startOf = (range: { above: number; below: number }, direction: 1 | -1) =>
+  direction === 1 ? range.above : range.below;
 
 /**
  * Whether a read of the `limit` entries nearest the start of a range, made before the page was
@@ -113,14 +122,16 @@ async function walk(
  * on the caller's own messages. `total` comes from counters (messages stored since the member
  * joined, less those they deleted for themselves), never from counting the conversation.
  *
- * The membership and the cursor's message are read together. The newest page's first messages,
- * the member's marks and this device's keys nearest the end are read alongside them, over the whole
- * conversation (the walk drops what lies before the member joined), so that the page takes one wait
- * after the session's; a page at a cursor reads them once the cursor is known. Nothing read is
- * answered before the membership is: a caller who is not a member gets the 404 alone. The keys are
- * read again for the page only when the first read does not reach it (an edit's two key sets, a
- * walk past deleted messages). Receipts and who looks absent wait for the page, and only when there
- * are any to find.
+ * The membership and the cursor's message are read together. The page's first messages, the
+ * member's marks and this device's keys nearest its start are read alongside them when that start
+ * is known (the newest page: the end; a cursor at an end of a page this process served:
+ * `deps.positions`), over all that lies beyond it (the walk drops what lies before the member
+ * joined), so that the page takes one wait after the session's; otherwise, and when the member
+ * joined after a cursor they page forward from, they are read once the cursor is known. Nothing read
+ * is answered before the membership and the cursor are: a caller who is not a member gets the 404
+ * alone, a cursor no longer there the 400. The keys are read again for the page only when the first
+ * read does not reach it (an edit's two key sets, a walk past deleted messages). Receipts and who
+ * looks absent wait for the page, and only when there are any to find.
  */
 export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer<typeof HistoryQuery>) {
   const conversationId = parseId(id, "conversation_id");
@@ -128,15 +139,23 @@ export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer
   const want = q.limit + 1;
   const at = q.after ?? q.before;
   const cursor = at ? early(cursorSeq(deps, conversationId, at, q.after ? "after" : "before")) : null;
-  const newest = cursor ? null : firstReads(deps, conversationId, auth, { above: 0, below: END }, -1, want);
+  const known = at ? deps.positions.seqOf(at, conversationId) : END;
+  const guessed =
+    known === undefined
+      ? null
+      : firstReads(deps, conversationId, auth, from(direction, known), direction, want);
   const { conversation, me } = await mine(deps, conversationId, auth.userId);
   const range = { above: me.joined_seq, below: END };
   if (q.after) range.above = Math.max(range.above, await cursor!);
   if (q.before) range.below = await cursor!;
-  const first = newest ?? firstReads(deps, conversationId, auth, range, direction, want);
+  const first =
+    guessed && startOf(range, direction) === known
+      ? guessed
+      : firstReads(deps, conversationId, auth, range, direction, want);
 
   const found = await walk(deps, conversationId, auth.userId, range, direction, want, first);
   const page = found.slice(0, q.limit).sort((a, b) => a.seq - b.seq);
+  deps.positions.note([page[0], page.at(-1)].filter((m) => m !== undefined));
   const own = page.filter((m) => m.sender_id?.equals(auth.userId)).map((m) => m._id);
   const near = await first.keys;
   const farthest = direction === 1 ? page.at(-1)?.seq : page[0]?.seq;

@@ -350,6 +350,25 @@ describe("groups", () => {
     expect(await keysOf(c)).toEqual([]);
   });
 
+  it("pages a newcomer from a cursor sent before they joined, its position known to the server or not", async () => {
+    const [a, b, c] = [await newAccount(h), await newAccount(h), await newAccount(h)];
+    const g = await group(h, a, [b]);
+    const early: string[] = [];
+    for (const text of ["one", "two", "three"]) early.push((await send(h, a, g, text)).res.body.id);
+    await api(a, "POST", `/conversations/${g}/members`, { user_id: c.userId });
+    const late = (await send(h, b, g, "after c")).res.body.id;
+    const ids = (res: { body: { messages: { id: string }[] } }) => res.body.messages.map((m) => m.id);
+    const first = early[0]!;
+    // Not known yet: read by its lookup first.
+    expect(ids(await history(h, c, g, `?after=${first}&limit=1`))).toEqual([late]);
+    // a's page ends at it: known, but c joined after it, so c's page does not start there.
+    expect(ids(await history(h, a, g, "?limit=4"))).toEqual([...early, late]);
+    expect(ids(await history(h, c, g, `?after=${first}&limit=1`))).toEqual([late]);
+    expect((await history(h, c, g, `?after=${first}&limit=1`)).body.has_more).toBe(false);
+    expect(ids(await history(h, c, g, `?before=${late}`))).toEqual([]);
+    expect(ids(await history(h, a, g, `?before=${late}&limit=2`))).toEqual(early.slice(1));
+  });
+
   it("promotes the longest-standing member when the last admin leaves, and erases the group with its last member", async () => {
     const [a, b, c] = [await newAccount(h), await newAccount(h), await newAccount(h)];
     const g = await group(h, a, [b, c]);

@@ -103,9 +103,10 @@ describe("the conversation list's waits on the store", () => {
 
 describe("a history page's waits on the store", () => {
   const route = "GET /api/v1/messages/conversations/{conversation_id}/messages";
-  const page = async (reader: { token: string }, conversation: string, query: string) => {
+  const page = async (reader: { token: string }, conversation: string, query: string, warm = 3) => {
     const path = `/api/v1/messages/conversations/${conversation}/messages?limit=3${query}`;
-    for (let i = 0; i < 3; i++) expect((await h.req("GET", path, { token: reader.token })).status).toBe(200);
+    for (let i = 0; i < warm; i++)
+      expect((await h.req("GET", path, { token: reader.token })).status).toBe(200);
     proxy.delayMs = DELAY;
     const watch = countWaits(h, route);
     const res = await h.req("GET", path, { token: reader.token });
@@ -115,7 +116,7 @@ describe("a history page's waits on the store", () => {
     return { ids: res.body.messages.map((m: { id: string }) => m.id), waits: watch.waits() };
   };
 
-  it("reads the newest page in 1 wait (session, membership, messages, marks and keys at once) and a page before a cursor in 2", async () => {
+  it("reads the newest page in 1 wait (session, membership, messages, marks and keys at once), a page at a cursor it served in 1, and at another cursor in 2", async () => {
     const [sender, reader, other] = [await newAccount(h), await newAccount(h), await newAccount(h)];
     const g = await group(h, sender, [reader, other]);
     const ids: string[] = [];
@@ -128,8 +129,17 @@ describe("a history page's waits on the store", () => {
     const newest = await page(reader, g, "");
     expect(newest.ids).toEqual(ids.slice(-3));
     expect(newest.waits).toBeLessThanOrEqual(1);
+    // The oldest message of the page just served: its position is known, so the reads start with
+    // the cursor's own lookup.
     const before = await page(reader, g, `&before=${ids[5]}`);
     expect(before.ids).toEqual(ids.slice(2, 5));
-    expect(before.waits).toBeLessThanOrEqual(2);
+    expect(before.waits).toBeLessThanOrEqual(1);
+    const after = await page(reader, g, `&after=${ids[2]}`);
+    expect(after.ids).toEqual(ids.slice(3, 6));
+    expect(after.waits).toBeLessThanOrEqual(1);
+    // A message at no end of a page served: its position comes from its lookup, a wait of its own.
+    const unseen = await page(reader, g, `&before=${ids[6]}`, 0);
+    expect(unseen.ids).toEqual(ids.slice(3, 6));
+    expect(unseen.waits).toBe(2);
   });
 });
