@@ -39,6 +39,8 @@ export const quantiles = (ms: number[]) => {
 };
 export const line = (label: string, figures: string) => console.log(`${label.padEnd(56)} ${figures}`);
 
+export const median = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
+
 export async function timed(n: number, fn: (i: number) => Promise<unknown>) {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -149,7 +151,7 @@ export async function benchMessages(ctx: BenchContext) {
 
   // Histories stored directly: a fresh conversation each, keys for the device that reads.
   const reader = b1!;
-  const history = async (size: number) => {
+  const history = async (size: number): Promise<[string, () => Promise<unknown>][]> => {
     const id = (
       await call("POST", "/api/v1/conversations/groups", a1!.token, {
         name: `history ${size}`,
@@ -191,7 +193,6 @@ export async function benchMessages(ctx: BenchContext) {
       .find({ conversation_id: conversationId, seq: { $in: [Math.floor(size / 2)] } })
       .toArray();
     const middle = ids[0]!._id.toHexString();
-    const n = Number(process.env.BENCH_HISTORY_N ?? 30);
     const page = (q: string) => () =>
       call("GET", `/api/v1/messages/conversations/${id}/messages?limit=50${q}`, reader.token);
     // The query the page needs: the newest 51 below a position, as messageRange sends it.
@@ -202,20 +203,54 @@ export async function benchMessages(ctx: BenchContext) {
         .sort({ seq: -1 })
         .limit(51)
         .toArray();
-    // Untimed first, so that the first size does not pay for the JIT and the store's warm-up alone.
-    for (const warm of [page(""), raw(size + 1), page(`&before=${middle}`)]) await timed(10, warm);
-    line(`GET history, newest 50 of ${size}`, quantiles(await timed(n, page(""))));
-    line(`raw find, newest 51 of ${size} (driver, no HTTP)`, quantiles(await timed(n, raw(size + 1))));
-    line(
-      `GET history, 50 before the middle of ${size}`,
-      quantiles(await timed(n, page(`&before=${middle}`))),
-    );
     const half = Math.floor(size / 2);
-    line(`raw find, 51 before the middle of ${size} (driver, no HTTP)`, quantiles(await timed(n, raw(half))));
-    const byId = await timed(n, () => messages.col(db).findOne({ _id: ids[0]!._id }));
-    line(`raw findOne by _id among ${size} (driver, no HTTP)`, quantiles(byId));
+    return [
+      [`GET history, newest 50 of ${size}`, page("")],
+      [`raw find, newest 51 of ${size} (driver, no HTTP)`, raw(size + 1)],
+      [`GET history, 50 before the middle of ${size}`, page(`&before=${middle}`)],
+      [`raw find, 51 before the middle of ${size} (driver, no HTTP)`, raw(half)],
+      [
+        `raw findOne by _id among ${size} (driver, no HTTP)`,
+        () => messages.col(db).findOne({ _id: ids[0]!._id }),
+      ],
+    ];
   };
-  for (const size of SIZES) await history(size);
+  // Every history is stored first, then each read is timed BENCH_HISTORY_N times a round, each
+  // size in turn, for BENCH_HISTORY_ROUNDS rounds: a drift in the machine's speed during the run
+  // falls on every size alike. Each read runs 10 times untimed first (the JIT, the store's caches;
+  // a page at the middle cursor learns its position there, as a client paging back finds it known).
+  const reads = [];
+  for (const size of SIZES) reads.push(await history(size));
+  for (const [, read] of reads.flat()) await timed(10, read);
+  const n = Number(process.env.BENCH_HISTORY_N ?? 30);
+  const rounds = Number(process.env.BENCH_HISTORY_ROUNDS ?? 3);
+  const samples = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++)
+    for (const [label, read] of reads.flat())
+      samples.set(label, [...(samples.get(label) ?? []), ...(await timed(n, read))]);
+  const p50 = (label: string) => median(samples.get(label)!);
+  for (const [i, size] of SIZES.entries()) {
+    for (const [label] of reads[i]!) line(label, quantiles(samples.get(label)!));
+    for (const [page, find] of [
+      [`GET history, newest 50 of ${size}`, `raw find, newest 51 of ${size} (driver, no HTTP)`],
+      [
+        `GET history, 50 before the middle of ${size}`,
+        `raw find, 51 before the middle of ${size} (driver, no HTTP)`,
+      ],
+    ] as const)
+      line(
+        `  ${page.replace("GET history, ", "")}: page ÷ raw find, p50`,
+        `${(p50(page) / p50(find)).toFixed(2)}×`,
+      );
+  }
+  if (SIZES.length > 1) {
+    const [small, big] = [SIZES[0]!, SIZES.at(-1)!];
+    for (const which of ["newest 50", "50 before the middle"])
+      line(
+        `GET history, ${which}: ${big} ÷ ${small}, p50`,
+        `${(p50(`GET history, ${which} of ${big}`) / p50(`GET history, ${which} of ${small}`)).toFixed(2)}×`,
+      );
+  }
   return { call, send, devices, conversation: conversation as string };
 }
 export type MessagingBench = Awaited<ReturnType<typeof benchMessages>>;
