@@ -216,7 +216,8 @@ const pages = [
 // 3. Side by side ----------------------------------------------------------------------------
 
 console.log(`\ninterleaved: ${ROUNDS} rounds of ${PAGES} pages each; load ${loadavg()}`);
-for (const p of pages) await timed(10, p.read); // untimed: the JIT of each Hush process
+// Untimed first: a new Node process takes a few hundred requests to compile its hot paths.
+for (const p of pages) await timed(200, p.read);
 for (let r = 0; r < ROUNDS; r++) for (const p of pages) p.ms.push(...(await timed(PAGES, p.read)));
 for (const p of pages) line(p.label, quantiles(p.ms));
 const [ownPages, theirs, inProcess] = pages.map((p) => median(p.ms));
