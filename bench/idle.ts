@@ -1,11 +1,12 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
 import { FEED_MAX_DOCS, feed } from "../src/delivery/bus.js";
 import { startLocalStore } from "../src/local-store.js";
+import { cpuSeconds, rssMiB } from "./proc.js";
 
 /**
  * `npm run bench:idle`: what a server with no clients costs on the local store, the server process
@@ -17,16 +18,6 @@ import { startLocalStore } from "../src/local-store.js";
  */
 const SECONDS = Number(process.env.BENCH_IDLE_S ?? 30);
 const ROUNDS = Number(process.env.BENCH_IDLE_ROUNDS ?? 2);
-const TICK = 100; // clock ticks a second (USER_HZ)
-
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime
-};
-const rssMiB = (pid: number) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m![1]) / 1024;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(label: string, env: Record<string, string>) {

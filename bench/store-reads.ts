@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
 import { type LocalStore, STORE_BUILD_FLAGS, startLocalStore } from "../src/local-store.js";
 import { line, quantiles, timed } from "./messages.js";
+import { cpuWhile, rssMiB } from "./proc.js";
 import { storedMessages } from "./stored.js";
 
 /**
@@ -42,14 +43,17 @@ try {
   sides.push(await side("this checkout", undefined));
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of sides) {
-      for (const [name, read] of Object.entries(s.reads))
-        line(`${s.name}: ${name}`, quantiles(await timed(N, read)));
+      for (const [name, read] of Object.entries(s.reads)) {
+        let ms: number[] = [];
+        const cpu = await cpuWhile([s.store.pid()], async () => {
+          ms = await timed(N, read);
+        });
+        line(`${s.name}: ${name}`, `${quantiles(ms)}  store CPU ${(cpu / N).toFixed(2)} ms a read`);
+      }
     }
   }
-  for (const s of sides) {
-    const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.store.pid()}/status`, "utf8"))![1]);
-    line(`${s.name}: store RSS after the reads`, `${(kb / 1024).toFixed(0)} MiB`);
-  }
+  for (const s of sides)
+    line(`${s.name}: store RSS after the reads`, `${rssMiB(s.store.pid()).toFixed(0)} MiB`);
 } finally {
   for (const s of sides) {
     await s.client.close();

@@ -13,6 +13,7 @@ import { startLocalStore } from "../src/local-store.js";
 import { smtpMailer } from "../src/mail/mailer.js";
 import { createServer } from "../src/server.js";
 import { startSmtp } from "../test/helpers/smtp.js";
+import { cpuSeconds, cpuWhile, rssMiB } from "./proc.js";
 
 /**
  * `npm run bench:synapse`: Hush next to Synapse on the same box, in one run, with the same client
@@ -50,13 +51,6 @@ process.env.BENCH_SENDS ??= "40";
 process.env.BENCH_LATENCY_N ??= "20";
 const { benchMessages, line, median, quantiles, timed } = await import("./messages.js");
 
-const TICK = 100; // clock ticks a second (USER_HZ)
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICK;
-};
-const rssMiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** RSS `10 s` after `started`, then CPU over IDLE_S seconds, of these processes together. */
@@ -203,23 +197,29 @@ const hushPage = (at: string) => async () => {
   const body = await res.json();
   if (body.messages?.length !== 50) throw new Error(`hush answered ${res.status} ${body.messages?.length}`);
 };
+// Each side's CPU while it answers: Hush's server and store processes, Synapse's one process (none
+// for the server in the bench's process: the client's share cannot be told apart there).
 const pages = [
   {
     label: `hush, own process: GET history, newest 50 of ${SIZE}`,
     read: hushPage(ownBase),
-    ms: [] as number[],
+    pids: [own.pid!, local.pid()],
   },
-  { label: `synapse: GET /messages, newest 50 of ${SIZE}`, read: synapsePage, ms: [] as number[] },
-  { label: `hush, in the bench's process: same`, read: hushPage(base), ms: [] as number[] },
-];
+  { label: `synapse: GET /messages, newest 50 of ${SIZE}`, read: synapsePage, pids: [synapse.pid!] },
+  { label: `hush, in the bench's process: same`, read: hushPage(base), pids: [] },
+].map((p) => ({ ...p, ms: [] as number[], cpu: 0 }));
 
 // 3. Side by side ----------------------------------------------------------------------------
 
 console.log(`\ninterleaved: ${ROUNDS} rounds of ${PAGES} pages each; load ${loadavg()}`);
 // Untimed first: a new Node process takes a few hundred requests to compile its hot paths.
 for (const p of pages) await timed(200, p.read);
-for (let r = 0; r < ROUNDS; r++) for (const p of pages) p.ms.push(...(await timed(PAGES, p.read)));
+for (let r = 0; r < ROUNDS; r++)
+  for (const p of pages)
+    p.cpu += await cpuWhile(p.pids, async () => p.ms.push(...(await timed(PAGES, p.read))));
 for (const p of pages) line(p.label, quantiles(p.ms));
+for (const p of pages.filter((p) => p.pids.length))
+  line(`  ${p.label.split(":")[0]}: server CPU a page`, `${(p.cpu / p.ms.length).toFixed(2)} ms`);
 const [ownPages, theirs, inProcess] = pages.map((p) => median(p.ms));
 line("hush, own process ÷ synapse, p50", `${(ownPages! / theirs!).toFixed(2)}×`);
 line("hush, in the bench's process ÷ synapse, p50", `${(inProcess! / theirs!).toFixed(2)}×`);
