@@ -12,7 +12,9 @@ import { b64, storedMessages } from "./stored.js";
  * Messaging figures over REST, loopback only, bounded: messages a second between two users with
  * two devices each, the latency of POST /messages, and a history page at 1,000, 20,000 and 100,000 stored
  * messages (stored directly through the messages collections, not over HTTP), next to the
- * store's own raw insert and find rates measured in the same run.
+ * store's own raw insert and find rates measured in the same run. The history reads are timed in
+ * BENCH_HISTORY_ROUNDS (3) rounds of BENCH_HISTORY_N (30) each, every size in turn, and each page is
+ * given as a multiple of its raw find, and the largest size's as a multiple of the smallest's.
  *
  * The per-user limit of 100 sends a minute would stop a benchmark: the clock Hush runs on is moved
  * two minutes ahead whenever a sender is about to reach it, so the limiter still runs and counts.
