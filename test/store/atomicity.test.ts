@@ -1,30 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Db, Long, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import { Long, MongoClient } from "mongodb";
+import { describe, expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 
 // The local store itself (not the suite's store, which may be a MongoDB): FerretDB v1 behind the
 // store's write gate. Each race runs many commands at once over separate pooled connections.
-let dir: string;
-let store: LocalStore;
-let client: MongoClient;
-let db: Db;
+const own = ownStore("atomicity", { maxPoolSize: 100 });
 let n = 0;
-const coll = <T extends object>() => db.collection<T>(`c${++n}`);
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-atomic-"));
-  store = await startLocalStore(dir);
-  client = await new MongoClient(store.uri, { maxPoolSize: 100 }).connect();
-  db = client.db("atomicity");
-});
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const coll = <T extends object>() => own.db.collection<T>(`c${++n}`);
 
 const times = <T>(count: number, f: (i: number) => Promise<T>) =>
   Promise.all(Array.from({ length: count }, (_, i) => f(i)));
@@ -68,7 +50,7 @@ describe("the local store applies each write command atomically", () => {
   it("an unacknowledged (w:0) write does not leave a stray reply on the connection", async () => {
     // FerretDB v1 answers moreToCome requests anyway; a driver would take that answer for the reply
     // to its next command. The gate swallows it.
-    const single = await new MongoClient(store.uri, { maxPoolSize: 1 }).connect();
+    const single = await new MongoClient(own.store.uri, { maxPoolSize: 1 }).connect();
     try {
       const c = single.db("atomicity").collection<{ _id: string }>(`c${++n}`);
       await c.insertOne({ _id: "fire-and-forget" }, { writeConcern: { w: 0 } });
@@ -86,9 +68,9 @@ describe("the local store applies each write command atomically", () => {
 describe("tailable cursors on the local store", () => {
   it("a write goes through while another client's awaitData getMore waits", async () => {
     const name = `feed${++n}`;
-    await db.createCollection(name, { capped: true, size: 1 << 16 });
-    await db.collection<{ _id: string }>(name).insertMany([{ _id: "old1" }, { _id: "old2" }]);
-    const reader = await new MongoClient(store.uri, { monitorCommands: true }).connect();
+    await own.db.createCollection(name, { capped: true, size: 1 << 16 });
+    await own.db.collection<{ _id: string }>(name).insertMany([{ _id: "old1" }, { _id: "old2" }]);
+    const reader = await new MongoClient(own.store.uri, { monitorCommands: true }).connect();
     try {
       const rdb = reader.db("atomicity");
       // A first batch smaller than the collection keeps the cursor open (see the next test).
@@ -112,7 +94,7 @@ describe("tailable cursors on the local store", () => {
         return r;
       });
       await getMoreSent;
-      await db.collection<{ _id: string }>(name).insertOne({ _id: "news" });
+      await own.db.collection<{ _id: string }>(name).insertOne({ _id: "news" });
       order.push("insert");
       const more = await waiting;
       // Had the waiting getMore held the gate, the insert would have waited out its 5 s and the
@@ -128,9 +110,9 @@ describe("tailable cursors on the local store", () => {
   it("FerretDB quirk: a tailable find whose first batch drains the collection comes back closed", async () => {
     // MongoDB keeps such a cursor open. Tail with a batchSize smaller than what is there.
     const name = `feed${++n}`;
-    await db.createCollection(name, { capped: true, size: 1 << 16 });
+    await own.db.createCollection(name, { capped: true, size: 1 << 16 });
     const tail = (batchSize?: number) =>
-      db.command({
+      own.db.command({
         find: name,
         filter: {},
         tailable: true,
@@ -141,11 +123,11 @@ describe("tailable cursors on the local store", () => {
     // On an empty capped collection, batchSize 0 opens a cursor, but FerretDB fails its awaitData getMore.
     const empty = Long.fromValue((await tail(0)).cursor.id);
     expect(empty.isZero()).toBe(false);
-    await expect(db.command({ getMore: empty, collection: name, maxTimeMS: 100 })).rejects.toThrow(
+    await expect(own.db.command({ getMore: empty, collection: name, maxTimeMS: 100 })).rejects.toThrow(
       /iterator is read to the end or closed/,
     );
 
-    await db.collection<{ _id: number }>(name).insertMany([{ _id: 1 }, { _id: 2 }]);
+    await own.db.collection<{ _id: number }>(name).insertMany([{ _id: 1 }, { _id: 2 }]);
     const drained = await tail();
     expect(drained.cursor.firstBatch).toHaveLength(2);
     expect(Long.fromValue(drained.cursor.id).isZero()).toBe(true);
@@ -154,9 +136,9 @@ describe("tailable cursors on the local store", () => {
     expect(partial.cursor.firstBatch).toEqual([{ _id: 1 }]);
     const id = Long.fromValue(partial.cursor.id);
     expect(id.isZero()).toBe(false);
-    const rest = await db.command({ getMore: id, collection: name, maxTimeMS: 100 });
+    const rest = await own.db.command({ getMore: id, collection: name, maxTimeMS: 100 });
     expect(rest.cursor.nextBatch).toEqual([{ _id: 2 }]);
     expect(Long.fromValue(rest.cursor.id).equals(id)).toBe(true);
-    await db.command({ killCursors: name, cursors: [id] });
+    await own.db.command({ killCursors: name, cursors: [id] });
   });
 });

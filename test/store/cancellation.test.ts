@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Collection, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import type { Collection } from "mongodb";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 
 /*
  * A query FerretDB cancels (its maxTimeMS passes; the realtime feed's awaitData getMore carries one
@@ -18,22 +15,12 @@ import { type LocalStore, startLocalStore } from "../../src/local-store.js";
  * thousand times over eight pooled connections; after each round, queries without a deadline must
  * all succeed. With the old driver over a thousand of them failed (the connections stayed poisoned).
  */
-let dir: string;
-let store: LocalStore;
-let client: MongoClient;
+const own = ownStore("cancellation", { maxPoolSize: 8 });
 let c: Collection<{ _id: number; v: string }>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-cancel-"));
-  store = await startLocalStore(dir);
-  client = await new MongoClient(store.uri, { maxPoolSize: 8 }).connect();
-  c = client.db("cancellation").collection("rows");
+  c = own.db.collection("rows");
   await c.insertMany(Array.from({ length: 200 }, (_, k) => ({ _id: k, v: `row ${k % 97}` })));
-});
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe("a cancelled query", () => {

@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import { expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 
 /**
  * Issue 20, item 7, the local store "locked up for good (every SQLite connection held idle, every
@@ -15,23 +11,10 @@ import { type LocalStore, startLocalStore } from "../../src/local-store.js";
  * statement's query before the next. The gate's bound is lowered here so that, without the patch,
  * the stuck command is cut (a network error) in 5 s rather than 30.
  */
-let dir: string;
-let store: LocalStore;
-let client: MongoClient;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-lockup-"));
-  store = await startLocalStore(dir, undefined, { env: { HUSH_STORE_GATE_HOLD_MS: "5000" } });
-  client = await new MongoClient(store.uri, { socketTimeoutMS: 20_000 }).connect();
-});
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const own = ownStore("lockup", { socketTimeoutMS: 20_000 }, { env: { HUSH_STORE_GATE_HOLD_MS: "5000" } });
 
 it("an update command of 250 statements (a bulkWrite) completes, and writes go on after it", async () => {
-  const c = client.db("lockup").collection<{ _id: number; n: number }>("heads");
+  const c = own.db.collection<{ _id: number; n: number }>("heads");
   await c.insertMany(Array.from({ length: 250 }, (_, i) => ({ _id: i, n: 0 })));
   const res = await c.bulkWrite(
     Array.from({ length: 250 }, (_, i) => ({

@@ -1,41 +1,25 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Db, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 import { checkPlan, queryOf } from "../helpers/plan-check.js";
 
 // The suite's plan check (test/helpers/plan-check.ts) on a real local store: it passes a query the
 // store answers by index searches that stop at the page, and refuses each kind of query that reads
 // documents its answer does not need.
 
-let store: LocalStore;
-let client: MongoClient;
-let db: Db;
-let dir: string;
+const own = ownStore("plans");
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-plans-"));
-  store = await startLocalStore(dir);
-  client = await new MongoClient(store.uri).connect();
-  db = client.db("plans");
-  const things = db.collection("things");
+  const things = own.db.collection("things");
   await things.createIndex({ c: 1, n: 1 });
   await things.insertMany(
     Array.from({ length: 50 }, (_, i) => ({ c: i % 2 ? "odd" : "even", n: i, other: i })),
   );
 });
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const check = (command: Record<string, unknown>) => {
   const q = queryOf({ ...command, $db: "plans" });
   if (!q) throw new Error("no query");
-  return checkPlan(db, q);
+  return checkPlan(own.db, q);
 };
 
 describe("the local store's plan check", () => {

@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Collection, type Db, Double, type Filter, Int32, Long, MongoClient, ObjectId } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import { type Collection, Double, type Filter, Int32, Long, ObjectId } from "mongodb";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 
 // The local store pushes top-level conditions on indexed fields down to SQLite (store/pushdown).
 // The SQL it sends may select extra documents (FerretDB's handler filters again) but never fewer:
@@ -15,26 +12,11 @@ import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 
 type Doc = { _id: string | ObjectId; [k: string]: unknown };
 
-let store: LocalStore;
-let client: MongoClient;
-let db: Db;
-let dir: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-pushdown-"));
-  store = await startLocalStore(dir);
-  client = await new MongoClient(store.uri).connect();
-  db = client.db("pushdown");
-});
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const own = ownStore("pushdown");
 
 async function plan(coll: Collection<Doc>, filter: Filter<Doc>): Promise<{ plan: string; pushed: boolean }> {
   await coll.find(filter).toArray();
-  const res = await db.command({ explain: { find: coll.collectionName, filter } });
+  const res = await own.db.command({ explain: { find: coll.collectionName, filter } });
   return { plan: (res.queryPlanner.Plan as string[]).join("\n"), pushed: res.filterPushdown as boolean };
 }
 
@@ -53,7 +35,7 @@ const day = (n: number) => new Date(Date.UTC(2026, 0, n));
 describe("filters pushed down to SQLite on the local store", () => {
   let things: Collection<Doc>;
   beforeAll(async () => {
-    things = db.collection<Doc>("things");
+    things = own.db.collection<Doc>("things");
     await things.createIndex({ k: 1 });
     await things.createIndex({ c: 1, s: 1 });
     await things.createIndex({ at: 1 });
@@ -211,7 +193,7 @@ describe("filters pushed down to SQLite on the local store", () => {
 describe("every command that reads through the backend gets the same answers", () => {
   let coll: Collection<Doc>;
   beforeAll(async () => {
-    coll = db.collection<Doc>("commands");
+    coll = own.db.collection<Doc>("commands");
     await coll.insertMany(
       Array.from({ length: 60 }, (_, i) => ({
         _id: `d${i}`,
@@ -276,12 +258,12 @@ describe("sorts and limits answered by SQLite on the local store", () => {
   };
   const explained = async (filter: Filter<Doc>, sort: Record<string, 1 | -1>, limit: number) => {
     await pages.find(filter).sort(sort).limit(limit).toArray();
-    const res = await db.command({ explain: { find: pages.collectionName, filter, sort, limit } });
+    const res = await own.db.command({ explain: { find: pages.collectionName, filter, sort, limit } });
     return { plan: (res.queryPlanner.Plan as string[]).join("\n"), limited: res.limitPushdown as boolean };
   };
 
   beforeAll(async () => {
-    pages = db.collection<Doc>("pages");
+    pages = own.db.collection<Doc>("pages");
     await pages.createIndex({ c: 1, n: 1 });
     await pages.insertMany(
       Array.from({ length: 400 }, (_, i) => ({
@@ -365,7 +347,7 @@ describe("sorts and limits answered by SQLite on the local store", () => {
   // A sort on several keys: SQLite orders by the first (bounded by the filter) and returns every row
   // up to the n-th one's value there, ties included; the handler orders them by every key.
   it("a sort on several keys matches the handler's answer, ties on the first key included", async () => {
-    const lists = db.collection<Doc>("lists");
+    const lists = own.db.collection<Doc>("lists");
     await lists.createIndex({ u: 1, a: 1, t: -1, _id: -1 });
     // 60 rows of user "u", 10 dates, each date shared by 6 rows; _ids of mixed types break ties.
     await lists.insertMany(
@@ -411,7 +393,7 @@ describe("sorts and limits answered by SQLite on the local store", () => {
     ).toHaveLength(2);
     // The plan: one search for the n-th value, one range search from it; no sort, no scan.
     await lists.find(bounded).sort({ t: -1, _id: -1 }).limit(20).toArray();
-    const res = await db.command({
+    const res = await own.db.command({
       explain: { find: "lists", filter: bounded, sort: { t: -1, _id: -1 }, limit: 20 },
     });
     const plan = (res.queryPlanner.Plan as string[]).join("\n");
@@ -424,13 +406,15 @@ describe("sorts and limits answered by SQLite on the local store", () => {
   });
 
   it("is left to the handler while an array sits in a field it would order or select on", async () => {
-    const arrays = db.collection<Doc>("pages_arrays");
+    const arrays = own.db.collection<Doc>("pages_arrays");
     await arrays.createIndex({ c: 1, n: 1 });
     await arrays.insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: `a${i}`, c: "x", n: i })));
     const filter = { c: "x", n: { $lt: 100 } };
     const limited = async () => {
       await arrays.find(filter).sort({ n: -1 }).limit(2).toArray();
-      const res = await db.command({ explain: { find: "pages_arrays", filter, sort: { n: -1 }, limit: 2 } });
+      const res = await own.db.command({
+        explain: { find: "pages_arrays", filter, sort: { n: -1 }, limit: 2 },
+      });
       return res.limitPushdown as boolean;
     };
     expect(await limited()).toBe(true);
@@ -451,7 +435,7 @@ describe("sorts and limits answered by SQLite on the local store", () => {
 describe("counts answered by SQLite on the local store", () => {
   let counted: Collection<Doc>;
   beforeAll(async () => {
-    counted = db.collection<Doc>("counted");
+    counted = own.db.collection<Doc>("counted");
     await counted.createIndex({ u: 1, a: 1, t: -1 });
     await counted.createIndex({ k: 1 });
     await counted.insertMany(
@@ -516,14 +500,14 @@ describe("tailable cursors read what follows their last document", () => {
   it("each getMore returns exactly the new documents, in order, with both cursor kinds", async () => {
     for (const awaitData of [true, false]) {
       const name = `tail_${awaitData ? "await" : "poll"}`;
-      await db.createCollection(name, { capped: true, size: 1 << 20 });
-      const capped = db.collection<Doc>(name);
+      await own.db.createCollection(name, { capped: true, size: 1 << 20 });
+      const capped = own.db.collection<Doc>(name);
       await capped.insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: `old${i}`, i })));
-      const found = await db.command({ find: name, filter: {}, tailable: true, awaitData, batchSize: 1 });
+      const found = await own.db.command({ find: name, filter: {}, tailable: true, awaitData, batchSize: 1 });
       const id = Long.fromValue(found.cursor.id);
       const more = async () =>
         (
-          await db.command({
+          await own.db.command({
             getMore: id,
             collection: name,
             batchSize: 1_000,
@@ -538,7 +522,7 @@ describe("tailable cursors read what follows their last document", () => {
         expect(await more(), `round ${round}`).toEqual(fresh);
         expect(await more()).toEqual([]);
       }
-      await db.command({ killCursors: name, cursors: [id] });
+      await own.db.command({ killCursors: name, cursors: [id] });
     }
   });
 });

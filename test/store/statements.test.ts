@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Db, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, startLocalStore } from "../../src/local-store.js";
+import { describe, expect, it } from "vitest";
+import { ownStore } from "../helpers/own-store.js";
 
 // The local store keeps the SQL statements of reads prepared, by their text
 // (store/_ferretdb_patch/hush_stmts.go): a kept statement must answer from the data as it is now,
@@ -12,28 +8,13 @@ import { type LocalStore, startLocalStore } from "../../src/local-store.js";
 
 type Doc = { _id: string; c: string; n: number };
 
-let store: LocalStore;
-let client: MongoClient;
-let db: Db;
-let dir: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "hush-store-statements-"));
-  store = await startLocalStore(dir);
-  // A pool of several connections, so that reads land on different SQLite connections.
-  client = await new MongoClient(store.uri, { maxPoolSize: 8 }).connect();
-  db = client.db("statements");
-});
-afterAll(async () => {
-  await client?.close();
-  await store?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+// A pool of several connections, so that reads land on different SQLite connections.
+const own = ownStore("statements", { maxPoolSize: 8 });
 
 const docs = (from: number, to: number, c = "x"): Doc[] =>
   Array.from({ length: to - from }, (_, i) => ({ _id: `${c}${from + i}`, c, n: from + i }));
 const newest = (name: string, limit = 3) =>
-  db
+  own.db
     .collection<Doc>(name)
     .find({ c: "x", n: { $lt: Number.MAX_SAFE_INTEGER } })
     .sort({ n: -1 })
@@ -43,7 +24,7 @@ const newest = (name: string, limit = 3) =>
 
 describe("statements the local store keeps prepared", () => {
   it("see every write made after them, from every connection", async () => {
-    const coll = db.collection<Doc>("writes");
+    const coll = own.db.collection<Doc>("writes");
     await coll.createIndex({ c: 1, n: 1 });
     await coll.insertMany(docs(0, 5));
     for (let n = 5; n < 25; n++) {
@@ -55,7 +36,7 @@ describe("statements the local store keeps prepared", () => {
   });
 
   it("see a write made while another read through the same statement is still open", async () => {
-    const coll = db.collection<Doc>("open");
+    const coll = own.db.collection<Doc>("open");
     await coll.createIndex({ c: 1, n: 1 });
     await coll.insertMany(docs(0, 40));
     const open = coll.find({ c: "x", n: { $lt: Number.MAX_SAFE_INTEGER } }, { batchSize: 2 }).sort({ n: -1 });
@@ -67,7 +48,7 @@ describe("statements the local store keeps prepared", () => {
   });
 
   it("answer from the new table after their collection is dropped and made again", async () => {
-    const coll = db.collection<Doc>("again");
+    const coll = own.db.collection<Doc>("again");
     await coll.createIndex({ c: 1, n: 1 });
     await coll.insertMany(docs(0, 10));
     expect(await newest("again")).toEqual(["x9", "x8", "x7"]);
@@ -79,7 +60,7 @@ describe("statements the local store keeps prepared", () => {
   });
 
   it("use an index made after them, and answer the same", async () => {
-    const coll = db.collection<Doc>("indexed");
+    const coll = own.db.collection<Doc>("indexed");
     await coll.insertMany([...docs(0, 200), ...docs(0, 200, "y")]);
     const filter = { c: "x", n: { $gte: 50, $lt: 53 } };
     const read = () =>
@@ -90,12 +71,12 @@ describe("statements the local store keeps prepared", () => {
     expect(await read()).toEqual(["x50", "x51", "x52"]);
     await coll.createIndex({ c: 1, n: 1 });
     expect(await read()).toEqual(["x50", "x51", "x52"]);
-    const res = await db.command({ explain: { find: "indexed", filter } });
+    const res = await own.db.command({ explain: { find: "indexed", filter } });
     expect((res.queryPlanner.Plan as string[]).join("\n")).toMatch(/USING INDEX/);
   });
 
   it("past as many as it keeps, each further read is still answered right", async () => {
-    const coll = db.collection<Doc>("many");
+    const coll = own.db.collection<Doc>("many");
     await coll.createIndex({ n: 1 });
     await coll.insertMany(docs(0, 700));
     // Each $in list of another length is another statement: 600 of them, more than the 512 kept.
