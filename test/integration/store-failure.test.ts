@@ -52,6 +52,8 @@ interface Sent {
   status: number;
   ms: number;
   id?: string;
+  /** The answer of anything but a success or a 503, for the failure message. */
+  answer?: unknown;
 }
 
 /** One send with a client_message_id; the body is kept so that a retry sends exactly the same. */
@@ -65,6 +67,7 @@ async function sendOnce(d: Device, body: Record<string, unknown>): Promise<Sent>
     ms: performance.now() - started,
   };
   if (res.status === 201 || res.status === 200) sent.id = res.body.id;
+  else if (res.status !== 503) sent.answer = res.body;
   if (res.status === 503) {
     expect(res.body.code).toBe("STORE_UNAVAILABLE");
     expect(res.headers.get("retry-after")).toBe("2");
@@ -164,7 +167,12 @@ describe("when the store fails", () => {
 
     const all = sent.flat();
     // Every answer was a success or 503: no 500, and none waited past the bound.
-    for (const s of all) expect([200, 201, 503], `${s.cmid}: ${s.status}`).toContain(s.status);
+    // A 500 names what the server logged for it, so that a failure here says why.
+    const errors = () => h.logs.filter((l) => /"level":(50|"error")/.test(l)).join("\n");
+    for (const s of all)
+      expect([200, 201, 503], `${s.cmid}: ${s.status} ${JSON.stringify(s.answer)}\n${errors()}`).toContain(
+        s.status,
+      );
     expect(
       all.filter((s) => (s as any).phase === "stopped" && s.status === 503).length,
     ).toBeGreaterThanOrEqual(6);
