@@ -99,6 +99,10 @@ export async function audienceOf(deps: Deps, conversationId: ObjectId, sender: O
 export const consumeUnread = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
   col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { unread_count: -1 } });
 
+/** The member may have deleted messages for themselves from now on (MemberDoc.hides): before the mark. */
+export const noteHides = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
+  col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $set: { hides: true } });
+
 export const countHidden = (deps: Deps, conversationId: ObjectId, userId: ObjectId) =>
   col(deps).updateOne({ conversation_id: conversationId, user_id: userId }, { $inc: { hidden_count: 1 } });
 

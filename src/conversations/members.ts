@@ -32,6 +32,12 @@ export interface MemberDoc {
   unread_count: number;
   /** Messages they deleted for themselves. */
   hidden_count: number;
+  /**
+   * Whether they may have deleted messages for themselves here: false for a new member, set true
+   * before the first such mark is written (hideMessage), so that a history page reads a member's
+   * marks only when there may be some. Absent on memberships from before it existed: read as true.
+   */
+  hides?: boolean;
   archived: boolean;
   last_activity_at: Date;
   /** The messages of sends under way that have counted themselves in unread_count here (countNewMessage). */
@@ -42,7 +48,7 @@ export const members = owned<MemberDoc, Deps>({
   owner: "conversations",
   holds:
     "one member of one conversation: role, when they joined, their unread and hidden counts, " +
-    "whether they archived it",
+    "whether they ever deleted a message for themselves there, whether they archived it",
   indexes: [
     { key: { conversation_id: 1, user_id: 1 }, options: { unique: true } },
     { key: { conversation_id: 1, rank: 1 } },
@@ -120,6 +126,7 @@ export function newMember(
     base_count: at.message_count,
     unread_count: 0,
     hidden_count: 0,
+    hides: false,
     archived: false,
     last_activity_at: now,
   };

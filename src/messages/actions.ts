@@ -1,5 +1,5 @@
 import { ObjectId } from "mongodb";
-import { audienceOf, consumeUnread, countHidden } from "../conversations/counters.js";
+import { audienceOf, consumeUnread, countHidden, noteHides } from "../conversations/counters.js";
 import { type MemberDoc, membersOf } from "../conversations/members.js";
 import { setLastPreview } from "../conversations/repo.js";
 import { devicesOf, recordChange } from "../delivery/deliver.js";
@@ -94,6 +94,9 @@ export async function markDelivered(deps: Deps, auth: Auth, id: ObjectId) {
 /** Delete for me: the message is gone from the caller's history and no longer counts for them. */
 export async function hideMessage(deps: Deps, auth: Auth, id: ObjectId) {
   const { message, me } = await visibleMessage(deps, auth.userId, id);
+  // Before the mark, so that a crash between the two leaves a page reading marks it need not, never
+  // one skipping a mark (history.ts reads a member's marks only once `hides` is set).
+  if (me.hides === false) await noteHides(deps, message.conversation_id, auth.userId);
   const hid = (await consume(deps, message, me, true)) || (await markHidden(deps, id, auth.userId));
   if (!hid) return;
   await countHidden(deps, message.conversation_id, auth.userId);

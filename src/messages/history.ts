@@ -48,7 +48,10 @@ function reaches(seqs: number[], limit: number, direction: 1 | -1, last: number)
   return direction === 1 ? edge > last : edge < last;
 }
 
-/** The reads of a page that start before its messages are known: the nearest of each, `want` of them. */
+/**
+ * The reads of a page that start before its messages are known: the nearest of each, `want` of
+ * them. The member's marks only once the membership says they may have some (`hides`).
+ */
 interface FirstReads {
   messages: Promise<MessageDoc[]>;
   marks: Promise<number[]>;
@@ -62,24 +65,27 @@ function firstReads(
   range: { above: number; below: number },
   direction: 1 | -1,
   want: number,
+  hides: Promise<boolean>,
 ): FirstReads {
   return {
     messages: early(messageRange(deps, conversationId, range.above, range.below, direction, want)),
-    marks: early(hiddenNear(deps, conversationId, auth.userId, range, direction, want)),
+    marks: early(
+      hides.then((may) => (may ? hiddenNear(deps, conversationId, auth.userId, range, direction, want) : [])),
+    ),
     keys: early(keysNear(deps, conversationId, auth, range, direction, want)),
   };
 }
 
 /**
  * Walks the conversation from a position, nearest first, skipping what the member deleted for
- * themselves and what has expired, until `want` messages are found or the range is exhausted. Each step is one range
- * read on {conversation_id, seq} and one on the member's own marks: the cost follows the page (and
- * the deletions in it), never the conversation's length. The first step is `first`, read before the
- * range was known: over a range that reaches at least as far from the start, so that what lies
- * outside `range` is dropped (for the newest page, messages from before the member joined: then the
- * range is exhausted). Each message has one mark at most, so the first marks hold every mark of the
- * first batch unless marks of erased messages sit in between, which `reaches` catches (the marks are
- * then read again for the batch).
+ * themselves and what has expired, until `want` messages are found or the range is exhausted. Each
+ * step is one range read on {conversation_id, seq} and, for a member who `hides`, one on their own
+ * marks alongside it: the cost follows the page (and the deletions in it), never the conversation's
+ * length. The first step is `first`, read before the range was known: over a range that reaches at
+ * least as far from the start, so that what lies outside `range` is dropped (for the newest page,
+ * messages from before the member joined: then the range is exhausted). Each message has one mark
+ * at most, so a step's marks hold every mark of its batch unless marks of erased messages sit in
+ * between, which `reaches` catches (the marks are then read again for the batch).
  */
 async function walk(
   deps: Deps,
@@ -89,30 +95,34 @@ async function walk(
   direction: 1 | -1,
   want: number,
   first: FirstReads,
+  hides: boolean,
 ) {
   const found: MessageDoc[] = [];
   const now = deps.clock.now();
   let { above, below } = range;
-  let step: Pick<FirstReads, "messages" | "marks"> | null = first;
-  while (found.length < want) {
+  let step: Pick<FirstReads, "messages" | "marks"> = first;
+  for (;;) {
     const need = want - found.length;
-    const [read, marks] = await together(
-      step?.messages ?? messageRange(deps, conversationId, above, below, direction, need),
-      step?.marks ?? null,
-    );
-    step = null;
+    const [read, marks] = await together(step.messages, step.marks);
     const batch = read.filter((m) => m.seq > above && m.seq < below);
     if (!batch.length) break;
     const seqs = batch.map((m) => m.seq);
     const hidden =
-      marks && reaches(marks, want, direction, batch.at(-1)!.seq)
+      !hides || reaches(marks, need, direction, batch.at(-1)!.seq)
         ? new Set(marks)
         : await hiddenSeqs(deps, conversationId, userId, Math.min(...seqs), Math.max(...seqs));
     // Expired messages are left out at once, before the expiry job erases them.
     found.push(...batch.filter((m) => !hidden.has(m.seq) && !isExpired(m, now)));
-    if (batch.length < need) break; // the range is exhausted
+    if (found.length >= want || batch.length < need) break; // found, or the range is exhausted
     if (direction === 1) above = batch.at(-1)!.seq;
     else below = batch.at(-1)!.seq;
+    const rest = want - found.length;
+    step = {
+      messages: messageRange(deps, conversationId, above, below, direction, rest),
+      marks: hides
+        ? hiddenNear(deps, conversationId, userId, { above, below }, direction, rest)
+        : Promise.resolve([]),
+    };
   }
   return found;
 }
@@ -131,7 +141,9 @@ async function walk(
  * is answered before the membership and the cursor are: a caller who is not a member gets the 404
  * alone, a cursor no longer there the 400. The keys are read again for the page only when the first
  * read does not reach it (an edit's two key sets, a walk past deleted messages). Receipts and who
- * looks absent wait for the page, and only when there are any to find.
+ * looks absent wait for the page, and only when there are any to find. The member's marks are
+ * read only when they may have deleted messages for themselves (MemberDoc.hides), once the
+ * membership says so: a second wait, for them alone.
  */
 export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer<typeof HistoryQuery>) {
   const conversationId = parseId(id, "conversation_id");
@@ -139,21 +151,23 @@ export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer
   const want = q.limit + 1;
   const at = q.after ?? q.before;
   const cursor = at ? early(cursorSeq(deps, conversationId, at, q.after ? "after" : "before")) : null;
+  const membership = early(mine(deps, conversationId, auth.userId));
+  const hides = early(membership.then(({ me }) => me.hides !== false));
   const known = at ? deps.positions.seqOf(at, conversationId) : END;
   const guessed =
     known === undefined
       ? null
-      : firstReads(deps, conversationId, auth, from(direction, known), direction, want);
-  const { conversation, me } = await mine(deps, conversationId, auth.userId);
+      : firstReads(deps, conversationId, auth, from(direction, known), direction, want, hides);
+  const { conversation, me } = await membership;
   const range = { above: me.joined_seq, below: END };
   if (q.after) range.above = Math.max(range.above, await cursor!);
   if (q.before) range.below = await cursor!;
   const first =
     guessed && startOf(range, direction) === known
       ? guessed
-      : firstReads(deps, conversationId, auth, range, direction, want);
+      : firstReads(deps, conversationId, auth, range, direction, want, hides);
 
-  const found = await walk(deps, conversationId, auth.userId, range, direction, want, first);
+  const found = await walk(deps, conversationId, auth.userId, range, direction, want, first, await hides);
   const page = found.slice(0, q.limit).sort((a, b) => a.seq - b.seq);
   deps.positions.note([page[0], page.at(-1)].filter((m) => m !== undefined));
   const own = page.filter((m) => m.sender_id?.equals(auth.userId)).map((m) => m._id);

@@ -217,6 +217,26 @@ describe("deleting", () => {
     expect((await read(b, m)).status).toBe(404);
     expect((await api(b, "DELETE", `/messages/${m}`)).status).toBe(404);
   });
+
+  it("for me: a member's pages read their marks once they hid one, and on memberships older than that flag", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const id = await direct(h, a, b);
+    const one = (await send(h, a, id, "one")).res.body.id;
+    const two = (await send(h, a, id, "two")).res.body.id;
+    const members = h.raw("conversation_members");
+    const of = (d: Device) => ({ conversation_id: new ObjectId(id), user_id: new ObjectId(d.userId) });
+    expect((await members.findOne(of(b)))?.hides).toBe(false);
+    expect((await remove(b, one, false)).status).toBe(200);
+    expect((await members.findOne(of(b)))?.hides).toBe(true);
+    expect(ids((await history(h, b, id)).body)).toEqual([two]);
+    // A membership from before the flag existed has none: its marks are read.
+    await members.updateOne(of(b), { $unset: { hides: "" } });
+    expect(ids((await history(h, b, id)).body)).toEqual([two]);
+    expect(ids((await history(h, b, id, `?before=${two}`)).body)).toEqual([]);
+    // The flag without a mark (a crash between the two writes) hides nothing.
+    await members.updateOne(of(a), { $set: { hides: true } });
+    expect(ids((await history(h, a, id)).body)).toEqual([one, two]);
+  });
 });
 
 describe("account deletion", () => {

@@ -28,11 +28,13 @@ afterAll(async () => {
 /** How many times a request to `route` went from no query in flight to one (its waits on the store). */
 function countWaits(h: Hush, route: string) {
   const mine = new Set<number>();
+  const commands: string[] = [];
   let inFlight = 0;
   let waits = 0;
   const started = (e: CommandStartedEvent) => {
     if (requestOrigin.getStore() !== route) return;
     mine.add(e.requestId);
+    commands.push(`${e.commandName} ${e.command[e.commandName]}`);
     if (inFlight++ === 0) waits++;
   };
   const ended = (e: CommandSucceededEvent | CommandFailedEvent) => {
@@ -42,6 +44,8 @@ function countWaits(h: Hush, route: string) {
   client.on("commandStarted", started).on("commandSucceeded", ended).on("commandFailed", ended);
   return {
     waits: () => waits,
+    /** The request's commands, as "find messages". */
+    commands: () => commands,
     stop: () => {
       client.off("commandStarted", started).off("commandSucceeded", ended).off("commandFailed", ended);
     },
@@ -113,7 +117,11 @@ describe("a history page's waits on the store", () => {
     watch.stop();
     proxy.delayMs = 0;
     expect(res.status).toBe(200);
-    return { ids: res.body.messages.map((m: { id: string }) => m.id), waits: watch.waits() };
+    return {
+      ids: res.body.messages.map((m: { id: string }) => m.id),
+      waits: watch.waits(),
+      commands: watch.commands(),
+    };
   };
 
   it("reads the newest page in 1 wait (session, membership, messages, marks and keys at once), a page at a cursor it served in 1, and at another cursor in 2", async () => {
@@ -129,6 +137,9 @@ describe("a history page's waits on the store", () => {
     const newest = await page(reader, g, "");
     expect(newest.ids).toEqual(ids.slice(-3));
     expect(newest.waits).toBeLessThanOrEqual(1);
+    // A member who never deleted a message for themselves has no marks to read.
+    expect(newest.commands).toContain("find messages");
+    expect(newest.commands).not.toContain("find message_marks");
     // The oldest message of the page just served: its position is known, so the reads start with
     // the cursor's own lookup.
     const before = await page(reader, g, `&before=${ids[5]}`);
@@ -141,5 +152,17 @@ describe("a history page's waits on the store", () => {
     const unseen = await page(reader, g, `&before=${ids[6]}`, 0);
     expect(unseen.ids).toEqual(ids.slice(3, 6));
     expect(unseen.waits).toBe(2);
+
+    // Once they delete one for themselves, their pages read their marks, once the membership says
+    // so (a second wait), and one more message to fill the page, with its marks (a third).
+    const hid = await h.req("DELETE", `/api/v1/messages/${ids[6]}`, {
+      token: reader.token,
+      body: { delete_for_everyone: false },
+    });
+    expect(hid.status).toBe(200);
+    const hiding = await page(reader, g, "");
+    expect(hiding.ids).toEqual([ids[4], ids[5], ids[7]]);
+    expect(hiding.commands).toContain("find message_marks");
+    expect(hiding.waits).toBeLessThanOrEqual(3);
   });
 });
