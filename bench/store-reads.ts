@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
@@ -11,11 +11,12 @@ import { storedMessages } from "./stored.js";
  * What the local store costs to read documents, this checkout's build next to another's, in one
  * run (docs/performance.md, "Reading documents on the local store"). `npm run bench:store-reads`,
  * with BENCH_STORE_BEFORE=<a checkout of Hush> for the other side (built from that checkout's
- * store/ with its own build; without it, this checkout's store alone). Each store gets the same
- * BENCH_SIZE (10,000) messages and as many wrapped keys, shaped as Hush stores them, and answers
- * the reads of a history page straight from the driver (no HTTP, no Hush): the newest 51 messages,
- * the 51 keys of one device for them, and one message by `_id`. BENCH_ROUNDS (3) rounds of
- * BENCH_N (300) of each read, the stores taking turns each round. Then each store's RSS.
+ * store/ with its own build), or =<a store binary> built from one; without it, this checkout's
+ * store alone. Each store gets the same BENCH_SIZE (10,000) messages and as many wrapped keys,
+ * shaped as Hush stores them, and answers the reads of a history page straight from the driver (no
+ * HTTP, no Hush): the newest 51 messages, the 51 keys of one device for them, and one message by
+ * `_id`. BENCH_ROUNDS (3) rounds of BENCH_N (300) of each read, the stores taking turns each round.
+ * Then each store's RSS.
  */
 const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -32,7 +33,8 @@ interface Side {
 const dir = mkdtempSync(join(tmpdir(), "hush-bench-store-reads-"));
 const sides: Side[] = [];
 try {
-  if (before) {
+  if (before && statSync(before).isFile()) sides.push(await side(`before (${before})`, before));
+  else if (before) {
     // The other checkout's own build (its patches, its flags), into this run's folder.
     const other = await import(resolve(before, "src/local-store.ts"));
     const bin = join(dir, "store-before");

@@ -38,8 +38,10 @@ const added: Record<string, string> = {
   "hush_pushdown.go": patchedPackage,
   // find hands a sort on one field and its limit to the backend: docs/stores.md, "Sort and limit".
   "hush_find.go": `${ferretdb}/handler`,
-  // sjson decodes a document's schema once per shape (docs/stores.md, "Reading documents").
+  // sjson decodes a document's schema once per shape, and the document in one pass
+  // (docs/stores.md, "Reading documents").
   "hush_schema.go": `${ferretdb}/handler/sjson`,
+  "hush_sjson.go": `${ferretdb}/handler/sjson`,
   // The statements read queries run are kept prepared (docs/stores.md, "Reading documents").
   "hush_stmts.go": `${ferretdb}/util/fsql`,
 };
@@ -52,9 +54,10 @@ const patches: Record<string, string> = {
   "handler.patch": `${ferretdb}/handler`,
   // Cursor.LastRecordID, for a tailable getMore's query (handler.patch's msg_getmore.go).
   "cursor.patch": `${ferretdb}/clientconn/cursor`,
-  // Reading documents (docs/stores.md): sjson decodes with go-json through store/fastjson and
-  // reuses decoded schemas (hush_schema.go); a find without projection hands back the document
-  // instead of two copies of it; objects are tracked for leaks only in debug builds.
+  // Reading documents (docs/stores.md): sjson decodes with go-json through store/fastjson, reuses
+  // decoded schemas (hush_schema.go) and reads a document in one pass (hush_sjson.go); a find
+  // without projection hands back the document instead of two copies of it; objects are tracked
+  // for leaks only in debug builds.
   "sjson.patch": `${ferretdb}/handler/sjson`,
   "projection.patch": `${ferretdb}/handler/common`,
   "resource.patch": `${ferretdb}/util/resource`,

@@ -5,6 +5,7 @@ go 1.24.0
 require (
 	github.com/FerretDB/FerretDB v1.24.2
 	github.com/goccy/go-json v0.10.5
+	github.com/valyala/fastjson v1.6.10
 	go.mongodb.org/mongo-driver v1.17.3
 	modernc.org/sqlite v1.42.2
 )

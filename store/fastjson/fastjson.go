@@ -57,8 +57,11 @@ func (d *Decoder) Decode(v any) error {
 		if err := dec.Decode(v); err != nil {
 			return err
 		}
-		if n := len(bytes.TrimSpace(data[dec.InputOffset():])); n != 0 {
-			return fmt.Errorf("fastjson: %d bytes after the value", n)
+		// Nothing may follow the value. (go-json's InputOffset is not that check: it comes out
+		// short by a byte per escaped character in the value's strings.)
+		var after gojson.RawMessage
+		if err := dec.Decode(&after); err != io.EOF {
+			return fmt.Errorf("fastjson: something after the value")
 		}
 		return nil
 	}

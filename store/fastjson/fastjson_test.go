@@ -3,6 +3,7 @@ package fastjson
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -100,5 +101,34 @@ func TestScalarsWithUnknownFieldsRefused(t *testing.T) {
 	}
 	if err := strict(`1 2`).Decode(&n); err == nil {
 		t.Error("1 2: no error")
+	}
+}
+
+// A schema whose keys hold characters JSON escapes (a quote, a backslash, <, &, U+2028) is read
+// whole: go-json's InputOffset, once used to check that nothing follows, counted it short.
+func TestEscapedKeysWithUnknownFieldsRefused(t *testing.T) {
+	type elem struct {
+		T string `json:"t"`
+	}
+	type schema struct {
+		P map[string]*elem `json:"p"`
+		K []string         `json:"$k"`
+	}
+	for _, key := range []string{`b"q`, `b\`, "x<y&z>", "x\u2028y", "plain"} {
+		in := fmt.Sprintf(`{"p":{%q:{"t":"string"}},"$k":[%q]}`, key, key)
+		var got schema
+		d := NewDecoder(bytes.NewReader([]byte(in)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&got); err != nil || len(got.K) != 1 || got.P[got.K[0]] == nil {
+			t.Errorf("%s: %+v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{`{"p":{"b\"":{"t":"s"}},"$k":[]} x`, `{"p":{},"$k":[]}{}`} {
+		var got schema
+		d := NewDecoder(bytes.NewReader([]byte(in)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&got); err == nil {
+			t.Errorf("%s: no error", in)
+		}
 	}
 }
