@@ -133,11 +133,32 @@ describe("several server processes on one database", () => {
       try {
         for (let i = 0; i < 3; i++) caught.push(await onC.client.next("contacts_updated", 15_000));
       } catch (e) {
+        // What the server said, and what its driver thinks of the store (a one-off in a full run
+        // at 617699d: the tailer's every try, 2 s apart for 15 s after the restore, failed server
+        // selection with the error of the connection the cut closed).
+        const said = c.logs
+          .filter((l) => /warn|error/.test(l))
+          .map((l) => {
+            try {
+              const j = JSON.parse(l) as {
+                time: string;
+                msg: string;
+                error?: { name: string; message: string };
+              };
+              return `${j.time} ${j.msg}: ${j.error?.name} ${j.error?.message}`;
+            } catch {
+              return l.slice(0, 400);
+            }
+          });
+        type Described = { address: string; type: string; error?: { message: string } | null };
+        const { topology } = c.deps.store.client as unknown as {
+          topology?: { description: { servers: Map<string, Described> } };
+        };
+        const servers = [...(topology?.description.servers.values() ?? [])];
         console.log(
-          c.logs
-            .filter((l) => /warn|error/.test(l))
-            .map((l) => l.slice(0, 400))
-            .join("\n"),
+          [...said, ...servers.map((d) => `driver: ${d.address} ${d.type} ${d.error?.message ?? ""}`)].join(
+            "\n",
+          ),
         );
         throw e;
       }
