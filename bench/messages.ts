@@ -5,6 +5,7 @@ import { conversations } from "../src/conversations/repo.js";
 import type { Store } from "../src/db/store.js";
 import { messages } from "../src/messages/collection.js";
 import { messageKeys } from "../src/messages/keys.js";
+import { authSessions } from "../src/sessions/repo.js";
 import type { startSmtp } from "../test/helpers/smtp.js";
 import { b64, storedMessages } from "./stored.js";
 
@@ -206,9 +207,31 @@ export async function benchMessages(ctx: BenchContext) {
         .limit(51)
         .toArray();
     const half = Math.floor(size / 2);
+    // Every query of the newest page, sent together as the page sends them: the session (the
+    // access token names it), the conversation, the membership, the messages and their keys.
+    const sid = new ObjectId(
+      JSON.parse(Buffer.from(reader.token.split(".")[1]!, "base64url").toString()).sid,
+    );
+    const all = { $gt: 0, $lt: Number.MAX_SAFE_INTEGER };
+    const five = () =>
+      Promise.all([
+        authSessions
+          .col(db)
+          .findOne({ _id: sid }, { projection: { user_id: 1, device_id: 1, expires_at: 1 } }),
+        conversations.col(db).findOne({ _id: conversationId }),
+        members.col(db).findOne({ conversation_id: conversationId, user_id: readerId }),
+        raw(size + 1)(),
+        messageKeys
+          .col(db)
+          .find({ conversation_id: conversationId, user_id: readerId, device_id: reader.device, seq: all })
+          .sort({ seq: -1 })
+          .limit(51)
+          .toArray(),
+      ]);
     return [
       [`GET history, newest 50 of ${size}`, page("")],
       [`raw find, newest 51 of ${size} (driver, no HTTP)`, raw(size + 1)],
+      [`raw finds, the newest page's 5 of ${size}, together`, five],
       [`GET history, 50 before the middle of ${size}`, page(`&before=${middle}`)],
       [`raw find, 51 before the middle of ${size} (driver, no HTTP)`, raw(half)],
       [
@@ -233,6 +256,10 @@ export async function benchMessages(ctx: BenchContext) {
   const p50 = (label: string) => median(samples.get(label)!);
   for (const [i, size] of SIZES.entries()) {
     for (const [label] of reads[i]!) line(label, quantiles(samples.get(label)!));
+    line(
+      `  newest 50 of ${size}: page ÷ its 5 raw finds, p50`,
+      `${(p50(`GET history, newest 50 of ${size}`) / p50(`raw finds, the newest page's 5 of ${size}, together`)).toFixed(2)}×`,
+    );
     for (const [page, find] of [
       [`GET history, newest 50 of ${size}`, `raw find, newest 51 of ${size} (driver, no HTTP)`],
       [
