@@ -117,6 +117,22 @@ describe("several server processes on one database", () => {
       { JWT_SECRET: secret },
       { dbName, uri: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` },
     );
+    // The driver's view of the store, event by event, for the diagnostic below.
+    const seen: string[] = [];
+    type Seen = { failure?: Error; newDescription?: { type: string }; connectionId?: unknown };
+    for (const name of [
+      "serverHeartbeatStarted",
+      "serverHeartbeatSucceeded",
+      "serverHeartbeatFailed",
+      "serverDescriptionChanged",
+      "connectionPoolCleared",
+      "connectionPoolReady",
+    ])
+      c.deps.store.client.on(name as "serverHeartbeatFailed", (e: Seen) =>
+        seen.push(
+          `${new Date().toISOString()} driver ${name} ${e.newDescription?.type ?? ""} ${e.failure?.message ?? ""}`,
+        ),
+      );
     try {
       const alice = await signUp(a);
       const onC = await connect(c, alice.token);
