@@ -15,7 +15,8 @@ import { b64, storedMessages } from "./stored.js";
  * messages (stored directly through the messages collections, not over HTTP), next to the
  * store's own raw insert and find rates measured in the same run. The history reads are timed in
  * BENCH_HISTORY_ROUNDS (3) rounds of BENCH_HISTORY_N (30) each, every size in turn, and each page is
- * given as a multiple of its raw find, and the largest size's as a multiple of the smallest's.
+ * given as a multiple of its raw find, the newest page also as a multiple of its five queries sent
+ * together from the driver, and the largest size's as a multiple of the smallest's.
  *
  * The per-user limit of 100 sends a minute would stop a benchmark: the clock Hush runs on is moved
  * two minutes ahead whenever a sender is about to reach it, so the limiter still runs and counts.
@@ -217,7 +218,10 @@ export async function benchMessages(ctx: BenchContext) {
       Promise.all([
         authSessions
           .col(db)
-          .findOne({ _id: sid }, { projection: { user_id: 1, device_id: 1, expires_at: 1 } }),
+          .findOne(
+            { _id: sid },
+            { projection: { user_id: 1, device_id: 1, expires_at: 1, suspended_at: 1 } },
+          ),
         conversations.col(db).findOne({ _id: conversationId }),
         members.col(db).findOne({ conversation_id: conversationId, user_id: readerId }),
         raw(size + 1)(),
