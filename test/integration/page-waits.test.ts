@@ -1,4 +1,4 @@
-import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent } from "mongodb";
+import type { CommandStartedEvent } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { group, newAccount, send } from "../helpers/e2e.js";
 import { type Hush, signUp, startHush } from "../helpers/hush.js";
@@ -8,9 +8,9 @@ import { connect } from "../helpers/ws.js";
 
 /*
  * A page costs its store round trips one after another: each wait is a round trip however fast
- * the store. A proxy holds every reply of the store for DELAY ms, so the app's queries
- * that run together are all in flight before the first reply comes, and each wait shows as one
- * stretch with a query in flight. Counted from the driver's own command events of one request.
+ * the store. A proxy holds every reply of the store for DELAY ms, so a query that needs another's
+ * answer starts at least DELAY after it (countWaits). Counted from the driver's own command events
+ * of one request.
  */
 const DELAY = 150;
 
@@ -25,29 +25,31 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** How many times a request to `route` went from no query in flight to one (its waits on the store). */
+/**
+ * How many store round trips a request to `route` waited for, one after another. Every reply comes
+ * DELAY ms after its query, so a query sent once another's answer is in starts at least DELAY after
+ * the request's first query: a query started k DELAYs after the first belongs to the request's
+ * (k+1)th wait. (Counting stretches with a query in flight, as this did before, merged two waits
+ * whenever a reply of the first straggled past the start of the second.)
+ */
 function countWaits(h: Hush, route: string) {
-  const mine = new Set<number>();
   const commands: string[] = [];
-  let inFlight = 0;
+  let first: number | undefined;
   let waits = 0;
   const started = (e: CommandStartedEvent) => {
     if (requestOrigin.getStore() !== route) return;
-    mine.add(e.requestId);
     commands.push(`${e.commandName} ${e.command[e.commandName]}`);
-    if (inFlight++ === 0) waits++;
-  };
-  const ended = (e: CommandSucceededEvent | CommandFailedEvent) => {
-    if (mine.delete(e.requestId)) inFlight--;
+    first ??= performance.now();
+    waits = Math.max(waits, 1 + Math.floor((performance.now() - first) / DELAY));
   };
   const client = h.deps.store.client;
-  client.on("commandStarted", started).on("commandSucceeded", ended).on("commandFailed", ended);
+  client.on("commandStarted", started);
   return {
     waits: () => waits,
     /** The request's commands, as "find messages". */
     commands: () => commands,
     stop: () => {
-      client.off("commandStarted", started).off("commandSucceeded", ended).off("commandFailed", ended);
+      client.off("commandStarted", started);
     },
   };
 }
@@ -154,7 +156,9 @@ describe("a history page's waits on the store", () => {
     expect(unseen.waits).toBe(2);
 
     // Once they delete one for themselves, their pages read their marks, once the membership says
-    // so (a second wait), and one more message to fill the page, with its marks (a third).
+    // so (a second wait), one more message to fill the page, with its marks (a third), and the keys
+    // of that message, which the first keys read may not hold (a fourth). The marks' wait overlaps
+    // the first when its replies straggle, so a run may count 3.
     const hid = await h.req("DELETE", `/api/v1/messages/${ids[6]}`, {
       token: reader.token,
       body: { delete_for_everyone: false },
@@ -163,6 +167,6 @@ describe("a history page's waits on the store", () => {
     const hiding = await page(reader, g, "");
     expect(hiding.ids).toEqual([ids[4], ids[5], ids[7]]);
     expect(hiding.commands).toContain("find message_marks");
-    expect(hiding.waits).toBeLessThanOrEqual(3);
+    expect(hiding.waits).toBeLessThanOrEqual(4);
   });
 });
