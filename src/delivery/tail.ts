@@ -16,16 +16,35 @@ import { FEED_MAX_DOCS, type FeedDoc, feed } from "./bus.js";
 const AWAIT_MS = 500;
 /** Where the store cannot wait for a document (capabilities.awaitData), the pause between polls. */
 const POLL_MS = 50;
+/**
+ * The pause between polls while this process has no socket: every notice is for sockets, so none
+ * is late, and a socket that opens ends the pause at once (`wake`). Idle, the 50 ms poll was most
+ * of what a server with no clients cost (docs/performance.md, "Idle"). It still polls now and then:
+ * a cursor left alone for 10 minutes is dropped, and on the local store the tailers trim the feed.
+ */
+const UNHEARD_POLL_MS = 10_000;
 const TRIM_EVERY_MS = 500;
 
 export interface Tail {
+  /** Ends the pause between polls now: a socket opened. */
+  wake(): void;
   stop(): Promise<void>;
 }
 
-export function startTail(deps: Deps, onResume: () => void): Tail {
+/** `heard`: whether this process has a socket the feed's notices may be for. */
+export function startTail(deps: Deps, onResume: () => void, heard: () => boolean): Tail {
   const db = deps.store.db;
   const name = feed.name;
   let stopped = false;
+  let woken = () => {};
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      woken = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   let lastTrim = 0;
   let arrived = 0; // notices read since the collection was last counted
 
@@ -83,7 +102,7 @@ export function startTail(deps: Deps, onResume: () => void): Tail {
         if (!caughtUp && empty) throw new Error("the feed mark was not found");
         handle(more.cursor.nextBatch);
         await trim(more.cursor.nextBatch.length);
-        if (empty && !awaitData && !stopped) await new Promise((r) => setTimeout(r, POLL_MS));
+        if (empty && !awaitData && !stopped) await pause(heard() ? POLL_MS : UNHEARD_POLL_MS);
       }
     } finally {
       // Only on a clean stop: after a network error the driver would hand this command the dead
@@ -95,7 +114,7 @@ export function startTail(deps: Deps, onResume: () => void): Tail {
   }
 
   const done = (async () => {
-    let pause = 50;
+    let backoff = 50;
     while (!stopped) {
       const session = deps.store.client.startSession();
       try {
@@ -103,8 +122,8 @@ export function startTail(deps: Deps, onResume: () => void): Tail {
       } catch (err) {
         if (stopped) break;
         deps.logger.warn("realtime feed cursor lost; resuming", { error: err });
-        await new Promise((r) => setTimeout(r, pause));
-        pause = Math.min(pause * 2, 2_000);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 2_000);
       } finally {
         await session.endSession().catch(() => {});
       }
@@ -112,8 +131,10 @@ export function startTail(deps: Deps, onResume: () => void): Tail {
   })();
 
   return {
+    wake: () => woken(),
     async stop() {
       stopped = true;
+      woken();
       await done;
     },
   };

@@ -21,8 +21,12 @@ export function createRealtime(deps: Deps) {
     perMessageDeflate: false,
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  const hub = createHub(deps);
-  const tail = startTail(deps, () => hub.resume());
+  const hub = createHub(deps, () => tail.wake());
+  const tail = startTail(
+    deps,
+    () => hub.resume(),
+    () => hub.size > 0,
+  );
   let accepting = true;
 
   return {

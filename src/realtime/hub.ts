@@ -17,8 +17,9 @@ const STRIKES = 20;
 /**
  * This process's sockets, indexed by user, and what happens to them on each realtime event (from
  * this process or, through the feed, from another): stream positions, closes, live events.
+ * `attached` is told of each socket as it is added (the feed tailer polls slowly with none).
  */
-export function createHub(deps: Deps) {
+export function createHub(deps: Deps, attached: () => void = () => {}) {
   const conns = new Set<Connection>();
   const byUser = new Map<string, Set<Connection>>();
   /** The same sockets by the name the feed uses for their user (stream entries: deps.sockets). */
@@ -125,6 +126,7 @@ export function createHub(deps: Deps) {
       index(byUser, conn.userHex, conn, true);
       deps.sockets.add(auth.userId, auth.deviceId, conn);
       index(byUserKey, userKey(conn), conn, true);
+      attached();
       try {
         await conn.start();
       } catch (err) {

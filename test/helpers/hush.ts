@@ -107,9 +107,10 @@ export async function startHush(
     raw: (name: string) => rawClient.db(dbName).collection(name),
     /** The response check `req` applies, for answers fetched some other way. */
     check: conforms,
-    async close() {
+    /** `shared`: other servers in the test use the database, so it is left for them. */
+    async close(o: { shared?: boolean } = {}) {
       await server.close();
-      await store.db.dropDatabase().catch(() => {});
+      if (!o.shared) await store.db.dropDatabase().catch(() => {});
       await store.close();
       await rawClient.close();
       mailer.close();

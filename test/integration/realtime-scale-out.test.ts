@@ -92,7 +92,9 @@ describe("several server processes on one database", () => {
 
   it("the feed is kept near its cap however many notices pass through it", async () => {
     // On MongoDB the capped collection trims itself; on the local store the tailers compact it,
-    // counting it only once enough notices came by (a count reads every document there).
+    // counting it only once enough notices came by (a count reads every document there). A tailer
+    // reads at once only while its process has a socket (the next test): a has one here.
+    const held = await connect(a, (await signUp(a)).token);
     const feedCol = a.raw("realtime_feed");
     await Promise.all(
       Array.from({ length: 3 * FEED_MAX_DOCS }, () => a.deps.bus.publish({ kind: "entries", targets: [] })),
@@ -109,6 +111,36 @@ describe("several server processes on one database", () => {
     await append(a.deps, [entry(alice, alice.deviceId, 1)]);
     expect((await onB.client.next("contacts_updated")).position).toBe(1);
     await onB.client.close();
+    await held.client.close();
+  });
+
+  it("a process with no socket hardly reads the feed, and one opening there hears the next notice at once", async () => {
+    const c = await startHush({ JWT_SECRET: secret }, { dbName });
+    const polls: number[] = [];
+    c.deps.store.client.on("commandStarted", (e) => {
+      if (e.commandName === "getMore") polls.push(Date.now());
+    });
+    try {
+      const alice = await signUp(a);
+      // c's tailer has found its place once a notice from a reaches a socket there.
+      const first = await connect(c, alice.token);
+      await append(a.deps, [entry(alice, alice.deviceId, 1)]);
+      expect((await first.client.next("contacts_updated")).position).toBe(1);
+      await first.client.close();
+      while (c.server.realtime.hub.size > 0) await new Promise((r) => setTimeout(r, 10));
+      // No socket: after the poll under way, the next waits 10 s (20 a second with a socket open).
+      await new Promise((r) => setTimeout(r, 300));
+      const since = Date.now();
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(polls.filter((t) => t >= since).length).toBeLessThanOrEqual(1);
+      // A socket opens: the tailer polls now, not when its pause would have ended (8 s on).
+      const second = await connect(c, alice.token);
+      await append(a.deps, [entry(alice, alice.deviceId, 2)]);
+      expect((await second.client.next("contacts_updated", 5_000)).position).toBe(2);
+      await second.client.close();
+    } finally {
+      await c.close({ shared: true });
+    }
   });
 
   it("a process that loses its feed cursor catches its sockets up when it is back, losing nothing", async () => {
@@ -172,9 +204,11 @@ describe("several server processes on one database", () => {
         };
         const servers = [...(topology?.description.servers.values() ?? [])];
         console.log(
-          [...said, ...servers.map((d) => `driver: ${d.address} ${d.type} ${d.error?.message ?? ""}`)].join(
-            "\n",
-          ),
+          [
+            ...said,
+            ...seen,
+            ...servers.map((d) => `driver: ${d.address} ${d.type} ${d.error?.message ?? ""}`),
+          ].join("\n"),
         );
         throw e;
       }
@@ -183,7 +217,7 @@ describe("several server processes on one database", () => {
       );
       await onC.client.close();
     } finally {
-      await c.close();
+      await c.close({ shared: true });
       await proxy.close();
     }
   });
