@@ -127,11 +127,13 @@ describe("several server processes on one database", () => {
       await append(a.deps, [entry(alice, alice.deviceId, 1)]);
       expect((await first.client.next("contacts_updated")).position).toBe(1);
       await first.client.close();
-      while (c.server.realtime.hub.size > 0) await new Promise((r) => setTimeout(r, 10));
-      // No socket: after the poll under way, the next waits 10 s (20 a second with a socket open).
-      await new Promise((r) => setTimeout(r, 300));
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      while (c.server.realtime.hub.size > 0) await sleep(10);
+      // No socket: once the polls under way are done (none for 200 ms; with a socket open there is
+      // one every 50 ms), the next waits 10 s.
+      for (let i = 0; i < 30 && Date.now() - (polls.at(-1) ?? 0) < 200; i++) await sleep(100);
       const since = Date.now();
-      await new Promise((r) => setTimeout(r, 1_500));
+      await sleep(1_500);
       expect(polls.filter((t) => t >= since).length).toBeLessThanOrEqual(1);
       // A socket opens: the tailer polls now, not when its pause would have ended (8 s on).
       const second = await connect(c, alice.token);
