@@ -16,7 +16,8 @@ import { b64, storedMessages } from "./stored.js";
  * store's own raw insert and find rates measured in the same run. The history reads are timed in
  * BENCH_HISTORY_ROUNDS (3) rounds of BENCH_HISTORY_N (30) each, every size in turn, and each page is
  * given as a multiple of its raw find, the newest page also as a multiple of its five queries sent
- * together from the driver, and the largest size's as a multiple of the smallest's.
+ * together from the driver, and the largest size's as a multiple of the smallest's. The pages are
+ * read from the server in the bench's process and, given `apart`, from the same app in its own.
  *
  * The per-user limit of 100 sends a minute would stop a benchmark: the clock Hush runs on is moved
  * two minutes ahead whenever a sender is about to reach it, so the limiter still runs and counts.
@@ -27,6 +28,12 @@ export interface BenchContext {
   smtp: Awaited<ReturnType<typeof startSmtp>>;
   /** Seconds the server's clock runs ahead of the wall clock. */
   skew: { seconds: number };
+  /**
+   * The same app on the same store, in a process of its own (bench/serve.ts), as a client meets
+   * it: history pages are read there too, where the client's fetch and JSON parse do not share the
+   * server's thread.
+   */
+  apart?: string;
 }
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 1_000);
@@ -35,6 +42,9 @@ const CONCURRENCY = 8;
 const BIG = Number(process.env.BENCH_BIG ?? 100_000);
 /** Conversation lengths the history page is measured at (BENCH_HISTORY, comma-separated). */
 const SIZES = (process.env.BENCH_HISTORY ?? `1000,20000,${BIG}`).split(",").map(Number);
+
+/** What the labels of the pages read from the server in its own process (ctx.apart) end with. */
+const APART = ", server apart";
 
 export const quantiles = (ms: number[]) => {
   const s = [...ms].sort((a, b) => a - b);
@@ -57,8 +67,8 @@ export async function timed(n: number, fn: (i: number) => Promise<unknown>) {
 
 export async function benchMessages(ctx: BenchContext) {
   const { base } = ctx;
-  const call = async (method: string, path: string, token?: string, body?: unknown) => {
-    const res = await fetch(base + path, {
+  const callAt = async (at: string, method: string, path: string, token?: string, body?: unknown) => {
+    const res = await fetch(at + path, {
       method,
       headers: {
         ...(body ? { "content-type": "application/json" } : {}),
@@ -70,6 +80,8 @@ export async function benchMessages(ctx: BenchContext) {
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    callAt(base, method, path, token, body);
   const publicKey = () =>
     Buffer.from(ed25519.getPublicKey(ed25519.utils.randomSecretKey())).toString("base64");
   let ip = 0;
@@ -197,8 +209,9 @@ export async function benchMessages(ctx: BenchContext) {
       .find({ conversation_id: conversationId, seq: { $in: [Math.floor(size / 2)] } })
       .toArray();
     const middle = ids[0]!._id.toHexString();
-    const page = (q: string) => () =>
-      call("GET", `/api/v1/messages/conversations/${id}/messages?limit=50${q}`, reader.token);
+    const pageAt = (at: string, q: string) => () =>
+      callAt(at, "GET", `/api/v1/messages/conversations/${id}/messages?limit=50${q}`, reader.token);
+    const page = (q: string) => pageAt(base, q);
     // The query the page needs: the newest 51 below a position, as messageRange sends it.
     const raw = (below: number) => () =>
       messages
@@ -232,6 +245,12 @@ export async function benchMessages(ctx: BenchContext) {
           .limit(51)
           .toArray(),
       ]);
+    const apart: [string, () => Promise<unknown>][] = ctx.apart
+      ? [
+          [`GET history, newest 50 of ${size}${APART}`, pageAt(ctx.apart, "")],
+          [`GET history, 50 before the middle of ${size}${APART}`, pageAt(ctx.apart, `&before=${middle}`)],
+        ]
+      : [];
     return [
       [`GET history, newest 50 of ${size}`, page("")],
       [`raw find, newest 51 of ${size} (driver, no HTTP)`, raw(size + 1)],
@@ -242,6 +261,7 @@ export async function benchMessages(ctx: BenchContext) {
         `raw findOne by _id among ${size} (driver, no HTTP)`,
         () => messages.col(db).findOne({ _id: ids[0]!._id }),
       ],
+      ...apart,
     ];
   };
   // Every history is stored first, then each read is timed BENCH_HISTORY_N times a round, each
@@ -264,17 +284,18 @@ export async function benchMessages(ctx: BenchContext) {
       `  newest 50 of ${size}: page ÷ its 5 raw finds, p50`,
       `${(p50(`GET history, newest 50 of ${size}`) / p50(`raw finds, the newest page's 5 of ${size}, together`)).toFixed(2)}×`,
     );
-    for (const [page, find] of [
-      [`GET history, newest 50 of ${size}`, `raw find, newest 51 of ${size} (driver, no HTTP)`],
-      [
-        `GET history, 50 before the middle of ${size}`,
-        `raw find, 51 before the middle of ${size} (driver, no HTTP)`,
-      ],
-    ] as const)
-      line(
-        `  ${page.replace("GET history, ", "")}: page ÷ raw find, p50`,
-        `${(p50(page) / p50(find)).toFixed(2)}×`,
-      );
+    for (const where of ctx.apart ? ["", APART] : [""])
+      for (const [page, find] of [
+        [`GET history, newest 50 of ${size}${where}`, `raw find, newest 51 of ${size} (driver, no HTTP)`],
+        [
+          `GET history, 50 before the middle of ${size}${where}`,
+          `raw find, 51 before the middle of ${size} (driver, no HTTP)`,
+        ],
+      ] as const)
+        line(
+          `  ${page.replace("GET history, ", "")}: page ÷ raw find, p50`,
+          `${(p50(page) / p50(find)).toFixed(2)}×`,
+        );
   }
   if (SIZES.length > 1) {
     const [small, big] = [SIZES[0]!, SIZES.at(-1)!];

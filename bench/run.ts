@@ -239,7 +239,10 @@ await time("POST /auth/signup, existing address (mail sent)", M, (i) =>
 );
 
 console.log("");
-const messaging = await benchMessages({ base, store, smtp, skew });
+// The same app in a process of its own, on the same store: the history pages are read there too.
+const apart = await serve("hush");
+const messaging = await benchMessages({ base, store, smtp, skew, apart: `http://127.0.0.1:${apart.port}` });
+apart.child.kill();
 await benchReads({ base, store, smtp, skew }, messaging);
 console.log("");
 if (process.env.BENCH_READS_ONLY !== "1") {

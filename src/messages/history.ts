@@ -17,16 +17,30 @@ import type { HistoryQuery } from "./schemas.js";
 /** The end of a conversation: every position lies below it. */
 const END = Number.MAX_SAFE_INTEGER;
 
-/** The position a before/after cursor names: a message of this conversation, or a 400 naming it. */
+/** A before/after cursor that names no message of this conversation (or one no longer there). */
+const notHere = (field: string) =>
+  new AppError("VALIDATION_ERROR", `${field} is not a message of this conversation`, {
+    [field]: "not a message of this conversation",
+  });
+
+/** The position a before/after cursor names, read on its own: a message of this conversation, or a 400. */
 async function cursorSeq(deps: Deps, conversationId: ObjectId, id: string, field: string) {
   const m = await findMessage(deps, parseId(id, field));
-  if (!m?.conversation_id.equals(conversationId)) {
-    throw new AppError("VALIDATION_ERROR", `${field} is not a message of this conversation`, {
-      [field]: "not a message of this conversation",
-    });
-  }
+  if (!m?.conversation_id.equals(conversationId)) throw notHere(field);
   deps.positions.note([m]);
   return m.seq;
+}
+
+/**
+ * A cursor whose position is known here (`deps.positions`), checked by the page's first read of
+ * messages, which then starts at the cursor itself (firstReads): the message nearest its start is
+ * the cursor's while it is still there, and a 400 as from cursorSeq when it is gone.
+ */
+async function cursorIn(deps: Deps, read: Promise<MessageDoc[]>, id: string, seq: number, field: string) {
+  const nearest = (await read)[0];
+  if (nearest?.seq !== seq || nearest._id.toHexString() !== id.toLowerCase()) throw notHere(field);
+  deps.positions.note([nearest]);
+  return seq;
 }
 
 /** The range a page's first reads cover when they start from position `from` in `direction`. */
@@ -50,7 +64,9 @@ function reaches(seqs: number[], limit: number, direction: 1 | -1, last: number)
 
 /**
  * The reads of a page that start before its messages are known: the nearest of each, `want` of
- * them. The member's marks only once the membership says they may have some (`hides`).
+ * them. The member's marks only once the membership says they may have some (`hides`). Started from
+ * a cursor (`cursor`), the messages read covers the cursor's own position too, one more message,
+ * for cursorIn; the walk drops it with all else outside its range.
  */
 interface FirstReads {
   messages: Promise<MessageDoc[]>;
@@ -66,9 +82,17 @@ function firstReads(
   direction: 1 | -1,
   want: number,
   hides: Promise<boolean>,
+  cursor = false,
 ): FirstReads {
+  const reach = !cursor
+    ? range
+    : direction === 1
+      ? { ...range, above: range.above - 1 }
+      : { ...range, below: range.below + 1 };
   return {
-    messages: early(messageRange(deps, conversationId, range.above, range.below, direction, want)),
+    messages: early(
+      messageRange(deps, conversationId, reach.above, reach.below, direction, cursor ? want + 1 : want),
+    ),
     marks: early(
       hides.then((may) => (may ? hiddenNear(deps, conversationId, auth.userId, range, direction, want) : [])),
     ),
@@ -136,8 +160,9 @@ async function walk(
  * member's marks and this device's keys nearest its start are read alongside them when that start
  * is known (the newest page: the end; a cursor at an end of a page this process served:
  * `deps.positions`), over all that lies beyond it (the walk drops what lies before the member
- * joined), so that the page takes one wait after the session's; otherwise, and when the member
- * joined after a cursor they page forward from, they are read once the cursor is known. Nothing read
+ * joined), so that the page takes one wait after the session's; a cursor known there is checked by
+ * that read of messages (cursorIn), not read on its own. Otherwise, and when the member joined
+ * after a cursor they page forward from, they are read once the cursor is known. Nothing read
  * is answered before the membership and the cursor are: a caller who is not a member gets the 404
  * alone, a cursor no longer there the 400. The keys are read again for the page only when the first
  * read does not reach it (an edit's two key sets, a walk past deleted messages). Receipts and who
@@ -150,14 +175,21 @@ export async function historyPage(deps: Deps, auth: Auth, id: string, q: z.infer
   const direction = q.after ? 1 : -1;
   const want = q.limit + 1;
   const at = q.after ?? q.before;
-  const cursor = at ? early(cursorSeq(deps, conversationId, at, q.after ? "after" : "before")) : null;
+  const field = q.after ? "after" : "before";
   const membership = early(mine(deps, conversationId, auth.userId));
   const hides = early(membership.then(({ me }) => me.hides !== false));
   const known = at ? deps.positions.seqOf(at, conversationId) : END;
   const guessed =
     known === undefined
       ? null
-      : firstReads(deps, conversationId, auth, from(direction, known), direction, want, hides);
+      : firstReads(deps, conversationId, auth, from(direction, known), direction, want, hides, !!at);
+  const cursor = !at
+    ? null
+    : early(
+        guessed
+          ? cursorIn(deps, guessed.messages, at, known!, field)
+          : cursorSeq(deps, conversationId, at, field),
+      );
   const { conversation, me } = await membership;
   const range = { above: me.joined_seq, below: END };
   if (q.after) range.above = Math.max(range.above, await cursor!);

@@ -1,5 +1,6 @@
 import { BSON, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sweepOnce } from "../../src/jobs/jobs.js";
 import {
   addDevice,
   type Device,
@@ -345,6 +346,32 @@ describe("history pages", () => {
       expect(res.status, query).toBe(400);
       expect(res.body.fields[field], query).toBeTruthy();
     }
+  });
+
+  it("refuses a cursor whose message is gone, at a position this server served as a page's end", async () => {
+    const [a, b] = [await newAccount(h), await newAccount(h)];
+    const id = await direct(h, a, b);
+    const stays = (await send(h, a, id, "stays")).res.body.id;
+    const goes = (await send(h, a, id, "goes", { ttl_seconds: 30 })).res.body.id;
+    const later = (await send(h, a, id, "later")).res.body.id;
+    // Pages whose ends are the message that goes: its position is known to the server from them.
+    const ends = (res: Awaited<ReturnType<typeof history>>) =>
+      res.body.messages.map((m: { id: string }) => m.id);
+    expect(ends(await history(h, b, id, `?before=${later}&limit=2`))).toEqual([stays, goes]);
+    expect(ends(await history(h, b, id, `?after=${stays}&limit=1`))).toEqual([goes]);
+    expect(ends(await history(h, b, id, `?before=${goes}`))).toEqual([stays]);
+    expect(ends(await history(h, b, id, `?after=${goes}`))).toEqual([later]);
+
+    h.clock.advance(30);
+    expect(await sweepOnce(h.deps)).toBeGreaterThanOrEqual(1);
+    expect(await h.raw("messages").countDocuments({ _id: new ObjectId(goes) })).toBe(0);
+    for (const field of ["before", "after"]) {
+      const res = await history(h, b, id, `?${field}=${goes}`);
+      expect(res.status, field).toBe(400);
+      expect(res.body.fields, field).toEqual({ [field]: "not a message of this conversation" });
+    }
+    // The messages around it still page from each other.
+    expect(ends(await history(h, b, id, `?after=${stays}`))).toEqual([later]);
   });
 });
 

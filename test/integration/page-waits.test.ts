@@ -150,10 +150,16 @@ describe("a history page's waits on the store", () => {
     const after = await page(reader, g, `&after=${ids[2]}`);
     expect(after.ids).toEqual(ids.slice(3, 6));
     expect(after.waits).toBeLessThanOrEqual(1);
+    // The page's read of messages starts at the cursor and so tells whether it is still there: the
+    // cursor costs no lookup of its own.
+    const finds = (commands: string[]) => commands.filter((c) => c === "find messages");
+    expect(finds(before.commands)).toHaveLength(1);
+    expect(finds(after.commands)).toHaveLength(1);
     // A message at no end of a page served: its position comes from its lookup, a wait of its own.
     const unseen = await page(reader, g, `&before=${ids[6]}`, 0);
     expect(unseen.ids).toEqual(ids.slice(3, 6));
     expect(unseen.waits).toBe(2);
+    expect(finds(unseen.commands)).toHaveLength(2);
 
     // Once they delete one for themselves, their pages read their marks, once the membership says
     // so (a second wait), one more message to fill the page, with its marks (a third), and the keys
