@@ -156,7 +156,7 @@ async function walk(
  * on the caller's own messages. `total` comes from counters (messages stored since the member
  * joined, less those they deleted for themselves), never from counting the conversation.
  *
- * The membership and the cursor's message are read together. The page's first messages, the
+ * The membership and the cursor are read together. The page's first messages, the
  * member's marks and this device's keys nearest its start are read alongside them when that start
  * is known (the newest page: the end; a cursor at an end of a page this process served:
  * `deps.positions`), over all that lies beyond it (the walk drops what lies before the member

@@ -3,9 +3,9 @@ import type { ObjectId } from "mongodb";
 /**
  * Where messages this process served at the ends of history pages sit: their conversation and
  * position, which never change once a message is stored. A page at a cursor (history.ts) starts its
- * reads from the cursor's position at once when it is known here, and reads the cursor's message
- * alongside them (is it still there, is it of this conversation?) rather than before them: the
- * cursor a client pages on is one end of the page it got last. At most `max`, the oldest noted
+ * reads from the cursor's position at once when it is known here, its read of messages starting at
+ * the cursor itself (is it still there?) rather than after a lookup of it: the cursor a client
+ * pages on is one end of the page it got last. At most `max`, the oldest noted
  * forgotten first; a cursor not known here is read first, as always.
  */
 export class Positions {

@@ -142,8 +142,8 @@ describe("a history page's waits on the store", () => {
     // A member who never deleted a message for themselves has no marks to read.
     expect(newest.commands).toContain("find messages");
     expect(newest.commands).not.toContain("find message_marks");
-    // The oldest message of the page just served: its position is known, so the reads start with
-    // the cursor's own lookup.
+    // The oldest message of the page just served: its position is known, so the reads start at
+    // once, from the cursor.
     const before = await page(reader, g, `&before=${ids[5]}`);
     expect(before.ids).toEqual(ids.slice(2, 5));
     expect(before.waits).toBeLessThanOrEqual(1);
